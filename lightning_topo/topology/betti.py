@@ -1,0 +1,210 @@
+"""Betti numbers of point clouds under the Naitzat-Zhitnikov-Lim protocol.
+
+The default protocol (``metric="knn"``): drop duplicate points, build the unweighted symmetrised
+k-nearest-neighbour graph (``k`` counts the point itself), take the graph-geodesic (hop) distance
+and compute the homology of the Vietoris-Rips complex at ``scale`` hops, i.e. the flag complex of
+"at most ``floor(scale)`` hops apart".  Hop counts are scale-free, so one ``k`` serves every layer
+of a network.  ``metric="euclidean"`` gives the Vietoris-Rips complex at Euclidean radius ``scale``
+(an edge joins points at distance ``<= scale``).
+
+Example:
+    >>> import numpy as np
+    >>> t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    >>> circle = np.stack([np.cos(t), np.sin(t)], axis=1)
+    >>> betti_numbers(circle, k=5)
+    (1, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from lightning_topo.topology.flag import flag_complex_betti
+from lightning_topo.topology.graph import hop_edges, knn_graph, radius_edges
+
+__all__ = ["METRICS", "as_point_cloud", "betti_numbers", "betti_numbers_per_class", "calibrate_k", "subsample_per_class"]
+
+METRICS = ("knn", "euclidean")
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    if hasattr(array, "detach"):  # torch.Tensor, without importing torch here
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def as_point_cloud(points: Any) -> np.ndarray:
+    """Validate and convert ``points`` (numpy array, torch tensor or nested list) to ``float64 (n, d)``.
+
+    Raises:
+        ValueError: wrong rank, fewer than 2 points, or NaN/Inf values; the message says which.
+    """
+    array = _to_numpy(points)
+    if array.ndim != 2:
+        raise ValueError(
+            f"points must be a 2-D array of shape (n_points, n_features), got rank {array.ndim} with shape "
+            f"{array.shape}; flatten each sample first, e.g. points.reshape(len(points), -1)"
+        )
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"points must be real numbers, got dtype {array.dtype}")
+    if len(array) < 2:
+        raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(array)}")
+    array = array.astype(np.float64, copy=False)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).any(axis=1).sum())
+        raise ValueError(
+            f"points contain NaN or Inf values ({bad} of {len(array)} points); check the layer that produced "
+            f"them (exploding activations, a division by zero) or drop those rows before calling"
+        )
+    return array
+
+
+def _check_options(metric: str, k: int, scale: float, max_dim: int) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
+    if not isinstance(max_dim, (int, np.integer)) or max_dim < 0:
+        raise ValueError(f"max_dim must be a non-negative integer, got {max_dim!r}")
+    if not (isinstance(scale, (int, float, np.number)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    if metric == "knn" and (not isinstance(k, (int, np.integer)) or k < 2):
+        raise ValueError(f"k must be an integer >= 2 (it counts the point itself), got {k!r}")
+
+
+def betti_numbers(
+    points: Any,
+    *,
+    max_dim: int = 1,
+    metric: str = "knn",
+    k: int = 14,
+    scale: float = 2.5,
+    collapse: bool = True,
+) -> tuple[int, ...]:
+    """Betti numbers ``(beta_0, ..., beta_max_dim)`` of one point cloud.
+
+    Args:
+        points: ``(n, d)`` array or tensor; duplicates are dropped before the graph is built.
+        max_dim: highest homology dimension (``2`` for holes enclosed in 3-D data).
+        metric: ``"knn"`` (hop distance in the k-NN graph, the default protocol) or ``"euclidean"``.
+        k: neighbours per point in the k-NN graph, the point itself included (``metric="knn"``).
+        scale: complex scale, in hops for ``"knn"`` (2.5: "at most 2 hops apart") or in the data's
+            units for ``"euclidean"``.
+        collapse: collapse edges before building higher simplices (same result, much faster).
+
+    Raises:
+        ValueError: bad array (see :func:`as_point_cloud`), bad options, or ``k >= n_points``.
+
+    Example:
+        >>> betti_numbers([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], k=2)
+        (1, 0)
+    """
+    _check_options(metric, k, scale, max_dim)
+    cloud = as_point_cloud(points)
+    if metric == "knn" and k >= len(cloud):
+        raise ValueError(
+            f"k={k} neighbours needs more points than that, got {len(cloud)} points; "
+            f"lower k below {len(cloud)} or pass more points"
+        )
+    unique = np.unique(cloud, axis=0)
+    if len(unique) == 1:
+        return (1,) + (0,) * max_dim
+    if metric == "knn":
+        edges = hop_edges(knn_graph(unique, k), hops=int(math.floor(scale)))
+    else:
+        edges = radius_edges(unique, float(scale))
+    return flag_complex_betti(len(unique), edges, max_dim, collapse=collapse)
+
+
+def subsample_per_class(labels: Any, max_points: int | None, seed: int = 0) -> dict[int, np.ndarray]:
+    """Indices of each class, a seeded random subset of at most ``max_points`` per class (sorted)."""
+    labels_arr = _to_numpy(labels).reshape(-1)
+    rng = np.random.default_rng(seed)
+    out: dict[int, np.ndarray] = {}
+    for cls in np.unique(labels_arr):
+        idx = np.flatnonzero(labels_arr == cls)
+        if max_points is not None and len(idx) > max_points:
+            idx = np.sort(rng.choice(idx, size=max_points, replace=False))
+        out[int(cls)] = idx
+    return out
+
+
+def betti_numbers_per_class(
+    points: Any,
+    labels: Any,
+    *,
+    max_points: int | None = None,
+    seed: int = 0,
+    classes: Iterable[int] | None = None,
+    **options: Any,
+) -> dict[int, tuple[int, ...]]:
+    """Betti numbers of each class's point cloud: ``{class: (beta_0, ...)}``.
+
+    Args:
+        points: ``(n, d)`` array or tensor.
+        labels: ``(n,)`` integer class labels.
+        max_points: keep at most this many points per class (a seeded random subset).
+        seed: seed of the subsampling.
+        classes: only these classes (default: every class present).
+        **options: passed to :func:`betti_numbers` (``k``, ``scale``, ``metric``, ``max_dim``...).
+
+    Example:
+        >>> from lightning_topo.data.synthetic import make_d1
+        >>> x, y = make_d1(n_points=7800, seed=0)
+        >>> betti_numbers_per_class(x, y, k=14)
+        {0: (9, 0), 1: (1, 9)}
+    """
+    cloud = as_point_cloud(points)
+    labels_arr = _to_numpy(labels).reshape(-1)
+    if len(labels_arr) != len(cloud):
+        raise ValueError(f"got {len(cloud)} points but {len(labels_arr)} labels; they must match one to one")
+    groups = subsample_per_class(labels_arr, max_points, seed)
+    wanted = groups.keys() if classes is None else [int(c) for c in classes]
+    missing = [c for c in wanted if c not in groups]
+    if missing:
+        raise ValueError(f"classes {missing} have no points; present classes are {sorted(groups)}")
+    return {c: betti_numbers(cloud[groups[c]], **options) for c in wanted}
+
+
+def calibrate_k(
+    points: Any,
+    expected: Sequence[int],
+    *,
+    k_range: Iterable[int] = range(5, 46),
+    **options: Any,
+) -> int:
+    """The smallest ``k`` in ``k_range`` whose Betti numbers on ``points`` equal ``expected``.
+
+    This is how the protocol's ``k`` is chosen: once, on input data of known topology, then kept for
+    every layer.  ``max_dim`` defaults to ``len(expected) - 1``.
+
+    Raises:
+        ValueError: no ``k`` in the range reproduces ``expected``; the message lists what each gave.
+
+    Example:
+        >>> from lightning_topo.data.synthetic import make_d1
+        >>> x, y = make_d1(seed=0)
+        >>> calibrate_k(x[y == 0], (9, 0), k_range=range(10, 20))
+        10
+    """
+    expected_t = tuple(int(b) for b in expected)
+    options.setdefault("max_dim", len(expected_t) - 1)
+    cloud = as_point_cloud(points)
+    seen: list[str] = []
+    for k in k_range:
+        if k >= len(cloud):
+            break
+        got = betti_numbers(cloud, k=k, **options)
+        if got == expected_t:
+            return int(k)
+        seen.append(f"k={k}: {got}")
+    raise ValueError(
+        f"no k in the range reproduces the expected Betti numbers {expected_t} ({'; '.join(seen) or 'no k tried'}); "
+        f"widen k_range, sample the data more densely or check the expected values"
+    )
+
+
+def format_betti(betti: Mapping[int, Sequence[int]]) -> str:
+    """``{0: (9, 0), 1: (1, 9)}`` -> ``"class 0: (9, 0); class 1: (1, 9)"`` (for messages and logs)."""
+    return "; ".join(f"class {c}: {tuple(b)}" for c, b in betti.items())
