@@ -158,7 +158,7 @@ def _shell(rng: np.random.Generator, n: int, inner: float, outer: float) -> np.n
 
 
 # D-III radii: class b inner ball, class a shell, class b outer shell.
-_D3_BALL, _D3_A_SHELL, _D3_B_SHELL, _D3_SPACING = (0.0, 1.0), (1.8, 2.5), (3.3, 4.0), 10.0
+_D3_BALL, _D3_A_SHELL, _D3_B_SHELL, _D3_SPACING = (0.0, 1.0), (1.8, 2.5), (3.6, 4.3), 10.0
 _D3_SHARES = (0.12, 0.33, 0.55)
 
 

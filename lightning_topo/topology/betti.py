@@ -81,6 +81,7 @@ def betti_numbers(
     k: int = 14,
     scale: float = 2.5,
     collapse: bool = True,
+    n_jobs: int | None = -1,
 ) -> tuple[int, ...]:
     """Betti numbers ``(beta_0, ..., beta_max_dim)`` of one point cloud.
 
@@ -92,6 +93,8 @@ def betti_numbers(
         scale: complex scale, in hops for ``"knn"`` (2.5: "at most 2 hops apart") or in the data's
             units for ``"euclidean"``.
         collapse: collapse edges before building higher simplices (same result, much faster).
+        n_jobs: threads for the connected components (``-1``, the default: every core; ``None``/``1``:
+            serial, e.g. when the caller already runs several clouds in parallel).
 
     Raises:
         ValueError: bad array (see :func:`as_point_cloud`), bad options, or ``k >= n_points``.
@@ -114,7 +117,7 @@ def betti_numbers(
         edges = hop_edges(knn_graph(unique, k), hops=int(math.floor(scale)))
     else:
         edges = radius_edges(unique, float(scale))
-    return flag_complex_betti(len(unique), edges, max_dim, collapse=collapse)
+    return flag_complex_betti(len(unique), edges, max_dim, collapse=collapse, n_jobs=n_jobs)
 
 
 def subsample_per_class(labels: Any, max_points: int | None, seed: int = 0) -> dict[int, np.ndarray]:
