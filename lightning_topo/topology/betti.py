@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -207,7 +207,3 @@ def calibrate_k(
         f"widen k_range, sample the data more densely or check the expected values"
     )
 
-
-def format_betti(betti: Mapping[int, Sequence[int]]) -> str:
-    """``{0: (9, 0), 1: (1, 9)}`` -> ``"class 0: (9, 0); class 1: (1, 9)"`` (for messages and logs)."""
-    return "; ".join(f"class {c}: {tuple(b)}" for c, b in betti.items())
