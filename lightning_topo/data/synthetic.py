@@ -31,17 +31,23 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["DATASETS", "known_betti", "make_d1", "make_d2", "make_d3", "make_dataset", "unit_centres"]
+__all__ = ["DATASETS", "DEFAULT_K", "check_arguments", "known_betti", "make_d1", "make_d2", "make_d3", "make_dataset", "unit_centres"]
 
 # D-I geometry (Naitzat et al.): disks of radius 1.3, holes of radius 1.8, ring of radius 7 in [-10, 10]^2.
 _D1_DISK, _D1_HOLE, _D1_RING, _D1_HALF_SIDE = 1.3, 1.8, 7.0, 10.0
 _GRID_SPACING_2D = 5.0  # centre-to-centre distance of grid layouts (> 2 * hole radius, with margin)
 
 
-def _check_common(units: int, n_points: int) -> None:
+def check_arguments(units: int, n_points: int | None = None) -> None:
+    """Raise a ``ValueError`` naming the argument unless ``units`` (and ``n_points``, if given) are usable."""
     if not isinstance(units, (int, np.integer)) or units < 1:
         raise ValueError(f"units must be a positive integer, got {units!r}")
-    if not isinstance(n_points, (int, np.integer)) or n_points < 2 * units:
+    if units != 9 and math.isqrt(units) ** 2 != units:
+        raise ValueError(
+            f"units must be 9 (the original layout) or a perfect square m*m (a grid), got {units}; "
+            f"for example units=169 gives a 13x13 grid"
+        )
+    if n_points is not None and (not isinstance(n_points, (int, np.integer)) or n_points < 2 * units):
         raise ValueError(f"n_points must be an integer >= 2 * units ({2 * units}), got {n_points!r}")
 
 
@@ -59,12 +65,8 @@ def unit_centres(units: int, dim: int, spacing: float) -> np.ndarray:
             return np.vstack([np.zeros((1, 2)), ring])
         corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=float)
         return np.vstack([np.zeros((1, 3)), spacing * corners])
+    check_arguments(units)
     side = math.isqrt(units)
-    if side * side != units:
-        raise ValueError(
-            f"units must be 9 (the original layout) or a perfect square m*m (a grid), got {units}; "
-            f"for example units=169 gives a 13x13 grid"
-        )
     offsets = (np.arange(side) - (side - 1) / 2) * spacing
     gx, gy = np.meshgrid(offsets, offsets, indexing="ij")
     centres = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -83,7 +85,7 @@ def make_d1(units: int = 9, n_points: int = 7800, seed: int = 0) -> tuple[np.nda
 
     Known Betti numbers: class a ``(units, 0)``, class b ``(1, units)``.
     """
-    _check_common(units, n_points)
+    check_arguments(units, n_points)
     rng = np.random.default_rng(seed)
     if units == 9:
         centres = unit_centres(9, 2, _D1_RING)
@@ -132,7 +134,7 @@ def make_d2(units: int = 9, n_points: int = 45000, seed: int = 0) -> tuple[np.nd
 
     Known Betti numbers: both classes ``(units, units, 0)``.
     """
-    _check_common(units, n_points)
+    check_arguments(units, n_points)
     rng = np.random.default_rng(seed)
     centres = unit_centres(units, 3, _D2_SPACING)
     per_torus = n_points // (2 * units)
@@ -172,7 +174,7 @@ def make_d3(units: int = 9, n_points: int = 37800, seed: int = 0) -> tuple[np.nd
 
     Known Betti numbers: class a ``(units, 0, units)``, class b ``(2 * units, 0, units)``.
     """
-    _check_common(units, n_points)
+    check_arguments(units, n_points)
     rng = np.random.default_rng(seed)
     centres = unit_centres(units, 3, _D3_SPACING)
     parts = [(_D3_BALL, 1), (_D3_A_SHELL, 0), (_D3_B_SHELL, 1)]

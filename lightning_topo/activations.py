@@ -1,0 +1,160 @@
+"""A tiny registry of activation functions, addressed by plain string names (YAML- and hparams-friendly).
+
+Built in: the usual activations, the topology candidates of the technical brief (section 4) and
+``"proposed"``, an alias of the activation this package proposes (see :data:`PROPOSED_ACTIVATION`).
+
+Example:
+    >>> act = get_activation("leaky_relu")          # negative slope 0.2, as in the topology literature
+    >>> act.negative_slope
+    0.2
+    >>> "proposed" in list_activations()
+    True
+    >>> @register_activation("my_act")
+    ... class MyAct(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return x.clamp(min=-1)
+    >>> type(get_activation("my_act")).__name__
+    'MyAct'
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import torch
+from torch import nn
+
+__all__ = [
+    "PROPOSED_ACTIVATION",
+    "Fold",
+    "ParametricSplit",
+    "SmoothSplit",
+    "get_activation",
+    "list_activations",
+    "register_activation",
+]
+
+Factory = Callable[..., nn.Module]
+F = TypeVar("F", bound=Factory)
+
+_REGISTRY: dict[str, Factory] = {}
+
+#: The registry entry that ``get_activation("proposed")`` returns. The formula is our reconstruction
+#: (the seed paper's is not published); change this one line when the evidence favours another entry.
+PROPOSED_ACTIVATION = "smooth_split"
+
+
+def register_activation(name: str) -> Callable[[F], F]:
+    """Register an ``nn.Module`` class or factory under ``name`` (a decorator).
+
+    Raises:
+        ValueError: the name is empty, reserved (``"proposed"``) or already taken.
+    """
+    key = name.strip().lower()
+    if not key or key == "proposed":
+        raise ValueError(f"cannot register an activation under {name!r}: the name is empty or reserved")
+
+    def decorator(factory: F) -> F:
+        if key in _REGISTRY:
+            raise ValueError(f"an activation named {key!r} is already registered ({_REGISTRY[key]!r})")
+        _REGISTRY[key] = factory
+        return factory
+
+    return decorator
+
+
+def list_activations() -> list[str]:
+    """Every name :func:`get_activation` accepts, ``"proposed"`` included, sorted."""
+    return sorted([*_REGISTRY, "proposed"])
+
+
+def get_activation(name: str, **kwargs: Any) -> nn.Module:
+    """A new activation module for ``name``; keyword arguments go to its constructor.
+
+    Raises:
+        ValueError: unknown name; the message lists the known ones.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"activation must be given by name (a string), got {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "proposed":
+        key = PROPOSED_ACTIVATION
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(list_activations())}")
+    return _REGISTRY[key](**kwargs)
+
+
+# ------------------------------------------------------------------------------------------ standard
+register_activation("relu")(nn.ReLU)
+register_activation("tanh")(nn.Tanh)
+register_activation("sigmoid")(nn.Sigmoid)
+register_activation("gelu")(nn.GELU)
+register_activation("silu")(nn.SiLU)
+register_activation("elu")(nn.ELU)
+register_activation("identity")(nn.Identity)
+
+
+@register_activation("leaky_relu")
+def _leaky_relu(negative_slope: float = 0.2) -> nn.Module:
+    """Leaky ReLU with the topology literature's slope 0.2 (PyTorch's default is 0.01)."""
+    return nn.LeakyReLU(negative_slope)
+
+
+# ------------------------------------------------------------------------- topology candidates (brief, section 4)
+@register_activation("clipped_relu")
+def _clipped_relu(ceiling: float = 1.0) -> nn.Module:
+    """``min(max(x, 0), ceiling)``: glues both tails of the line to a point (Naitzat et al.'s unused candidate)."""
+    return nn.Hardtanh(0.0, ceiling)
+
+
+@register_activation("fold")
+class Fold(nn.Module):
+    """``|x|``: folds the line onto itself, gluing ``x`` and ``-x`` (not injective, so not a homeomorphism).
+
+    Example:
+        >>> Fold()(torch.tensor([-2.0, 3.0]))
+        tensor([2., 3.])
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+
+@register_activation("smooth_split")
+class SmoothSplit(nn.Module):
+    """``x + c * tanh(a * x)``: a smooth "split" that pushes points away from 0, cutting the line in two.
+
+    Example:
+        >>> SmoothSplit(c=1.0, a=4.0)(torch.tensor([0.0]))
+        tensor([0.])
+    """
+
+    def __init__(self, c: float = 1.0, a: float = 4.0) -> None:
+        super().__init__()
+        if a <= 0:
+            raise ValueError(f"SmoothSplit needs a > 0 (the steepness of the split), got {a}")
+        self.c, self.a = float(c), float(a)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c * torch.tanh(self.a * x)
+
+    def extra_repr(self) -> str:
+        return f"c={self.c}, a={self.a}"
+
+
+@register_activation("parametric_split")
+class ParametricSplit(nn.Module):
+    """``x + c * tanh(a * x)`` with ``c`` and ``a`` learned per layer (Snopov & Musin's parametric split).
+
+    Example:
+        >>> sorted(name for name, _ in ParametricSplit().named_parameters())
+        ['a', 'c']
+    """
+
+    def __init__(self, c: float = 1.0, a: float = 4.0) -> None:
+        super().__init__()
+        self.c = nn.Parameter(torch.tensor(float(c)))
+        self.a = nn.Parameter(torch.tensor(float(a)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c * torch.tanh(self.a * x)

@@ -1,0 +1,109 @@
+"""Shared training logic of the package's classifiers: loss, torchmetrics accuracy, optimiser and schedule.
+
+Subclasses build ``self.features`` (the hidden layers) and ``self.head`` (the logits layer); this base
+class does the rest, so every model logs the same metrics (``train_loss``, ``train_acc``, ``val_loss``,
+``val_acc``, ``test_loss``, ``test_acc``) and is configured the same way from YAML.
+
+Example:
+    >>> from lightning_topo.models import MLPClassifier
+    >>> model = MLPClassifier(in_features=2, num_classes=2, optimizer="sgd", lr=0.1, lr_halve_every=100)
+    >>> type(model.configure_optimizers()["optimizer"]).__name__
+    'SGD'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+__all__ = ["ClassifierModule", "OPTIMIZERS"]
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a positive (or zero) number."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {bound} number, got {value!r}")
+
+
+class ClassifierModule(pl.LightningModule):
+    """Cross-entropy classifier over ``self.features`` and ``self.head``, with accuracy metrics.
+
+    Args:
+        num_classes: number of classes (>= 2).
+        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
+        lr: learning rate.
+        weight_decay: L2 penalty passed to the optimiser.
+        lr_halve_every: halve the learning rate every this many optimiser steps (``None``: constant);
+            the topology literature halves Adam's 0.02 every 2,500 full-batch steps.
+    """
+
+    features: nn.Module
+    head: nn.Module
+
+    def __init__(
+        self,
+        num_classes: int,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_halve_every: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+        check_positive("lr", lr)
+        check_positive("weight_decay", weight_decay, allow_zero=True)
+        if lr_halve_every is not None and (not isinstance(lr_halve_every, int) or lr_halve_every < 1):
+            raise ValueError(f"lr_halve_every must be a positive number of steps or None, got {lr_halve_every!r}")
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        metric = getattr(self, f"{stage}_acc")
+        metric(logits, y)
+        on_step = stage == "train" and self.trainer.num_training_batches > 1
+        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
+        self.log(f"{stage}_acc", metric, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(x).argmax(dim=1)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        kwargs: dict[str, Any] = {"lr": hp.lr, "weight_decay": hp.weight_decay}
+        if hp.optimizer == "sgd":
+            kwargs["momentum"] = 0.9
+        optimizer = OPTIMIZERS[hp.optimizer](self.parameters(), **kwargs)
+        if hp.lr_halve_every is None:
+            return {"optimizer": optimizer}
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=hp.lr_halve_every, gamma=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
