@@ -1,0 +1,54 @@
+"""Shared fixtures: quiet trainers and a ReLU MLP trained to 100% on D-I (built once per session)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+def quiet_trainer(root: Path, **kwargs: Any) -> pl.Trainer:
+    """A CPU trainer without progress bar, summary or checkpoints unless asked."""
+    options: dict[str, Any] = dict(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(root),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        logger=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+@pytest.fixture(scope="session")
+def trained_d1_mlp(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+    """The paper's 9x15 ReLU MLP trained on D-I until the training set is classified perfectly."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from lightning_topo.data import SyntheticDataModule
+    from lightning_topo.models import MLPClassifier
+
+    pl.seed_everything(0, verbose=False)
+    data = SyntheticDataModule("d1", val_fraction=0.0)
+    model = MLPClassifier(in_features=2, num_classes=2, activation="relu", lr=0.01)
+    stop = EarlyStopping("train_acc", mode="max", stopping_threshold=0.99999, patience=10**6, check_on_train_epoch_end=True)
+    trainer = quiet_trainer(tmp_path_factory.mktemp("d1"), max_epochs=4000, callbacks=[stop])
+    trainer.fit(model, datamodule=data)
+    assert trainer.callback_metrics["train_acc"] == 1.0, "the D-I fixture did not reach 100% training accuracy"
+    return model.eval(), data

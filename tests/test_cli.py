@@ -1,0 +1,67 @@
+"""The lightning-topo CLI: every recipe parses and runs; bad configuration fails before training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import RECIPES
+from lightning_topo.cli import resolve_config_paths, run_cli
+
+FAST = ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+
+
+def test_the_recipes_exist():
+    assert {"d1_circles.yaml", "d2_tori.yaml", "d3_spheres.yaml", "d1_large.yaml"} <= {p.name for p in RECIPES}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_parses(recipe, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["fit", "-c", str(recipe), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = capsys.readouterr().out
+    assert "class_path" in printed and "trainer:" in printed
+
+
+@pytest.mark.parametrize("recipe", [p for p in RECIPES if p.stem.startswith("d")], ids=lambda p: p.stem)
+def test_synthetic_recipe_runs_a_fast_dev_run(recipe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(["fit", "-c", str(recipe), *FAST])
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+
+
+def test_recipes_are_found_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve_config_paths(["fit", "-c", "recipes/d1_circles.yaml", "--config=d2_tori.yaml"])
+    assert resolved[2].endswith("recipes/d1_circles.yaml") and (tmp_path / resolved[2]).is_file()
+    assert resolved[3].startswith("--config=") and resolved[3].endswith("recipes/d2_tori.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("--model.init_args.activation=swishy", "unknown activation 'swishy'"),
+        ("--model.init_args.hidden=[15,-4]", "hidden widths must be positive"),
+        ("--data.init_args.dataset=d7", "dataset must be one of"),
+    ],
+)
+def test_bad_configuration_fails_before_training_naming_the_field(override, field, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "lightning_topo.cli", "fit", "-c", "recipes/d1_circles.yaml", override],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert field in result.stderr
+    assert "invalid configuration" in result.stderr
+    assert "epoch" not in result.stdout  # nothing trained
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_version_flag(capsys):
+    from lightning_topo.cli import main
+
+    assert main(["--version"]) == 0
+    assert "lightning-topo" in capsys.readouterr().out
