@@ -1,0 +1,24 @@
+"""Building blocks of the BettiMonitor callback: layer selection, activation capture, the probe, reporting.
+
+Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.
+"""
+
+from lightning_topo.monitoring.capture import capture_activations, eval_mode
+from lightning_topo.monitoring.layers import INPUT, LOGITS, forward_order, select_layers
+from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
+from lightning_topo.monitoring.report import custom_scalars_layout, depth_figure, flatten_scalars, scalar_tag
+
+__all__ = [
+    "INPUT",
+    "LOGITS",
+    "balanced_indices",
+    "capture_activations",
+    "custom_scalars_layout",
+    "depth_figure",
+    "eval_mode",
+    "flatten_scalars",
+    "forward_order",
+    "probe_from_batches",
+    "scalar_tag",
+    "select_layers",
+]

@@ -1,0 +1,76 @@
+"""Capturing layer outputs with forward hooks, in eval mode and without gradients."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from lightning_topo.monitoring.layers import INPUT, LOGITS
+
+__all__ = ["capture_activations", "eval_mode"]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode and restore each one's own mode afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
+
+
+def _flat(output: object) -> torch.Tensor:
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"layer output is a {type(output).__name__}, not a tensor")
+    return output.detach().reshape(output.shape[0], -1).float().cpu()
+
+
+def capture_activations(
+    model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], batch_size: int = 256
+) -> dict[str, torch.Tensor]:
+    """Each layer's output on ``inputs``, flattened per sample: ``{name: (n_samples, n_features)}`` on CPU.
+
+    Runs in eval mode under ``torch.no_grad()``; hooks are removed and every module's training mode is
+    restored even if the forward pass fails.  A module called several times per forward pass keeps
+    its last output.  ``"input"`` and ``"logits"`` are the inputs and the model's output.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> out = capture_activations(net, torch.zeros(5, 2), ["1", "logits"])
+        >>> out["1"].shape, out["logits"].shape
+        (torch.Size([5, 4]), torch.Size([5, 2]))
+    """
+    modules = dict(model.named_modules())
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    current: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in layers:
+        if name in (INPUT, LOGITS):
+            continue
+        handles.append(modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o))))
+    try:
+        with eval_mode(model), torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                batch = inputs[start : start + batch_size].to(device)
+                current.clear()
+                logits = model(batch)
+                for name in layers:
+                    if name == INPUT:
+                        chunks[name].append(_flat(batch))
+                    elif name == LOGITS:
+                        chunks[name].append(_flat(logits))
+                    else:
+                        chunks[name].append(current[name])
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.cat(parts) for name, parts in chunks.items()}

@@ -1,0 +1,82 @@
+"""Choosing which layers of a model to watch: default selection and name/glob matching."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["INPUT", "LOGITS", "activation_module_types", "forward_order", "select_layers"]
+
+#: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
+INPUT, LOGITS = "input", "logits"
+
+
+def activation_module_types() -> tuple[type, ...]:
+    """Every ``torch.nn`` activation class plus every class in this package's activation registry."""
+    from lightning_topo.activations import _REGISTRY
+
+    types = {obj for obj in vars(nn.modules.activation).values() if isinstance(obj, type) and issubclass(obj, nn.Module)}
+    types.discard(nn.Module)
+    types.discard(nn.MultiheadAttention)
+    types |= {f for f in _REGISTRY.values() if isinstance(f, type) and issubclass(f, nn.Module)}
+    types -= {nn.Identity}
+    return tuple(types)
+
+
+def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
+    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call)."""
+    order: list[str] = []
+    handles = []
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: order.append(name) if name not in order else None))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return order
+
+
+def select_layers(model: nn.Module, patterns: Sequence[str] | None, example: torch.Tensor) -> list[str]:
+    """The module names to watch, in forward order.
+
+    ``patterns=None`` selects every activation module and the logits (the model's output).  Otherwise
+    each entry is a module name or a glob pattern (``"features.*.act"``); ``"input"`` and ``"logits"``
+    are pseudo-layers.  A pattern that matches nothing raises a ``ValueError`` listing the names.
+    """
+    modules = dict(model.named_modules())
+    order = forward_order(model, example)
+    if patterns is None:
+        acts = activation_module_types()
+        return [n for n in order if isinstance(modules[n], acts)] + [LOGITS]
+    called = set(order)
+    # Forward order for leaves; containers follow their first called leaf.
+    def position(name: str) -> int:
+        for i, leaf in enumerate(order):
+            if leaf == name or leaf.startswith(name + "."):
+                return i
+        return len(order)
+
+    chosen: list[str] = []
+    available = [n for n in modules if n]
+    for pattern in patterns:
+        if pattern in (INPUT, LOGITS):
+            matches = [pattern]
+        else:
+            matches = [n for n in available if fnmatch.fnmatchcase(n, pattern)]
+        if not matches:
+            raise ValueError(
+                f"layer {pattern!r} matches no module of {type(model).__name__}; available names: "
+                f"{', '.join(available)} (and the pseudo-layers 'input' and 'logits')"
+            )
+        uncalled = [m for m in matches if m not in (INPUT, LOGITS) and m not in called and position(m) == len(order)]
+        if uncalled and len(uncalled) == len(matches):
+            raise ValueError(f"layer {pattern!r} is never called in the forward pass ({', '.join(uncalled)})")
+        chosen += [m for m in matches if m not in chosen]
+    ranked = sorted((m for m in chosen if m not in (INPUT, LOGITS)), key=position)
+    return ([INPUT] if INPUT in chosen else []) + ranked + ([LOGITS] if LOGITS in chosen else [])

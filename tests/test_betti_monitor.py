@@ -1,0 +1,284 @@
+"""BettiMonitor: real Betti numbers in real event files, for our models and users' own, never killing training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torchvision
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from conftest import quiet_trainer
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.models import MLPClassifier
+
+
+def event_tags(log_dir: Path) -> dict[str, list]:
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    return accumulator.Tags() | {"_acc": accumulator}
+
+
+def blobs(n: int = 256, seed: int = 0) -> TensorDataset:
+    """Two separable Gaussian blobs in R^4."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 4, generator=gen) + 3.0 * y[:, None].float()
+    return TensorDataset(x, y)
+
+
+class TinyNet(pl.LightningModule):
+    """A user's own LightningModule, nothing from this package."""
+
+    def __init__(self, poison: bool = False) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh())
+        self.out = nn.Linear(8, 2)
+        self.poison = poison
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        if self.poison and not self.training:  # a layer that blows up only when the monitor looks at it
+            h = self.body[3](h) * float("nan")
+        return self.out(torch.nan_to_num(h))
+
+    def training_step(self, batch, batch_idx):
+        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+# ------------------------------------------------------------------------------------------ the science
+def test_trained_relu_mlp_collapses_d1_class_a_from_nine_components_to_one(trained_d1_mlp, tmp_path):
+    model, data = trained_d1_mlp
+    monitor = BettiMonitor(probe_size=2000, k=14)
+    logger = TensorBoardLogger(tmp_path, name="d1", version=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[monitor])
+    # one more epoch at a tiny learning rate: the monitor sees the trained network
+    model.hparams.lr = 1e-6
+    trainer.fit(model, datamodule=data)
+    betti = monitor.history[-1]["betti"]
+    assert betti["input"]["0"][0] == 9 and betti["input"]["1"] == [1, 9]
+    assert betti["logits"]["0"][0] == 1
+    layers = list(betti)
+    assert layers[0] == "input" and layers[-1] == "logits" and "features.layer5.act" in layers
+
+    tags = event_tags(tmp_path / "d1" / "version_0")
+    assert {"betti/input/class_0/b0", "betti/logits/class_0/b0", "betti/features.layer1.act/class_1/b1"} <= set(tags["scalars"])
+    assert "betti/seconds" in tags["scalars"]
+    assert "betti/depth_profile" in tags["images"]
+    value = tags["_acc"].Scalars("betti/input/class_0/b0")[0].value
+    assert value == 9.0
+
+
+# ------------------------------------------------------------------------------------------ any model, any loader
+def test_user_resnet18_with_named_layers_and_a_plain_dataloader(tmp_path):
+    class ResNetModule(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torchvision.models.resnet18(num_classes=2)
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    x, y = torch.randn(48, 3, 32, 32), torch.arange(48) % 2
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    monitor = BettiMonitor(layers=["net.layer1", "net.layer4.*.conv2", "net.fc"], probe_size=40, k=5, include_input=False)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(ResNetModule(), loader)
+    betti = monitor.history[0]["betti"]
+    assert list(betti) == ["net.layer1", "net.layer4.0.conv2", "net.layer4.1.conv2", "net.fc"]
+    assert all(len(per_class) == 2 and all(v[0] >= 1 for v in per_class.values()) for per_class in betti.values())
+
+
+def test_default_layers_are_activations_and_logits_in_forward_order(tmp_path):
+    monitor = BettiMonitor(probe_size=64, k=5)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(TinyNet(), DataLoader(blobs(), batch_size=64))
+    assert list(monitor.history[0]["betti"]) == ["input", "body.1", "body.3", "logits"]
+
+
+def test_unknown_layer_name_fails_before_training_listing_the_names(tmp_path):
+    model = TinyNet()
+    before = [p.clone() for p in model.parameters()]
+    monitor = BettiMonitor(layers=["body.7"], probe_size=64, k=5)
+    with pytest.raises(ValueError, match=r"'body.7' matches no module of TinyNet; available names: body, body.0"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(model, DataLoader(blobs(), batch_size=64))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_probe_is_fixed_balanced_and_leaves_training_randomness_alone(tmp_path):
+    def train(with_monitor: bool) -> tuple[list[torch.Tensor], BettiMonitor]:
+        pl.seed_everything(3, verbose=False)
+        model = TinyNet()
+        monitor = BettiMonitor(probe_size=40, k=5)
+        callbacks = [monitor] if with_monitor else []
+        loader = DataLoader(blobs(), batch_size=32, shuffle=True)
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=callbacks).fit(model, loader)
+        return [p.detach().clone() for p in model.parameters()], monitor
+
+    plain, _ = train(False)
+    watched, monitor = train(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain, watched))
+    x, y = monitor._probe
+    assert torch.bincount(y).tolist() == [20, 20]
+    assert len(monitor.history) == 2
+
+
+# ------------------------------------------------------------------------------------------ never kills training
+def test_nan_layer_is_skipped_with_a_warning_and_training_finishes(tmp_path):
+    monitor = BettiMonitor(probe_size=64, k=5)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
+    with pytest.warns(UserWarning, match=r"skipped layer 'body.3', class 0 at epoch 0: NaN or Inf"):
+        trainer.fit(TinyNet(poison=True), DataLoader(blobs(), batch_size=64))
+    assert trainer.current_epoch == 2 and len(monitor.history) == 2
+    betti = monitor.history[-1]["betti"]
+    assert "body.3" not in betti and betti["body.1"]["0"][0] >= 1 and "logits" in betti
+
+
+def test_too_small_probe_warns_and_skips_instead_of_crashing(tmp_path):
+    monitor = BettiMonitor(probe_size=8, k=14)  # 4 points per class, k=14
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
+    with pytest.warns(UserWarning, match="fewer than k\\+1"):
+        trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=64))
+    assert trainer.current_epoch == 1 and monitor.history[0]["betti"] == {}
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def test_resuming_from_a_checkpoint_keeps_the_history(tmp_path):
+    loader = DataLoader(blobs(), batch_size=64)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    first = BettiMonitor(probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[first, checkpoint]).fit(TinyNet(), loader)
+    resumed = BettiMonitor(probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(TinyNet(), loader, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert [e["epoch"] for e in resumed.history] == [0, 1, 2, 3]
+    assert resumed.history[:2] == first.history
+
+
+# ------------------------------------------------------------------------------------------ the standalone namespace
+def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
+    import pytorch_lightning as ptl
+
+    class PlainPL(ptl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=0.01)
+
+    monitor = BettiMonitor(probe_size=40, k=5)
+    trainer = ptl.Trainer(
+        max_epochs=2, logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    trainer.callbacks.append(monitor)
+    trainer.fit(PlainPL(), DataLoader(blobs(), batch_size=64))
+    assert len(monitor.history) == 2
+    assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(event_tags(tmp_path / "ptl" / "version_0")["scalars"])
+    saved = torch.load(next(tmp_path.glob("ptl/version_0/checkpoints/*.ckpt")), weights_only=False)
+    assert saved["callbacks"]["BettiMonitor"]["history"] == monitor.history
+
+
+# ------------------------------------------------------------------------------------------ multi-process
+DDP_SCRIPT = """
+import json, os, sys, torch, lightning.pytorch as pl
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning_topo.callbacks import BettiMonitor
+
+class Counting(BettiMonitor):
+    calls = 0
+    def compute(self, *args, **kwargs):
+        Counting.calls += 1
+        return super().compute(*args, **kwargs)
+
+class Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    def forward(self, x):
+        return self.net(x)
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    y = torch.arange(256) % 2
+    x = torch.randn(256, 4) + 3.0 * y[:, None].float()
+    monitor = Counting(probe_size=40, k=5)
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=3, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False,
+                         logger=TensorBoardLogger(out, name="ddp", version=0))
+    trainer.fit(Net(), DataLoader(TensorDataset(x, y), batch_size=32))
+    with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
+        json.dump({"calls": Counting.calls, "history": len(monitor.history)}, f)
+"""
+
+
+def test_two_process_cpu_ddp_computes_on_rank_zero_and_logs_each_epoch_once(tmp_path):
+    script = tmp_path / "ddp_fit.py"
+    script.write_text(textwrap.dedent(DDP_SCRIPT))
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert rank0 == {"calls": 3, "history": 3} and rank1 == {"calls": 0, "history": 0}
+    accumulator = event_tags(tmp_path / "ddp" / "version_0")["_acc"]
+    assert [e.step for e in accumulator.Scalars("betti/input/class_0/b0")] == sorted({e.step for e in accumulator.Scalars("betti/input/class_0/b0")})
+    assert len(accumulator.Scalars("betti/input/class_0/b0")) == 3
+
+
+# ------------------------------------------------------------------------------------------ validation
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"layers": "features.*"}, "layers must be None or a non-empty list"),
+        ({"probe_size": 2}, "probe_size"),
+        ({"dims": (0, -1)}, "dims"),
+        ({"every_n_epochs": 0}, "every_n_epochs"),
+        ({"metric": "cosine"}, "metric must be one of"),
+        ({"k": 1}, "k must be"),
+        ({"probe": (torch.zeros(3, 2), torch.zeros(2))}, "same length"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BettiMonitor(**kwargs)
+
+
+def test_mlp_classifier_in_a_yaml_recipe_gets_the_monitor(tmp_path, monkeypatch):
+    from lightning_topo.cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--trainer.max_epochs=2", "--trainer.logger=false"])
+    monitors = [c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor)]
+    assert len(monitors) == 1 and isinstance(cli.model, MLPClassifier)
