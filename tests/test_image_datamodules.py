@@ -298,3 +298,30 @@ def test_missing_data_names_the_paths_the_layout_and_how_to_get_it(tmp_path, mod
 def test_bad_options_fail_in_init_naming_the_field(options, message):
     with pytest.raises(ValueError, match=message):
         FashionMNISTDataModule(**options)
+
+
+# ----------------------------------------------------------------------------------------- recipes
+@pytest.mark.filterwarnings("ignore:BettiMonitor. the probe has")  # the tiny files give a small probe, as expected
+@pytest.mark.parametrize("recipe", ["fashion_mnist", "cifar10", "cats_vs_dogs"])
+def test_image_recipe_runs_a_fast_dev_run_on_local_files(recipe, tmp_path, monkeypatch):
+    from conftest import REPO
+    from lightning_topo.cli import run_cli
+
+    if recipe == "fashion_mnist":
+        fashion_root(tmp_path)
+    elif recipe == "cifar10":
+        write_png_cifar(tmp_path)
+    else:
+        for split in ("train", "val"):
+            for k in range(4):
+                jpeg(tmp_path / "cats_vs_dogs" / split / "cat" / f"cat.{k}.jpg", CAT)
+                jpeg(tmp_path / "cats_vs_dogs" / split / "dog" / f"dog.{k}.jpg", DOG)
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "-c", str(REPO / "recipes" / f"{recipe}.yaml"), f"--data.init_args.root={tmp_path}"]
+    args += ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+    if recipe != "cats_vs_dogs":
+        args.append("--data.init_args.download=false")
+    cli = run_cli(args)
+    assert cli.trainer.state.finished and cli.trainer.global_step == 1
+    assert cli.model.hparams.num_classes == cli.datamodule.num_classes
+    assert cli.model.hparams.in_channels == cli.datamodule.in_channels
