@@ -1,0 +1,354 @@
+"""Convergence benchmark: epochs to 100% training accuracy per activation, and Betti numbers per layer.
+
+Trains the same MLP (``lightning_topo.models.MLPClassifier``'s own network, driven by a plain
+full-batch PyTorch loop because Lightning's per-step overhead dominates one-step epochs) with every
+activation of a list, over several seeds, on the synthetic sets. Everything but the activation is
+fixed per set: architecture, PyTorch's default initialisation (seeded), full-batch Adam with one
+learning rate and one step schedule, input scaling, data sample and epoch budget.
+
+For each run it records the number of full-batch Adam steps after which the whole training set is
+classified correctly (a run that never gets there within the budget counts as the budget) and, at
+the end of training, the Betti numbers of class a and class b after every layer (input, each hidden
+activation, logits) with the topology core's k-NN hop protocol at the set's calibrated k.
+
+Every run is stored as JSON under ``benchmarks/results/runs/<set>/<activation>_s<seed>.json`` as soon
+as it ends (finished runs are skipped when the command is run again), and the Markdown table and
+PNG plot are rebuilt from those files, so ``--report-only`` regenerates them without training.
+
+Example:
+    Train (long: spread over 2 processes, niced), then rebuild the table and plot::
+
+        nice -n 19 python benchmarks/convergence.py --sets d1 d2 d3 d1_large \\
+            --activations relu leaky_relu tanh sigmoid proposed --seeds 0 1 2 3 4 --workers 2
+        python benchmarks/convergence.py --report-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))  # for ``candidates`` when run as a script
+
+
+@dataclass(frozen=True)
+class SetConfig:
+    """One benchmark cell's fixed conditions (identical for every activation)."""
+
+    dataset: str
+    units: int
+    n_points: int
+    hidden: tuple[int, ...]
+    budget: int
+    scaling: str  # "none" or "maxabs" (divide every coordinate by the largest absolute value)
+    k: int
+    betti_points: int | None  # per-class subsample for the Betti numbers (None: every point)
+    max_dim: int
+    lr: float = 0.01
+    lr_halve_every: int = 2500
+    data_seed: int = 0
+
+
+#: The sets of the comparison. Widths, budgets and point counts were chosen (for all activations alike)
+#: so that ReLU converges on most seeds, making the factor measurable; see the README section.
+SETS: dict[str, SetConfig] = {
+    "d1": SetConfig("d1", 9, 2600, (15,) * 9, 6000, "none", 14, None, 1),
+    "d2": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "none", 35, None, 2),
+    "d3": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "none", 20, None, 2),
+    "d1_large": SetConfig("d1", 169, 8000, (25,) * 9, 6000, "none", 8, None, 1),
+    # probes of the input scaling (one seed): max-abs scaling stalls ReLU on D-II and D-III
+    "d2_maxabs": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "maxabs", 35, None, 2),
+    "d3_maxabs": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "maxabs", 20, None, 2),
+}
+
+
+def _register_candidates() -> None:
+    """Make the search's extra activations (``benchmarks/candidates.py``) known to the registry."""
+    import candidates  # noqa: F401  (registers on import)
+
+
+def load_data(cfg: SetConfig) -> tuple[Any, Any]:
+    """The set's training points (float32 tensor, scaled) and labels (int64 tensor)."""
+    import torch
+
+    from lightning_topo.data.synthetic import make_dataset
+
+    x, y = make_dataset(cfg.dataset, units=cfg.units, n_points=cfg.n_points, seed=cfg.data_seed)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    if cfg.scaling == "maxabs":
+        xt = xt / xt.abs().max()
+    elif cfg.scaling != "none":
+        raise ValueError(f"scaling must be 'none' or 'maxabs', got {cfg.scaling!r}")
+    return xt, yt
+
+
+def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig) -> dict[str, Any]:
+    """Train one network to 100% training accuracy (or the budget); return the run's record."""
+    import torch
+    import torch.nn.functional as F
+
+    from lightning_topo.models import MLPClassifier
+    from lightning_topo.topology import betti_numbers_per_class
+
+    torch.set_num_threads(1)
+    _register_candidates()
+    x, y = load_data(cfg)
+    torch.manual_seed(seed)
+    model = MLPClassifier(x.shape[1], 2, hidden=cfg.hidden, activation=activation, lr=cfg.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
+    start = time.perf_counter()
+    epochs, best_acc, acc, curve = None, 0.0, 0.0, []
+    for step in range(cfg.budget + 1):
+        logits = model(x)
+        acc = (logits.argmax(1) == y).float().mean().item()  # accuracy after `step` updates
+        best_acc = max(best_acc, acc)
+        if step % 100 == 0:
+            curve.append(round(acc, 5))
+        if acc == 1.0:
+            epochs = step
+            break
+        if step == cfg.budget or not torch.isfinite(logits).all():
+            break
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    train_s = time.perf_counter() - start
+
+    # Betti numbers after every layer, per class, at the end of training.
+    model.eval()
+    outputs = [x]
+    with torch.no_grad():
+        h = x
+        for block in model.features:
+            h = block(h)
+            outputs.append(h)
+        outputs.append(model.head(h))
+    betti: dict[str, list[list[int]]] = {"a": [], "b": []}
+    for out in outputs:
+        if not torch.isfinite(out).all():
+            betti["a"].append([]), betti["b"].append([])
+            continue
+        per_class = betti_numbers_per_class(out, y, k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
+        betti["a"].append(list(per_class[0]))
+        betti["b"].append(list(per_class[1]))
+    return {
+        "set": set_name,
+        "activation": activation,
+        "seed": seed,
+        "config": asdict(cfg),
+        "converged": epochs is not None,
+        "epochs": epochs if epochs is not None else cfg.budget,
+        "final_acc": acc,
+        "best_acc": best_acc,
+        "acc_every_100": curve,
+        "train_seconds": round(train_s, 2),
+        "betti": betti,
+        "layers": ["input", *[f"layer{i}" for i in range(1, len(cfg.hidden) + 1)], "head"],
+        "torch_threads": 1,
+    }
+
+
+def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS) -> Path:
+    return results / "runs" / set_name / f"{activation}_s{seed}.json"
+
+
+def _job(args: tuple[str, str, int]) -> str:
+    set_name, activation, seed = args
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    record = run_one(set_name, activation, seed, SETS[set_name])
+    path = run_path(set_name, activation, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(path)
+    return (
+        f"{set_name:9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
+        f"{'ok' if record['converged'] else 'NOT converged'} (acc {record['final_acc']:.4f}, "
+        f"{record['train_seconds']:.0f}s) betti a {record['betti']['a'][0]}->{record['betti']['a'][-2]}"
+    )
+
+
+# ------------------------------------------------------------------------------------------- report
+def load_runs(results: Path = RESULTS) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/*.json"))]
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (set, activation): median/min/max epochs (budget for non-converged), converged count, mean Betti."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        cells.setdefault((r["set"], r["activation"]), []).append(r)
+    out = {}
+    for key, rs in cells.items():
+        epochs = [r["epochs"] for r in rs]
+        mean_betti = {}
+        for cls in ("a", "b"):
+            layers = [list(col) for col in zip(*[r["betti"][cls] for r in rs])]
+            mean_betti[cls] = [
+                statistics.fmean(v[0] for v in col if v) if any(col) else float("nan") for col in layers
+            ]  # beta_0 per layer, mean over seeds
+        out[key] = {
+            "n": len(rs),
+            "median": statistics.median(epochs),
+            "min": min(epochs),
+            "max": max(epochs),
+            "converged": sum(r["converged"] for r in rs),
+            "budget": rs[0]["config"]["budget"],
+            "beta0": mean_betti,
+            "beta_sum_a": [statistics.fmean(sum(r["betti"]["a"][i]) for r in rs if r["betti"]["a"][i])
+                           for i in range(len(rs[0]["betti"]["a"]))],
+            "beta_sum_b": [statistics.fmean(sum(r["betti"]["b"][i]) for r in rs if r["betti"]["b"][i])
+                           for i in range(len(rs[0]["betti"]["b"]))],
+            "final_acc_median": statistics.median(r["final_acc"] for r in rs),
+        }
+        # collapse: mean over hidden layers of beta_0(a) / beta_0(a) of the input (1 = nothing glued, 1/b0 = all glued)
+        b0a = mean_betti["a"]
+        out[key]["collapse"] = statistics.fmean(v / b0a[0] for v in b0a[1:-1])
+    return out
+
+
+def _factor(base: dict[str, Any] | None, cell: dict[str, Any]) -> str:
+    """ReLU median / activation median; a censored median (= the budget) makes it a bound."""
+    if base is None:
+        return "n/a"
+    f = base["median"] / max(cell["median"], 1)
+    base_censored = base["median"] >= base["budget"]
+    cell_censored = cell["median"] >= cell["budget"]
+    if base_censored and cell_censored:
+        return "n/a (both at budget)"
+    if base_censored:
+        return f">= {f:.2f} (ReLU at budget)"
+    if cell_censored:
+        return f"<= {f:.2f} (at budget)"
+    return f"{f:.2f}"
+
+
+def _fmt(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}".rstrip("0").rstrip(".") for v in values)
+
+
+def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
+    """Rebuild ``results/convergence.md`` and ``results/convergence.png`` from the stored runs."""
+    runs = load_runs(results)
+    if not runs:
+        raise SystemExit(f"no runs under {results / 'runs'}; train first")
+    summary = summarise(runs)
+    sets = [s for s in SETS if any(k[0] == s for k in summary)]
+    lines = [
+        "| set | activation | seeds | converged | epochs median | min-max | factor vs ReLU (median) | final acc (median) | "
+        "collapse | mean beta_0(a) per layer | mean beta_0(b) per layer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sets:
+        cfg = SETS[s]
+        base = summary.get((s, baseline))
+        acts = sorted((a for (ss, a) in summary if ss == s), key=lambda a: (a != baseline, summary[(s, a)]["median"]))
+        for a in acts:
+            c = summary[(s, a)]
+            factor = _factor(base, c)
+            lines.append(
+                f"| {s} | {a} | {c['n']} | {c['converged']}/{c['n']} | {c['median']:g} | {c['min']}-{c['max']} | {factor} | "
+                f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
+            )
+    conditions = [
+        f"- **{s}**: {SETS[s].dataset} with {SETS[s].units} units, {SETS[s].n_points} points, hidden {len(SETS[s].hidden)}x"
+        f"{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, budget {SETS[s].budget} epochs, Adam lr {SETS[s].lr} halved every "
+        f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
+        for s in sets
+    ]
+    text = "\n".join(
+        [
+            "# Epochs to 100% training accuracy, per activation (generated by benchmarks/convergence.py)",
+            "",
+            "A seed that never reaches 100% within the budget counts as the budget. `factor` = ReLU median / activation median;"
+            " A median equal to the budget is censored, so the factor is then only a bound."
+            " Betti numbers are measured at the end of training (input, 9 hidden activations, logits), mean over seeds;"
+            " `collapse` = mean over the hidden layers of beta_0(a) relative to the input's (lower = Betti numbers fall"
+            " faster across layers).",
+            "",
+            *conditions,
+            "",
+            *lines,
+            "",
+        ]
+    )
+    (results / "convergence.md").write_text(text)
+    _plot(summary, sets, results / "convergence.png", baseline)
+    return text
+
+
+def _plot(summary: dict, sets: list[str], path: Path, baseline: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(sets), figsize=(3.6 * len(sets), 6.4), squeeze=False)
+    for j, s in enumerate(sets):
+        acts = sorted((a for (ss, a) in summary if ss == s), key=lambda a: (a != baseline, summary[(s, a)]["median"]))
+        ax = axes[0, j]
+        med = [summary[(s, a)]["median"] for a in acts]
+        lo = [m - summary[(s, a)]["min"] for m, a in zip(med, acts)]
+        hi = [summary[(s, a)]["max"] - m for m, a in zip(med, acts)]
+        ax.bar(range(len(acts)), med, yerr=[lo, hi], capsize=2, color=["tab:gray" if a == baseline else "tab:blue" for a in acts])
+        ax.axhline(summary[(s, acts[0])]["budget"], color="red", lw=0.8, ls="--")
+        ax.set_xticks(range(len(acts)))
+        ax.set_xticklabels(acts, rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{s}: epochs to 100% (median, min-max)", fontsize=8)
+        ax = axes[1, j]
+        for a in acts:
+            ax.plot(summary[(s, a)]["beta0"]["a"], marker=".", lw=1, label=a)
+        ax.set_xlabel("layer (0 = input, last = logits)", fontsize=7)
+        ax.set_ylabel("mean beta_0 of class a", fontsize=7)
+        ax.set_yscale("symlog", linthresh=10)
+        if j == 0:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", nargs="+", default=["d1"], choices=sorted(SETS))
+    parser.add_argument("--activations", nargs="+", default=["relu", "leaky_relu", "tanh", "sigmoid", "proposed"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--workers", type=int, default=2, help="parallel training processes (each single-threaded)")
+    parser.add_argument("--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training")
+    parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
+    args = parser.parse_args(argv)
+    if not args.report_only:
+        _register_candidates()
+        from lightning_topo.activations import get_activation
+
+        for a in args.activations:
+            get_activation(a)  # fail before training on an unknown name
+        jobs = [
+            (s, a, seed)
+            for s in args.sets
+            for seed in args.seeds
+            for a in args.activations
+            if args.force or not run_path(s, a, seed).exists()
+        ]
+        print(f"{len(jobs)} runs to train", flush=True)
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            for fut in as_completed([pool.submit(_job, j) for j in jobs]):
+                print(fut.result(), flush=True)
+    print(write_report())
+
+
+if __name__ == "__main__":
+    main()
