@@ -66,8 +66,12 @@ class LightningTopoCLI(LightningCLI):
             self.parser.error(f"invalid configuration: {error}")
 
 
-def run_cli(argv: list[str] | None = None) -> LightningTopoCLI:
-    """Build and run the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the LightningCLI object."""
+def run_cli(argv: list[str] | None = None, run: bool = True) -> LightningTopoCLI:
+    """Build and run the CLI on ``argv`` (default: ``sys.argv[1:]``); returns the LightningCLI object.
+
+    With ``run=False`` nothing is trained: ``argv`` has no subcommand, and the returned object holds the
+    instantiated ``trainer``, ``model`` and ``datamodule`` of the config (benchmarks use this).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
     return LightningTopoCLI(
         pl.LightningModule,
@@ -76,6 +80,7 @@ def run_cli(argv: list[str] | None = None) -> LightningTopoCLI:
         subclass_mode_data=True,
         args=resolve_config_paths(args),
         save_config_kwargs={"overwrite": True},
+        run=run,
     )
 
 

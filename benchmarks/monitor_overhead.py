@@ -1,0 +1,84 @@
+"""What the BettiMonitor costs: the same fit with and without it, as a ratio measured in one run.
+
+For each recipe it builds the trainer, model and data from the recipe (as `lightning-topo fit` would),
+trains a fixed number of epochs without early stopping, once without the monitor and once with it
+(the recipe's own monitor settings), alternating baseline / monitored / baseline so that a change in
+machine load hits both, and prints: wall time of each, the ratio monitored / mean baseline, and the
+monitor's own compute time per monitored epoch (its `betti/seconds`).
+
+Targets: on D-I the monitor's own cost under 2 s per epoch (11 layers x 2 classes); on the CNN recipe
+the whole fit no more than 1.15x slower.
+
+Usage:
+    python benchmarks/monitor_overhead.py                                   # D-I and Fashion-MNIST
+    python benchmarks/monitor_overhead.py --recipes d1_circles --d1-epochs 500 --every-epoch
+    python benchmarks/monitor_overhead.py --data-root ../shared/data       # where FashionMNIST/raw is
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import EarlyStopping
+
+from lightning_topo.callbacks import BettiMonitor, EpochProgress
+from lightning_topo.cli import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(recipe: str, overrides: list[str]) -> tuple[pl.Trainer, pl.LightningModule, pl.LightningDataModule]:
+    cli = run_cli(["-c", str(REPO / "recipes" / f"{recipe}.yaml"), "--trainer.logger=false",
+                   "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false", *overrides], run=False)
+    return cli.trainer, cli.model, cli.datamodule
+
+
+def timed_fit(recipe: str, overrides: list[str], monitored: bool, every_epoch: bool) -> tuple[float, BettiMonitor | None]:
+    pl.seed_everything(0, verbose=False)
+    trainer, model, data = build(recipe, overrides)
+    monitor = next((c for c in trainer.callbacks if isinstance(c, BettiMonitor)), None)
+    drop = (EarlyStopping, EpochProgress) if monitored else (EarlyStopping, EpochProgress, BettiMonitor)
+    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, drop)]
+    if monitored and every_epoch:
+        monitor.every_n_epochs = 1
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    return time.perf_counter() - start, (monitor if monitored else None)
+
+
+def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
+    base_1, _ = timed_fit(recipe, overrides, monitored=False, every_epoch=every_epoch)
+    watched, monitor = timed_fit(recipe, overrides, monitored=True, every_epoch=every_epoch)
+    base_2, _ = timed_fit(recipe, overrides, monitored=False, every_epoch=every_epoch)
+    baseline = statistics.mean([base_1, base_2])
+    costs = [entry["seconds"] for entry in monitor.history]
+    n_jobs = len(monitor._watched) * len({c for e in monitor.history for per in e["betti"].values() for c in per})
+    print(f"\n== {recipe} {' '.join(overrides)}")
+    print(f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor._watched)} layers, {n_jobs} Betti computations per monitored epoch")
+    print(f"baseline fits: {base_1:.1f} s, {base_2:.1f} s (mean {baseline:.1f} s)")
+    print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
+    print(f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, {len(costs)} epochs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", default=["d1_circles", "fashion_mnist"])
+    parser.add_argument("--d1-epochs", type=int, default=1000, help="epochs of the D-I fits (about what the recipe needs)")
+    parser.add_argument("--cnn-epochs", type=int, default=1, help="epochs of the CNN fits")
+    parser.add_argument("--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs")
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    args = parser.parse_args()
+    for recipe in args.recipes:
+        if recipe.startswith("d"):
+            overrides = [f"--trainer.max_epochs={args.d1_epochs}"]
+        else:
+            overrides = [f"--trainer.max_epochs={args.cnn_epochs}", f"--data.root={args.data_root}", "--data.download=false"]
+        measure(recipe, overrides, args.every_epoch)
+
+
+if __name__ == "__main__":
+    main()
