@@ -1,0 +1,54 @@
+"""Size, speed and a printable table for a pruning report."""
+
+from __future__ import annotations
+
+import copy
+import io
+import time
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+__all__ = ["cpu_latency", "count_parameters", "format_report", "saved_size_bytes"]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def saved_size_bytes(model: nn.Module) -> int:
+    """Bytes of ``torch.save(model.state_dict())``."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+@torch.no_grad()
+def cpu_latency(model: nn.Module, example: torch.Tensor, repeats: int = 5) -> float:
+    """Median seconds of one eval-mode forward pass of ``example`` on the CPU (a copy of the model)."""
+    cpu_model = copy.deepcopy(model).cpu().eval()
+    example = example.cpu()
+    cpu_model(example)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        cpu_model(example)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def format_report(layers: Mapping[str, Mapping[str, Any]], totals: Mapping[str, tuple[float, float]]) -> str:
+    """A plain-text table: per layer filters before/after and score statistics, then before/after totals."""
+    lines = [f"{'layer':32} {'filters':>13} {'score min':>10} {'median':>8} {'max':>8}"]
+    for name, row in layers.items():
+        lines.append(
+            f"{name:32} {row['before']:>5} -> {row['after']:<5} {row['score_min']:>10.2f} "
+            f"{row['score_median']:>8.2f} {row['score_max']:>8.2f}"
+        )
+    lines.append("")
+    lines.append(f"{'':32} {'before':>13} {'after':>10} {'ratio':>8}")
+    for key, (a, b) in totals.items():
+        ratio = f"{b / a:.3f}" if a else "-"
+        lines.append(f"{key:32} {a:>13.4g} {b:>10.4g} {ratio:>8}")
+    return "\n".join(lines)
