@@ -1,0 +1,235 @@
+"""Filter scores and BettiPruning: tangled filters score higher, pruned models are smaller, run and reload."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import lightning.pytorch as pl
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from conftest import quiet_trainer
+from lightning_topo.callbacks import BettiPruning
+from lightning_topo.models import CNNClassifier
+from lightning_topo.pruning import load_pruned, remove_filters, select_filters
+from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
+
+
+def images(n: int = 256, size: int = 12, seed: int = 0) -> TensorDataset:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, 1, size, size, generator=gen)
+    x[:, 0, : size // 2] += 2.0 * y[:, None, None]
+    return TensorDataset(x, y)
+
+
+# ------------------------------------------------------------------------------------------ scores
+def test_a_tangled_filter_scores_above_a_clean_one():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    maps = np.zeros((200, 2, 2, 2))
+    # filter 0: its outputs over the images trace three separate circles (tangled); filter 1: a line (clean)
+    for i, (cx, cy) in enumerate([(0, 0), (5, 0), (10, 0)]):
+        part = slice(i * 67, (i + 1) * 67 if i < 2 else 200)
+        maps[part, 0, 0, 0] = cx + np.cos(t[part] * 3)
+        maps[part, 0, 0, 1] = cy + np.sin(t[part] * 3)
+    maps[:, 1, 0, 0] = np.linspace(0, 1, 200)
+    maps += 0.001 * rng.normal(size=maps.shape)
+    loops = filter_betti_scores(maps, dim=1, k=6)
+    components = filter_betti_scores(maps, dim=0, k=6)
+    assert loops[0] == 3 and loops[1] == 0
+    assert components[0] == 3 and components[1] == 1
+
+
+def test_cubical_scores_count_blobs_in_each_map():
+    maps = np.zeros((3, 2, 16, 16))
+    maps[:, 0, 3, 3] = maps[:, 0, 3, 12] = maps[:, 0, 12, 7] = 1.0  # three separate peaks
+    maps[:, 1, 8, 8] = 1.0  # one peak
+    scores = cubical_scores(maps, min_persistence=0.5)
+    assert scores[0] > scores[1] >= 1
+
+
+def test_l1_scores_and_bad_shapes():
+    weight = torch.zeros(3, 2, 3, 3)
+    weight[1] = 1.0
+    assert l1_scores(weight).tolist() == [0.0, 18.0, 0.0]
+    with pytest.raises(ValueError, match="n_images, n_filters, height, width"):
+        filter_betti_scores(np.zeros((4, 3)))
+
+
+# ------------------------------------------------------------------------------------------ selection
+def test_threshold_amount_direction_and_clamp():
+    scores = np.array([1.0, 400.0, 350.0, 2.0, 301.0])
+    assert select_filters(scores, threshold=300).tolist() == [1, 2, 4]
+    assert select_filters(scores, amount=0.4).tolist() == [1, 2]
+    assert select_filters(scores, amount=0.4, direction="lowest").tolist() == [0, 3]
+    with pytest.warns(UserWarning, match="clamped to 3 so that 2 remain"):
+        assert len(select_filters(scores, threshold=0.0, min_keep=2)) == 3
+    with pytest.warns(UserWarning, match="clamped"):
+        assert len(select_filters(np.full(4, 500.0), threshold=300)) == 3  # never removes every filter
+
+
+def test_ties_are_broken_by_a_seeded_random_order_not_by_position():
+    picks = {tuple(select_filters(np.zeros(20), amount=0.25, seed=s)) for s in range(5)}
+    assert len(picks) > 1 and all(len(p) == 5 for p in picks)
+    assert select_filters(np.zeros(20), amount=0.25, seed=3).tolist() == select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
+
+
+# ------------------------------------------------------------------------------------------ structural removal
+def test_user_resnet18_filters_are_really_removed_including_residual_couplings():
+    net = torchvision.models.resnet18(num_classes=2).eval()
+    x = torch.randn(2, 3, 32, 32)
+    params = sum(p.numel() for p in net.parameters())
+    sizes = remove_filters(net, {"layer1.0.conv1": list(range(32)), "layer2.0.conv2": [0, 1, 2, 3]}, x[:1])
+    assert sizes["layer1.0.conv1"] == (64, 32)
+    assert net.layer1[0].bn1.num_features == 32 and net.layer1[0].conv2.in_channels == 32
+    assert net.layer2[0].conv2.out_channels == 124 and net.layer2[0].downsample[0].out_channels == 124  # the residual sum
+    assert net(x).shape == (2, 2)
+    assert sum(p.numel() for p in net.parameters()) < params
+
+
+# ------------------------------------------------------------------------------------------ the callback
+def test_pruning_our_cnn_in_place_then_reload_in_a_fresh_process(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    data = images()
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+    pruner = BettiPruning(amount=0.5, probe_size=100, k=5, save_path=str(tmp_path / "pruned.pt"))
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[pruner])
+    trainer.fit(model, DataLoader(data, batch_size=64, shuffle=True), DataLoader(data, batch_size=128))
+    assert model.features.block1.conv.out_channels == 4 and model.features.block2.conv.out_channels == 8
+    assert model.features.block2.bn.num_features == 8 and model.head.in_features == 8
+    assert list(model.hparams["channels"]) == [4, 8]
+    before, after = pruner.report["parameters"]
+    assert after < 0.5 * before
+    assert "features.block1.conv" in pruner.report["table"]
+
+    # the hyper-parameters rebuild the pruned shape, and the saved file reloads with one call
+    rebuilt = CNNClassifier(**model.hparams)
+    rebuilt.load_state_dict(model.state_dict())
+    x = data.tensors[0][:16]
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(rebuilt.eval()(x), expected)
+        assert torch.equal(load_pruned(tmp_path / "pruned.pt")(x), expected)
+    torch.save(x, tmp_path / "x.pt")
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from lightning_topo.pruning import load_pruned
+        model = load_pruned({str(tmp_path / 'pruned.pt')!r})
+        with torch.no_grad():
+            torch.save(model(torch.load({str(tmp_path / 'x.pt')!r})), {str(tmp_path / 'out.pt')!r})
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+class ResNetModule(pl.LightningModule):
+    """A user's own LightningModule around torchvision's ResNet-18."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = torchvision.models.resnet18(num_classes=2)
+        self.net.conv1 = nn.Conv2d(1, 64, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_pruning_a_user_resnet18_lightning_module(tmp_path):
+    data = images(64, size=16)
+    model = ResNetModule()
+    pruner = BettiPruning(amount=0.25, layers=["net.layer1.*.conv1", "net.layer2.0.conv1"], probe_size=40, k=5,
+                          save_path=str(tmp_path / "resnet.pt"), latency_batch=4)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(data, batch_size=32))
+    assert model.net.layer1[0].conv1.out_channels == 48 and model.net.layer2[0].conv1.out_channels == 96
+    x = data.tensors[0][:4]
+    assert model.eval()(x).shape == (4, 2)
+    assert torch.equal(load_pruned(tmp_path / "resnet.pt")(x), model(x))
+
+
+def test_accuracy_guard_restores_the_unpruned_weights(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    data = images()
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+    pruner = BettiPruning(amount=0.9, probe_size=100, k=5, max_accuracy_drop=0.0, criterion="l1", direction="lowest")
+    loader = DataLoader(data, batch_size=64)
+    with pytest.warns(UserWarning, match="UNPRUNED model was restored"):
+        # max_accuracy_drop=0 with 90% of filters gone: any drop at all triggers the guard
+        quiet_trainer(tmp_path, max_epochs=3, callbacks=[pruner]).fit(model, loader, loader)
+    assert pruner.report["kept_unpruned"]
+    assert model.features.block1.conv.out_channels == 8 and list(model.hparams["channels"]) == [8, 16]
+    assert pruner.report["after"]["parameters"] < pruner.report["before"]["parameters"]  # it did prune, then undid it
+
+
+def test_threshold_that_selects_nothing_warns_and_keeps_the_model(tmp_path):
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    pruner = BettiPruning(threshold=300, probe_size=40, k=5)  # k-NN hop scores are a handful of loops
+    with pytest.warns(UserWarning, match="no filter selected"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(images(64), batch_size=32))
+    assert model.features.block1.conv.out_channels == 4
+
+
+def test_standalone_pytorch_lightning_trainer(tmp_path):
+    import pytorch_lightning as ptl
+
+    class PlainConvNet(ptl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=0.01)
+
+    model = PlainConvNet()
+    trainer = ptl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                          enable_checkpointing=False, default_root_dir=tmp_path)
+    pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
+    trainer.callbacks.append(pruner)
+    trainer.fit(model, DataLoader(images(64), batch_size=32))
+    assert model.net[0].out_channels == 4 and model.net[1].num_features == 4 and model.net[5].in_features == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": None}, "give a threshold"),
+        ({"amount": 1.0}, "amount must be a fraction"),
+        ({"criterion": "entropy"}, "criterion must be one of"),
+        ({"direction": "up"}, "direction"),
+        ({"probe_size": 5, "k": 10}, "probe_size"),
+        ({"min_filters_per_layer": 0}, "min_filters_per_layer"),
+        ({"max_accuracy_drop": 2.0}, "max_accuracy_drop"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BettiPruning(**kwargs)
+
+
+def test_non_conv_layer_fails_before_training(tmp_path):
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    with pytest.raises(ValueError, match="prunes Conv2d layers only"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[BettiPruning(amount=0.5, layers=["head"], probe_size=40, k=5)]).fit(
+            model, DataLoader(images(64), batch_size=32)
+        )
