@@ -44,6 +44,17 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _KAGGLE_NAME = re.compile(r"^(cat|dog)\.\d+\.(jpe?g|png)$", re.IGNORECASE)
 
 
+class _ToFloat:
+    """uint8 image -> float32 ``(x / 255 - mean) / std`` per channel, in one fused multiply-add."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.scale = (1.0 / (255.0 * torch.tensor(std))).view(-1, 1, 1)
+        self.shift = (-torch.tensor(mean) / torch.tensor(std)).view(-1, 1, 1)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, image.as_subclass(torch.Tensor).float(), self.scale)
+
+
 class _TensorImages(Dataset):
     """Images held in memory as a uint8 ``(N, C, H, W)`` tensor; ``transform`` maps one uint8 image to float."""
 
@@ -169,10 +180,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     # ----------------------------------------------------------------- transforms
     def _finish(self) -> list[Callable]:
-        steps: list[Callable] = [v2.ToDtype(torch.float32, scale=True)]
-        if self.normalize:
-            steps.append(v2.Normalize(list(self.MEAN), list(self.STD)))
-        return steps
+        mean, std = (self.MEAN, self.STD) if self.normalize else ((0.0,) * self.IN_CHANNELS, (1.0,) * self.IN_CHANNELS)
+        return [_ToFloat(mean, std)]
 
     def _tensor_transform(self, train: bool) -> Callable:
         steps: list[Callable] = []
