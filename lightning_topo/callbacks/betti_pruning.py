@@ -121,16 +121,19 @@ class BettiPruning(pl.Callback):
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        loader = trainer.train_dataloader
-        self._probe = probe_from_batches(loader, self.probe_size, self.seed)
-        example = self._probe[0][:2].to(pl_module.device)
-        convs = [n for n, m in pl_module.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
-        chosen = convs if self.layers is None else select_layers(pl_module, self.layers, example)
+        self.set_probe(pl_module, *probe_from_batches(trainer.train_dataloader, self.probe_size, self.seed))
+
+    def set_probe(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
+        self._probe = (inputs.detach().cpu(), labels.detach().cpu())
+        example = inputs[:2].to(next(model.parameters()).device)
+        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
+        chosen = convs if self.layers is None else select_layers(model, self.layers, example)
         not_conv = [n for n in chosen if n not in convs]
         if not_conv:
             raise ValueError(f"BettiPruning prunes Conv2d layers only; {not_conv} are not (convolutions: {convs})")
         if not chosen:
-            raise ValueError(f"{type(pl_module).__name__} has no Conv2d layer to prune")
+            raise ValueError(f"{type(model).__name__} has no Conv2d layer to prune")
         self._convs = chosen
 
     # ------------------------------------------------------------------------------ after fit

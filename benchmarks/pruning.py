@@ -1,0 +1,173 @@
+"""Betti-number filter pruning on the Fashion-MNIST CNN recipe, against random, L1 and masking, in one run.
+
+1. Trains the recipe's CNN (32/64/128 channels) for ``--epochs`` epochs on the real data.
+2. Scores every conv filter on 500 probe training images under several criteria:
+   k-NN hop protocol (beta_1, k=10), Euclidean Vietoris-Rips at a fixed per-layer scale (beta_0; the
+   scale is the layer's median distance to the 10th neighbour), cubical persistence of each map, L1 norm.
+3. Removes the same number of filters from every conv (``--amount`` of each layer) by each rule, both
+   directions (drop highest / drop lowest scores), and by 5 random draws; prints test accuracy before
+   fine-tuning.
+4. For the package's default rule (k-NN beta_1, drop highest) and for L1: parameters, saved size, CPU
+   latency (batch 256) and test accuracy after one fine-tune epoch; and the latency of the masking that
+   Lightning's ModelPruning applies (torch.nn.utils.prune, l1_unstructured) at the same sparsity.
+
+Usage:
+    python benchmarks/pruning.py --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.utils.prune as torch_prune
+from torch import nn
+
+from lightning_topo.callbacks import BettiMonitor, BettiPruning, EpochProgress
+from lightning_topo.cli import run_cli
+from lightning_topo.monitoring import capture_activations, probe_from_batches
+from lightning_topo.pruning import count_parameters, cpu_latency, remove_filters, saved_size_bytes, select_filters
+from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, loader) -> float:
+    model.eval()
+    correct = total = 0
+    for x, y in loader:
+        correct += int((model(x).argmax(1) == y).sum())
+        total += len(y)
+    return correct / total
+
+
+def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int) -> None:
+    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(model, datamodule=data)
+
+
+def euclidean_scale(maps: torch.Tensor, neighbour: int = 10, filters: int = 8) -> float:
+    """The layer's median distance to the 10th nearest neighbour, over a few filters' clouds."""
+    values = []
+    for c in np.linspace(0, maps.shape[1] - 1, filters).astype(int):
+        cloud = maps[:, c].double()
+        dist = torch.cdist(cloud, cloud)
+        values.append(dist.kthvalue(neighbour + 1, dim=1).values.median().item())
+    return float(np.median(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--amount", type=float, default=0.5)
+    parser.add_argument("--probe-size", type=int, default=500)
+    parser.add_argument("--fine-tune-epochs", type=int, default=1)
+    args = parser.parse_args()
+
+    pl.seed_everything(0, verbose=False)
+    cli = run_cli(["-c", str(REPO / "recipes" / "fashion_mnist.yaml"), f"--data.root={args.data_root}",
+                   "--data.download=false", f"--trainer.max_epochs={args.epochs}", "--trainer.logger=false",
+                   "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"], run=False)
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, (BettiMonitor, BettiPruning, EpochProgress))]
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=data)
+    print(f"trained {args.epochs} epochs in {time.perf_counter() - start:.0f} s")
+    data.setup("test")
+    test_loader = data.test_dataloader()
+    base_acc = accuracy(model, test_loader)
+    print(f"test accuracy of the trained model: {base_acc:.4f}")
+
+    x_probe, y_probe = probe_from_batches(data.train_dataloader(), args.probe_size, seed=0)
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    modules = dict(model.named_modules())
+    outputs = capture_activations(model, x_probe, convs)
+    maps = {n: outputs[n].reshape(len(x_probe), modules[n].out_channels, -1) for n in convs}
+
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    timings = {}
+    t = time.perf_counter()
+    scores["knn beta_1"] = {n: filter_betti_scores(maps[n][..., None], dim=1, k=10) for n in convs}
+    timings["knn beta_1"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scales = {n: euclidean_scale(maps[n]) for n in convs}
+    scores["euclidean beta_0"] = {n: filter_betti_scores(maps[n][..., None], dim=0, metric="euclidean", scale=scales[n]) for n in convs}
+    timings["euclidean beta_0"] = time.perf_counter() - t
+    t = time.perf_counter()
+    side = {n: int(np.sqrt(maps[n].shape[-1])) for n in convs}
+    scores["cubical"] = {n: cubical_scores(maps[n].reshape(len(x_probe), -1, side[n], side[n])) for n in convs}
+    timings["cubical"] = time.perf_counter() - t
+    scores["L1 norm"] = {n: l1_scores(modules[n].weight) for n in convs}
+
+    print("\nscore ranges per layer (min / median / max), and scoring time")
+    for crit, per in scores.items():
+        ranges = "  ".join(f"{n.split('.')[1]}: {v.min():.0f}/{np.median(v):.0f}/{v.max():.0f}" for n, v in per.items())
+        print(f"  {crit:18} {ranges}   {timings.get(crit, 0):.1f} s")
+    for n in convs:
+        count = int(np.sum(scores["euclidean beta_0"][n] > 300))
+        print(f"  euclidean beta_0 > 300 in {n}: {count} of {len(scores['euclidean beta_0'][n])} filters (scale {scales[n]:.2f})")
+
+    example = x_probe[:1]
+
+    def pruned_copy(plan: dict[str, list[int]]) -> pl.LightningModule:
+        clone = copy.deepcopy(model).cpu()
+        clone._trainer = None
+        remove_filters(clone, plan, example)
+        return clone
+
+    def plan_from(per: dict[str, np.ndarray], direction: str) -> dict[str, list[int]]:
+        return {n: select_filters(v, amount=args.amount, direction=direction, layer=n).tolist() for n, v in per.items()}
+
+    print(f"\nremoving {args.amount:.0%} of every conv's filters; test accuracy BEFORE fine-tuning (trained: {base_acc:.4f})")
+    rows = {}
+    for crit, per in scores.items():
+        for direction in ("highest", "lowest"):
+            rows[f"{crit}, drop {direction}"] = accuracy(pruned_copy(plan_from(per, direction)), test_loader)
+    rng = np.random.default_rng(0)
+    random_accs = []
+    for _ in range(5):
+        plan = {n: np.sort(rng.choice(modules[n].out_channels, int(round(args.amount * modules[n].out_channels)), replace=False)).tolist() for n in convs}
+        random_accs.append(accuracy(pruned_copy(plan), test_loader))
+    rows["random (mean of 5)"] = float(np.mean(random_accs))
+    for name, acc in rows.items():
+        print(f"  {name:34} {acc:.4f}")
+    print(f"  random draws: {', '.join(f'{a:.4f}' for a in random_accs)}")
+
+    latency_input = x_probe[:1].repeat(256, 1, 1, 1)
+    base_latency = cpu_latency(model, latency_input, repeats=7)
+    base_params, base_size = count_parameters(model), saved_size_bytes(model)
+    print(f"\nunpruned: {base_params} parameters, {base_size / 2**20:.2f} MB, {1000 * base_latency:.1f} ms per batch of 256")
+    for label, crit, direction in (("Betti (k-NN beta_1, drop highest)", "knn beta_1", "highest"), ("L1 (drop lowest)", "L1 norm", "lowest")):
+        small = pruned_copy(plan_from(scores[crit], direction))
+        before_ft = accuracy(small, test_loader)
+        latency = cpu_latency(small, latency_input, repeats=7)
+        params, size = count_parameters(small), saved_size_bytes(small)
+        fine_tune(small, data, args.fine_tune_epochs)
+        after_ft = accuracy(small, test_loader)
+        print(f"{label}: {params} parameters ({1 - params / base_params:.0%} fewer), {size / 2**20:.2f} MB "
+              f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "
+              f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning -> {after_ft:.4f} after "
+              f"{args.fine_tune_epochs} epoch ({100 * (after_ft - base_acc):+.2f} points)")
+        if crit == "knn beta_1":
+            removed_fraction = 1 - params / base_params
+
+    masked = copy.deepcopy(model).cpu()
+    masked._trainer = None
+    targets = [(m, "weight") for m in masked.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=removed_fraction)
+    mask_latency = cpu_latency(masked, latency_input, repeats=7)
+    print(f"masking as Lightning's ModelPruning does (l1_unstructured, {removed_fraction:.0%} of weights zeroed): "
+          f"{count_parameters(masked)} parameters stored, {1000 * mask_latency:.1f} ms ({base_latency / mask_latency:.2f}x), "
+          f"accuracy {accuracy(masked, test_loader):.4f}")
+
+
+if __name__ == "__main__":
+    main()
