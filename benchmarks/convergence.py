@@ -65,11 +65,17 @@ SETS: dict[str, SetConfig] = {
     "d1": SetConfig("d1", 9, 2600, (15,) * 9, 6000, "none", 14, None, 1),
     "d2": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "none", 35, None, 2),
     "d3": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "none", 20, None, 2),
-    "d1_large": SetConfig("d1", 169, 8000, (25,) * 9, 6000, "none", 8, None, 1),
+    "d1_large": SetConfig("d1", 169, 8000, (25,) * 9, 12000, "none", 8, None, 1),
     # probes of the input scaling (one seed): max-abs scaling stalls ReLU on D-II and D-III
     "d2_maxabs": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "maxabs", 35, None, 2),
     "d3_maxabs": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "maxabs", 20, None, 2),
 }
+
+
+#: The search's winner (the registry's ``"proposed"`` once integrated) and the activations drawn in the Betti panels.
+WINNER = "fold"
+BETTI_PLOT = ("relu", WINNER, "leaky_relu", "tanh", "sigmoid")
+PLOT_SETS = ("d1", "d2", "d3", "d1_large")  # the *_maxabs scaling probes stay in the table only
 
 
 def _register_candidates() -> None:
@@ -258,7 +264,7 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         acts = sorted((a for (ss, a) in summary if ss == s), key=lambda a: (a != baseline, summary[(s, a)]["median"]))
         for a in acts:
             c = summary[(s, a)]
-            factor = _factor(base, c)
+            factor = "1 (baseline)" if a == baseline else _factor(base, c)
             lines.append(
                 f"| {s} | {a} | {c['n']} | {c['converged']}/{c['n']} | {c['median']:g} | {c['min']}-{c['max']} | {factor} | "
                 f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
@@ -268,6 +274,13 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         f"{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, budget {SETS[s].budget} epochs, Adam lr {SETS[s].lr} halved every "
         f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
         for s in sets
+    ]
+    _register_candidates()
+    from candidates import REASONS
+
+    tried = sorted({a for (_, a) in summary})
+    reasons = ["| activation | why it is a candidate |", "|---|---|"] + [
+        f"| {a}{' (winner)' if a == WINNER else ''} | {REASONS.get(a, '').replace('|', chr(92) + '|')} |" for a in tried
     ]
     text = "\n".join(
         [
@@ -283,10 +296,14 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
             "",
             *lines,
             "",
+            "## Candidates (one-line reasons)",
+            "",
+            *reasons,
+            "",
         ]
     )
     (results / "convergence.md").write_text(text)
-    _plot(summary, sets, results / "convergence.png", baseline)
+    _plot(summary, [s for s in sets if s in PLOT_SETS], results / "convergence.png", baseline)
     return text
 
 
@@ -309,11 +326,11 @@ def _plot(summary: dict, sets: list[str], path: Path, baseline: str) -> None:
         ax.set_xticklabels(acts, rotation=60, ha="right", fontsize=7)
         ax.set_title(f"{s}: epochs to 100% (median, min-max)", fontsize=8)
         ax = axes[1, j]
-        for a in acts:
+        for a in [a for a in BETTI_PLOT if a in acts]:
             ax.plot(summary[(s, a)]["beta0"]["a"], marker=".", lw=1, label=a)
         ax.set_xlabel("layer (0 = input, last = logits)", fontsize=7)
         ax.set_ylabel("mean beta_0 of class a", fontsize=7)
-        ax.set_yscale("symlog", linthresh=10)
+        ax.set_ylim(bottom=0)
         if j == 0:
             ax.legend(fontsize=6)
     fig.tight_layout()
