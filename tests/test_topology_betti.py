@@ -195,3 +195,17 @@ def test_calibrate_k_finds_the_smallest_matching_k(rng):
 def test_bad_input_raises_a_clear_value_error(points, options, message):
     with pytest.raises(ValueError, match=message):
         betti_numbers(points, **options)
+
+
+def test_the_core_packages_import_no_lightning():
+    import ast
+    from pathlib import Path
+
+    import lightning_topo
+
+    root = Path(lightning_topo.__file__).parent
+    for package in ("topology", "monitoring", "pruning"):
+        for source in (root / package).glob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                assert not any(n == "lightning" or n.startswith(("lightning.", "pytorch_lightning")) for n in names), f"{source} imports {names}"
