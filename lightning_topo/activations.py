@@ -41,7 +41,7 @@ _REGISTRY: dict[str, Factory] = {}
 
 #: The registry entry that ``get_activation("proposed")`` returns. The formula is our reconstruction
 #: (the seed paper's is not published); change this one line when the evidence favours another entry.
-PROPOSED_ACTIVATION = "smooth_split"
+PROPOSED_ACTIVATION = "fold"
 
 
 def register_activation(name: str) -> Callable[[F], F]:
