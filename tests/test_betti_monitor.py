@@ -48,10 +48,11 @@ class FlakyTanh(nn.Tanh):
 class TinyNet(pl.LightningModule):
     """A user's own LightningModule, nothing from this package."""
 
-    def __init__(self, poison: bool = False) -> None:
+    def __init__(self, poison: bool = False, norm: bool = False) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), FlakyTanh() if poison else nn.Tanh())
-        self.out = nn.Linear(8, 2)
+        # BatchNorm statistics and Dropout's random draws are what a careless monitor would disturb
+        self.out = nn.Sequential(nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2)) if norm else nn.Linear(8, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x)
@@ -134,12 +135,12 @@ def test_unknown_layer_name_fails_before_training_listing_the_names(tmp_path):
 def test_probe_is_fixed_balanced_and_leaves_training_randomness_alone(tmp_path):
     def train(with_monitor: bool) -> tuple[list[torch.Tensor], BettiMonitor]:
         pl.seed_everything(3, verbose=False)
-        model = TinyNet()
+        model = TinyNet(norm=True)
         monitor = BettiMonitor(probe_size=40, k=5)
         callbacks = [monitor] if with_monitor else []
         loader = DataLoader(blobs(), batch_size=32, shuffle=True)
         quiet_trainer(tmp_path, max_epochs=2, callbacks=callbacks).fit(model, loader)
-        return [p.detach().clone() for p in model.parameters()], monitor
+        return [t.detach().clone() for t in model.state_dict().values()], monitor  # parameters and BN buffers
 
     plain, _ = train(False)
     watched, monitor = train(True)

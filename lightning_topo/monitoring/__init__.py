@@ -3,8 +3,8 @@
 Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.
 """
 
-from lightning_topo.monitoring.capture import capture_activations, eval_mode
-from lightning_topo.monitoring.layers import INPUT, LOGITS, forward_order, select_layers
+from lightning_topo.monitoring.capture import capture_activations
+from lightning_topo.monitoring.layers import INPUT, LOGITS, eval_mode, forward_order, select_layers
 from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
 from lightning_topo.monitoring.report import custom_scalars_layout, depth_figure, flatten_scalars, scalar_tag
 

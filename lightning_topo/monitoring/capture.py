@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.layers import INPUT, LOGITS
+from lightning_topo.monitoring.layers import INPUT, LOGITS, eval_mode
 
-__all__ = ["capture_activations", "eval_mode"]
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode and restore each one's own mode afterwards."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, mode in modes.items():
-            module.train(mode)
+__all__ = ["capture_activations"]
 
 
 def _flat(output: object) -> torch.Tensor:

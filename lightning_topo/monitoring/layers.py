@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "LOGITS", "activation_module_types", "forward_order", "select_layers"]
+__all__ = ["INPUT", "LOGITS", "activation_module_types", "eval_mode", "forward_order", "select_layers"]
 
 #: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
 INPUT, LOGITS = "input", "logits"
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put every submodule in eval mode and restore each one's own mode afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, mode in modes.items():
+            module.train(mode)
 
 
 def activation_module_types() -> tuple[type, ...]:
@@ -27,14 +40,18 @@ def activation_module_types() -> tuple[type, ...]:
 
 
 def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call)."""
+    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call).
+
+    The pass runs in eval mode without gradients, so it changes nothing a later fit depends on: no
+    BatchNorm running statistic is updated and no Dropout draws from the random generator.
+    """
     order: list[str] = []
     handles = []
     for name, module in model.named_modules():
         if name and not list(module.children()):
             handles.append(module.register_forward_hook(lambda m, i, o, name=name: order.append(name) if name not in order else None))
     try:
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(example)
     finally:
         for handle in handles:
