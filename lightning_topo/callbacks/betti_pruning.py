@@ -117,11 +117,20 @@ class BettiPruning(pl.Callback):
         self.max_accuracy_drop, self.save_path, self.latency_batch = max_accuracy_drop, save_path, latency_batch
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self._convs: list[str] = []
+        self._fit_settings: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self.set_probe(pl_module, *probe_from_batches(trainer.train_dataloader, self.probe_size, self.seed))
+        # Lightning moves the module back to the CPU before ``on_fit_end``; remember where and how it trained,
+        # so that fine-tuning runs there too.
+        self._fit_settings = {
+            "accelerator": "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu",
+            "precision": getattr(trainer, "precision", "32-true"),
+            "gradient_clip_val": getattr(trainer, "gradient_clip_val", None),
+            "accumulate_grad_batches": getattr(trainer, "accumulate_grad_batches", 1),
+        }
 
     def set_probe(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
@@ -157,7 +166,15 @@ class BettiPruning(pl.Callback):
                 f"amount={self.amount}); under the k-NN hop protocol scores are small Betti numbers, so use amount"
             )
             return
-        self.prune(trainer, pl_module, plan, scores)
+        backup = _snapshot(pl_module)
+        try:
+            self.prune(trainer, pl_module, plan, scores, backup=backup)
+        except Exception as error:  # the trained model is worth more than the pruning: never lose it
+            _restore(pl_module, backup)
+            rank_zero_warn(
+                f"\n!!! BettiPruning failed ({type(error).__name__}: {error}); the trained, UNPRUNED model was "
+                f"restored. Check the layers selected ({self._convs}) and that batches are (inputs, labels). !!!"
+            )
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:
         """Each selected conv layer's filter scores on the probe: ``{name: (n_filters,)}``."""
@@ -177,10 +194,20 @@ class BettiPruning(pl.Callback):
                 )
         return scores
 
-    def prune(self, trainer: Any, pl_module: Any, plan: dict[str, list[int]], scores: dict[str, np.ndarray] | None) -> None:
-        """Remove ``plan``'s filters from ``pl_module`` in place, fine-tune, guard accuracy, report."""
-        backup = {name: copy.deepcopy(child) for name, child in pl_module.named_children()}
-        hparams_backup = copy.deepcopy(dict(getattr(pl_module, "hparams", {})))
+    def prune(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        plan: dict[str, list[int]],
+        scores: dict[str, np.ndarray] | None,
+        backup: Snapshot | None = None,
+    ) -> None:
+        """Remove ``plan``'s filters from ``pl_module`` in place, fine-tune, guard accuracy, report.
+
+        ``backup`` (the module's children and hyper-parameters before pruning) is what the accuracy guard
+        restores; it is copied here when not given.
+        """
+        backup = _snapshot(pl_module) if backup is None else backup
         latency_input = self._probe[0][:1].repeat(self.latency_batch, *([1] * (self._probe[0].dim() - 1)))
         before = self._measure(trainer, pl_module, latency_input)
         sizes = remove_filters(pl_module, plan, self._probe[0][:1].to(pl_module.device))
@@ -189,12 +216,10 @@ class BettiPruning(pl.Callback):
             self._fine_tune(trainer, pl_module)
         after = self._measure(trainer, pl_module, latency_input)
         drop = before["val_acc"] - after["val_acc"]
-        kept_unpruned = self.max_accuracy_drop is not None and drop > self.max_accuracy_drop
+        # rank zero decides, so that ranks whose validation shards differ still keep the same model
+        kept_unpruned = trainer.strategy.broadcast(self.max_accuracy_drop is not None and drop > self.max_accuracy_drop, src=0)
         if kept_unpruned:
-            for name, child in backup.items():
-                setattr(pl_module, name, child)
-            if hasattr(pl_module, "hparams"):
-                pl_module.hparams.update(hparams_backup)
+            _restore(pl_module, backup)
             rank_zero_warn(
                 f"\n!!! BettiPruning: validation accuracy fell by {100 * drop:.2f} points "
                 f"({before['val_acc']:.4f} -> {after['val_acc']:.4f}), more than max_accuracy_drop="
@@ -217,10 +242,10 @@ class BettiPruning(pl.Callback):
         if trainer.world_size > 1:
             rank_zero_warn("BettiPruning: fine-tuning after pruning runs only in single-process training; skipped")
             return
+        settings = self._fit_settings or {"accelerator": "cpu"}
         tuner = type(trainer)(
-            max_epochs=self.fine_tune_epochs, accelerator="gpu" if pl_module.device.type == "cuda" else "cpu",
-            devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, num_sanity_val_steps=0,
+            max_epochs=self.fine_tune_epochs, devices=1, logger=False, enable_checkpointing=False,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **settings,
         )
         datamodule = getattr(trainer, "datamodule", None)
         try:
@@ -262,7 +287,7 @@ class BettiPruning(pl.Callback):
         rows = {}
         for name, (n_before, n_after) in sizes.items():
             s = scores[name] if scores and name in scores else np.array([np.nan])
-            rows[name] = {"before": n_before, "after": n_after, "removed": len(plan[name]),
+            rows[name] = {"before": n_before, "after": n_after, "removed": n_before - n_after,
                           "score_min": float(np.min(s)), "score_median": float(np.median(s)), "score_max": float(np.max(s))}
         totals = {
             "parameters": (before["parameters"], after["parameters"]),
@@ -284,3 +309,21 @@ class BettiPruning(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
+
+
+Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]
+
+
+def _snapshot(module: nn.Module) -> Snapshot:
+    """Copies of the module's children and hyper-parameters, taken before pruning touches them."""
+    return ({name: copy.deepcopy(child) for name, child in module.named_children()},
+            copy.deepcopy(dict(getattr(module, "hparams", {}))))
+
+
+def _restore(module: nn.Module, snapshot: Snapshot) -> None:
+    """Put back the children and hyper-parameters that a pruning attempt replaced."""
+    children, hparams = snapshot
+    for name, child in children.items():
+        setattr(module, name, child)
+    if hasattr(module, "hparams"):
+        module.hparams.update(hparams)
