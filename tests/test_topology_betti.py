@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -209,3 +212,15 @@ def test_the_core_packages_import_no_lightning():
             for node in ast.walk(ast.parse(source.read_text())):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 assert not any(n == "lightning" or n.startswith(("lightning.", "pytorch_lightning")) for n in names), f"{source} imports {names}"
+
+
+def test_importing_the_topology_core_loads_no_lightning():
+    # a fresh interpreter: the package __init__ must not drag Lightning in behind the pure core
+    script = (
+        "import sys, lightning_topo.topology, lightning_topo.monitoring, lightning_topo.pruning;"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning'));"
+        "assert not loaded, loaded;"
+        "from lightning_topo import BettiMonitor, betti_numbers;"  # the public API still resolves, lazily
+        "assert 'lightning' in sys.modules and BettiMonitor.__name__ == 'BettiMonitor'"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
