@@ -76,6 +76,8 @@ def _worker(case: Case, collapse: bool, memory_cap: int, queue: Any) -> None:
         queue.put(("ok", pts.shape, betti, seconds, peak_mb))
     except MemoryError:
         queue.put(("memory", None, None, None, None))
+    except Exception as error:  # report it, never as "out of memory"
+        queue.put((f"error: {type(error).__name__}: {error}", None, None, None, None))
 
 
 def run(case: Case, collapse: bool, timeout: float, memory_cap: int = 0) -> tuple:
@@ -89,8 +91,9 @@ def run(case: Case, collapse: bool, timeout: float, memory_cap: int = 0) -> tupl
         proc.kill()
         proc.join()
         return ("timeout", None, None, time.perf_counter() - start, None)
-    if queue.empty():
-        return ("memory" if proc.exitcode else "failed", None, None, None, None)
+    if queue.empty():  # killed without a word: under the address-space cap, a failed C++ allocation aborts
+        return (f"memory (exit code {proc.exitcode})" if memory_cap and proc.exitcode else f"failed (exit code {proc.exitcode})",
+                None, None, None, None)
     return queue.get()
 
 
@@ -118,8 +121,10 @@ def main() -> None:
                 base_txt, ratio_txt = f"{b_seconds:.2f} s", f"{b_seconds / seconds:.1f}x"
             elif b_status == "timeout":
                 base_txt, ratio_txt = f"> {args.baseline_timeout:.0f} s", f"> {args.baseline_timeout / seconds:.0f}x"
-            else:
+            elif b_status.startswith("memory"):
                 base_txt, ratio_txt = f"> {args.baseline_memory_gb:.0f} GB", "(out of memory)"
+            else:
+                base_txt, ratio_txt = b_status, ""
         print(
             f"{case.name:32} {shape[0]:>7} {shape[1]:>3} {case.k:>3}  {str(betti):14} {seconds:>8.2f} {peak:>8.0f}  "
             f"{base_txt:>17}  {ratio_txt:>8}",
