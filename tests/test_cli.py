@@ -65,3 +65,20 @@ def test_version_flag(capsys):
 
     assert main(["--version"]) == 0
     assert "lightning-topo" in capsys.readouterr().out
+
+
+def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(tmp_path, monkeypatch, caplog):
+    """The README's main job as shipped: the D-I recipe, from another directory, to 100% training accuracy."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("INFO"):
+        cli = run_cli(["fit", "-c", "recipes/d1_circles.yaml"])
+    trainer = cli.trainer
+    assert float(trainer.callback_metrics["train_acc"]) == 1.0 and trainer.current_epoch < trainer.max_epochs
+    events = list((tmp_path / "lightning_logs" / "d1_circles").glob("version_*/events.out.tfevents.*"))
+    assert len(events) == 1
+    tags = EventAccumulator(str(events[0])).Reload().Tags()["scalars"]
+    assert {"train_acc", "betti/seconds", "betti/input/class_0/b0", "betti/logits/class_1/b1"} <= set(tags)
+    # EpochProgress's closing line counts the epochs actually run
+    assert f"[done]  epoch {trainer.current_epoch} " in caplog.text

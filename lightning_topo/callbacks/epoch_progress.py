@@ -35,15 +35,16 @@ class EpochProgress(pl.Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self._start = time.perf_counter()
 
-    def _line(self, trainer: Any, prefix: str) -> str:
+    def _line(self, trainer: Any, prefix: str, epochs_done: int) -> str:
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
         shown = {k: values[k] for k in (self.metrics or sorted(values)) if k in values}
         metrics = "  ".join(f"{k}={v:.4f}" for k, v in shown.items())
-        return f"{prefix} epoch {trainer.current_epoch + 1}  {time.perf_counter() - self._start:.1f}s  {metrics}"
+        return f"{prefix} epoch {epochs_done}  {time.perf_counter() - self._start:.1f}s  {metrics}"
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            rank_zero_info(self._line(trainer, "[train]"))
+            rank_zero_info(self._line(trainer, "[train]", trainer.current_epoch + 1))
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        rank_zero_info(self._line(trainer, "[done] "))
+        # the loop has already advanced ``current_epoch`` past the last epoch: it now counts the epochs run
+        rank_zero_info(self._line(trainer, "[done] ", trainer.current_epoch))
