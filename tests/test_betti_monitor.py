@@ -179,6 +179,28 @@ def test_resuming_from_a_checkpoint_keeps_the_history(tmp_path):
     quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(TinyNet(), loader, ckpt_path=str(tmp_path / "last.ckpt"))
     assert [e["epoch"] for e in resumed.history] == [0, 1, 2, 3]
     assert resumed.history[:2] == first.history
+    # the probe is restored, not redrawn, so the resumed curves continue on the same points
+    assert all(torch.equal(a, b) for a, b in zip(resumed._probe, first._probe))
+
+
+def test_two_monitors_in_one_trainer_keep_their_own_state(tmp_path):
+    loader = DataLoader(blobs(), batch_size=64)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    hidden, logits = BettiMonitor(layers=["body.*"], probe_size=40, k=5), BettiMonitor(layers=["logits"], probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[hidden, logits, checkpoint]).fit(TinyNet(), loader)
+    assert set(hidden.history[0]["betti"]) == {"input", "body.0", "body.1", "body.2", "body.3"}
+    assert set(logits.history[0]["betti"]) == {"input", "logits"}
+    states = torch.load(tmp_path / "last.ckpt", weights_only=False)["callbacks"]
+    assert {hidden.state_key, logits.state_key} <= set(states) and hidden.state_key != logits.state_key
+
+
+def test_a_half_precision_model_is_monitored(tmp_path):
+    monitor = BettiMonitor(probe_size=40, k=5, layers=["body.1", "logits"])
+    model = TinyNet()
+    monitor._probe = (blobs().tensors[0][:40], blobs().tensors[1][:40])
+    monitor._watched = ["body.1", "logits"]
+    entry = monitor.compute(model.to(torch.bfloat16))
+    assert set(entry["betti"]) == {"body.1", "logits"} and all(len(v) == 2 for v in entry["betti"].values())
 
 
 # ------------------------------------------------------------------------------------------ the standalone namespace
@@ -202,14 +224,13 @@ def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
     monitor = BettiMonitor(probe_size=40, k=5)
     trainer = ptl.Trainer(
         max_epochs=2, logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[monitor],
     )
-    trainer.callbacks.append(monitor)
     trainer.fit(PlainPL(), DataLoader(blobs(), batch_size=64))
     assert len(monitor.history) == 2
     assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(event_tags(tmp_path / "ptl" / "version_0")["scalars"])
     saved = torch.load(next(tmp_path.glob("ptl/version_0/checkpoints/*.ckpt")), weights_only=False)
-    assert saved["callbacks"]["BettiMonitor"]["history"] == monitor.history
+    assert saved["callbacks"][monitor.state_key]["history"] == monitor.history
 
 
 # ------------------------------------------------------------------------------------------ multi-process

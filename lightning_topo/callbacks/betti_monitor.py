@@ -194,8 +194,17 @@ class BettiMonitor(pl.Callback):
                 experiment.add_figure("betti/depth_profile", depth_figure(entry["betti"], self._watched, self.dims, title), entry["step"])
 
     # ------------------------------------------------------------------------------ checkpoints
+    @property
+    def state_key(self) -> str:
+        """Distinct per configuration, so two monitors (say, two layer sets) can share one Trainer."""
+        return self._generate_state_key(layers=self.layers, every_n_epochs=self.every_n_epochs,
+                                        probe_size=self.probe_size, seed=self.seed)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}
+        # the probe travels with the history: a resumed run measures the very same points
+        return {"history": self.history, "probe": self._probe}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+        if state_dict.get("probe") is not None:
+            self._probe = tuple(state_dict["probe"])

@@ -36,7 +36,10 @@ def capture_activations(
         (torch.Size([5, 4]), torch.Size([5, 2]))
     """
     modules = dict(model.named_modules())
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    # a half-precision model gets half-precision inputs (integer inputs, e.g. token ids, stay as they are)
+    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else None
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     current: dict[str, torch.Tensor] = {}
     handles = []
@@ -48,6 +51,8 @@ def capture_activations(
         with eval_mode(model), torch.no_grad():
             for start in range(0, len(inputs), batch_size):
                 batch = inputs[start : start + batch_size].to(device)
+                if dtype is not None and batch.is_floating_point():
+                    batch = batch.to(dtype)
                 current.clear()
                 logits = model(batch)
                 for name in layers:
