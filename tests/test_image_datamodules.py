@@ -284,6 +284,20 @@ def test_missing_data_names_the_paths_the_layout_and_how_to_get_it(tmp_path, mod
         assert text in message
 
 
+@pytest.mark.parametrize("module", [FashionMNISTDataModule, CIFAR10DataModule], ids=lambda m: m.__name__)
+def test_a_failed_download_says_where_to_put_the_files(tmp_path, module, monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    dm = module(root=str(tmp_path / "offline"), download=True)
+    with pytest.raises(FileNotFoundError, match=r"(?s)Expected layout.*To get it: the download failed.*no network") as error:
+        dm.prepare_data()
+    assert str((tmp_path / "offline").resolve()) in str(error.value)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -287,21 +287,28 @@ class FashionMNISTDataModule(ImageDataModule):
 
     def prepare_data(self) -> None:
         if self.download:
-            for train in (True, False):
-                datasets.FashionMNIST(str(self.root), train=train, download=True)
+            try:
+                for train in (True, False):
+                    datasets.FashionMNIST(str(self.root), train=train, download=True)
+            except Exception as error:  # offline, or a mirror down: say where the files go instead
+                raise self._not_found(f"the download failed ({type(error).__name__}: {error}). ") from error
+
+    def _not_found(self, why: str = "") -> FileNotFoundError:
+        raw = self.root / "FashionMNIST" / "raw"
+        return _missing(
+            "Fashion-MNIST",
+            [raw / f for f in self.FILES],
+            f"  {self.root}/FashionMNIST/raw/{{{', '.join(self.FILES)}}} (uncompressed IDX files)",
+            f"{why}Pass download=True (--data.download=true) when online, or gunzip the four files of "
+            "https://github.com/zalandoresearch/fashion-mnist (data/fashion/*.gz) into that folder.",
+        )
 
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raw = self.root / "FashionMNIST" / "raw"
         if self.download:
             self.prepare_data()
         if not all((raw / f).is_file() for f in self.FILES):
-            raise _missing(
-                "Fashion-MNIST",
-                [raw / f for f in self.FILES],
-                f"  {self.root}/FashionMNIST/raw/{{{', '.join(self.FILES)}}} (uncompressed IDX files)",
-                "pass download=True (--data.download=true), or gunzip the four files of "
-                "https://github.com/zalandoresearch/fashion-mnist (data/fashion/*.gz) into that folder.",
-            )
+            raise self._not_found()
         data = datasets.FashionMNIST(str(self.root), train=train, download=False)
         return data.data.unsqueeze(1).contiguous(), data.targets.long()
 
@@ -340,7 +347,20 @@ class CIFAR10DataModule(ImageDataModule):
 
     def prepare_data(self) -> None:
         if self.download and not (self._png_dir / "train").is_dir():
-            datasets.CIFAR10(str(self.root), train=True, download=True)
+            try:
+                datasets.CIFAR10(str(self.root), train=True, download=True)
+            except Exception as error:  # offline, or a mirror down: say where the files go instead
+                raise self._not_found("train", f"the download failed ({type(error).__name__}: {error}). ") from error
+
+    def _not_found(self, split: str, why: str = "") -> FileNotFoundError:
+        return _missing(
+            "CIFAR-10",
+            [self._png_dir / split, self._batches_dir],
+            f"  {self._png_dir}/{{train,test}}/<class>/*.png with <class> in {list(self.CLASS_NAMES)}\n"
+            f"  or torchvision's {self._batches_dir}/{{data_batch_1..5,test_batch,batches.meta}}",
+            f"{why}Pass download=True (--data.download=true) when online to fetch cifar-10-batches-py, or point "
+            "root at the folder that holds cifar10/ or cifar-10-batches-py/.",
+        )
 
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         split = "train" if train else "test"
@@ -351,14 +371,7 @@ class CIFAR10DataModule(ImageDataModule):
         if self._batches_dir.is_dir():
             data = datasets.CIFAR10(str(self.root), train=train, download=False)
             return torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(data.targets)
-        raise _missing(
-            "CIFAR-10",
-            [self._png_dir / split, self._batches_dir],
-            f"  {self._png_dir}/{{train,test}}/<class>/*.png with <class> in {list(self.CLASS_NAMES)}\n"
-            f"  or torchvision's {self._batches_dir}/{{data_batch_1..5,test_batch,batches.meta}}",
-            "pass download=True (--data.download=true) to fetch cifar-10-batches-py, or point root at the "
-            "folder that holds cifar10/ or cifar-10-batches-py/.",
-        )
+        raise self._not_found(split)
 
     def _read_folders(self, folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
         wanted = [self.CLASS_NAMES[i] for i in self.class_ids]
