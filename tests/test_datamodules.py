@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_topo.data import SyntheticDataModule
+from lightning_topo.data import SyntheticDataModule, make_dataset
 
 
 def test_full_batch_is_one_step_with_every_training_point():
@@ -15,7 +15,11 @@ def test_full_batch_is_one_step_with_every_training_point():
     assert len(batches) == 1 and len(dm.train_dataloader()) == 1
     x, y = batches[0]
     assert x.shape == (len(dm.train_set), 2) and x.dtype == torch.float32 and y.dtype == torch.int64
-    assert len(dm.train_set) + len(dm.val_set) == sum(1 for _ in range(len(dm.train_set) + len(dm.val_set)))
+    # the split is a partition of the generated points: no point lost, none in both halves
+    generated, _ = make_dataset("d1", units=9, n_points=2000, seed=0)
+    everything = torch.cat([dm.train_set.tensors[0], dm.val_set.tensors[0]])
+    assert torch.equal(torch.unique(everything, dim=0), torch.unique(torch.from_numpy(generated).float(), dim=0))
+    assert len(everything) == len(generated)
     assert abs(len(dm.val_set) - 0.25 * (len(dm.train_set) + len(dm.val_set))) <= 1
 
 
@@ -23,6 +27,8 @@ def test_mini_batches_and_no_validation_split():
     dm = SyntheticDataModule("d2", units=4, n_points=800, batch_size=100, val_fraction=0.0)
     dm.setup("fit")
     assert len(dm.train_dataloader()) == 8 and dm.val_dataloader() == []
+    # with no held-out split, `test` and `predict` evaluate on the training points (as the protocol does)
+    assert sum(len(y) for _, y in dm.test_dataloader()) == 800 and len(dm.predict_dataloader()) == 8
     assert dm.in_features == 3 and dm.num_classes == 2
 
 

@@ -111,8 +111,12 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.setup()
         return [] if self.val_set is None else self._loader(self.val_set, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader | list:
-        return self.val_dataloader()
+    def test_dataloader(self) -> DataLoader:
+        """The held-out split; with ``val_fraction=0`` (the protocol's setting) the training set itself."""
+        self.setup()
+        held_out = self.val_set if self.val_set is not None else self.train_set
+        assert held_out is not None
+        return self._loader(held_out, shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader | list:
-        return self.val_dataloader()
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()

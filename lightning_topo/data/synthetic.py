@@ -17,9 +17,9 @@ set       class a                       class b
 > 150" sets of the seed paper.
 
 Example:
-    >>> x, y = make_d1(units=9, n_points=7800, seed=0)
+    >>> x, y = make_d1(units=9, n_points=7800, seed=0)   # a jittered grid: about n_points points
     >>> x.shape, sorted(set(y.tolist()))
-    ((7800, 2), [0, 1])
+    ((7884, 2), [0, 1])
     >>> known_betti("d1", units=9)
     {0: (9, 0), 1: (1, 9)}
 """

@@ -8,9 +8,9 @@ Example:
     >>> import numpy as np
     >>> pts = np.random.default_rng(0).normal(size=(100, 2))
     >>> adj = knn_graph(pts, k=5)          # symmetric, no self loops
-    >>> edges = hop_edges(adj, hops=2)     # pairs at most 2 hops apart, i < j
-    >>> edges.shape[1]
-    2
+    >>> edges = hop_edges(adj, hops=2)     # pairs at most 2 hops apart, i < j, one column each
+    >>> edges.shape
+    (2, 624)
 """
 
 from __future__ import annotations
