@@ -82,3 +82,10 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
     assert {"train_acc", "betti/seconds", "betti/input/class_0/b0", "betti/logits/class_1/b1"} <= set(tags)
     # EpochProgress's closing line counts the epochs actually run
     assert f"[done]  epoch {trainer.current_epoch} " in caplog.text
+
+
+def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"model.num_classes=3 but SyntheticDataModule serves 2 classes; set --model.init_args.num_classes=2"):
+        run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--model.init_args.num_classes=3", *FAST])
+    assert not list(tmp_path.rglob("*.ckpt"))

@@ -73,6 +73,16 @@ class ClassifierModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def setup(self, stage: str) -> None:
+        """Fail before the first step if the data module serves a different number of classes."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        served = getattr(datamodule, "num_classes", None)
+        if isinstance(served, int) and served != self.hparams.num_classes:
+            raise ValueError(
+                f"model.num_classes={self.hparams.num_classes} but {type(datamodule).__name__} serves {served} classes; "
+                f"set --model.init_args.num_classes={served} (a class subset changes the count)"
+            )
+
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         x, y = batch[0], batch[1]
         logits = self(x)
