@@ -56,6 +56,17 @@ def test_cubical_scores_count_blobs_in_each_map():
     assert scores[0] > scores[1] >= 1
 
 
+def test_cubical_criterion_reads_non_square_maps_as_they_are():
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,)).eval()
+    x = torch.randn(30, 1, 12, 20, generator=torch.Generator().manual_seed(0))  # wide images: 12 x 20 maps
+    pruner = BettiPruning(amount=0.5, criterion="cubical", probe_size=30, k=5)
+    pruner.set_probe(model, x, torch.arange(30) % 2)
+    with torch.no_grad():
+        maps = model.features.block1.conv(x)
+    assert maps.shape[-2:] == (12, 20)
+    np.testing.assert_allclose(pruner.score(model)["features.block1.conv"], cubical_scores(maps))
+
+
 def test_l1_scores_and_bad_shapes():
     weight = torch.zeros(3, 2, 3, 3)
     weight[1] = 1.0

@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
-from lightning_topo.monitoring import capture_activations, probe_from_batches
+from lightning_topo.monitoring import capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import select_layers
 from lightning_topo.pruning import (
     count_parameters,
@@ -182,12 +182,12 @@ class BettiPruning(pl.Callback):
         if self.criterion == "l1":
             return {name: l1_scores(modules[name].weight) for name in self._convs}
         outputs = capture_activations(model, self._probe[0], self._convs)
+        shapes = _output_shapes(model, self._probe[0][:1], self._convs) if self.criterion == "cubical" else {}
         scores = {}
         for name in self._convs:
             maps = outputs[name].reshape(len(outputs[name]), modules[name].out_channels, -1)
-            if self.criterion == "cubical":
-                side = int(np.sqrt(maps.shape[-1]))
-                scores[name] = cubical_scores(maps.reshape(maps.shape[0], maps.shape[1], side, -1))
+            if self.criterion == "cubical":  # each map as the 2-D image it is (height x width, square or not)
+                scores[name] = cubical_scores(maps.reshape(maps.shape[0], *shapes[name]))
             else:
                 scores[name] = filter_betti_scores(
                     maps[..., None], dim=self.dim, metric=self.criterion, k=self.k, scale=self.scale
@@ -309,6 +309,20 @@ class BettiPruning(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
+
+
+def _output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each named module's output shape per sample, ``(channels, height, width)``, from one forward pass."""
+    modules, shapes = dict(model.named_modules()), {}
+    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n in names]
+    parameter = next(model.parameters())
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(example.to(parameter.device, parameter.dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
 
 
 Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]
