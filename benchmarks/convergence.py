@@ -66,6 +66,7 @@ SETS: dict[str, SetConfig] = {
     "d2": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "none", 35, None, 2),
     "d3": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "none", 20, None, 2),
     "d1_large": SetConfig("d1", 169, 8000, (25,) * 9, 12000, "none", 8, None, 1),
+    "d1_large_w50": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1),
     # probes of the input scaling (one seed): max-abs scaling stalls ReLU on D-II and D-III
     "d2_maxabs": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "maxabs", 35, None, 2),
     "d3_maxabs": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "maxabs", 20, None, 2),
