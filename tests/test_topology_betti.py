@@ -217,7 +217,7 @@ def test_the_core_packages_import_no_lightning():
 def test_importing_the_topology_core_loads_no_lightning():
     # a fresh interpreter: the package __init__ must not drag Lightning in behind the pure core
     script = (
-        "import sys, lightning_topo.topology, lightning_topo.monitoring, lightning_topo.pruning;"
+        "import sys, lightning_topo.topology, lightning_topo.monitoring, lightning_topo.pruning, lightning_topo.data;"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning'));"
         "assert not loaded, loaded;"
         "from lightning_topo import BettiMonitor, betti_numbers;"  # the public API still resolves, lazily
