@@ -29,6 +29,7 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 from lightning_topo.callbacks import BettiMonitor, BettiPruning, EpochProgress
+from lightning_topo.callbacks.betti_pruning import ContinueAtLearningRates
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import count_parameters, cpu_latency, remove_filters, saved_size_bytes, select_filters
@@ -47,9 +48,11 @@ def accuracy(model: nn.Module, loader) -> float:
     return correct / total
 
 
-def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int) -> None:
+def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int, lrs: list[float]) -> None:
+    """Train ``epochs`` more epochs, starting at the learning rates the fit ended with (as BettiPruning does)."""
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)
+                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                         callbacks=[ContinueAtLearningRates(lrs)])
     trainer.fit(model, datamodule=data)
 
 
@@ -82,6 +85,8 @@ def main() -> None:
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     print(f"trained {trainer.current_epoch} epochs in {time.perf_counter() - start:.0f} s")
+    final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+    model._trainer = None  # copies below must not drag the trainer (and whatever it last touched) along
     data.setup("test")
     test_loader = data.test_dataloader()
     base_acc = accuracy(model, test_loader)
@@ -149,7 +154,7 @@ def main() -> None:
     # the fair reference for "after fine-tuning": the unpruned model given the same extra epochs
     reference = copy.deepcopy(model).cpu()
     reference._trainer = None
-    fine_tune(reference, data, args.fine_tune_epochs)
+    fine_tune(reference, data, args.fine_tune_epochs, final_lrs)
     reference_acc = accuracy(reference, test_loader)
     print(f"unpruned model after the same {args.fine_tune_epochs} extra epoch(s): test accuracy {reference_acc:.4f}")
     example_plan = plan_from(scores["knn beta_1"], "highest")
@@ -160,7 +165,7 @@ def main() -> None:
         before_ft = accuracy(small, test_loader)
         latency = cpu_latency(small, latency_input, repeats=7)
         params, size = count_parameters(small), saved_size_bytes(small)
-        fine_tune(small, data, args.fine_tune_epochs)
+        fine_tune(small, data, args.fine_tune_epochs, final_lrs)
         after_ft = accuracy(small, test_loader)
         print(f"{label}: {params} parameters ({1 - params / base_params:.0%} fewer), {size / 2**20:.2f} MB "
               f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "

@@ -174,6 +174,24 @@ def test_pruning_a_user_resnet18_lightning_module(tmp_path):
     assert torch.equal(load_pruned(tmp_path / "resnet.pt")(x), model(x))
 
 
+class LearningRateLog(CNNClassifier):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seen_lrs: list[float] = []
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.seen_lrs.append(self.trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_fine_tuning_continues_at_the_learning_rate_the_fit_ended_with(tmp_path):
+    model = LearningRateLog(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01, lr_halve_every=1)
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, fine_tune_epochs=1)
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[pruner]).fit(model, DataLoader(images(128), batch_size=64))
+    # the fit: 4 steps, halving every step; the fine-tune epoch goes on from 0.01 / 16, not from 0.01 again
+    assert model.seen_lrs == pytest.approx([0.01, 0.005, 0.0025, 0.00125, 0.000625, 0.0003125])
+    assert model.features.block1.conv.out_channels == 4
+
+
 def test_accuracy_guard_restores_the_unpruned_weights(tmp_path):
     pl.seed_everything(0, verbose=False)
     data = images()

@@ -243,9 +243,13 @@ class BettiPruning(pl.Callback):
             rank_zero_warn("BettiPruning: fine-tuning after pruning runs only in single-process training; skipped")
             return
         settings = self._fit_settings or {"accelerator": "cpu"}
+        # fine-tuning continues at the learning rates the fit ended with, not at configure_optimizers' starting
+        # ones: a decayed schedule restarted from its top undoes much of what the fit learnt
+        final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
         tuner = type(trainer)(
             max_epochs=self.fine_tune_epochs, devices=1, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, **settings,
+            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+            callbacks=[ContinueAtLearningRates(final_lrs)], **settings,
         )
         datamodule = getattr(trainer, "datamodule", None)
         try:
@@ -309,6 +313,25 @@ class BettiPruning(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
+
+
+class ContinueAtLearningRates(pl.Callback):
+    """Start a new fit at given learning rates (one per parameter group, in optimiser order).
+
+    Example:
+        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # doctest: +SKIP
+    """
+
+    def __init__(self, learning_rates: Sequence[float]) -> None:
+        self.learning_rates = list(learning_rates)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
+        if len(groups) != len(self.learning_rates):  # a different optimiser layout: leave it as configured
+            rank_zero_warn("BettiPruning: fine-tuning keeps configure_optimizers' learning rates (parameter groups changed)")
+            return
+        for group, lr in zip(groups, self.learning_rates):
+            group["lr"] = lr
 
 
 def _output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
