@@ -109,7 +109,20 @@ def _clipped_relu(ceiling: float = 1.0) -> nn.Module:
 
 @register_activation("fold")
 class Fold(nn.Module):
-    """``|x|``: folds the line onto itself, gluing ``x`` and ``-x`` (not injective, so not a homeomorphism).
+    """``f(x) = |x|``, derivative ``sign(x)`` (0 at 0): the package's proposed activation (``"proposed"``).
+
+    Motivation: an activation that is not a homeomorphism glues regions of space together, which is how a
+    network lowers the Betti numbers of its data (Naitzat et al. 2020). ReLU glues the whole negative
+    half-line to one point, and with it kills the gradient there. The fold glues each ``x`` with ``-x``
+    instead: every unit folds its half-spaces onto each other, so far-apart pieces of one class can be laid
+    on top of one another in a single layer, while the gradient keeps magnitude 1 everywhere (no dead units).
+
+    Evidence (``benchmarks/convergence.py``, results in ``benchmarks/results/``; 5 seeds per cell, the same
+    MLP, initialisation, full-batch Adam and budget for every activation): epochs to 100% training
+    accuracy, median, ReLU vs fold: D-I 583 vs 112 (5.2x), D-II 1657 vs 889 (1.9x), D-III ReLU 0 of 5
+    seeds within 6,000 epochs vs fold 5 of 5, median 2691 (>= 2.2x, a bound). On the 169-disk set and
+    on how fast Betti numbers fall per layer the evidence is mixed: see the README. The seed paper's own
+    formula is not published; this is our reconstruction.
 
     Example:
         >>> Fold()(torch.tensor([-2.0, 3.0]))
