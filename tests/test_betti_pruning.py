@@ -324,3 +324,40 @@ def test_pruning_recipe_prunes_and_saves_after_a_short_fit(tmp_path, monkeypatch
     assert pruner.report["after"]["parameters"] < 0.5 * pruner.report["before"]["parameters"]
     saved = load_pruned(tmp_path / "lightning_logs" / "fashion_mnist_pruned.pt")
     assert saved.features.block3.conv.out_channels == 64
+
+
+DDP_PRUNING_SCRIPT = """
+import json, os, sys, torch, lightning.pytorch as pl
+from torch.utils.data import DataLoader, TensorDataset
+from lightning_topo.callbacks import BettiPruning
+from lightning_topo.models import CNNClassifier
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    pl.seed_everything(0, verbose=False)
+    y = torch.arange(192) % 2
+    x = torch.randn(192, 1, 12, 12)
+    x[:, 0, :6] += 2.0 * y[:, None, None]
+    data = TensorDataset(x, y)
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, max_accuracy_drop=0.5)
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, logger=False, callbacks=[pruner])
+    trainer.fit(model, DataLoader(data, batch_size=32), DataLoader(data, batch_size=64))
+    state = {k: v.tolist() for k, v in model.state_dict().items() if v.is_floating_point()}
+    with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
+        json.dump({"channels": list(model.hparams["channels"]), "kept_unpruned": pruner.report["kept_unpruned"],
+                   "state": state}, f)
+"""
+
+
+def test_two_process_cpu_ddp_prunes_every_rank_alike(tmp_path):
+    import json
+
+    script = tmp_path / "ddp_prune.py"
+    script.write_text(textwrap.dedent(DDP_PRUNING_SCRIPT))
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
+    assert rank0["state"] == rank1["state"]  # the same filters removed on both ranks: identical models
