@@ -76,7 +76,7 @@ SETS: dict[str, SetConfig] = {
 #: The search's winner (the registry's ``"proposed"`` once integrated) and the activations drawn in the Betti panels.
 WINNER = "fold"
 BETTI_PLOT = ("relu", WINNER, "leaky_relu", "tanh", "sigmoid")
-PLOT_SETS = ("d1", "d2", "d3", "d1_large")  # the *_maxabs scaling probes stay in the table only
+PLOT_SETS = ("d1", "d2", "d3", "d1_large", "d1_large_w50")  # the *_maxabs scaling probes stay in the table only
 
 
 def _register_candidates() -> None:
