@@ -32,7 +32,8 @@ def test_d2_tori_at_the_calibrated_k():
     x, y = homology_subset(*make_d2(seed=0))
     assert len(x) == 11250
     k = calibrate_k(x[y == 0], (9, 9))
-    assert 5 <= k <= 45
+    # the smallest such k: one neighbour fewer does not give the known numbers
+    assert k == 5 or betti_numbers(x[y == 0], k=k - 1, max_dim=1) != (9, 9)
     assert betti_numbers_per_class(x, y, k=k, max_dim=1) == {0: (9, 9), 1: (9, 9)}
     assert betti_numbers_per_class(x, y, k=DEFAULT_K["d2"], max_dim=2) == known_betti("d2")
 
