@@ -28,8 +28,7 @@ import torch
 import torch.nn.utils.prune as torch_prune
 from torch import nn
 
-from lightning_topo.callbacks import BettiMonitor, BettiPruning, EpochProgress
-from lightning_topo.callbacks.betti_pruning import ContinueAtLearningRates
+from lightning_topo.callbacks import BettiMonitor, BettiPruning, ContinueAtLearningRates, EpochProgress
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import count_parameters, cpu_latency, remove_filters, saved_size_bytes, select_filters

@@ -25,6 +25,7 @@ _EXPORTS = {
     "BettiMonitor": "lightning_topo.callbacks",
     "BettiPruning": "lightning_topo.callbacks",
     "EpochProgress": "lightning_topo.callbacks",
+    "ContinueAtLearningRates": "lightning_topo.callbacks",
     "SyntheticDataModule": "lightning_topo.data",
     "CNNClassifier": "lightning_topo.models",
     "MLPClassifier": "lightning_topo.models",
@@ -39,7 +40,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from lightning_topo.activations import PROPOSED_ACTIVATION, get_activation, list_activations, register_activation
-    from lightning_topo.callbacks import BettiMonitor, BettiPruning, EpochProgress
+    from lightning_topo.callbacks import BettiMonitor, BettiPruning, ContinueAtLearningRates, EpochProgress
     from lightning_topo.data import SyntheticDataModule
     from lightning_topo.models import CNNClassifier, MLPClassifier
     from lightning_topo.pruning import load_pruned, save_pruned

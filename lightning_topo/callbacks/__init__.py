@@ -5,6 +5,7 @@ They subclass ``lightning.pytorch.Callback`` and also run in standalone ``pytorc
 
 from lightning_topo.callbacks.betti_monitor import BettiMonitor
 from lightning_topo.callbacks.betti_pruning import BettiPruning
+from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.callbacks.epoch_progress import EpochProgress
 
-__all__ = ["BettiMonitor", "BettiPruning", "EpochProgress"]
+__all__ = ["BettiMonitor", "BettiPruning", "ContinueAtLearningRates", "EpochProgress"]

@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
+from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import select_layers
 from lightning_topo.pruning import (
@@ -313,25 +314,6 @@ class BettiPruning(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
-
-
-class ContinueAtLearningRates(pl.Callback):
-    """Start a new fit at given learning rates (one per parameter group, in optimiser order).
-
-    Example:
-        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # doctest: +SKIP
-    """
-
-    def __init__(self, learning_rates: Sequence[float]) -> None:
-        self.learning_rates = list(learning_rates)
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
-        if len(groups) != len(self.learning_rates):  # a different optimiser layout: leave it as configured
-            rank_zero_warn("BettiPruning: fine-tuning keeps configure_optimizers' learning rates (parameter groups changed)")
-            return
-        for group, lr in zip(groups, self.learning_rates):
-            group["lr"] = lr
 
 
 def _output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:

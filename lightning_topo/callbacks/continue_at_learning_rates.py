@@ -1,0 +1,32 @@
+"""ContinueAtLearningRates: start a fit at given learning rates, e.g. to fine-tune where a fit left off."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_warn
+
+__all__ = ["ContinueAtLearningRates"]
+
+
+class ContinueAtLearningRates(pl.Callback):
+    """Start a new fit at given learning rates (one per parameter group, in optimiser order).
+
+    Example:
+        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # doctest: +SKIP
+    """
+
+    def __init__(self, learning_rates: Sequence[float]) -> None:
+        self.learning_rates = list(learning_rates)
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]
+        if len(groups) != len(self.learning_rates):  # a different optimiser layout: leave it as configured
+            rank_zero_warn(
+                f"ContinueAtLearningRates: {len(self.learning_rates)} learning rates for {len(groups)} parameter groups; "
+                "keeping configure_optimizers' learning rates"
+            )
+            return
+        for group, lr in zip(groups, self.learning_rates):
+            group["lr"] = lr
