@@ -233,6 +233,40 @@ def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
     assert saved["callbacks"][monitor.state_key]["history"] == monitor.history
 
 
+def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path):
+    # the standalone LightningCLI type-checks trainer.callbacks against pytorch_lightning.Callback
+    import pytorch_lightning as ptl
+    from pytorch_lightning.cli import LightningCLI
+
+    from lightning_topo.callbacks import BettiPruning, ContinueAtLearningRates, EpochProgress
+
+    assert all(issubclass(c, ptl.Callback) for c in (BettiMonitor, BettiPruning, EpochProgress, ContinueAtLearningRates))
+
+    class PlainPL(ptl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=0.01)
+
+        def train_dataloader(self):
+            return DataLoader(blobs(), batch_size=64)
+
+    callbacks = '[{"class_path": "lightning_topo.callbacks.BettiMonitor", "init_args": {"probe_size": 40, "k": 5}}]'
+    cli = LightningCLI(PlainPL, args=["fit", "--trainer.max_epochs=2", "--trainer.logger=false",
+                                      "--trainer.enable_progress_bar=false", "--trainer.enable_checkpointing=false",
+                                      f"--trainer.default_root_dir={tmp_path}", f"--trainer.callbacks={callbacks}"])
+    monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
+    assert len(monitor.history) == 2 and "net.1" in monitor.history[-1]["betti"]
+
+
 # ------------------------------------------------------------------------------------------ multi-process
 DDP_SCRIPT = """
 import json, os, sys, torch, lightning.pytorch as pl
@@ -270,6 +304,9 @@ if __name__ == "__main__":
     trainer.fit(Net(), DataLoader(TensorDataset(x, y), batch_size=32))
     with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
         json.dump({"calls": Counting.calls, "history": len(monitor.history)}, f)
+    # leave together: a rank that exits while the other still works tears gloo down under it
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 """
 
 

@@ -348,6 +348,9 @@ if __name__ == "__main__":
     with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
         json.dump({"channels": list(model.hparams["channels"]), "kept_unpruned": pruner.report["kept_unpruned"],
                    "state": state}, f)
+    # leave together: a rank that exits while the other still works tears gloo down under it
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 """
 
 

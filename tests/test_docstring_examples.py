@@ -11,6 +11,7 @@ import sys
 MODULES = [
     "lightning_topo",
     "lightning_topo.activations",
+    "lightning_topo.callbacks.base",
     "lightning_topo.data.synthetic",
     "lightning_topo.monitoring.capture",
     "lightning_topo.monitoring.report",

@@ -1,6 +1,7 @@
 """Lightning callbacks: Betti-number monitoring and pruning, and a progress printer for long full-batch runs.
 
-They subclass ``lightning.pytorch.Callback`` and also run in standalone ``pytorch_lightning`` Trainers.
+They subclass both ``lightning.pytorch.Callback`` and ``pytorch_lightning.Callback`` (see ``base.py``), so they run,
+and parse in YAML, under either namespace.
 """
 
 from lightning_topo.callbacks.betti_monitor import BettiMonitor

@@ -7,10 +7,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.monitoring import (
     INPUT,
     capture_activations,
@@ -26,7 +26,7 @@ from lightning_topo.topology import METRICS, betti_numbers
 __all__ = ["BettiMonitor"]
 
 
-class BettiMonitor(pl.Callback):
+class BettiMonitor(TopoCallback):
     """Log the Betti numbers of the data as each layer of the model sees it, every ``every_n_epochs`` epochs.
 
     At the end of a training epoch, on global rank zero only, the model runs in eval mode without
@@ -62,6 +62,7 @@ class BettiMonitor(pl.Callback):
     Example:
         >>> from lightning_topo.callbacks import BettiMonitor
         >>> monitor = BettiMonitor(layers=["features.*.act", "logits"], every_n_epochs=50, k=14)
+        >>> import lightning.pytorch as pl
         >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1)  # doctest: +SKIP
     """
 

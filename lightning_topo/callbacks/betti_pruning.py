@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Sequence
 
-import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
+from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import select_layers
@@ -30,7 +30,7 @@ __all__ = ["BettiPruning", "CRITERIA"]
 CRITERIA = ("knn", "euclidean", "cubical", "l1")
 
 
-class BettiPruning(pl.Callback):
+class BettiPruning(TopoCallback):
     """Score every selected conv filter by the topology of its outputs and remove the high scorers, for real.
 
     When ``fit`` ends, global rank zero runs a fixed probe (a class-balanced sample of the training data)
@@ -68,6 +68,7 @@ class BettiPruning(pl.Callback):
 
     Example:
         >>> pruner = BettiPruning(amount=0.5, fine_tune_epochs=1, max_accuracy_drop=0.005)
+        >>> import lightning.pytorch as pl
         >>> trainer = pl.Trainer(callbacks=[pruner], max_epochs=2)  # doctest: +SKIP
         >>> trainer.fit(model, datamodule=dm)  # doctest: +SKIP
         >>> pruner.report["parameters"]  # doctest: +SKIP

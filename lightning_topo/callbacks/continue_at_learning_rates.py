@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_warn
+
+from lightning_topo.callbacks.base import TopoCallback
 
 __all__ = ["ContinueAtLearningRates"]
 
 
-class ContinueAtLearningRates(pl.Callback):
+class ContinueAtLearningRates(TopoCallback):
     """Start a new fit at given learning rates (one per parameter group, in optimiser order).
 
     Example:
+        >>> import lightning.pytorch as pl
         >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # doctest: +SKIP
     """
 

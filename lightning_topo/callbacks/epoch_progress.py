@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import lightning.pytorch as pl
 from lightning.pytorch.utilities import rank_zero_info
+
+from lightning_topo.callbacks.base import TopoCallback
 
 __all__ = ["EpochProgress"]
 
 
-class EpochProgress(pl.Callback):
+class EpochProgress(TopoCallback):
     """Print the epoch number, elapsed time and logged metrics every ``every_n_epochs`` training epochs.
 
     A tqdm bar redraws once per step, which for full-batch training means thousands of redraws and
@@ -22,6 +23,7 @@ class EpochProgress(pl.Callback):
         metrics: names of logged metrics to show (default: every logged scalar).
 
     Example:
+        >>> import lightning.pytorch as pl
         >>> trainer = pl.Trainer(callbacks=[EpochProgress(every_n_epochs=100)], enable_progress_bar=False)
     """
 
