@@ -42,11 +42,10 @@ def run_recipe(recipe: str, extra: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["d1_circles"])
-    parser.add_argument("extra", nargs="*", help="further LightningCLI overrides, e.g. --trainer.max_epochs=3000")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
     print(f"torch threads: {torch.get_num_threads()}")
     for recipe in args.recipes:
-        run_recipe(recipe, args.extra)
+        run_recipe(recipe, extra)
 
 
 if __name__ == "__main__":

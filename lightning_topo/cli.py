@@ -17,6 +17,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
 
+import lightning_topo.callbacks  # noqa: F401  (imported so that short names resolve: --model=MLPClassifier,
+import lightning_topo.data.datamodules  # noqa: F401  --data=SyntheticDataModule, --trainer.callbacks+=BettiMonitor;
+import lightning_topo.data.images  # noqa: F401  the package itself imports them lazily)
+import lightning_topo.models  # noqa: F401
 from lightning_topo import __version__
 
 __all__ = ["LightningTopoCLI", "RECIPE_DIRS", "main", "resolve_config_paths", "run_cli"]

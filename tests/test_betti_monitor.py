@@ -176,31 +176,40 @@ def test_resuming_from_a_checkpoint_keeps_the_history(tmp_path):
     first = BettiMonitor(probe_size=40, k=5)
     quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[first, checkpoint]).fit(TinyNet(), loader)
     resumed = BettiMonitor(probe_size=40, k=5)
-    quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(TinyNet(), loader, ckpt_path=str(tmp_path / "last.ckpt"))
+    other_data = DataLoader(blobs(seed=1), batch_size=64)  # a probe drawn afresh would now differ
+    quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(TinyNet(), other_data, ckpt_path=str(tmp_path / "last.ckpt"))
     assert [e["epoch"] for e in resumed.history] == [0, 1, 2, 3]
     assert resumed.history[:2] == first.history
     # the probe is restored, not redrawn, so the resumed curves continue on the same points
     assert all(torch.equal(a, b) for a, b in zip(resumed._probe, first._probe))
 
 
+def test_a_checkpoint_keyed_by_the_old_class_name_still_restores_the_history():
+    monitor = BettiMonitor(probe_size=40, k=5)
+    probe = (torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
+    monitor.on_load_checkpoint(None, None, {"callbacks": {"BettiMonitor": {"history": [{"epoch": 0}], "probe": probe}}})
+    assert monitor.history == [{"epoch": 0}] and monitor._probe[0].shape == (4, 2)
+
+
 def test_two_monitors_in_one_trainer_keep_their_own_state(tmp_path):
     loader = DataLoader(blobs(), batch_size=64)
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
-    hidden, logits = BettiMonitor(layers=["body.*"], probe_size=40, k=5), BettiMonitor(layers=["logits"], probe_size=40, k=5)
+    # the same layers, but another k: two configurations, two states
+    hidden, logits = BettiMonitor(layers=["body.*"], probe_size=40, k=5), BettiMonitor(layers=["body.*"], probe_size=40, k=6)
     quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[hidden, logits, checkpoint]).fit(TinyNet(), loader)
     assert set(hidden.history[0]["betti"]) == {"input", "body.0", "body.1", "body.2", "body.3"}
-    assert set(logits.history[0]["betti"]) == {"input", "logits"}
+    assert set(logits.history[0]["betti"]) == {"input", "body.0", "body.1", "body.2", "body.3"}
     states = torch.load(tmp_path / "last.ckpt", weights_only=False)["callbacks"]
     assert {hidden.state_key, logits.state_key} <= set(states) and hidden.state_key != logits.state_key
 
 
 def test_a_half_precision_model_is_monitored(tmp_path):
     monitor = BettiMonitor(probe_size=40, k=5, layers=["body.1", "logits"])
-    model = TinyNet()
-    monitor._probe = (blobs().tensors[0][:40], blobs().tensors[1][:40])
-    monitor._watched = ["body.1", "logits"]
-    entry = monitor.compute(model.to(torch.bfloat16))
-    assert set(entry["betti"]) == {"body.1", "logits"} and all(len(v) == 2 for v in entry["betti"].values())
+    trainer = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-true", callbacks=[monitor])
+    trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=64))  # the layer order and the capture both see bf16
+    assert next(trainer.lightning_module.parameters()).dtype == torch.bfloat16
+    entry = monitor.history[-1]
+    assert set(entry["betti"]) == {"input", "body.1", "logits"} and all(len(v) == 2 for v in entry["betti"].values())
 
 
 # ------------------------------------------------------------------------------------------ the standalone namespace

@@ -225,6 +225,15 @@ def test_a_failure_half_way_through_pruning_restores_the_trained_model(tmp_path,
     assert model.eval()(images(4).tensors[0]).shape == (4, 2)  # the restored model still runs
 
 
+def test_a_save_that_fails_keeps_the_pruned_model_and_says_so(tmp_path):
+    (tmp_path / "taken").mkdir()  # a directory where the file should go
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16))
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, save_path=str(tmp_path / "taken"))
+    with pytest.warns(UserWarning, match="could not save the pruned model"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(images(96), batch_size=32))
+    assert model.features.block1.conv.out_channels == 4 and not pruner.report["kept_unpruned"]
+
+
 def test_threshold_that_selects_nothing_warns_and_keeps_the_model(tmp_path):
     model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
     pruner = BettiPruning(threshold=300, probe_size=40, k=5)  # k-NN hop scores are a handful of loops

@@ -89,3 +89,11 @@ def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(
     with pytest.raises(ValueError, match=r"model.num_classes=3 but SyntheticDataModule serves 2 classes; set --model.init_args.num_classes=2"):
         run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--model.init_args.num_classes=3", *FAST])
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_short_class_names_resolve(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(["--model=MLPClassifier", "--model.in_features=2", "--model.num_classes=2", "--data=SyntheticDataModule",
+                   "--data.n_points=400", "--trainer.callbacks+=BettiMonitor", "--trainer.logger=false"], run=False)
+    assert type(cli.model).__name__ == "MLPClassifier" and type(cli.datamodule).__name__ == "SyntheticDataModule"
+    assert any(type(c).__name__ == "BettiMonitor" for c in cli.trainer.callbacks)

@@ -14,6 +14,7 @@ MODULES = [
     "lightning_topo.callbacks.base",
     "lightning_topo.data.synthetic",
     "lightning_topo.monitoring.capture",
+    "lightning_topo.monitoring.layers",
     "lightning_topo.monitoring.report",
     "lightning_topo.pruning.selection",
     "lightning_topo.pruning.structural",

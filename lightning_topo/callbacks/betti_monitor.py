@@ -115,7 +115,7 @@ class BettiMonitor(TopoCallback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if self._probe is None:
             self._probe = self._draw_probe(trainer)
-        example = self._probe[0][:2].to(pl_module.device)
+        example = self._probe[0][:2]
         watched = select_layers(pl_module, self.layers, example)
         if self.include_input and INPUT not in watched:
             watched.insert(0, INPUT)
@@ -198,8 +198,10 @@ class BettiMonitor(TopoCallback):
     @property
     def state_key(self) -> str:
         """Distinct per configuration, so two monitors (say, two layer sets) can share one Trainer."""
-        return self._generate_state_key(layers=self.layers, every_n_epochs=self.every_n_epochs,
-                                        probe_size=self.probe_size, seed=self.seed)
+        return self._generate_state_key(
+            layers=self.layers, every_n_epochs=self.every_n_epochs, probe_size=self.probe_size, seed=self.seed,
+            dims=self.dims, per_class=self.per_class, include_input=self.include_input, **self.topology,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         # the probe travels with the history: a resumed run measures the very same points
@@ -209,3 +211,9 @@ class BettiMonitor(TopoCallback):
         self.history = list(state_dict.get("history", []))
         if state_dict.get("probe") is not None:
             self._probe = tuple(state_dict["probe"])
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        # checkpoints written before the per-configuration state_key keyed the state by the class name
+        legacy = checkpoint.get("callbacks", {}).get(type(self).__qualname__)
+        if legacy is not None and not self.history:
+            self.load_state_dict(legacy)

@@ -12,7 +12,7 @@ from torch import nn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
-from lightning_topo.monitoring import capture_activations, eval_mode, probe_from_batches
+from lightning_topo.monitoring import as_model_input, capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import select_layers
 from lightning_topo.pruning import (
     count_parameters,
@@ -137,7 +137,7 @@ class BettiPruning(TopoCallback):
     def set_probe(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
         self._probe = (inputs.detach().cpu(), labels.detach().cpu())
-        example = inputs[:2].to(next(model.parameters()).device)
+        example = as_model_input(model, inputs[:2])
         convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
         chosen = convs if self.layers is None else select_layers(model, self.layers, example)
         not_conv = [n for n in chosen if n not in convs]
@@ -168,15 +168,7 @@ class BettiPruning(TopoCallback):
                 f"amount={self.amount}); under the k-NN hop protocol scores are small Betti numbers, so use amount"
             )
             return
-        backup = _snapshot(pl_module)
-        try:
-            self.prune(trainer, pl_module, plan, scores, backup=backup)
-        except Exception as error:  # the trained model is worth more than the pruning: never lose it
-            _restore(pl_module, backup)
-            rank_zero_warn(
-                f"\n!!! BettiPruning failed ({type(error).__name__}: {error}); the trained, UNPRUNED model was "
-                f"restored. Check the layers selected ({self._convs}) and that batches are (inputs, labels). !!!"
-            )
+        self.prune(trainer, pl_module, plan, scores)
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:
         """Each selected conv layer's filter scores on the probe: ``{name: (n_filters,)}``."""
@@ -196,27 +188,30 @@ class BettiPruning(TopoCallback):
                 )
         return scores
 
-    def prune(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        plan: dict[str, list[int]],
-        scores: dict[str, np.ndarray] | None,
-        backup: Snapshot | None = None,
-    ) -> None:
-        """Remove ``plan``'s filters from ``pl_module`` in place, fine-tune, guard accuracy, report.
+    def prune(self, trainer: Any, pl_module: Any, plan: dict[str, list[int]], scores: dict[str, np.ndarray] | None) -> None:
+        """Remove ``plan``'s filters from ``pl_module`` in place, fine-tune, guard accuracy, report, save.
 
-        ``backup`` (the module's children and hyper-parameters before pruning) is what the accuracy guard
-        restores; it is copied here when not given.
+        If the surgery, the fine-tuning or the measurements fail, the trained model is restored with a loud
+        warning (single-process training; under DDP the error is raised, as one rank cannot restore alone).
         """
-        backup = _snapshot(pl_module) if backup is None else backup
+        backup = _snapshot(pl_module)
         latency_input = self._probe[0][:1].repeat(self.latency_batch, *([1] * (self._probe[0].dim() - 1)))
-        before = self._measure(trainer, pl_module, latency_input)
-        sizes = remove_filters(pl_module, plan, self._probe[0][:1].to(pl_module.device))
-        self._update_hparams(pl_module)
-        if self.fine_tune_epochs:
-            self._fine_tune(trainer, pl_module)
-        after = self._measure(trainer, pl_module, latency_input)
+        try:
+            before = self._measure(trainer, pl_module, latency_input)
+            sizes = remove_filters(pl_module, plan, as_model_input(pl_module, self._probe[0][:1]))
+            self._update_hparams(pl_module)
+            if self.fine_tune_epochs:
+                self._fine_tune(trainer, pl_module)
+            after = self._measure(trainer, pl_module, latency_input)
+        except Exception as error:  # the trained model is worth more than the pruning: never lose it
+            _restore(pl_module, backup)
+            if trainer.world_size > 1:
+                raise
+            rank_zero_warn(
+                f"\n!!! BettiPruning failed ({type(error).__name__}: {error}); the trained, UNPRUNED model was "
+                f"restored. Check the layers selected ({self._convs}) and that batches are (inputs, labels). !!!"
+            )
+            return
         drop = before["val_acc"] - after["val_acc"]
         # rank zero decides, so that ranks whose validation shards differ still keep the same model
         kept_unpruned = trainer.strategy.broadcast(self.max_accuracy_drop is not None and drop > self.max_accuracy_drop, src=0)
@@ -229,7 +224,10 @@ class BettiPruning(TopoCallback):
             )
         self._report(trainer, plan, sizes, scores, before, after, kept_unpruned)
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
-            save_pruned(pl_module, self.save_path)
+            try:
+                save_pruned(pl_module, self.save_path)
+            except (OSError, RuntimeError) as error:  # torch.save reports file errors as RuntimeError too; the model in memory is fine
+                rank_zero_warn(f"BettiPruning: could not save the pruned model to {self.save_path!r}: {error}")
 
     # ------------------------------------------------------------------------------ helpers
     def _update_hparams(self, pl_module: Any) -> None:
@@ -275,7 +273,7 @@ class BettiPruning(TopoCallback):
         model.eval()
         correct = total = 0
         for batch in self._val_batches(trainer):
-            x, y = batch[0].to(model.device), batch[1].to(model.device)
+            x, y = as_model_input(model, batch[0]), batch[1].to(model.device)
             correct += int((model(x).argmax(dim=1) == y).sum())
             total += len(y)
         model.train(was_training)
@@ -321,17 +319,16 @@ def _output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]
     """Each named module's output shape per sample, ``(channels, height, width)``, from one forward pass."""
     modules, shapes = dict(model.named_modules()), {}
     handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n in names]
-    parameter = next(model.parameters())
     try:
         with eval_mode(model), torch.no_grad():
-            model(example.to(parameter.device, parameter.dtype))
+            model(as_model_input(model, example))
     finally:
         for handle in handles:
             handle.remove()
     return shapes
 
 
-Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]
+Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]  # a module's children and hyper-parameters
 
 
 def _snapshot(module: nn.Module) -> Snapshot:

@@ -4,13 +4,14 @@ Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.
 """
 
 from lightning_topo.monitoring.capture import capture_activations
-from lightning_topo.monitoring.layers import INPUT, LOGITS, eval_mode, forward_order, select_layers
+from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode, forward_order, select_layers
 from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
 from lightning_topo.monitoring.report import custom_scalars_layout, depth_figure, flatten_scalars, scalar_tag
 
 __all__ = [
     "INPUT",
     "LOGITS",
+    "as_model_input",
     "balanced_indices",
     "capture_activations",
     "custom_scalars_layout",

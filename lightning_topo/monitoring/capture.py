@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.layers import INPUT, LOGITS, eval_mode
+from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode
 
 __all__ = ["capture_activations"]
 
@@ -36,10 +36,6 @@ def capture_activations(
         (torch.Size([5, 4]), torch.Size([5, 2]))
     """
     modules = dict(model.named_modules())
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    # a half-precision model gets half-precision inputs (integer inputs, e.g. token ids, stay as they are)
-    dtype = parameter.dtype if parameter is not None and parameter.is_floating_point() else None
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     current: dict[str, torch.Tensor] = {}
     handles = []
@@ -50,9 +46,7 @@ def capture_activations(
     try:
         with eval_mode(model), torch.no_grad():
             for start in range(0, len(inputs), batch_size):
-                batch = inputs[start : start + batch_size].to(device)
-                if dtype is not None and batch.is_floating_point():
-                    batch = batch.to(dtype)
+                batch = as_model_input(model, inputs[start : start + batch_size])
                 current.clear()
                 logits = model(batch)
                 for name in layers:

@@ -9,7 +9,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "LOGITS", "activation_module_types", "eval_mode", "forward_order", "select_layers"]
+__all__ = ["INPUT", "LOGITS", "activation_module_types", "as_model_input", "eval_mode", "forward_order", "select_layers"]
 
 #: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
 INPUT, LOGITS = "input", "logits"
@@ -25,6 +25,21 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module, mode in modes.items():
             module.train(mode)
+
+
+def as_model_input(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """``inputs`` on the model's device, and in its dtype when both are floating point (a bf16 model gets bf16).
+
+    Example:
+        >>> as_model_input(nn.Linear(2, 1).to(torch.bfloat16), torch.zeros(1, 2)).dtype
+        torch.bfloat16
+    """
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return inputs
+    if parameter.is_floating_point() and inputs.is_floating_point():
+        return inputs.to(parameter.device, parameter.dtype)
+    return inputs.to(parameter.device)
 
 
 def activation_module_types() -> tuple[type, ...]:
@@ -52,7 +67,7 @@ def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
             handles.append(module.register_forward_hook(lambda m, i, o, name=name: order.append(name) if name not in order else None))
     try:
         with eval_mode(model), torch.no_grad():
-            model(example)
+            model(as_model_input(model, example))
     finally:
         for handle in handles:
             handle.remove()
