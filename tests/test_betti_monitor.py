@@ -213,43 +213,9 @@ def test_a_half_precision_model_is_monitored(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ the standalone namespace
-def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
+def plain_pl_module():
+    """A user's module written against the standalone ``pytorch_lightning`` package (imported only here)."""
     import pytorch_lightning as ptl
-
-    class PlainPL(ptl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-
-        def forward(self, x):
-            return self.net(x)
-
-        def training_step(self, batch, batch_idx):
-            return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.parameters(), lr=0.01)
-
-    monitor = BettiMonitor(probe_size=40, k=5)
-    trainer = ptl.Trainer(
-        max_epochs=2, logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[monitor],
-    )
-    trainer.fit(PlainPL(), DataLoader(blobs(), batch_size=64))
-    assert len(monitor.history) == 2
-    assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(event_tags(tmp_path / "ptl" / "version_0")["scalars"])
-    saved = torch.load(next(tmp_path.glob("ptl/version_0/checkpoints/*.ckpt")), weights_only=False)
-    assert saved["callbacks"][monitor.state_key]["history"] == monitor.history
-
-
-def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path):
-    # the standalone LightningCLI type-checks trainer.callbacks against pytorch_lightning.Callback
-    import pytorch_lightning as ptl
-    from pytorch_lightning.cli import LightningCLI
-
-    from lightning_topo.callbacks import BettiPruning, ContinueAtLearningRates, EpochProgress
-
-    assert all(issubclass(c, ptl.Callback) for c in (BettiMonitor, BettiPruning, EpochProgress, ContinueAtLearningRates))
 
     class PlainPL(ptl.LightningModule):
         def __init__(self) -> None:
@@ -268,8 +234,35 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
         def train_dataloader(self):
             return DataLoader(blobs(), batch_size=64)
 
+    return PlainPL
+
+
+def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
+    import pytorch_lightning as ptl
+
+    monitor = BettiMonitor(probe_size=40, k=5)
+    trainer = ptl.Trainer(
+        max_epochs=2, logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[monitor],
+    )
+    trainer.fit(plain_pl_module()(), DataLoader(blobs(), batch_size=64))
+    assert len(monitor.history) == 2
+    assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(event_tags(tmp_path / "ptl" / "version_0")["scalars"])
+    saved = torch.load(next(tmp_path.glob("ptl/version_0/checkpoints/*.ckpt")), weights_only=False)
+    assert saved["callbacks"][monitor.state_key]["history"] == monitor.history
+
+
+def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path):
+    # the standalone LightningCLI type-checks trainer.callbacks against pytorch_lightning.Callback
+    import pytorch_lightning as ptl
+    from pytorch_lightning.cli import LightningCLI
+
+    from lightning_topo.callbacks import BettiPruning, ContinueAtLearningRates, EpochProgress
+
+    assert all(issubclass(c, ptl.Callback) for c in (BettiMonitor, BettiPruning, EpochProgress, ContinueAtLearningRates))
+
     callbacks = '[{"class_path": "lightning_topo.callbacks.BettiMonitor", "init_args": {"probe_size": 40, "k": 5}}]'
-    cli = LightningCLI(PlainPL, args=["fit", "--trainer.max_epochs=2", "--trainer.logger=false",
+    cli = LightningCLI(plain_pl_module(), args=["fit", "--trainer.max_epochs=2", "--trainer.logger=false",
                                       "--trainer.enable_progress_bar=false", "--trainer.enable_checkpointing=false",
                                       f"--trainer.default_root_dir={tmp_path}", f"--trainer.callbacks={callbacks}"])
     monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))

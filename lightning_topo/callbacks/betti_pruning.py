@@ -12,8 +12,8 @@ from torch import nn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
-from lightning_topo.monitoring import as_model_input, capture_activations, eval_mode, probe_from_batches
-from lightning_topo.monitoring.layers import select_layers
+from lightning_topo.monitoring import as_model_input, capture_activations, probe_from_batches
+from lightning_topo.monitoring.layers import output_shapes, select_layers
 from lightning_topo.pruning import (
     count_parameters,
     cpu_latency,
@@ -137,7 +137,7 @@ class BettiPruning(TopoCallback):
     def set_probe(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
         self._probe = (inputs.detach().cpu(), labels.detach().cpu())
-        example = as_model_input(model, inputs[:2])
+        example = inputs[:2]
         convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
         chosen = convs if self.layers is None else select_layers(model, self.layers, example)
         not_conv = [n for n in chosen if n not in convs]
@@ -176,7 +176,7 @@ class BettiPruning(TopoCallback):
         if self.criterion == "l1":
             return {name: l1_scores(modules[name].weight) for name in self._convs}
         outputs = capture_activations(model, self._probe[0], self._convs)
-        shapes = _output_shapes(model, self._probe[0][:1], self._convs) if self.criterion == "cubical" else {}
+        shapes = output_shapes(model, self._probe[0][:1], self._convs) if self.criterion == "cubical" else {}
         scores = {}
         for name in self._convs:
             maps = outputs[name].reshape(len(outputs[name]), modules[name].out_channels, -1)
@@ -313,19 +313,6 @@ class BettiPruning(TopoCallback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
-
-
-def _output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Each named module's output shape per sample, ``(channels, height, width)``, from one forward pass."""
-    modules, shapes = dict(model.named_modules()), {}
-    handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, tuple(o.shape[1:]))) for n in names]
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(as_model_input(model, example))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return shapes
 
 
 Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]  # a module's children and hyper-parameters

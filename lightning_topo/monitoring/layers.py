@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "LOGITS", "activation_module_types", "as_model_input", "eval_mode", "forward_order", "select_layers"]
+__all__ = ["INPUT", "LOGITS", "activation_module_types", "as_model_input", "eval_mode", "forward_order", "output_shapes", "select_layers"]
 
 #: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
 INPUT, LOGITS = "input", "logits"
@@ -54,6 +54,18 @@ def activation_module_types() -> tuple[type, ...]:
     return tuple(types)
 
 
+def _forward_with_hooks(model: nn.Module, example: torch.Tensor, hooks: dict[str, Callable[..., None]]) -> None:
+    """One forward pass on ``example`` in eval mode without gradients, with forward hooks on the named modules."""
+    modules = dict(model.named_modules())
+    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
+    try:
+        with eval_mode(model), torch.no_grad():
+            model(as_model_input(model, example))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call).
 
@@ -61,17 +73,26 @@ def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     BatchNorm running statistic is updated and no Dropout draws from the random generator.
     """
     order: list[str] = []
-    handles = []
-    for name, module in model.named_modules():
-        if name and not list(module.children()):
-            handles.append(module.register_forward_hook(lambda m, i, o, name=name: order.append(name) if name not in order else None))
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(as_model_input(model, example))
-    finally:
-        for handle in handles:
-            handle.remove()
+    leaves = [name for name, module in model.named_modules() if name and not list(module.children())]
+    _forward_with_hooks(model, example, {
+        name: (lambda m, i, o, name=name: order.append(name) if name not in order else None) for name in leaves
+    })
     return order
+
+
+def output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each named module's output shape per sample (e.g. ``(channels, height, width)``), from one forward pass.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU())
+        >>> output_shapes(net, torch.zeros(1, 1, 8, 12), ["0"])
+        {'0': (3, 6, 10)}
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    _forward_with_hooks(model, example, {
+        name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names
+    })
+    return shapes
 
 
 def select_layers(model: nn.Module, patterns: Sequence[str] | None, example: torch.Tensor) -> list[str]:
