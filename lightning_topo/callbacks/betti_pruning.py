@@ -12,7 +12,7 @@ from torch import nn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
-from lightning_topo.monitoring import as_model_input, capture_activations, probe_from_batches
+from lightning_topo.monitoring import as_model_input, capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import output_shapes, select_layers
 from lightning_topo.pruning import (
     count_parameters,
@@ -267,16 +267,13 @@ class BettiPruning(TopoCallback):
             loaders = loaders[0] if loaders else None
         return loaders if loaders is not None else [self._probe]
 
-    @torch.no_grad()
     def _accuracy(self, trainer: Any, model: nn.Module) -> float:
-        was_training = model.training
-        model.eval()
         correct = total = 0
-        for batch in self._val_batches(trainer):
-            x, y = as_model_input(model, batch[0]), batch[1].to(model.device)
-            correct += int((model(x).argmax(dim=1) == y).sum())
-            total += len(y)
-        model.train(was_training)
+        with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
+            for batch in self._val_batches(trainer):
+                x, y = as_model_input(model, batch[0]), batch[1].to(model.device)
+                correct += int((model(x).argmax(dim=1) == y).sum())
+                total += len(y)
         return correct / max(total, 1)
 
     def _measure(self, trainer: Any, model: nn.Module, latency_input: torch.Tensor) -> dict[str, float]:
