@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -70,6 +71,16 @@ SETS: dict[str, SetConfig] = {
     # probes of the input scaling (one seed): max-abs scaling stalls ReLU on D-II and D-III
     "d2_maxabs": SetConfig("d2", 9, 4500, (25,) * 9, 6000, "maxabs", 35, None, 2),
     "d3_maxabs": SetConfig("d3", 9, 6300, (25,) * 9, 6000, "maxabs", 20, None, 2),
+    # probes for a > 150 configuration where ReLU converges (chosen by ReLU's result alone, 2 seeds each):
+    # other input scaling, learning rate, width and point count on the 169-disk set
+    "d1_169_w50_maxabs": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "maxabs", 8, None, 1),
+    "d1_169_w50_maxabs_lr3e-3": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "maxabs", 8, None, 1, lr=0.003),
+    "d1_169_w50_lr3e-3": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1, lr=0.003),
+    "d1_169_w100": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1),
+    "d1_169_w100_maxabs_lr3e-3": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "maxabs", 8, None, 1, lr=0.003),
+    "d1_169_w50_maxabs_lr1e-3": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "maxabs", 8, None, 1, lr=0.001),
+    "d1_169_w100_lr3e-3": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.003),
+    "d1_169_w25_maxabs": SetConfig("d1", 169, 8000, (25,) * 9, 12000, "maxabs", 8, None, 1),
 }
 
 
@@ -99,8 +110,8 @@ def load_data(cfg: SetConfig) -> tuple[Any, Any]:
     return xt, yt
 
 
-def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig) -> dict[str, Any]:
-    """Train one network to 100% training accuracy (or the budget); return the run's record."""
+def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu") -> dict[str, Any]:
+    """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record."""
     import torch
     import torch.nn.functional as F
 
@@ -112,6 +123,7 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig) -> dict[s
     x, y = load_data(cfg)
     torch.manual_seed(seed)
     model = MLPClassifier(x.shape[1], 2, hidden=cfg.hidden, activation=activation, lr=cfg.lr)
+    x, y, model = x.to(device), y.to(device), model.to(device)  # initialised on the CPU: same weights everywhere
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
     start = time.perf_counter()
@@ -148,7 +160,7 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig) -> dict[s
         if not torch.isfinite(out).all():
             betti["a"].append([]), betti["b"].append([])
             continue
-        per_class = betti_numbers_per_class(out, y, k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
+        per_class = betti_numbers_per_class(out.cpu(), y.cpu(), k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
         betti["a"].append(list(per_class[0]))
         betti["b"].append(list(per_class[1]))
     return {
@@ -165,6 +177,7 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig) -> dict[s
         "betti": betti,
         "layers": ["input", *[f"layer{i}" for i in range(1, len(cfg.hidden) + 1)], "head"],
         "torch_threads": 1,
+        "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
     }
 
 
@@ -172,10 +185,10 @@ def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS)
     return results / "runs" / set_name / f"{activation}_s{seed}.json"
 
 
-def _job(args: tuple[str, str, int]) -> str:
-    set_name, activation, seed = args
+def _job(args: tuple[str, str, int, str]) -> str:
+    set_name, activation, seed, device = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    record = run_one(set_name, activation, seed, SETS[set_name])
+    record = run_one(set_name, activation, seed, SETS[set_name], device)
     path = run_path(set_name, activation, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -345,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--activations", nargs="+", default=["relu", "leaky_relu", "tanh", "sigmoid", "proposed"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes (each single-threaded)")
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda (worker processes share the GPU)")
     parser.add_argument("--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
     args = parser.parse_args(argv)
@@ -355,14 +369,15 @@ def main(argv: list[str] | None = None) -> None:
         for a in args.activations:
             get_activation(a)  # fail before training on an unknown name
         jobs = [
-            (s, a, seed)
+            (s, a, seed, args.device)
             for s in args.sets
             for seed in args.seeds
             for a in args.activations
             if args.force or not run_path(s, a, seed).exists()
         ]
         print(f"{len(jobs)} runs to train", flush=True)
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        context = multiprocessing.get_context("spawn" if args.device.startswith("cuda") else None)  # CUDA cannot fork
+        with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
             for fut in as_completed([pool.submit(_job, j) for j in jobs]):
                 print(fut.result(), flush=True)
     print(write_report())

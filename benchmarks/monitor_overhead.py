@@ -13,6 +13,7 @@ Usage:
     python benchmarks/monitor_overhead.py                                   # D-I and Fashion-MNIST
     python benchmarks/monitor_overhead.py --recipes d1_circles --d1-epochs 500 --every-epoch
     python benchmarks/monitor_overhead.py --data-root ../shared/data       # where FashionMNIST/raw is
+    python benchmarks/monitor_overhead.py --recipes fashion_mnist --accelerator gpu --cnn-epochs 3
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--d1-epochs", type=int, default=1000, help="epochs of the D-I fits (about what the recipe needs)")
     parser.add_argument("--cnn-epochs", type=int, default=1, help="epochs of the CNN fits")
     parser.add_argument("--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs")
+    parser.add_argument("--accelerator", default=None, help="override the recipes' trainer.accelerator (e.g. gpu)")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
     for recipe in args.recipes:
@@ -77,6 +79,8 @@ def main() -> None:
             overrides = [f"--trainer.max_epochs={args.d1_epochs}"]
         else:
             overrides = [f"--trainer.max_epochs={args.cnn_epochs}", f"--data.root={args.data_root}", "--data.download=false"]
+        if args.accelerator:
+            overrides.append(f"--trainer.accelerator={args.accelerator}")
         measure(recipe, overrides, args.every_epoch)
 
 
