@@ -81,13 +81,38 @@ SETS: dict[str, SetConfig] = {
     "d1_169_w50_maxabs_lr1e-3": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "maxabs", 8, None, 1, lr=0.001),
     "d1_169_w100_lr3e-3": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.003),
     "d1_169_w25_maxabs": SetConfig("d1", 169, 8000, (25,) * 9, 12000, "maxabs", 8, None, 1),
+    "d1_169_w50_lr3e-3_h5000": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1, lr=0.003, lr_halve_every=5000),
+    "d1_169_w100_lr3e-3_h5000": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.003, lr_halve_every=5000),
+    "d1_169_w50_lr1e-3": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1, lr=0.001),
+    "d1_169_w100_lr1e-3": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.001),
+    "d1_169_w50_lr3e-3_const": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1, lr=0.003, lr_halve_every=12000),
+    "d1_169_w100_lr3e-3_const": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.003, lr_halve_every=12000),
+    "d1_169_w100_lr2e-3_h5000": SetConfig("d1", 169, 8000, (100,) * 9, 12000, "none", 8, None, 1, lr=0.002, lr_halve_every=5000),
+    "d1_169_w50_lr5e-3_h5000": SetConfig("d1", 169, 8000, (50,) * 9, 12000, "none", 8, None, 1, lr=0.005, lr_halve_every=5000),
 }
+
+
+def best_baseline_probe(prefix: str, results: Path = RESULTS, baseline: str = "relu") -> str:
+    """The set named ``prefix*`` on which ``baseline`` did best: most seeds converged, then fewest median
+    epochs, then highest median final accuracy. Chosen by the baseline's runs alone, before any other
+    activation is trained on it, so the choice cannot favour the candidate."""
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for r in load_runs(results):
+        if r["set"].startswith(prefix) and r["activation"] == baseline:
+            cells.setdefault(r["set"], []).append(r)
+    if not cells:
+        raise SystemExit(f"no {baseline} runs on sets named {prefix}*")
+    return max(cells, key=lambda s: (sum(r["converged"] for r in cells[s]), -statistics.median(r["epochs"] for r in cells[s]),
+                                     statistics.median(r["final_acc"] for r in cells[s])))
 
 
 #: The search's winner (the registry's ``"proposed"`` once integrated) and the activations drawn in the Betti panels.
 WINNER = "fold"
 BETTI_PLOT = ("relu", WINNER, "leaky_relu", "tanh", "sigmoid")
-PLOT_SETS = ("d1", "d2", "d3", "d1_large", "d1_large_w50")  # the *_maxabs scaling probes stay in the table only
+#: The set with Betti numbers > 150 of the comparison: the probe on which ReLU did best
+#: (``--pick-probe d1_169``, chosen from ReLU's runs alone before any other activation ran on it).
+LARGE_SET = "d1_169_w100_lr2e-3_h5000"
+PLOT_SETS = ("d1", "d2", "d3", "d1_large_w50", LARGE_SET)  # scaling and ReLU-only probes stay in the tables only
 
 
 def _register_candidates() -> None:
@@ -237,6 +262,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
         # collapse: mean over hidden layers of beta_0(a) / beta_0(a) of the input (1 = nothing glued, 1/b0 = all glued)
         b0a = mean_betti["a"]
         out[key]["collapse"] = statistics.fmean(v / b0a[0] for v in b0a[1:-1])
+        # the same with all Betti numbers of class a (beta_0 + beta_1 [+ beta_2]) instead of beta_0 alone
+        total = out[key]["beta_sum_a"]
+        out[key]["collapse_total"] = statistics.fmean(v / total[0] for v in total[1:-1])
     return out
 
 
@@ -266,11 +294,13 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
     if not runs:
         raise SystemExit(f"no runs under {results / 'runs'}; train first")
     summary = summarise(runs)
-    sets = [s for s in SETS if any(k[0] == s for k in summary)]
+    activations_of = {s: {a for (ss, a) in summary if ss == s} for s in SETS}
+    probes = [s for s in SETS if activations_of[s] == {baseline}]  # baseline-only probes of a configuration
+    sets = [s for s in SETS if activations_of[s] and s not in probes]
     lines = [
         "| set | activation | seeds | converged | epochs median | min-max | factor vs ReLU (median) | final acc (median) | "
-        "collapse | mean beta_0(a) per layer | mean beta_0(b) per layer |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "collapse beta_0 | collapse all | mean beta_0(a) per layer | mean beta_0(b) per layer |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sets:
         cfg = SETS[s]
@@ -281,13 +311,20 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
             factor = "1 (baseline)" if a == baseline else _factor(base, c)
             lines.append(
                 f"| {s} | {a} | {c['n']} | {c['converged']}/{c['n']} | {c['median']:g} | {c['min']}-{c['max']} | {factor} | "
-                f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
+                f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {c['collapse_total']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
             )
     conditions = [
         f"- **{s}**: {SETS[s].dataset} with {SETS[s].units} units, {SETS[s].n_points} points, hidden {len(SETS[s].hidden)}x"
         f"{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, budget {SETS[s].budget} epochs, Adam lr {SETS[s].lr} halved every "
         f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
         for s in sets
+    ]
+    probe_lines = ["| probe set | conditions | ReLU seeds at 100% | final acc (median, min-max) |", "|---|---|---|---|"] + [
+        f"| {s} | {SETS[s].units} units, {SETS[s].n_points} points, 9x{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, lr "
+        f"{SETS[s].lr} halved every {SETS[s].lr_halve_every}, budget {SETS[s].budget} | "
+        f"{summary[(s, baseline)]['converged']}/{summary[(s, baseline)]['n']} | {summary[(s, baseline)]['final_acc_median']:.4f} "
+        f"({min(r['final_acc'] for r in runs if r['set'] == s):.4f}-{max(r['final_acc'] for r in runs if r['set'] == s):.4f}) |"
+        for s in probes
     ]
     _register_candidates()
     from candidates import REASONS
@@ -303,12 +340,20 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
             "A seed that never reaches 100% within the budget counts as the budget. `factor` = ReLU median / activation median;"
             " A median equal to the budget is censored, so the factor is then only a bound."
             " Betti numbers are measured at the end of training (input, 9 hidden activations, logits), mean over seeds;"
-            " `collapse` = mean over the hidden layers of beta_0(a) relative to the input's (lower = Betti numbers fall"
-            " faster across layers).",
+            " `collapse beta_0` = mean over the hidden layers of beta_0(a) relative to the input's (lower = Betti numbers fall"
+            " faster across layers); `collapse all` = the same with the sum of all Betti numbers of class a.",
             "",
             *conditions,
             "",
             *lines,
+            "",
+            "## Probes for the set with Betti numbers > 150 (ReLU only, 2 seeds each)",
+            "",
+            f"The comparison's > 150 set ({LARGE_SET}) is the probe on which ReLU did best (most seeds at 100%, then"
+            " fewest epochs, then highest final accuracy: `--pick-probe d1_169`), picked before any other activation was"
+            " trained on it.",
+            "",
+            *probe_lines,
             "",
             "## Candidates (one-line reasons)",
             "",
@@ -359,9 +404,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes (each single-threaded)")
     parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda (worker processes share the GPU)")
+    parser.add_argument("--pick-probe", metavar="PREFIX", help="print the set named PREFIX* where ReLU did best, and exit")
     parser.add_argument("--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
     args = parser.parse_args(argv)
+    if args.pick_probe:
+        print(best_baseline_probe(args.pick_probe))
+        return
     if not args.report_only:
         _register_candidates()
         from lightning_topo.activations import get_activation

@@ -120,8 +120,9 @@ class Fold(nn.Module):
     Evidence (``benchmarks/convergence.py``, results in ``benchmarks/results/``; 5 seeds per cell, the same
     MLP, initialisation, full-batch Adam and budget for every activation): epochs to 100% training
     accuracy, median, ReLU vs fold: D-I 583 vs 112 (5.2x), D-II 1657 vs 889 (1.9x), D-III ReLU 0 of 5
-    seeds within 6,000 epochs vs fold 5 of 5, median 2691 (>= 2.2x, a bound). On the 169-disk set and
-    on how fast Betti numbers fall per layer the evidence is mixed: see the README. The seed paper's own
+    seeds within 6,000 epochs vs fold 5 of 5, median 2691 (>= 2.2x, a bound); 169 disks (9x100) ReLU 1 of 5
+    within 12,000 vs fold 5 of 5, median 5193 (>= 2.3x, a bound). Betti numbers fall faster across layers
+    than ReLU's on D-I, D-III and the 169-disk set, slower on D-II: see the README. The seed paper's own
     formula is not published; this is our reconstruction.
 
     Example:
