@@ -192,6 +192,13 @@ def test_fine_tuning_continues_at_the_learning_rate_the_fit_ended_with(tmp_path)
     assert model.features.block1.conv.out_channels == 4
 
 
+def test_fine_tuning_at_a_chosen_learning_rate(tmp_path):
+    model = LearningRateLog(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01, lr_halve_every=1)
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, fine_tune_epochs=1, fine_tune_lr=0.003)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(images(128), batch_size=64))
+    assert model.seen_lrs == pytest.approx([0.01, 0.005, 0.003, 0.0015])
+
+
 def test_accuracy_guard_restores_the_unpruned_weights(tmp_path):
     pl.seed_everything(0, verbose=False)
     data = images()
@@ -373,3 +380,59 @@ def test_two_process_cpu_ddp_prunes_every_rank_alike(tmp_path):
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
     assert rank0["state"] == rank1["state"]  # the same filters removed on both ranks: identical models
+
+
+# ------------------------------------------------------------------------------------------ BatchNorm recalibration
+def test_recalibration_sets_batchnorm_statistics_to_those_of_the_batches_without_training():
+    from lightning_topo.pruning import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    net[2].running_mean.fill_(7.0)  # stale statistics, as after a surgery
+    batches = [(torch.randn(32, 3) * 3 + 1, None) for _ in range(5)]
+    weights = [p.detach().clone() for p in net.parameters()]
+    net.train()
+    assert recalibrate_batchnorm(net, batches, max_batches=4) == 4
+    with torch.no_grad():
+        seen = torch.cat([net[0](x) for x, _ in batches[:4]])  # BatchNorm's inputs, dropout off
+    # a cumulative average of the per-batch means (equal batches: the mean of all rows) and unbiased variances
+    assert torch.allclose(net[2].running_mean, seen.mean(0), atol=1e-5)
+    per_batch_var = torch.stack([chunk.var(0, unbiased=True) for chunk in seen.split(32)]).mean(0)
+    assert torch.allclose(net[2].running_var, per_batch_var, atol=1e-4)
+    assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters()))  # no weight moved
+    assert net.training and net[1].training and net[2].momentum == 0.1  # modes and momentum restored
+
+
+def test_recalibration_without_batches_fails_and_keeps_the_old_statistics():
+    from lightning_topo.pruning import recalibrate_batchnorm
+
+    bn = nn.BatchNorm1d(2)
+    bn.running_mean.fill_(3.0)
+    with pytest.raises(ValueError, match="no batch"):
+        recalibrate_batchnorm(nn.Sequential(bn), [])
+    assert torch.equal(bn.running_mean, torch.full((2,), 3.0))
+    assert recalibrate_batchnorm(nn.Linear(2, 2), [torch.zeros(1, 2)]) == 0  # no BatchNorm: nothing to do
+
+
+def test_pruning_recalibrates_batchnorm_on_training_batches_and_reports_accuracy_before_fine_tuning(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    data = images()
+    loader = DataLoader(data, batch_size=64, shuffle=True)  # 4 batches
+    stale = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+    fresh = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+    fresh.load_state_dict(stale.state_dict())
+    for model, batches in ((stale, 0), (fresh, 3)):
+        pl.seed_everything(0, verbose=False)
+        pruner = BettiPruning(amount=0.5, probe_size=100, k=5, recalibrate_batches=batches, fine_tune_epochs=1)
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, loader, DataLoader(data, batch_size=128))
+        assert "before fine-tuning" in pruner.report["table"] and 0.0 <= pruner.report["val_acc_before_fine_tune"] <= 1.0
+    # the fit counted 4 batches, the fine-tune epoch 4 more; recalibration restarts the count at its 3 batches
+    assert int(stale.features.block2.bn.num_batches_tracked) == 8
+    assert int(fresh.features.block2.bn.num_batches_tracked) == 3 + 4
+
+
+def test_bad_recalibration_and_fine_tune_settings_fail_at_construction():
+    with pytest.raises(ValueError, match="recalibrate_batches"):
+        BettiPruning(amount=0.5, recalibrate_batches=-1)
+    with pytest.raises(ValueError, match="fine_tune_lr"):
+        BettiPruning(amount=0.5, fine_tune_lr=0.0)

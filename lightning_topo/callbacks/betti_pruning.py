@@ -15,9 +15,11 @@ from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearni
 from lightning_topo.monitoring import as_model_input, capture_activations, eval_mode, probe_from_batches
 from lightning_topo.monitoring.layers import output_shapes, select_layers
 from lightning_topo.pruning import (
+    batchnorm_layers,
     count_parameters,
     cpu_latency,
     format_report,
+    recalibrate_batchnorm,
     remove_filters,
     save_pruned,
     saved_size_bytes,
@@ -38,7 +40,8 @@ class BettiPruning(TopoCallback):
     image, its flattened feature map) whose Betti number ``beta_dim`` is the filter's score.  Filters
     scoring above ``threshold`` (or the ``amount`` highest-scoring fraction of each layer) are removed
     from the model with torch-pruning: smaller conv weights, matching BatchNorm, next conv and linear
-    head, residual connections included.  The decision is broadcast, so every rank prunes alike, and
+    head, residual connections included.  The decision is broadcast, so every rank prunes alike; the
+BatchNorm statistics are then re-estimated on training batches (the removed filters made them stale), and
     the model passed to ``trainer.fit`` *is* the pruned model afterwards (``hparams["channels"]`` updated
     for :class:`~lightning_topo.models.CNNClassifier`).  A report (filters, parameters, saved size, CPU
     latency, validation accuracy, before and after) is printed and sent to the loggers.
@@ -60,7 +63,12 @@ class BettiPruning(TopoCallback):
         probe_size: number of probe images.
         k, scale: topology options (hops for ``knn``, radius for ``euclidean``).
         min_filters_per_layer: never leave fewer filters in a layer (a rule that would is clamped, with a warning).
+        recalibrate_batches: training batches over which every BatchNorm's running statistics are re-estimated
+            right after the surgery (no gradient step; 0 keeps the stale ones). Measured on the Fashion-MNIST
+            CNN, half the filters removed: 0.20-0.52 accuracy before, 0.41-0.82 after, depending on the filters.
         fine_tune_epochs: epochs of fine-tuning after pruning (single-process training only).
+        fine_tune_lr: the learning rate of every parameter group while fine-tuning; ``None`` continues at the
+            rates the fit ended with (a decayed schedule is not restarted from its top).
         max_accuracy_drop: if validation accuracy drops by more than this (a fraction, 0.005 = 0.5 points)
             after fine-tuning, warn loudly and restore the unpruned weights.
         save_path: also save the pruned model there (load it with :func:`lightning_topo.pruning.load_pruned`).
@@ -87,7 +95,9 @@ class BettiPruning(TopoCallback):
         k: int = 10,
         scale: float = 2.5,
         min_filters_per_layer: int = 1,
+        recalibrate_batches: int = 100,
         fine_tune_epochs: int = 0,
+        fine_tune_lr: float | None = None,
         max_accuracy_drop: float | None = None,
         save_path: str | None = None,
         latency_batch: int = 256,
@@ -107,8 +117,12 @@ class BettiPruning(TopoCallback):
             raise ValueError(f"probe_size must be an integer above k={k}, got {probe_size!r}")
         if not isinstance(min_filters_per_layer, int) or min_filters_per_layer < 1:
             raise ValueError(f"min_filters_per_layer must be a positive integer, got {min_filters_per_layer!r}")
+        if not isinstance(recalibrate_batches, int) or recalibrate_batches < 0:
+            raise ValueError(f"recalibrate_batches must be a non-negative integer (0: no recalibration), got {recalibrate_batches!r}")
         if not isinstance(fine_tune_epochs, int) or fine_tune_epochs < 0:
             raise ValueError(f"fine_tune_epochs must be a non-negative integer, got {fine_tune_epochs!r}")
+        if fine_tune_lr is not None and not (isinstance(fine_tune_lr, (int, float)) and fine_tune_lr > 0):
+            raise ValueError(f"fine_tune_lr must be a positive learning rate or None (the fit's final rates), got {fine_tune_lr!r}")
         if max_accuracy_drop is not None and not 0.0 <= max_accuracy_drop <= 1.0:
             raise ValueError(f"max_accuracy_drop must be a fraction in [0, 1], got {max_accuracy_drop!r}")
         self.threshold, self.amount, self.criterion, self.direction = threshold, amount, criterion, direction
@@ -116,6 +130,7 @@ class BettiPruning(TopoCallback):
         self.layers = None if layers is None else list(layers)
         self.probe_size, self.k, self.scale, self.seed = probe_size, k, scale, seed
         self.min_filters_per_layer, self.fine_tune_epochs = min_filters_per_layer, fine_tune_epochs
+        self.recalibrate_batches, self.fine_tune_lr = recalibrate_batches, fine_tune_lr
         self.max_accuracy_drop, self.save_path, self.latency_batch = max_accuracy_drop, save_path, latency_batch
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self._convs: list[str] = []
@@ -200,9 +215,13 @@ class BettiPruning(TopoCallback):
             before = self._measure(trainer, pl_module, latency_input)
             sizes = remove_filters(pl_module, plan, as_model_input(pl_module, self._probe[0][:1]))
             self._update_hparams(pl_module)
+            self._recalibrate(trainer, pl_module)
+            pruned_acc = None
             if self.fine_tune_epochs:
+                pruned_acc = self._accuracy(trainer, pl_module)  # what the rule itself kept, before fine-tuning
                 self._fine_tune(trainer, pl_module)
             after = self._measure(trainer, pl_module, latency_input)
+            pruned_acc = after["val_acc"] if pruned_acc is None else pruned_acc
         except Exception as error:  # the trained model is worth more than the pruning: never lose it
             _restore(pl_module, backup)
             if trainer.world_size > 1:
@@ -222,7 +241,7 @@ class BettiPruning(TopoCallback):
                 f"({before['val_acc']:.4f} -> {after['val_acc']:.4f}), more than max_accuracy_drop="
                 f"{100 * self.max_accuracy_drop:.2f} points: the UNPRUNED model was restored. !!!"
             )
-        self._report(trainer, plan, sizes, scores, before, after, kept_unpruned)
+        self._report(trainer, plan, sizes, scores, before, after, pruned_acc, kept_unpruned)
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
             try:
                 save_pruned(pl_module, self.save_path)
@@ -238,6 +257,27 @@ class BettiPruning(TopoCallback):
             if len(convs) == len(hparams["channels"]):
                 hparams["channels"] = [c.out_channels for c in convs]
 
+    def _recalibrate(self, trainer: Any, pl_module: Any) -> None:
+        """Re-estimate the BatchNorm statistics on rank zero's training batches, on the fit's device; broadcast them."""
+        layers = batchnorm_layers(pl_module)
+        if not self.recalibrate_batches or not layers:
+            return
+        if trainer.is_global_zero:
+            home = next(pl_module.parameters()).device
+            pl_module.to(trainer.strategy.root_device)
+            try:
+                recalibrate_batchnorm(pl_module, self._train_batches(trainer), self.recalibrate_batches)
+            finally:
+                pl_module.to(home)
+        if trainer.world_size > 1:  # every rank keeps rank zero's statistics, so the copies stay identical
+            states = trainer.strategy.broadcast([layer.state_dict() for layer in layers] if trainer.is_global_zero else None, src=0)
+            for layer, state in zip(layers, states):
+                layer.load_state_dict(state)
+
+    def _train_batches(self, trainer: Any) -> Any:
+        datamodule = getattr(trainer, "datamodule", None)
+        return datamodule.train_dataloader() if datamodule is not None else trainer.train_dataloader
+
     def _fine_tune(self, trainer: Any, pl_module: Any) -> None:
         if trainer.world_size > 1:
             rank_zero_warn("BettiPruning: fine-tuning after pruning runs only in single-process training; skipped")
@@ -246,6 +286,8 @@ class BettiPruning(TopoCallback):
         # fine-tuning continues at the learning rates the fit ended with, not at configure_optimizers' starting
         # ones: a decayed schedule restarted from its top undoes much of what the fit learnt
         final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+        if self.fine_tune_lr is not None:
+            final_lrs = [float(self.fine_tune_lr)] * len(final_lrs)
         tuner = type(trainer)(
             max_epochs=self.fine_tune_epochs, devices=1, logger=False, enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -284,7 +326,7 @@ class BettiPruning(TopoCallback):
             "val_acc": self._accuracy(trainer, model),
         }
 
-    def _report(self, trainer, plan, sizes, scores, before, after, kept_unpruned) -> None:
+    def _report(self, trainer, plan, sizes, scores, before, after, pruned_acc, kept_unpruned) -> None:
         rows = {}
         for name, (n_before, n_after) in sizes.items():
             s = scores[name] if scores and name in scores else np.array([np.nan])
@@ -296,15 +338,19 @@ class BettiPruning(TopoCallback):
             f"CPU latency, batch {self.latency_batch} (ms)": (before["latency_ms"], after["latency_ms"]),
             "validation accuracy": (before["val_acc"], after["val_acc"]),
         }
+        if self.fine_tune_epochs:
+            totals["  of which before fine-tuning"] = (before["val_acc"], pruned_acc)
         table = format_report(rows, totals)
         self.report = {"layers": rows, "before": before, "after": after, "kept_unpruned": kept_unpruned,
                        "parameters": (before["parameters"], after["parameters"]), "table": table,
+                       "val_acc_before_fine_tune": pruned_acc,
                        "criterion": self.criterion, "dim": self.dim}
         rank_zero_info(f"\nBettiPruning report (criterion={self.criterion}, beta_{self.dim}, "
                        f"{'amount=' + str(self.amount) if self.amount is not None else 'threshold=' + str(self.threshold)})\n{table}")
         if not trainer.is_global_zero:
             return
         metrics = {f"pruning/{k}_{when}": float(v) for when, d in (("before", before), ("after", after)) for k, v in d.items()}
+        metrics["pruning/val_acc_before_fine_tune"] = float(pruned_acc)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
             experiment = getattr(logger, "experiment", None)

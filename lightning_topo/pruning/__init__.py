@@ -1,15 +1,18 @@
 """Building blocks of BettiPruning: filter selection, physical removal, the report, save and load."""
 
+from lightning_topo.pruning.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from lightning_topo.pruning.storage import load_pruned, save_pruned
 from lightning_topo.pruning.report import count_parameters, cpu_latency, format_report, saved_size_bytes
 from lightning_topo.pruning.selection import select_filters
 from lightning_topo.pruning.structural import remove_filters
 
 __all__ = [
+    "batchnorm_layers",
     "count_parameters",
     "cpu_latency",
     "format_report",
     "load_pruned",
+    "recalibrate_batchnorm",
     "remove_filters",
     "save_pruned",
     "saved_size_bytes",
