@@ -5,14 +5,18 @@
    k-NN hop protocol (beta_1, k=10), Euclidean Vietoris-Rips at a fixed per-layer scale (beta_0; the
    scale is the layer's median distance to the 10th neighbour), cubical persistence of each map, L1 norm.
 3. Removes the same number of filters from every conv (``--amount`` of each layer) by each rule, both
-   directions (drop highest / drop lowest scores), and by 5 random draws; prints test accuracy before
-   fine-tuning.
+   directions (drop highest / drop lowest scores), and by 10 random draws; prints test accuracy before
+   fine-tuning, with the BatchNorm statistics as the surgery left them (stale) and re-estimated on 100
+   training batches (as BettiPruning does by default).
 4. For the package's default rule (k-NN beta_1, drop highest) and for L1: parameters, saved size, CPU
-   latency (batch 256) and test accuracy after one fine-tune epoch; and the latency of the masking that
+   latency (batch 256) and test accuracy after one fine-tune epoch (at the fit's final learning rate and
+   at ``--fine-tune-lr``); the unpruned model given the same epoch; and the latency of the masking that
    Lightning's ModelPruning applies (torch.nn.utils.prune, l1_unstructured) at the same sparsity.
 
 Usage:
     python benchmarks/pruning.py --data-root ../shared/data
+    python benchmarks/pruning.py --amount 0.4 --trained /tmp/fmnist_cnn.pt   # reuse the trained weights
+    python benchmarks/pruning.py --seed 1 --trained /tmp/fmnist_cnn_s1.pt     # another training run
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from torch import nn
 from lightning_topo.callbacks import BettiMonitor, BettiPruning, ContinueAtLearningRates, EpochProgress
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
-from lightning_topo.pruning import count_parameters, cpu_latency, remove_filters, saved_size_bytes, select_filters
+from lightning_topo.pruning import (
+    count_parameters,
+    cpu_latency,
+    recalibrate_batchnorm,
+    remove_filters,
+    saved_size_bytes,
+    select_filters,
+)
 from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,19 +83,33 @@ def main() -> None:
     parser.add_argument("--amount", type=float, default=0.5)
     parser.add_argument("--probe-size", type=int, default=500)
     parser.add_argument("--fine-tune-epochs", type=int, default=1)
+    parser.add_argument("--fine-tune-lr", type=float, default=0.001, help="the second fine-tune learning rate tried")
+    parser.add_argument("--random-draws", type=int, default=10)
+    parser.add_argument("--recalibrate-batches", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the training run (and of everything after it)")
+    parser.add_argument("--trained", help="file of trained weights: loaded if it exists, else written after training")
     args = parser.parse_args()
 
-    pl.seed_everything(0, verbose=False)
+    pl.seed_everything(args.seed, verbose=False)
     epochs = [] if args.epochs is None else [f"--trainer.max_epochs={args.epochs}"]
     cli = run_cli(["-c", str(REPO / "recipes" / "fashion_mnist.yaml"), f"--data.root={args.data_root}",
-                   "--data.download=false", "--trainer.logger=false", *epochs,
+                   "--data.download=false", "--trainer.logger=false", *epochs, f"--seed_everything={args.seed}",
                    "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"], run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, (BettiMonitor, BettiPruning, EpochProgress))]
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    print(f"trained {trainer.current_epoch} epochs in {time.perf_counter() - start:.0f} s")
-    final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+    if args.trained and Path(args.trained).exists():
+        saved = torch.load(args.trained)
+        model.load_state_dict(saved["state_dict"])
+        final_lrs = saved["final_lrs"]
+        data.setup("fit")
+        print(f"loaded the trained weights from {args.trained}")
+    else:
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=data)
+        print(f"trained {trainer.current_epoch} epochs in {time.perf_counter() - start:.0f} s")
+        final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
+        if args.trained:
+            torch.save({"state_dict": model.state_dict(), "final_lrs": final_lrs}, args.trained)
     model._trainer = None  # copies below must not drag the trainer (and whatever it last touched) along
     # copied now: after a fine-tune, torchmetrics' wrapped update methods of a copy have written graph tensors
     # into the original's metric state, which deepcopy then refuses
@@ -125,32 +150,40 @@ def main() -> None:
 
     example = x_probe[:1]
 
-    def pruned_copy(plan: dict[str, list[int]]) -> pl.LightningModule:
+    def pruned_copy(plan: dict[str, list[int]], recalibrate: bool = True) -> pl.LightningModule:
         clone = copy.deepcopy(model).cpu()
         clone._trainer = None
         remove_filters(clone, plan, example)
+        if recalibrate:
+            recalibrate_batchnorm(clone, data.train_dataloader(), max_batches=args.recalibrate_batches)
         return clone
 
     def plan_from(per: dict[str, np.ndarray], direction: str) -> dict[str, list[int]]:
         return {n: select_filters(v, amount=args.amount, direction=direction, layer=n).tolist() for n, v in per.items()}
 
+    def both(plan: dict[str, list[int]]) -> tuple[float, float]:
+        return accuracy(pruned_copy(plan, recalibrate=False), test_loader), accuracy(pruned_copy(plan), test_loader)
+
+    rng = np.random.default_rng(0)
+    random_plans = [
+        {n: np.sort(rng.choice(modules[n].out_channels, int(round(args.amount * modules[n].out_channels)), replace=False)).tolist()
+         for n in convs}
+        for _ in range(args.random_draws)
+    ]
+    random_accs = np.array([both(plan) for plan in random_plans])  # (draws, [stale, recalibrated])
     print(f"\nremoving {args.amount:.0%} of every conv's filters; test accuracy BEFORE fine-tuning (trained: {base_acc:.4f})")
-    rows = {}
+    print(f"  {'rule':34} {'stale BN':>9} {'BN re-estimated':>16}   share of {args.random_draws} random draws it beats (re-estimated)")
     for crit, per in scores.items():
         for direction in ("highest", "lowest"):
-            rows[f"{crit}, drop {direction}"] = accuracy(pruned_copy(plan_from(per, direction)), test_loader)
-    rng = np.random.default_rng(0)
-    random_accs = []
-    for _ in range(5):
-        plan = {n: np.sort(rng.choice(modules[n].out_channels, int(round(args.amount * modules[n].out_channels)), replace=False)).tolist() for n in convs}
-        random_accs.append(accuracy(pruned_copy(plan), test_loader))
-    rows["random (mean of 5)"] = float(np.mean(random_accs))
-    for name, acc in rows.items():
-        print(f"  {name:34} {acc:.4f}")
-    print(f"  random draws: {', '.join(f'{a:.4f}' for a in random_accs)}")
+            stale, fresh = both(plan_from(per, direction))
+            beaten = float(np.mean(random_accs[:, 1] < fresh))
+            print(f"  {crit + ', drop ' + direction:34} {stale:>9.4f} {fresh:>16.4f}   {beaten:.0%}")
+    print(f"  {'random (mean of ' + str(args.random_draws) + ')':34} {random_accs[:, 0].mean():>9.4f} {random_accs[:, 1].mean():>16.4f}")
+    print(f"  random draws, stale BN:        {', '.join(f'{a:.4f}' for a in random_accs[:, 0])}")
+    print(f"  random draws, BN re-estimated: {', '.join(f'{a:.4f}' for a in random_accs[:, 1])}")
 
     latency_input = x_probe[:1].repeat(256, 1, 1, 1)
-    base_latency = cpu_latency(model, latency_input, repeats=7)
+    base_latency = cpu_latency(model, latency_input, repeats=21)
     base_params, base_size = count_parameters(model), saved_size_bytes(model)
     print(f"\nunpruned: {base_params} parameters, {base_size / 2**20:.2f} MB, {1000 * base_latency:.1f} ms per batch of 256")
     # the fair reference for "after fine-tuning": the unpruned model given the same extra epochs
@@ -165,15 +198,18 @@ def main() -> None:
     for label, crit, direction in (("Betti (k-NN beta_1, drop highest)", "knn beta_1", "highest"), ("L1 (drop lowest)", "L1 norm", "lowest")):
         small = pruned_copy(plan_from(scores[crit], direction))
         before_ft = accuracy(small, test_loader)
-        latency = cpu_latency(small, latency_input, repeats=7)
+        latency = cpu_latency(small, latency_input, repeats=21)
         params, size = count_parameters(small), saved_size_bytes(small)
-        fine_tune(small, data, args.fine_tune_epochs, final_lrs)
-        after_ft = accuracy(small, test_loader)
         print(f"{label}: {params} parameters ({1 - params / base_params:.0%} fewer), {size / 2**20:.2f} MB "
               f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "
-              f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning -> {after_ft:.4f} after "
-              f"{args.fine_tune_epochs} epoch ({100 * (after_ft - base_acc):+.2f} points vs the trained model, "
-              f"{100 * (after_ft - reference_acc):+.2f} vs the unpruned model given the same extra epoch)")
+              f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning (BN re-estimated)")
+        for lr_label, lrs in (("the fit's final lr", final_lrs), (f"lr {args.fine_tune_lr:g}", [args.fine_tune_lr] * len(final_lrs))):
+            tuned = pruned_copy(plan_from(scores[crit], direction))  # a fresh copy: deep copies of a tuned module fail
+            fine_tune(tuned, data, args.fine_tune_epochs, lrs)
+            after_ft = accuracy(tuned, test_loader)
+            print(f"    after {args.fine_tune_epochs} fine-tune epoch at {lr_label}: {after_ft:.4f} "
+                  f"({100 * (after_ft - base_acc):+.2f} points vs the trained model, "
+                  f"{100 * (after_ft - reference_acc):+.2f} vs the unpruned model given the same extra epoch)")
         if crit == "knn beta_1":
             removed_fraction = 1 - params / base_params
 
@@ -181,7 +217,7 @@ def main() -> None:
     torch_prune.global_unstructured(targets, pruning_method=torch_prune.L1Unstructured, amount=removed_fraction)
     for module, name in targets:  # ModelPruning's make_pruning_permanent: zeros in dense tensors, as users get them
         torch_prune.remove(module, name)
-    mask_latency = cpu_latency(masked, latency_input, repeats=7)
+    mask_latency = cpu_latency(masked, latency_input, repeats=21)
     print(f"masking as Lightning's ModelPruning does (l1_unstructured, {removed_fraction:.0%} of weights zeroed): "
           f"{count_parameters(masked)} parameters stored, {1000 * mask_latency:.1f} ms ({base_latency / mask_latency:.2f}x), "
           f"accuracy {accuracy(masked, test_loader):.4f}")
