@@ -19,6 +19,21 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 
 
+def run_two_rank_script(directory: Path, source: str) -> tuple[dict, dict]:
+    """Run ``source`` (a 2-process DDP script that writes ``rank<r>.json`` into ``argv[1]``); both ranks' JSON."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = directory / "two_ranks.py"
+    script.write_text(textwrap.dedent(source))
+    result = subprocess.run([sys.executable, str(script), str(directory)], capture_output=True, text=True, timeout=300, cwd=directory)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (json.loads((directory / f"rank{r}.json").read_text()) for r in (0, 1))
+    return rank0, rank1
+
+
 def quiet_trainer(root: Path, **kwargs: Any) -> pl.Trainer:
     """A CPU trainer without progress bar, summary or checkpoints unless asked."""
     options: dict[str, Any] = dict(

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -18,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer
+from conftest import quiet_trainer, run_two_rank_script
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.models import MLPClassifier
 
@@ -313,12 +309,7 @@ if __name__ == "__main__":
 
 
 def test_two_process_cpu_ddp_computes_on_rank_zero_and_logs_each_epoch_once(tmp_path):
-    script = tmp_path / "ddp_fit.py"
-    script.write_text(textwrap.dedent(DDP_SCRIPT))
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0 = json.loads((tmp_path / "rank0.json").read_text())
-    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    rank0, rank1 = run_two_rank_script(tmp_path, DDP_SCRIPT)
     assert rank0 == {"calls": 3, "history": 3} and rank1 == {"calls": 0, "history": 0}
     accumulator = event_tags(tmp_path / "ddp" / "version_0")["_acc"]
     assert [e.step for e in accumulator.Scalars("betti/input/class_0/b0")] == sorted({e.step for e in accumulator.Scalars("betti/input/class_0/b0")})

@@ -15,7 +15,7 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer
+from conftest import quiet_trainer, run_two_rank_script
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 from lightning_topo.pruning import load_pruned, remove_filters, select_filters
@@ -371,13 +371,7 @@ if __name__ == "__main__":
 
 
 def test_two_process_cpu_ddp_prunes_every_rank_alike(tmp_path):
-    import json
-
-    script = tmp_path / "ddp_prune.py"
-    script.write_text(textwrap.dedent(DDP_PRUNING_SCRIPT))
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    rank0, rank1 = run_two_rank_script(tmp_path, DDP_PRUNING_SCRIPT)
     assert rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
     assert rank0["state"] == rank1["state"]  # the same filters removed on both ranks: identical models
 
