@@ -58,6 +58,23 @@ def accuracy(model: nn.Module, loader) -> float:
     return correct / total
 
 
+def pruned_copy(model: nn.Module, plan: dict[str, list[int]], example: torch.Tensor, batches=None,
+                recalibrate_batches: int = 100) -> nn.Module:
+    """A CPU copy of ``model`` without ``plan``'s filters; its BatchNorm statistics re-estimated on ``batches``
+    (as BettiPruning does), or left as the surgery left them (stale) when ``batches`` is None."""
+    clone = copy.deepcopy(model).cpu()
+    clone._trainer = None
+    remove_filters(clone, plan, example)
+    if batches is not None:
+        recalibrate_batchnorm(clone, batches, max_batches=recalibrate_batches)
+    return clone
+
+
+def plan_by_amount(scores: dict[str, np.ndarray], direction: str, amount: float) -> dict[str, list[int]]:
+    """Per layer, the ``amount`` fraction of filters with the highest (or lowest) scores."""
+    return {n: select_filters(v, amount=amount, direction=direction, layer=n).tolist() for n, v in scores.items()}
+
+
 def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int, lrs: list[float]) -> None:
     """Train ``epochs`` more epochs, starting at the learning rates the fit ended with (as BettiPruning does)."""
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -150,19 +167,15 @@ def main() -> None:
 
     example = x_probe[:1]
 
-    def pruned_copy(plan: dict[str, list[int]], recalibrate: bool = True) -> pl.LightningModule:
-        clone = copy.deepcopy(model).cpu()
-        clone._trainer = None
-        remove_filters(clone, plan, example)
-        if recalibrate:
-            recalibrate_batchnorm(clone, data.train_dataloader(), max_batches=args.recalibrate_batches)
-        return clone
+    def pruned(plan: dict[str, list[int]], recalibrate: bool = True) -> nn.Module:
+        batches = data.train_dataloader() if recalibrate else None
+        return pruned_copy(model, plan, example, batches, args.recalibrate_batches)
 
     def plan_from(per: dict[str, np.ndarray], direction: str) -> dict[str, list[int]]:
-        return {n: select_filters(v, amount=args.amount, direction=direction, layer=n).tolist() for n, v in per.items()}
+        return plan_by_amount(per, direction, args.amount)
 
     def both(plan: dict[str, list[int]]) -> tuple[float, float]:
-        return accuracy(pruned_copy(plan, recalibrate=False), test_loader), accuracy(pruned_copy(plan), test_loader)
+        return accuracy(pruned(plan, recalibrate=False), test_loader), accuracy(pruned(plan), test_loader)
 
     rng = np.random.default_rng(0)
     random_plans = [
@@ -196,7 +209,7 @@ def main() -> None:
     print("filters per conv, before -> after: " + ", ".join(
         f"{n}: {modules[n].out_channels} -> {modules[n].out_channels - len(example_plan[n])}" for n in convs))
     for label, crit, direction in (("Betti (k-NN beta_1, drop highest)", "knn beta_1", "highest"), ("L1 (drop lowest)", "L1 norm", "lowest")):
-        small = pruned_copy(plan_from(scores[crit], direction))
+        small = pruned(plan_from(scores[crit], direction))
         before_ft = accuracy(small, test_loader)
         latency = cpu_latency(small, latency_input, repeats=21)
         params, size = count_parameters(small), saved_size_bytes(small)
@@ -204,7 +217,7 @@ def main() -> None:
               f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "
               f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning (BN re-estimated)")
         for lr_label, lrs in (("the fit's final lr", final_lrs), (f"lr {args.fine_tune_lr:g}", [args.fine_tune_lr] * len(final_lrs))):
-            tuned = pruned_copy(plan_from(scores[crit], direction))  # a fresh copy: deep copies of a tuned module fail
+            tuned = pruned(plan_from(scores[crit], direction))  # a fresh copy: deep copies of a tuned module fail
             fine_tune(tuned, data, args.fine_tune_epochs, lrs)
             after_ft = accuracy(tuned, test_loader)
             print(f"    after {args.fine_tune_epochs} fine-tune epoch at {lr_label}: {after_ft:.4f} "

@@ -28,9 +28,9 @@ from torch import nn
 
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
-from lightning_topo.pruning import count_parameters, recalibrate_batchnorm, remove_filters, select_filters
+from lightning_topo.pruning import count_parameters
 from lightning_topo.topology.filters import filter_betti_scores, l1_scores
-from pruning import accuracy
+from pruning import accuracy, plan_by_amount, pruned_copy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,14 +58,8 @@ def main() -> None:
     print(f"trained model: test accuracy {accuracy(model, test_loader):.4f}")
 
     def pruned(plan: dict[str, list[int]], example: torch.Tensor) -> nn.Module:
-        clone = copy.deepcopy(model)
-        clone._trainer = None
-        remove_filters(clone, plan, example)
-        recalibrate_batchnorm(clone, data.train_dataloader(), max_batches=100)
-        return clone
+        return pruned_copy(model, plan, example, data.train_dataloader())
 
-    def plan_from(scores: dict[str, np.ndarray], direction: str, amount: float) -> dict[str, list[int]]:
-        return {n: select_filters(v, amount=amount, direction=direction, layer=n).tolist() for n, v in scores.items()}
 
     def knn_beta0(probe: torch.Tensor, k: int) -> dict[str, np.ndarray]:
         outputs = capture_activations(model, probe, convs)
@@ -78,7 +72,7 @@ def main() -> None:
         for k in args.k_values:
             scores = knn_beta0(probe, k)
             medians = [float(np.median(v)) for v in scores.values()]
-            accs = {d: accuracy(pruned(plan_from(scores, d, args.amount), probe[:1]), test_loader) for d in ("lowest", "highest")}
+            accs = {d: accuracy(pruned(plan_by_amount(scores, d, args.amount), probe[:1]), test_loader) for d in ("lowest", "highest")}
             print(f"  probe seed {seed}, k={k:2d}: drop lowest {accs['lowest']:.4f}, drop highest {accs['highest']:.4f}"
                   f"   (median score per layer {medians})", flush=True)
 
@@ -109,7 +103,7 @@ def main() -> None:
              "L1, drop lowest": ({n: l1_scores(modules[n].weight) for n in convs}, "lowest")}
     for amount in args.amounts:
         for name, (scores, direction) in rules.items():
-            plan = plan_from(scores, direction, amount)
+            plan = plan_by_amount(scores, direction, amount)
             base = pruned(plan, probe[:1])
             print(f"  amount {amount}, {name}: {1 - count_parameters(base) / count_parameters(model):.0%} fewer parameters, "
                   f"before fine-tuning {accuracy(base, test_loader):.4f}", flush=True)
