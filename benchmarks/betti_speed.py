@@ -92,15 +92,26 @@ def run(case: Case, collapse: bool, timeout: float, memory_cap: int = 0) -> tupl
         proc.join()
         return ("timeout", None, None, time.perf_counter() - start, None)
     if queue.empty():  # killed without a word: under the address-space cap, a failed C++ allocation aborts
-        return (f"memory (exit code {proc.exitcode})" if memory_cap and proc.exitcode else f"failed (exit code {proc.exitcode})",
-                None, None, None, None)
+        return (
+            f"memory (exit code {proc.exitcode})"
+            if memory_cap and proc.exitcode
+            else f"failed (exit code {proc.exitcode})",
+            None,
+            None,
+            None,
+            None,
+        )
     return queue.get()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline-timeout", type=float, default=120.0, help="seconds allowed to the straightforward route")
-    parser.add_argument("--baseline-memory-gb", type=float, default=6.0, help="address-space cap of the straightforward route")
+    parser.add_argument(
+        "--baseline-timeout", type=float, default=120.0, help="seconds allowed to the straightforward route"
+    )
+    parser.add_argument(
+        "--baseline-memory-gb", type=float, default=6.0, help="address-space cap of the straightforward route"
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     cap = int(args.baseline_memory_gb * 2**30)
@@ -115,7 +126,9 @@ def main() -> None:
             continue
         base_txt, ratio_txt = "skipped", ""
         if not args.skip_baseline:
-            b_status, _, b_betti, b_seconds, _ = run(case, collapse=False, timeout=args.baseline_timeout, memory_cap=cap)
+            b_status, _, b_betti, b_seconds, _ = run(
+                case, collapse=False, timeout=args.baseline_timeout, memory_cap=cap
+            )
             if b_status == "ok":
                 assert b_betti == betti, f"routes disagree on {case.name}: {betti} vs {b_betti}"
                 base_txt, ratio_txt = f"{b_seconds:.2f} s", f"{b_seconds / seconds:.1f}x"

@@ -112,8 +112,14 @@ def best_baseline_probe(prefix: str, results: Path = RESULTS, baseline: str = "r
             cells.setdefault(r["set"], []).append(r)
     if not cells:
         raise SystemExit(f"no {baseline} runs on sets named {prefix}*")
-    return max(cells, key=lambda s: (sum(r["converged"] for r in cells[s]), -statistics.median(r["epochs"] for r in cells[s]),
-                                     statistics.median(r["final_acc"] for r in cells[s])))
+    return max(
+        cells,
+        key=lambda s: (
+            sum(r["converged"] for r in cells[s]),
+            -statistics.median(r["epochs"] for r in cells[s]),
+            statistics.median(r["final_acc"] for r in cells[s]),
+        ),
+    )
 
 
 #: The search's winner (the registry's ``"proposed"`` once integrated) and the activations drawn in the Betti panels.
@@ -195,7 +201,9 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: s
         if not torch.isfinite(out).all():
             betti["a"].append([]), betti["b"].append([])
             continue
-        per_class = betti_numbers_per_class(out.cpu(), y.cpu(), k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
+        per_class = betti_numbers_per_class(
+            out.cpu(), y.cpu(), k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim
+        )
         betti["a"].append(list(per_class[0]))
         betti["b"].append(list(per_class[1]))
     return {
@@ -263,10 +271,14 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
             "converged": sum(r["converged"] for r in rs),
             "budget": rs[0]["config"]["budget"],
             "beta0": mean_betti,
-            "beta_sum_a": [statistics.fmean(sum(r["betti"]["a"][i]) for r in rs if r["betti"]["a"][i])
-                           for i in range(len(rs[0]["betti"]["a"]))],
-            "beta_sum_b": [statistics.fmean(sum(r["betti"]["b"][i]) for r in rs if r["betti"]["b"][i])
-                           for i in range(len(rs[0]["betti"]["b"]))],
+            "beta_sum_a": [
+                statistics.fmean(sum(r["betti"]["a"][i]) for r in rs if r["betti"]["a"][i])
+                for i in range(len(rs[0]["betti"]["a"]))
+            ],
+            "beta_sum_b": [
+                statistics.fmean(sum(r["betti"]["b"][i]) for r in rs if r["betti"]["b"][i])
+                for i in range(len(rs[0]["betti"]["b"]))
+            ],
             "final_acc_median": statistics.median(r["final_acc"] for r in rs),
         }
         # collapse: mean over hidden layers of beta_0(a) / beta_0(a) of the input (1 = nothing glued, 1/b0 = all glued)
@@ -313,7 +325,6 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sets:
-        cfg = SETS[s]
         base = summary.get((s, baseline))
         acts = sorted((a for (ss, a) in summary if ss == s), key=lambda a: (a != baseline, summary[(s, a)]["median"]))
         for a in acts:
@@ -329,7 +340,10 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
         for s in sets
     ]
-    probe_lines = ["| probe set | conditions | ReLU seeds at 100% | final acc (median, min-max) |", "|---|---|---|---|"] + [
+    probe_lines = [
+        "| probe set | conditions | ReLU seeds at 100% | final acc (median, min-max) |",
+        "|---|---|---|---|",
+    ] + [
         f"| {s} | {SETS[s].units} units, {SETS[s].n_points} points, 9x{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, lr "
         f"{SETS[s].lr} halved every {SETS[s].lr_halve_every}, budget {SETS[s].budget} | "
         f"{summary[(s, baseline)]['converged']}/{summary[(s, baseline)]['n']} | {summary[(s, baseline)]['final_acc_median']:.4f} "
@@ -389,7 +403,13 @@ def _plot(summary: dict, sets: list[str], path: Path, baseline: str) -> None:
         med = [summary[(s, a)]["median"] for a in acts]
         lo = [m - summary[(s, a)]["min"] for m, a in zip(med, acts)]
         hi = [summary[(s, a)]["max"] - m for m, a in zip(med, acts)]
-        ax.bar(range(len(acts)), med, yerr=[lo, hi], capsize=2, color=["tab:gray" if a == baseline else "tab:blue" for a in acts])
+        ax.bar(
+            range(len(acts)),
+            med,
+            yerr=[lo, hi],
+            capsize=2,
+            color=["tab:gray" if a == baseline else "tab:blue" for a in acts],
+        )
         ax.axhline(summary[(s, acts[0])]["budget"], color="red", lw=0.8, ls="--")
         ax.set_xticks(range(len(acts)))
         ax.set_xticklabels(acts, rotation=60, ha="right", fontsize=7)
@@ -414,8 +434,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes (each single-threaded)")
     parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda (worker processes share the GPU)")
-    parser.add_argument("--pick-probe", metavar="PREFIX", help="print the set named PREFIX* where ReLU did best, and exit")
-    parser.add_argument("--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training")
+    parser.add_argument(
+        "--pick-probe", metavar="PREFIX", help="print the set named PREFIX* where ReLU did best, and exit"
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training"
+    )
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
     args = parser.parse_args(argv)
     if args.pick_probe:

@@ -33,12 +33,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def build(recipe: str, overrides: list[str]) -> tuple[pl.Trainer, pl.LightningModule, pl.LightningDataModule]:
-    cli = run_cli(["-c", str(REPO / "recipes" / f"{recipe}.yaml"), "--trainer.logger=false",
-                   "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false", *overrides], run=False)
+    cli = run_cli(
+        [
+            "-c",
+            str(REPO / "recipes" / f"{recipe}.yaml"),
+            "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false",
+            "--trainer.enable_progress_bar=false",
+            *overrides,
+        ],
+        run=False,
+    )
     return cli.trainer, cli.model, cli.datamodule
 
 
-def timed_fit(recipe: str, overrides: list[str], monitored: bool, every_epoch: bool) -> tuple[float, BettiMonitor | None]:
+def timed_fit(
+    recipe: str, overrides: list[str], monitored: bool, every_epoch: bool
+) -> tuple[float, BettiMonitor | None]:
     pl.seed_everything(0, verbose=False)
     trainer, model, data = build(recipe, overrides)
     monitor = next((c for c in trainer.callbacks if isinstance(c, BettiMonitor)), None)
@@ -59,18 +70,26 @@ def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
     costs = [entry["seconds"] for entry in monitor.history]
     n_jobs = len(monitor._watched) * len({c for e in monitor.history for per in e["betti"].values() for c in per})
     print(f"\n== {recipe} {' '.join(overrides)}")
-    print(f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor._watched)} layers, {n_jobs} Betti computations per monitored epoch")
+    print(
+        f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor._watched)} layers, {n_jobs} Betti computations per monitored epoch"
+    )
     print(f"baseline fits: {base_1:.1f} s, {base_2:.1f} s (mean {baseline:.1f} s)")
     print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
-    print(f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, {len(costs)} epochs)")
+    print(
+        f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, {len(costs)} epochs)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=["d1_circles", "fashion_mnist"])
-    parser.add_argument("--d1-epochs", type=int, default=1000, help="epochs of the D-I fits (about what the recipe needs)")
+    parser.add_argument(
+        "--d1-epochs", type=int, default=1000, help="epochs of the D-I fits (about what the recipe needs)"
+    )
     parser.add_argument("--cnn-epochs", type=int, default=1, help="epochs of the CNN fits")
-    parser.add_argument("--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs")
+    parser.add_argument(
+        "--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs"
+    )
     parser.add_argument("--accelerator", default=None, help="override the recipes' trainer.accelerator (e.g. gpu)")
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
@@ -78,7 +97,11 @@ def main() -> None:
         if recipe.startswith("d"):
             overrides = [f"--trainer.max_epochs={args.d1_epochs}"]
         else:
-            overrides = [f"--trainer.max_epochs={args.cnn_epochs}", f"--data.root={args.data_root}", "--data.download=false"]
+            overrides = [
+                f"--trainer.max_epochs={args.cnn_epochs}",
+                f"--data.root={args.data_root}",
+                "--data.download=false",
+            ]
         if args.accelerator:
             overrides.append(f"--trainer.accelerator={args.accelerator}")
         measure(recipe, overrides, args.every_epoch)

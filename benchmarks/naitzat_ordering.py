@@ -31,16 +31,28 @@ def train_and_measure(activation: str, seed: int, max_epochs: int) -> tuple[list
     pl.seed_everything(seed, verbose=False)
     data = SyntheticDataModule("d1", seed=0, val_fraction=0.0)
     model = MLPClassifier(in_features=2, num_classes=2, activation=activation, lr=0.01, lr_halve_every=2500)
-    stop = EarlyStopping("train_acc", mode="max", stopping_threshold=0.99999, patience=10**9, check_on_train_epoch_end=True)
+    stop = EarlyStopping(
+        "train_acc", mode="max", stopping_threshold=0.99999, patience=10**9, check_on_train_epoch_end=True
+    )
     monitor = BettiMonitor(probe_size=2000, k=14, dims=(0,), every_n_epochs=10**9)  # used once, after training
-    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, callbacks=[stop, monitor])
+    trainer = pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[stop, monitor],
+    )
     trainer.fit(model, datamodule=data)
     accuracy = float(trainer.callback_metrics["train_acc"])
     entry = monitor.compute(model)
     # a layer the monitor had to skip (it warns) is a NaN, so the columns stay aligned across runs
-    return ([entry["betti"].get(layer, {}).get("0", [float("nan")])[0] for layer in monitor._watched],
-            trainer.current_epoch, accuracy)
+    return (
+        [entry["betti"].get(layer, {}).get("0", [float("nan")])[0] for layer in monitor._watched],
+        trainer.current_epoch,
+        accuracy,
+    )
 
 
 def main() -> None:
@@ -57,8 +69,11 @@ def main() -> None:
         for seed in args.seeds:
             start = time.perf_counter()
             betti0, epochs, accuracy = train_and_measure(activation, seed, args.max_epochs)
-            print(f"{activation:10} seed {seed}: {epochs} epochs, train accuracy {accuracy:.4f}, "
-                  f"{time.perf_counter() - start:.0f} s, beta_0(a) per layer {betti0}", flush=True)
+            print(
+                f"{activation:10} seed {seed}: {epochs} epochs, train accuracy {accuracy:.4f}, "
+                f"{time.perf_counter() - start:.0f} s, beta_0(a) per layer {betti0}",
+                flush=True,
+            )
             if accuracy < 1.0:
                 print(f"  (seed {seed} did not reach 100% within {args.max_epochs} epochs; kept, marked)")
             rows.append(betti0)
@@ -73,7 +88,9 @@ def main() -> None:
     if "relu" in table and "tanh" in table:
         relu, tanh = table["relu"][1:-1].mean(), table["tanh"][1:-1].mean()
         verdict = "holds" if relu < tanh else "does NOT hold"
-        print(f"\nNaitzat ordering (hidden-layer mean of beta_0(a), ReLU < tanh): {relu:.2f} vs {tanh:.2f} -> {verdict}")
+        print(
+            f"\nNaitzat ordering (hidden-layer mean of beta_0(a), ReLU < tanh): {relu:.2f} vs {tanh:.2f} -> {verdict}"
+        )
 
 
 if __name__ == "__main__":

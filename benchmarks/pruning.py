@@ -58,8 +58,9 @@ def accuracy(model: nn.Module, loader) -> float:
     return correct / total
 
 
-def pruned_copy(model: nn.Module, plan: dict[str, list[int]], example: torch.Tensor, batches=None,
-                recalibrate_batches: int = 100) -> nn.Module:
+def pruned_copy(
+    model: nn.Module, plan: dict[str, list[int]], example: torch.Tensor, batches=None, recalibrate_batches: int = 100
+) -> nn.Module:
     """A CPU copy of ``model`` without ``plan``'s filters; its BatchNorm statistics re-estimated on ``batches``
     (as BettiPruning does), or left as the surgery left them (stale) when ``batches`` is None."""
     clone = copy.deepcopy(model).cpu()
@@ -77,9 +78,16 @@ def plan_by_amount(scores: dict[str, np.ndarray], direction: str, amount: float)
 
 def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int, lrs: list[float]) -> None:
     """Train ``epochs`` more epochs, starting at the learning rates the fit ended with (as BettiPruning does)."""
-    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                         callbacks=[ContinueAtLearningRates(lrs)])
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[ContinueAtLearningRates(lrs)],
+    )
     trainer.fit(model, datamodule=data)
 
 
@@ -109,11 +117,24 @@ def main() -> None:
 
     pl.seed_everything(args.seed, verbose=False)
     epochs = [] if args.epochs is None else [f"--trainer.max_epochs={args.epochs}"]
-    cli = run_cli(["-c", str(REPO / "recipes" / "fashion_mnist.yaml"), f"--data.root={args.data_root}",
-                   "--data.download=false", "--trainer.logger=false", *epochs, f"--seed_everything={args.seed}",
-                   "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false"], run=False)
+    cli = run_cli(
+        [
+            "-c",
+            str(REPO / "recipes" / "fashion_mnist.yaml"),
+            f"--data.root={args.data_root}",
+            "--data.download=false",
+            "--trainer.logger=false",
+            *epochs,
+            f"--seed_everything={args.seed}",
+            "--trainer.enable_checkpointing=false",
+            "--trainer.enable_progress_bar=false",
+        ],
+        run=False,
+    )
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, (BettiMonitor, BettiPruning, EpochProgress))]
+    trainer.callbacks[:] = [
+        c for c in trainer.callbacks if not isinstance(c, (BettiMonitor, BettiPruning, EpochProgress))
+    ]
     if args.trained and Path(args.trained).exists():
         saved = torch.load(args.trained)
         model.load_state_dict(saved["state_dict"])
@@ -149,7 +170,9 @@ def main() -> None:
     timings["knn beta_1"] = time.perf_counter() - t
     t = time.perf_counter()
     scales = {n: euclidean_scale(maps[n]) for n in convs}
-    scores["euclidean beta_0"] = {n: filter_betti_scores(maps[n][..., None], dim=0, metric="euclidean", scale=scales[n]) for n in convs}
+    scores["euclidean beta_0"] = {
+        n: filter_betti_scores(maps[n][..., None], dim=0, metric="euclidean", scale=scales[n]) for n in convs
+    }
     timings["euclidean beta_0"] = time.perf_counter() - t
     t = time.perf_counter()
     side = {n: int(np.sqrt(maps[n].shape[-1])) for n in convs}
@@ -163,7 +186,9 @@ def main() -> None:
         print(f"  {crit:18} {ranges}   {timings.get(crit, 0):.1f} s")
     for n in convs:
         count = int(np.sum(scores["euclidean beta_0"][n] > 300))
-        print(f"  euclidean beta_0 > 300 in {n}: {count} of {len(scores['euclidean beta_0'][n])} filters (scale {scales[n]:.2f})")
+        print(
+            f"  euclidean beta_0 > 300 in {n}: {count} of {len(scores['euclidean beta_0'][n])} filters (scale {scales[n]:.2f})"
+        )
 
     example = x_probe[:1]
 
@@ -179,26 +204,38 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     random_plans = [
-        {n: np.sort(rng.choice(modules[n].out_channels, int(round(args.amount * modules[n].out_channels)), replace=False)).tolist()
-         for n in convs}
+        {
+            n: np.sort(
+                rng.choice(modules[n].out_channels, int(round(args.amount * modules[n].out_channels)), replace=False)
+            ).tolist()
+            for n in convs
+        }
         for _ in range(args.random_draws)
     ]
     random_accs = np.array([both(plan) for plan in random_plans])  # (draws, [stale, recalibrated])
-    print(f"\nremoving {args.amount:.0%} of every conv's filters; test accuracy BEFORE fine-tuning (trained: {base_acc:.4f})")
-    print(f"  {'rule':34} {'stale BN':>9} {'BN re-estimated':>16}   share of {args.random_draws} random draws it beats (re-estimated)")
+    print(
+        f"\nremoving {args.amount:.0%} of every conv's filters; test accuracy BEFORE fine-tuning (trained: {base_acc:.4f})"
+    )
+    print(
+        f"  {'rule':34} {'stale BN':>9} {'BN re-estimated':>16}   share of {args.random_draws} random draws it beats (re-estimated)"
+    )
     for crit, per in scores.items():
         for direction in ("highest", "lowest"):
             stale, fresh = both(plan_from(per, direction))
             beaten = float(np.mean(random_accs[:, 1] < fresh))
             print(f"  {crit + ', drop ' + direction:34} {stale:>9.4f} {fresh:>16.4f}   {beaten:.0%}")
-    print(f"  {'random (mean of ' + str(args.random_draws) + ')':34} {random_accs[:, 0].mean():>9.4f} {random_accs[:, 1].mean():>16.4f}")
+    print(
+        f"  {'random (mean of ' + str(args.random_draws) + ')':34} {random_accs[:, 0].mean():>9.4f} {random_accs[:, 1].mean():>16.4f}"
+    )
     print(f"  random draws, stale BN:        {', '.join(f'{a:.4f}' for a in random_accs[:, 0])}")
     print(f"  random draws, BN re-estimated: {', '.join(f'{a:.4f}' for a in random_accs[:, 1])}")
 
     latency_input = x_probe[:1].repeat(256, 1, 1, 1)
     base_latency = cpu_latency(model, latency_input, repeats=21)
     base_params, base_size = count_parameters(model), saved_size_bytes(model)
-    print(f"\nunpruned: {base_params} parameters, {base_size / 2**20:.2f} MB, {1000 * base_latency:.1f} ms per batch of 256")
+    print(
+        f"\nunpruned: {base_params} parameters, {base_size / 2**20:.2f} MB, {1000 * base_latency:.1f} ms per batch of 256"
+    )
     # the fair reference for "after fine-tuning": the unpruned model given the same extra epochs
     reference = copy.deepcopy(model).cpu()
     reference._trainer = None
@@ -206,23 +243,37 @@ def main() -> None:
     reference_acc = accuracy(reference, test_loader)
     print(f"unpruned model after the same {args.fine_tune_epochs} extra epoch(s): test accuracy {reference_acc:.4f}")
     example_plan = plan_from(scores["knn beta_1"], "highest")
-    print("filters per conv, before -> after: " + ", ".join(
-        f"{n}: {modules[n].out_channels} -> {modules[n].out_channels - len(example_plan[n])}" for n in convs))
-    for label, crit, direction in (("Betti (k-NN beta_1, drop highest)", "knn beta_1", "highest"), ("L1 (drop lowest)", "L1 norm", "lowest")):
+    print(
+        "filters per conv, before -> after: "
+        + ", ".join(
+            f"{n}: {modules[n].out_channels} -> {modules[n].out_channels - len(example_plan[n])}" for n in convs
+        )
+    )
+    for label, crit, direction in (
+        ("Betti (k-NN beta_1, drop highest)", "knn beta_1", "highest"),
+        ("L1 (drop lowest)", "L1 norm", "lowest"),
+    ):
         small = pruned(plan_from(scores[crit], direction))
         before_ft = accuracy(small, test_loader)
         latency = cpu_latency(small, latency_input, repeats=21)
         params, size = count_parameters(small), saved_size_bytes(small)
-        print(f"{label}: {params} parameters ({1 - params / base_params:.0%} fewer), {size / 2**20:.2f} MB "
-              f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "
-              f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning (BN re-estimated)")
-        for lr_label, lrs in (("the fit's final lr", final_lrs), (f"lr {args.fine_tune_lr:g}", [args.fine_tune_lr] * len(final_lrs))):
+        print(
+            f"{label}: {params} parameters ({1 - params / base_params:.0%} fewer), {size / 2**20:.2f} MB "
+            f"({1 - size / base_size:.0%} smaller), {1000 * latency:.1f} ms ({base_latency / latency:.2f}x faster); "
+            f"accuracy {base_acc:.4f} -> {before_ft:.4f} before fine-tuning (BN re-estimated)"
+        )
+        for lr_label, lrs in (
+            ("the fit's final lr", final_lrs),
+            (f"lr {args.fine_tune_lr:g}", [args.fine_tune_lr] * len(final_lrs)),
+        ):
             tuned = pruned(plan_from(scores[crit], direction))  # a fresh copy: deep copies of a tuned module fail
             fine_tune(tuned, data, args.fine_tune_epochs, lrs)
             after_ft = accuracy(tuned, test_loader)
-            print(f"    after {args.fine_tune_epochs} fine-tune epoch at {lr_label}: {after_ft:.4f} "
-                  f"({100 * (after_ft - base_acc):+.2f} points vs the trained model, "
-                  f"{100 * (after_ft - reference_acc):+.2f} vs the unpruned model given the same extra epoch)")
+            print(
+                f"    after {args.fine_tune_epochs} fine-tune epoch at {lr_label}: {after_ft:.4f} "
+                f"({100 * (after_ft - base_acc):+.2f} points vs the trained model, "
+                f"{100 * (after_ft - reference_acc):+.2f} vs the unpruned model given the same extra epoch)"
+            )
         if crit == "knn beta_1":
             removed_fraction = 1 - params / base_params
 
@@ -231,9 +282,11 @@ def main() -> None:
     for module, name in targets:  # ModelPruning's make_pruning_permanent: zeros in dense tensors, as users get them
         torch_prune.remove(module, name)
     mask_latency = cpu_latency(masked, latency_input, repeats=21)
-    print(f"masking as Lightning's ModelPruning does (l1_unstructured, {removed_fraction:.0%} of weights zeroed): "
-          f"{count_parameters(masked)} parameters stored, {1000 * mask_latency:.1f} ms ({base_latency / mask_latency:.2f}x), "
-          f"accuracy {accuracy(masked, test_loader):.4f}")
+    print(
+        f"masking as Lightning's ModelPruning does (l1_unstructured, {removed_fraction:.0%} of weights zeroed): "
+        f"{count_parameters(masked)} parameters stored, {1000 * mask_latency:.1f} ms ({base_latency / mask_latency:.2f}x), "
+        f"accuracy {accuracy(masked, test_loader):.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pruning import accuracy, plan_by_amount, pruned_copy
 from torch import nn
 
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import count_parameters
 from lightning_topo.topology.filters import filter_betti_scores, l1_scores
-from pruning import accuracy, plan_by_amount, pruned_copy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,17 @@ def main() -> None:
     args = parser.parse_args()
 
     pl.seed_everything(0, verbose=False)
-    cli = run_cli(["-c", str(REPO / "recipes" / "fashion_mnist.yaml"), f"--data.root={args.data_root}",
-                   "--data.download=false", "--trainer.logger=false", "--trainer.enable_checkpointing=false"], run=False)
+    cli = run_cli(
+        [
+            "-c",
+            str(REPO / "recipes" / "fashion_mnist.yaml"),
+            f"--data.root={args.data_root}",
+            "--data.download=false",
+            "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false",
+        ],
+        run=False,
+    )
     model, data = cli.model, cli.datamodule
     model.load_state_dict(torch.load(args.trained)["state_dict"])
     data.setup("fit")
@@ -60,21 +69,28 @@ def main() -> None:
     def pruned(plan: dict[str, list[int]], example: torch.Tensor) -> nn.Module:
         return pruned_copy(model, plan, example, data.train_dataloader())
 
-
     def knn_beta0(probe: torch.Tensor, k: int) -> dict[str, np.ndarray]:
         outputs = capture_activations(model, probe, convs)
         maps = {n: outputs[n].reshape(len(probe), modules[n].out_channels, -1) for n in convs}
         return {n: filter_betti_scores(maps[n][..., None], dim=0, k=k) for n in convs}
 
-    print(f"\n1. k-NN beta_0 scores, {args.amount:.0%} of every conv removed, accuracy before fine-tuning (BN re-estimated)")
+    print(
+        f"\n1. k-NN beta_0 scores, {args.amount:.0%} of every conv removed, accuracy before fine-tuning (BN re-estimated)"
+    )
     for seed in args.probe_seeds:
         probe, _ = probe_from_batches(data.train_dataloader(), 500, seed=seed)
         for k in args.k_values:
             scores = knn_beta0(probe, k)
             medians = [float(np.median(v)) for v in scores.values()]
-            accs = {d: accuracy(pruned(plan_by_amount(scores, d, args.amount), probe[:1]), test_loader) for d in ("lowest", "highest")}
-            print(f"  probe seed {seed}, k={k:2d}: drop lowest {accs['lowest']:.4f}, drop highest {accs['highest']:.4f}"
-                  f"   (median score per layer {medians})", flush=True)
+            accs = {
+                d: accuracy(pruned(plan_by_amount(scores, d, args.amount), probe[:1]), test_loader)
+                for d in ("lowest", "highest")
+            }
+            print(
+                f"  probe seed {seed}, k={k:2d}: drop lowest {accs['lowest']:.4f}, drop highest {accs['highest']:.4f}"
+                f"   (median score per layer {medians})",
+                flush=True,
+            )
 
     teacher = copy.deepcopy(model).eval()
     probe, _ = probe_from_batches(data.train_dataloader(), 500, seed=0)
@@ -90,7 +106,9 @@ def main() -> None:
             if distil:
                 with torch.no_grad():
                     soft = F.softmax(teacher(x) / 4.0, dim=1)
-                loss = 0.1 * loss + 0.9 * 16.0 * F.kl_div(F.log_softmax(logits / 4.0, dim=1), soft, reduction="batchmean")
+                loss = 0.1 * loss + 0.9 * 16.0 * F.kl_div(
+                    F.log_softmax(logits / 4.0, dim=1), soft, reduction="batchmean"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -99,19 +117,32 @@ def main() -> None:
         student.eval()
 
     print("\n2. one fine-tune epoch after pruning (BN re-estimated first), test accuracy")
-    rules = {"k-NN beta_0 (k=3), drop lowest": (knn_beta0(probe, 3), "lowest"),
-             "L1, drop lowest": ({n: l1_scores(modules[n].weight) for n in convs}, "lowest")}
+    rules = {
+        "k-NN beta_0 (k=3), drop lowest": (knn_beta0(probe, 3), "lowest"),
+        "L1, drop lowest": ({n: l1_scores(modules[n].weight) for n in convs}, "lowest"),
+    }
     for amount in args.amounts:
         for name, (scores, direction) in rules.items():
             plan = plan_by_amount(scores, direction, amount)
             base = pruned(plan, probe[:1])
-            print(f"  amount {amount}, {name}: {1 - count_parameters(base) / count_parameters(model):.0%} fewer parameters, "
-                  f"before fine-tuning {accuracy(base, test_loader):.4f}", flush=True)
-            for lr, distil, cosine in ((0.001, False, False), (0.001, True, False), (0.002, False, True), (0.002, True, True)):
+            print(
+                f"  amount {amount}, {name}: {1 - count_parameters(base) / count_parameters(model):.0%} fewer parameters, "
+                f"before fine-tuning {accuracy(base, test_loader):.4f}",
+                flush=True,
+            )
+            for lr, distil, cosine in (
+                (0.001, False, False),
+                (0.001, True, False),
+                (0.002, False, True),
+                (0.002, True, True),
+            ):
                 student = pruned(plan, probe[:1])
                 fine_tune(student, lr, distil, cosine)
-                print(f"    lr {lr}{' cosine to 0' if cosine else ''}{', distilled' if distil else ''}: "
-                      f"{accuracy(student, test_loader):.4f}", flush=True)
+                print(
+                    f"    lr {lr}{' cosine to 0' if cosine else ''}{', distilled' if distil else ''}: "
+                    f"{accuracy(student, test_loader):.4f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

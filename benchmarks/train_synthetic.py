@@ -33,10 +33,16 @@ def run_recipe(recipe: str, extra: list[str]) -> None:
     accuracy = float(trainer.callback_metrics["train_acc"])
     monitor = next((c for c in trainer.callbacks if isinstance(c, BettiMonitor)), None)
     monitor_s = sum(e["seconds"] for e in monitor.history) if monitor else 0.0
-    reached = f"reached 100% training accuracy at epoch {trainer.current_epoch}" if accuracy >= 1.0 else (
-        f"did NOT reach 100% in {trainer.current_epoch} epochs (train_acc {accuracy:.4f})")
-    print(f"\n== {recipe}: {reached}; wall time {wall:.1f} s (target for d1_circles: < 180 s); "
-          f"BettiMonitor {monitor_s:.1f} s over {len(monitor.history) if monitor else 0} monitored epochs", flush=True)
+    reached = (
+        f"reached 100% training accuracy at epoch {trainer.current_epoch}"
+        if accuracy >= 1.0
+        else (f"did NOT reach 100% in {trainer.current_epoch} epochs (train_acc {accuracy:.4f})")
+    )
+    print(
+        f"\n== {recipe}: {reached}; wall time {wall:.1f} s (target for d1_circles: < 180 s); "
+        f"BettiMonitor {monitor_s:.1f} s over {len(monitor.history) if monitor else 0} monitored epochs",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
 

@@ -28,7 +28,9 @@ def run_two_rank_script(directory: Path, source: str) -> tuple[dict, dict]:
 
     script = directory / "two_ranks.py"
     script.write_text(textwrap.dedent(source))
-    result = subprocess.run([sys.executable, str(script), str(directory)], capture_output=True, text=True, timeout=300, cwd=directory)
+    result = subprocess.run(
+        [sys.executable, str(script), str(directory)], capture_output=True, text=True, timeout=300, cwd=directory
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rank0, rank1 = (json.loads((directory / f"rank{r}.json").read_text()) for r in (0, 1))
     return rank0, rank1
@@ -62,7 +64,9 @@ def trained_d1_mlp(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.Lightni
     pl.seed_everything(0, verbose=False)
     data = SyntheticDataModule("d1", val_fraction=0.0)
     model = MLPClassifier(in_features=2, num_classes=2, activation="relu", lr=0.01)
-    stop = EarlyStopping("train_acc", mode="max", stopping_threshold=0.99999, patience=10**6, check_on_train_epoch_end=True)
+    stop = EarlyStopping(
+        "train_acc", mode="max", stopping_threshold=0.99999, patience=10**6, check_on_train_epoch_end=True
+    )
     trainer = quiet_trainer(tmp_path_factory.mktemp("d1"), max_epochs=4000, callbacks=[stop])
     trainer.fit(model, datamodule=data)
     assert trainer.callback_metrics["train_acc"] == 1.0, "the D-I fixture did not reach 100% training accuracy"

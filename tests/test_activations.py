@@ -19,8 +19,19 @@ from lightning_topo.activations import (
 
 def test_builtin_names_are_registered():
     expected = {
-        "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu", "identity",
-        "clipped_relu", "fold", "smooth_split", "parametric_split", "proposed",
+        "relu",
+        "leaky_relu",
+        "tanh",
+        "sigmoid",
+        "gelu",
+        "silu",
+        "elu",
+        "identity",
+        "clipped_relu",
+        "fold",
+        "smooth_split",
+        "parametric_split",
+        "proposed",
     }
     assert expected <= set(list_activations())
 

@@ -8,13 +8,13 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torchvision
+from conftest import quiet_trainer, run_two_rank_script
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer, run_two_rank_script
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.models import MLPClassifier
 
@@ -81,7 +81,9 @@ def test_trained_relu_mlp_collapses_d1_class_a_from_nine_components_to_one(train
     assert layers[0] == "input" and layers[-1] == "logits" and "features.layer5.act" in layers
 
     tags = event_tags(tmp_path / "d1" / "version_0")
-    assert {"betti/input/class_0/b0", "betti/logits/class_0/b0", "betti/features.layer1.act/class_1/b1"} <= set(tags["scalars"])
+    assert {"betti/input/class_0/b0", "betti/logits/class_0/b0", "betti/features.layer1.act/class_1/b1"} <= set(
+        tags["scalars"]
+    )
     assert "betti/seconds" in tags["scalars"]
     assert "betti/depth_profile" in tags["images"]
     value = tags["_acc"].Scalars("betti/input/class_0/b0")[0].value
@@ -106,7 +108,9 @@ def test_user_resnet18_with_named_layers_and_a_plain_dataloader(tmp_path):
 
     x, y = torch.randn(48, 3, 32, 32), torch.arange(48) % 2
     loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
-    monitor = BettiMonitor(layers=["net.layer1", "net.layer4.*.conv2", "net.fc"], probe_size=40, k=5, include_input=False)
+    monitor = BettiMonitor(
+        layers=["net.layer1", "net.layer4.*.conv2", "net.fc"], probe_size=40, k=5, include_input=False
+    )
     quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(ResNetModule(), loader)
     betti = monitor.history[0]["betti"]
     assert list(betti) == ["net.layer1", "net.layer4.0.conv2", "net.layer4.1.conv2", "net.fc"]
@@ -170,10 +174,14 @@ def test_resuming_from_a_checkpoint_keeps_the_history(tmp_path):
     loader = DataLoader(blobs(), batch_size=64)
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
     first = BettiMonitor(probe_size=40, k=5)
-    quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[first, checkpoint]).fit(TinyNet(), loader)
+    quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[first, checkpoint]).fit(
+        TinyNet(), loader
+    )
     resumed = BettiMonitor(probe_size=40, k=5)
     other_data = DataLoader(blobs(seed=1), batch_size=64)  # a probe drawn afresh would now differ
-    quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(TinyNet(), other_data, ckpt_path=str(tmp_path / "last.ckpt"))
+    quiet_trainer(tmp_path, max_epochs=4, callbacks=[resumed]).fit(
+        TinyNet(), other_data, ckpt_path=str(tmp_path / "last.ckpt")
+    )
     assert [e["epoch"] for e in resumed.history] == [0, 1, 2, 3]
     assert resumed.history[:2] == first.history
     # the probe is restored, not redrawn, so the resumed curves continue on the same points
@@ -191,8 +199,13 @@ def test_two_monitors_in_one_trainer_keep_their_own_state(tmp_path):
     loader = DataLoader(blobs(), batch_size=64)
     checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
     # the same layers, but another k: two configurations, two states
-    hidden, logits = BettiMonitor(layers=["body.*"], probe_size=40, k=5), BettiMonitor(layers=["body.*"], probe_size=40, k=6)
-    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[hidden, logits, checkpoint]).fit(TinyNet(), loader)
+    hidden, logits = (
+        BettiMonitor(layers=["body.*"], probe_size=40, k=5),
+        BettiMonitor(layers=["body.*"], probe_size=40, k=6),
+    )
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[hidden, logits, checkpoint]).fit(
+        TinyNet(), loader
+    )
     assert set(hidden.history[0]["betti"]) == {"input", "body.0", "body.1", "body.2", "body.3"}
     assert set(logits.history[0]["betti"]) == {"input", "body.0", "body.1", "body.2", "body.3"}
     states = torch.load(tmp_path / "last.ckpt", weights_only=False)["callbacks"]
@@ -238,12 +251,18 @@ def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
 
     monitor = BettiMonitor(probe_size=40, k=5)
     trainer = ptl.Trainer(
-        max_epochs=2, logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[monitor],
+        max_epochs=2,
+        logger=ptl.loggers.TensorBoardLogger(tmp_path, name="ptl", version=0),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[monitor],
     )
     trainer.fit(plain_pl_module()(), DataLoader(blobs(), batch_size=64))
     assert len(monitor.history) == 2
-    assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(event_tags(tmp_path / "ptl" / "version_0")["scalars"])
+    assert {"betti/net.1/class_1/b0", "betti/logits/class_0/b1"} <= set(
+        event_tags(tmp_path / "ptl" / "version_0")["scalars"]
+    )
     saved = torch.load(next(tmp_path.glob("ptl/version_0/checkpoints/*.ckpt")), weights_only=False)
     assert saved["callbacks"][monitor.state_key]["history"] == monitor.history
 
@@ -255,12 +274,23 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
 
     from lightning_topo.callbacks import BettiPruning, ContinueAtLearningRates, EpochProgress
 
-    assert all(issubclass(c, ptl.Callback) for c in (BettiMonitor, BettiPruning, EpochProgress, ContinueAtLearningRates))
+    assert all(
+        issubclass(c, ptl.Callback) for c in (BettiMonitor, BettiPruning, EpochProgress, ContinueAtLearningRates)
+    )
 
     callbacks = '[{"class_path": "lightning_topo.callbacks.BettiMonitor", "init_args": {"probe_size": 40, "k": 5}}]'
-    cli = LightningCLI(plain_pl_module(), args=["fit", "--trainer.max_epochs=2", "--trainer.logger=false",
-                                      "--trainer.enable_progress_bar=false", "--trainer.enable_checkpointing=false",
-                                      f"--trainer.default_root_dir={tmp_path}", f"--trainer.callbacks={callbacks}"])
+    cli = LightningCLI(
+        plain_pl_module(),
+        args=[
+            "fit",
+            "--trainer.max_epochs=2",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_checkpointing=false",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.callbacks={callbacks}",
+        ],
+    )
     monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
     assert len(monitor.history) == 2 and "net.1" in monitor.history[-1]["betti"]
 
@@ -312,7 +342,9 @@ def test_two_process_cpu_ddp_computes_on_rank_zero_and_logs_each_epoch_once(tmp_
     rank0, rank1 = run_two_rank_script(tmp_path, DDP_SCRIPT)
     assert rank0 == {"calls": 3, "history": 3} and rank1 == {"calls": 0, "history": 0}
     accumulator = event_tags(tmp_path / "ddp" / "version_0")["_acc"]
-    assert [e.step for e in accumulator.Scalars("betti/input/class_0/b0")] == sorted({e.step for e in accumulator.Scalars("betti/input/class_0/b0")})
+    assert [e.step for e in accumulator.Scalars("betti/input/class_0/b0")] == sorted(
+        {e.step for e in accumulator.Scalars("betti/input/class_0/b0")}
+    )
     assert len(accumulator.Scalars("betti/input/class_0/b0")) == 3
 
 

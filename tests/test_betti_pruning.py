@@ -12,10 +12,10 @@ import pytest
 import torch
 import torchvision
 import yaml
+from conftest import quiet_trainer, run_two_rank_script
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer, run_two_rank_script
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 from lightning_topo.pruning import load_pruned, remove_filters, select_filters
@@ -90,7 +90,10 @@ def test_threshold_amount_direction_and_clamp():
 def test_ties_are_broken_by_a_seeded_random_order_not_by_position():
     picks = {tuple(select_filters(np.zeros(20), amount=0.25, seed=s)) for s in range(5)}
     assert len(picks) > 1 and all(len(p) == 5 for p in picks)
-    assert select_filters(np.zeros(20), amount=0.25, seed=3).tolist() == select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
+    assert (
+        select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
+        == select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
+    )
 
 
 # ------------------------------------------------------------------------------------------ structural removal
@@ -101,7 +104,9 @@ def test_user_resnet18_filters_are_really_removed_including_residual_couplings()
     sizes = remove_filters(net, {"layer1.0.conv1": list(range(32)), "layer2.0.conv2": [0, 1, 2, 3]}, x[:1])
     assert sizes["layer1.0.conv1"] == (64, 32)
     assert net.layer1[0].bn1.num_features == 32 and net.layer1[0].conv2.in_channels == 32
-    assert net.layer2[0].conv2.out_channels == 124 and net.layer2[0].downsample[0].out_channels == 124  # the residual sum
+    assert (
+        net.layer2[0].conv2.out_channels == 124 and net.layer2[0].downsample[0].out_channels == 124
+    )  # the residual sum
     assert net(x).shape == (2, 2)
     assert sum(p.numel() for p in net.parameters()) < params
 
@@ -135,9 +140,9 @@ def test_pruning_our_cnn_in_place_then_reload_in_a_fresh_process(tmp_path):
         f"""
         import torch
         from lightning_topo.pruning import load_pruned
-        model = load_pruned({str(tmp_path / 'pruned.pt')!r})
+        model = load_pruned({str(tmp_path / "pruned.pt")!r})
         with torch.no_grad():
-            torch.save(model(torch.load({str(tmp_path / 'x.pt')!r})), {str(tmp_path / 'out.pt')!r})
+            torch.save(model(torch.load({str(tmp_path / "x.pt")!r})), {str(tmp_path / "out.pt")!r})
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
@@ -165,8 +170,14 @@ class ResNetModule(pl.LightningModule):
 def test_pruning_a_user_resnet18_lightning_module(tmp_path):
     data = images(64, size=16)
     model = ResNetModule()
-    pruner = BettiPruning(amount=0.25, layers=["net.layer1.*.conv1", "net.layer2.0.conv1"], probe_size=40, k=5,
-                          save_path=str(tmp_path / "resnet.pt"), latency_batch=4)
+    pruner = BettiPruning(
+        amount=0.25,
+        layers=["net.layer1.*.conv1", "net.layer2.0.conv1"],
+        probe_size=40,
+        k=5,
+        save_path=str(tmp_path / "resnet.pt"),
+        latency_batch=4,
+    )
     quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(data, batch_size=32))
     assert model.net.layer1[0].conv1.out_channels == 48 and model.net.layer2[0].conv1.out_channels == 96
     x = data.tensors[0][:4]
@@ -255,7 +266,9 @@ def test_standalone_pytorch_lightning_trainer(tmp_path):
     class PlainConvNet(ptl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+            self.net = nn.Sequential(
+                nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2)
+            )
 
         def forward(self, x):
             return self.net(x)
@@ -267,8 +280,14 @@ def test_standalone_pytorch_lightning_trainer(tmp_path):
             return torch.optim.Adam(self.parameters(), lr=0.01)
 
     model = PlainConvNet()
-    trainer = ptl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                          enable_checkpointing=False, default_root_dir=tmp_path)
+    trainer = ptl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
     pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
     trainer.callbacks.append(pruner)
     trainer.fit(model, DataLoader(images(64), batch_size=32))
@@ -295,9 +314,9 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
 def test_non_conv_layer_fails_before_training(tmp_path):
     model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
     with pytest.raises(ValueError, match="prunes Conv2d layers only"):
-        quiet_trainer(tmp_path, max_epochs=1, callbacks=[BettiPruning(amount=0.5, layers=["head"], probe_size=40, k=5)]).fit(
-            model, DataLoader(images(64), batch_size=32)
-        )
+        quiet_trainer(
+            tmp_path, max_epochs=1, callbacks=[BettiPruning(amount=0.5, layers=["head"], probe_size=40, k=5)]
+        ).fit(model, DataLoader(images(64), batch_size=32))
 
 
 def write_idx(path, array: np.ndarray) -> None:
@@ -305,11 +324,14 @@ def write_idx(path, array: np.ndarray) -> None:
     import struct
 
     magic = 0x800 + array.ndim
-    path.write_bytes(struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.astype(np.uint8).tobytes())
+    path.write_bytes(
+        struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape) + array.astype(np.uint8).tobytes()
+    )
 
 
 def test_pruning_recipe_prunes_and_saves_after_a_short_fit(tmp_path, monkeypatch):
     from conftest import REPO
+
     from lightning_topo.cli import run_cli
 
     raw = tmp_path / "FashionMNIST" / "raw"
@@ -322,20 +344,35 @@ def test_pruning_recipe_prunes_and_saves_after_a_short_fit(tmp_path, monkeypatch
     # one batch of random images: the recipe's accuracy guard would rightly refuse; here we check the surgery
     # and the save, so the guard is switched off in a copy of the recipe (nothing else changes)
     recipe = yaml.safe_load((REPO / "recipes" / "fashion_mnist_pruning.yaml").read_text())
-    pruning_args = next(c["init_args"] for c in recipe["trainer"]["callbacks"] if c["class_path"].endswith("BettiPruning"))
+    pruning_args = next(
+        c["init_args"] for c in recipe["trainer"]["callbacks"] if c["class_path"].endswith("BettiPruning")
+    )
     assert pruning_args["max_accuracy_drop"] is not None
     pruning_args["max_accuracy_drop"] = None
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     monkeypatch.chdir(tmp_path)
-    cli = run_cli([
-        "fit", "-c", str(tmp_path / "recipe.yaml"), f"--data.init_args.root={tmp_path}",
-        "--data.init_args.download=false", "--trainer.max_epochs=1", "--trainer.limit_train_batches=1",
-        "--trainer.limit_val_batches=1", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
-    ])
+    cli = run_cli(
+        [
+            "fit",
+            "-c",
+            str(tmp_path / "recipe.yaml"),
+            f"--data.init_args.root={tmp_path}",
+            "--data.init_args.download=false",
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=1",
+            "--trainer.limit_val_batches=1",
+            "--trainer.logger=false",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     pruner = next(c for c in cli.trainer.callbacks if isinstance(c, BettiPruning))
     assert pruner.max_accuracy_drop is None and pruner.fine_tune_epochs == 1
     assert list(cli.model.hparams["channels"]) == [16, 32, 64]
-    assert pruner.report["layers"]["features.block1.conv"] == {**pruner.report["layers"]["features.block1.conv"], "before": 32, "after": 16}
+    assert pruner.report["layers"]["features.block1.conv"] == {
+        **pruner.report["layers"]["features.block1.conv"],
+        "before": 32,
+        "after": 16,
+    }
     assert not pruner.report["kept_unpruned"]
     assert pruner.report["after"]["parameters"] < 0.5 * pruner.report["before"]["parameters"]
     saved = load_pruned(tmp_path / "lightning_logs" / "fashion_mnist_pruned.pt")
@@ -372,7 +409,9 @@ if __name__ == "__main__":
 
 def test_two_process_cpu_ddp_prunes_every_rank_alike(tmp_path):
     rank0, rank1 = run_two_rank_script(tmp_path, DDP_PRUNING_SCRIPT)
-    assert rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
+    assert (
+        rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
+    )
     assert rank0["state"] == rank1["state"]  # the same filters removed on both ranks: identical models
 
 
@@ -419,7 +458,9 @@ def test_pruning_recalibrates_batchnorm_on_training_batches_and_reports_accuracy
         pl.seed_everything(0, verbose=False)
         pruner = BettiPruning(amount=0.5, probe_size=100, k=5, recalibrate_batches=batches, fine_tune_epochs=1)
         quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, loader, DataLoader(data, batch_size=128))
-        assert "before fine-tuning" in pruner.report["table"] and 0.0 <= pruner.report["val_acc_before_fine_tune"] <= 1.0
+        assert (
+            "before fine-tuning" in pruner.report["table"] and 0.0 <= pruner.report["val_acc_before_fine_tune"] <= 1.0
+        )
     # the fit counted 4 batches, the fine-tune epoch 4 more; recalibration restarts the count at its 3 batches
     assert int(stale.features.block2.bn.num_batches_tracked) == 8
     assert int(fresh.features.block2.bn.num_batches_tracked) == 3 + 4

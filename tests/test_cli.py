@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import RECIPES
+
 from lightning_topo.cli import resolve_config_paths, run_cli
 
 FAST = ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
@@ -51,7 +51,10 @@ def test_recipes_are_found_from_any_directory(tmp_path, monkeypatch):
 def test_bad_configuration_fails_before_training_naming_the_field(override, field, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "lightning_topo.cli", "fit", "-c", "recipes/d1_circles.yaml", override],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert field in result.stderr
@@ -86,14 +89,27 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
 
 def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=r"model.num_classes=3 but SyntheticDataModule serves 2 classes; set --model.init_args.num_classes=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.num_classes=3 but SyntheticDataModule serves 2 classes; set --model.init_args.num_classes=2",
+    ):
         run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--model.init_args.num_classes=3", *FAST])
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
 def test_short_class_names_resolve(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cli = run_cli(["--model=MLPClassifier", "--model.in_features=2", "--model.num_classes=2", "--data=SyntheticDataModule",
-                   "--data.n_points=400", "--trainer.callbacks+=BettiMonitor", "--trainer.logger=false"], run=False)
+    cli = run_cli(
+        [
+            "--model=MLPClassifier",
+            "--model.in_features=2",
+            "--model.num_classes=2",
+            "--data=SyntheticDataModule",
+            "--data.n_points=400",
+            "--trainer.callbacks+=BettiMonitor",
+            "--trainer.logger=false",
+        ],
+        run=False,
+    )
     assert type(cli.model).__name__ == "MLPClassifier" and type(cli.datamodule).__name__ == "SyntheticDataModule"
     assert any(type(c).__name__ == "BettiMonitor" for c in cli.trainer.callbacks)

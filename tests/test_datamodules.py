@@ -40,7 +40,9 @@ def test_scaling_is_fitted_on_the_training_split(scaling):
     if scaling == "maxabs":
         assert x.abs().max().item() == pytest.approx(1.0)
     else:
-        assert torch.allclose(x.mean(0), torch.zeros(3), atol=1e-4) and torch.allclose(x.std(0), torch.ones(3), atol=1e-3)
+        assert torch.allclose(x.mean(0), torch.zeros(3), atol=1e-4) and torch.allclose(
+            x.std(0), torch.ones(3), atol=1e-3
+        )
 
 
 def test_same_seed_same_data():

@@ -9,10 +9,10 @@ import textwrap
 import lightning.pytorch as pl
 import pytest
 import torch
+from conftest import quiet_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer
 from lightning_topo.models import CNNClassifier, MLPClassifier
 
 
@@ -28,7 +28,13 @@ def test_mlp_layer_names_follow_the_contract():
 def test_cnn_layer_names_and_any_input_size():
     model = CNNClassifier(in_channels=3, num_classes=5, channels=(4, 8, 16))
     names = {n for n, _ in model.named_modules()}
-    assert {"features.block1.conv", "features.block3.bn", "features.block2.act", "features.block1.pool", "head"} <= names
+    assert {
+        "features.block1.conv",
+        "features.block3.bn",
+        "features.block2.act",
+        "features.block1.pool",
+        "head",
+    } <= names
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
     assert model(torch.zeros(2, 3, 64, 48)).shape == (2, 5)
 
@@ -97,9 +103,9 @@ def test_checkpoint_round_trip_in_a_fresh_process(tmp_path):
         f"""
         import torch
         from lightning_topo.models import MLPClassifier
-        model = MLPClassifier.load_from_checkpoint({str(tmp_path / 'mlp.ckpt')!r}, map_location="cpu").eval()
+        model = MLPClassifier.load_from_checkpoint({str(tmp_path / "mlp.ckpt")!r}, map_location="cpu").eval()
         with torch.no_grad():
-            torch.save(model(torch.load({str(tmp_path / 'x.pt')!r})), {str(tmp_path / 'out.pt')!r})
+            torch.save(model(torch.load({str(tmp_path / "x.pt")!r})), {str(tmp_path / "out.pt")!r})
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import sys
 
+import lightning.pytorch as pl
 import torch
 import yaml
-
-import lightning.pytorch as pl
-
 from conftest import REPO
+
 from lightning_topo.activations import get_activation
 from lightning_topo.cli import LightningTopoCLI
 
@@ -43,8 +42,12 @@ def test_proposed_is_the_registered_fold_and_not_relu():
 def _cli(args: list[str], monkeypatch) -> LightningTopoCLI:
     monkeypatch.setattr(sys, "argv", ["lightning-topo"])  # parse only ``args``, not pytest's command line
     return LightningTopoCLI(
-        pl.LightningModule, pl.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        args=args, run=False,
+        pl.LightningModule,
+        pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        run=False,
     )
 
 
@@ -72,6 +75,14 @@ def test_proposed_is_selectable_by_name_from_yaml(tmp_path, monkeypatch):
 
 
 def test_recipe_override_selects_proposed(tmp_path, monkeypatch):
-    cli = _cli(["-c", str(REPO / "recipes" / "d1_circles.yaml"), "--model.init_args.activation=proposed",
-                "--trainer.logger=false", f"--trainer.default_root_dir={tmp_path}"], monkeypatch)
+    cli = _cli(
+        [
+            "-c",
+            str(REPO / "recipes" / "d1_circles.yaml"),
+            "--model.init_args.activation=proposed",
+            "--trainer.logger=false",
+            f"--trainer.default_root_dir={tmp_path}",
+        ],
+        monkeypatch,
+    )
     assert type(cli.model.features.layer9.act) is type(get_activation("fold"))

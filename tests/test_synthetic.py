@@ -12,7 +12,7 @@ from lightning_topo.topology import betti_numbers, betti_numbers_per_class, cali
 def homology_subset(x: np.ndarray, y: np.ndarray, fraction: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The protocol's homology sample: a seeded 1/fraction of each class."""
     groups = subsample_per_class(y, max_points=None, seed=seed)
-    keep = np.concatenate([g[:: fraction] for g in groups.values()])
+    keep = np.concatenate([g[::fraction] for g in groups.values()])
     return x[keep], y[keep]
 
 
@@ -40,10 +40,14 @@ def test_d2_tori_at_the_calibrated_k():
 
 def test_d3_nested_spheres_as_documented():
     x, y = homology_subset(*make_d3(seed=0))
-    assert betti_numbers_per_class(x, y, k=DEFAULT_K["d3"], max_dim=2) == known_betti("d3") == {
-        0: (9, 0, 9),
-        1: (18, 0, 9),
-    }
+    assert (
+        betti_numbers_per_class(x, y, k=DEFAULT_K["d3"], max_dim=2)
+        == known_betti("d3")
+        == {
+            0: (9, 0, 9),
+            1: (18, 0, 9),
+        }
+    )
 
 
 def test_thirteen_by_thirteen_d1_has_169_components():

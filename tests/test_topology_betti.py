@@ -210,8 +210,16 @@ def test_the_core_packages_import_no_lightning():
     for package in ("topology", "monitoring", "pruning"):
         for source in (root / package).glob("*.py"):
             for node in ast.walk(ast.parse(source.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-                assert not any(n == "lightning" or n.startswith(("lightning.", "pytorch_lightning")) for n in names), f"{source} imports {names}"
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
+                assert not any(n == "lightning" or n.startswith(("lightning.", "pytorch_lightning")) for n in names), (
+                    f"{source} imports {names}"
+                )
 
 
 def test_importing_the_topology_core_loads_no_lightning():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -83,7 +84,9 @@ class BettiMonitor(TopoCallback):
         batch_size: int = 256,
         log_figure: bool = True,
     ) -> None:
-        if layers is not None and (isinstance(layers, str) or not all(isinstance(x, str) for x in layers) or not layers):
+        if layers is not None and (
+            isinstance(layers, str) or not all(isinstance(x, str) for x in layers) or not layers
+        ):
             raise ValueError(f"layers must be None or a non-empty list of module names/glob patterns, got {layers!r}")
         if not isinstance(probe_size, int) or probe_size < 4:
             raise ValueError(f"probe_size must be an integer >= 4, got {probe_size!r}")
@@ -153,7 +156,9 @@ class BettiMonitor(TopoCallback):
         start = time.perf_counter()
         x, y = self._probe
         outputs = capture_activations(model, x, self._watched, self.batch_size)
-        groups = {str(int(c)): torch.nonzero(y == c).flatten() for c in torch.unique(y)} if self.per_class else {"all": None}
+        groups = (
+            {str(int(c)): torch.nonzero(y == c).flatten() for c in torch.unique(y)} if self.per_class else {"all": None}
+        )
         jobs = [(layer, cls) for layer in self._watched for cls in groups]
 
         def run(job: tuple[str, str]) -> tuple[int, ...] | str:
@@ -192,15 +197,23 @@ class BettiMonitor(TopoCallback):
                 self._layout_written.add(id(logger))
             if self.log_figure and hasattr(experiment, "add_figure"):
                 title = f"Betti numbers by layer, epoch {entry['epoch']}"
-                experiment.add_figure("betti/depth_profile", depth_figure(entry["betti"], self._watched, self.dims, title), entry["step"])
+                experiment.add_figure(
+                    "betti/depth_profile", depth_figure(entry["betti"], self._watched, self.dims, title), entry["step"]
+                )
 
     # ------------------------------------------------------------------------------ checkpoints
     @property
     def state_key(self) -> str:
         """Distinct per configuration, so two monitors (say, two layer sets) can share one Trainer."""
         return self._generate_state_key(
-            layers=self.layers, every_n_epochs=self.every_n_epochs, probe_size=self.probe_size, seed=self.seed,
-            dims=self.dims, per_class=self.per_class, include_input=self.include_input, **self.topology,
+            layers=self.layers,
+            every_n_epochs=self.every_n_epochs,
+            probe_size=self.probe_size,
+            seed=self.seed,
+            dims=self.dims,
+            per_class=self.per_class,
+            include_input=self.include_input,
+            **self.topology,
         )
 
     def state_dict(self) -> dict[str, Any]:

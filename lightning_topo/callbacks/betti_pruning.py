@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,11 +123,15 @@ class BettiPruning(TopoCallback):
         if not isinstance(min_filters_per_layer, int) or min_filters_per_layer < 1:
             raise ValueError(f"min_filters_per_layer must be a positive integer, got {min_filters_per_layer!r}")
         if not isinstance(recalibrate_batches, int) or recalibrate_batches < 0:
-            raise ValueError(f"recalibrate_batches must be a non-negative integer (0: no recalibration), got {recalibrate_batches!r}")
+            raise ValueError(
+                f"recalibrate_batches must be a non-negative integer (0: no recalibration), got {recalibrate_batches!r}"
+            )
         if not isinstance(fine_tune_epochs, int) or fine_tune_epochs < 0:
             raise ValueError(f"fine_tune_epochs must be a non-negative integer, got {fine_tune_epochs!r}")
         if fine_tune_lr is not None and not (isinstance(fine_tune_lr, (int, float)) and fine_tune_lr > 0):
-            raise ValueError(f"fine_tune_lr must be a positive learning rate or None (the fit's final rates), got {fine_tune_lr!r}")
+            raise ValueError(
+                f"fine_tune_lr must be a positive learning rate or None (the fit's final rates), got {fine_tune_lr!r}"
+            )
         if max_accuracy_drop is not None and not 0.0 <= max_accuracy_drop <= 1.0:
             raise ValueError(f"max_accuracy_drop must be a fraction in [0, 1], got {max_accuracy_drop!r}")
         self.threshold, self.amount, self.criterion, self.direction = threshold, amount, criterion, direction
@@ -175,8 +180,13 @@ class BettiPruning(TopoCallback):
             scores = self.score(pl_module)
             plan = {
                 name: select_filters(
-                    s, threshold=None if self.amount is not None else self.threshold, amount=self.amount,
-                    direction=self.direction, min_keep=self.min_filters_per_layer, seed=self.seed, layer=name,
+                    s,
+                    threshold=None if self.amount is not None else self.threshold,
+                    amount=self.amount,
+                    direction=self.direction,
+                    min_keep=self.min_filters_per_layer,
+                    seed=self.seed,
+                    layer=name,
                 ).tolist()
                 for name, s in scores.items()
             }
@@ -207,7 +217,9 @@ class BettiPruning(TopoCallback):
                 )
         return scores
 
-    def prune(self, trainer: Any, pl_module: Any, plan: dict[str, list[int]], scores: dict[str, np.ndarray] | None) -> None:
+    def prune(
+        self, trainer: Any, pl_module: Any, plan: dict[str, list[int]], scores: dict[str, np.ndarray] | None
+    ) -> None:
         """Remove ``plan``'s filters from ``pl_module`` in place, fine-tune, guard accuracy, report, save.
 
         If the surgery, the fine-tuning or the measurements fail, the trained model is restored with a loud
@@ -237,7 +249,9 @@ class BettiPruning(TopoCallback):
             return
         drop = before["val_acc"] - after["val_acc"]
         # rank zero decides, so that ranks whose validation shards differ still keep the same model
-        kept_unpruned = trainer.strategy.broadcast(self.max_accuracy_drop is not None and drop > self.max_accuracy_drop, src=0)
+        kept_unpruned = trainer.strategy.broadcast(
+            self.max_accuracy_drop is not None and drop > self.max_accuracy_drop, src=0
+        )
         if kept_unpruned:
             _restore(pl_module, backup)
             rank_zero_warn(
@@ -249,7 +263,10 @@ class BettiPruning(TopoCallback):
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
             try:
                 save_pruned(pl_module, self.save_path)
-            except (OSError, RuntimeError) as error:  # torch.save reports file errors as RuntimeError too; the model in memory is fine
+            except (
+                OSError,
+                RuntimeError,
+            ) as error:  # torch.save reports file errors as RuntimeError too; the model in memory is fine
                 rank_zero_warn(f"BettiPruning: could not save the pruned model to {self.save_path!r}: {error}")
 
     # ------------------------------------------------------------------------------ helpers
@@ -274,7 +291,9 @@ class BettiPruning(TopoCallback):
             finally:
                 pl_module.to(home)
         if trainer.world_size > 1:  # every rank keeps rank zero's statistics, so the copies stay identical
-            states = trainer.strategy.broadcast([layer.state_dict() for layer in layers] if trainer.is_global_zero else None, src=0)
+            states = trainer.strategy.broadcast(
+                [layer.state_dict() for layer in layers] if trainer.is_global_zero else None, src=0
+            )
             for layer, state in zip(layers, states):
                 layer.load_state_dict(state)
 
@@ -293,9 +312,15 @@ class BettiPruning(TopoCallback):
         if self.fine_tune_lr is not None:
             final_lrs = [float(self.fine_tune_lr)] * len(final_lrs)
         tuner = type(trainer)(
-            max_epochs=self.fine_tune_epochs, devices=1, logger=False, enable_checkpointing=False,
-            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-            callbacks=[ContinueAtLearningRates(final_lrs)], **settings,
+            max_epochs=self.fine_tune_epochs,
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            callbacks=[ContinueAtLearningRates(final_lrs)],
+            **settings,
         )
         datamodule = getattr(trainer, "datamodule", None)
         try:
@@ -334,8 +359,14 @@ class BettiPruning(TopoCallback):
         rows = {}
         for name, (n_before, n_after) in sizes.items():
             s = scores[name] if scores and name in scores else np.array([np.nan])
-            rows[name] = {"before": n_before, "after": n_after, "removed": n_before - n_after,
-                          "score_min": float(np.min(s)), "score_median": float(np.median(s)), "score_max": float(np.max(s))}
+            rows[name] = {
+                "before": n_before,
+                "after": n_after,
+                "removed": n_before - n_after,
+                "score_min": float(np.min(s)),
+                "score_median": float(np.median(s)),
+                "score_max": float(np.max(s)),
+            }
         totals = {
             "parameters": (before["parameters"], after["parameters"]),
             "saved size (MB)": (before["size_mb"], after["size_mb"]),
@@ -345,15 +376,26 @@ class BettiPruning(TopoCallback):
         if self.fine_tune_epochs:
             totals["  of which before fine-tuning"] = (before["val_acc"], pruned_acc)
         table = format_report(rows, totals)
-        self.report = {"layers": rows, "before": before, "after": after, "kept_unpruned": kept_unpruned,
-                       "parameters": (before["parameters"], after["parameters"]), "table": table,
-                       "val_acc_before_fine_tune": pruned_acc,
-                       "criterion": self.criterion, "dim": self.dim}
-        rank_zero_info(f"\nBettiPruning report (criterion={self.criterion}, beta_{self.dim}, "
-                       f"{'amount=' + str(self.amount) if self.amount is not None else 'threshold=' + str(self.threshold)})\n{table}")
+        self.report = {
+            "layers": rows,
+            "before": before,
+            "after": after,
+            "kept_unpruned": kept_unpruned,
+            "parameters": (before["parameters"], after["parameters"]),
+            "table": table,
+            "val_acc_before_fine_tune": pruned_acc,
+            "criterion": self.criterion,
+            "dim": self.dim,
+        }
+        rank_zero_info(
+            f"\nBettiPruning report (criterion={self.criterion}, beta_{self.dim}, "
+            f"{'amount=' + str(self.amount) if self.amount is not None else 'threshold=' + str(self.threshold)})\n{table}"
+        )
         if not trainer.is_global_zero:
             return
-        metrics = {f"pruning/{k}_{when}": float(v) for when, d in (("before", before), ("after", after)) for k, v in d.items()}
+        metrics = {
+            f"pruning/{k}_{when}": float(v) for when, d in (("before", before), ("after", after)) for k, v in d.items()
+        }
         metrics["pruning/val_acc_before_fine_tune"] = float(pruned_acc)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
@@ -367,8 +409,10 @@ Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]  # a module's children an
 
 def _snapshot(module: nn.Module) -> Snapshot:
     """Copies of the module's children and hyper-parameters, taken before pruning touches them."""
-    return ({name: copy.deepcopy(child) for name, child in module.named_children()},
-            copy.deepcopy(dict(getattr(module, "hparams", {}))))
+    return (
+        {name: copy.deepcopy(child) for name, child in module.named_children()},
+        copy.deepcopy(dict(getattr(module, "hparams", {}))),
+    )
 
 
 def _restore(module: nn.Module, snapshot: Snapshot) -> None:

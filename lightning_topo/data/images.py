@@ -28,8 +28,9 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -393,7 +394,9 @@ class CIFAR10DataModule(ImageDataModule):
         data = _Folders(str(folder), loader=lambda path: v2.functional.pil_to_tensor(Image.open(path).convert("RGB")))
         images = torch.stack([data.loader(path) for path, _ in data.samples]) if data.samples else None
         if images is None:
-            raise _missing("CIFAR-10 images", [folder / c for c in wanted], f"  {folder}/<class>/*.png", "export the images.")
+            raise _missing(
+                "CIFAR-10 images", [folder / c for c in wanted], f"  {folder}/<class>/*.png", "export the images."
+            )
         return images, torch.tensor(data.targets)
 
 
@@ -485,7 +488,14 @@ class CatsVsDogsDataModule(ImageDataModule):
         if sorted(data.classes) != sorted(self.CLASS_NAMES) and not set(self.CLASS_NAMES) <= set(data.classes):
             raise ValueError(f"{folder} must hold class folders {list(self.CLASS_NAMES)}, found {data.classes}")
         paths = [Path(p) for p, t in data.samples if data.classes[t] in self.CLASS_NAMES]
-        labels = [self.CLASS_NAMES.index(data.classes[t]) for _, t in data.samples if data.classes[t] in self.CLASS_NAMES]
+        labels = [
+            self.CLASS_NAMES.index(data.classes[t]) for _, t in data.samples if data.classes[t] in self.CLASS_NAMES
+        ]
         if not paths:
-            raise _missing("Cats vs dogs images", [folder / c for c in self.CLASS_NAMES], f"  {folder}/{{cat,dog}}/*.jpg", "add the images.")
+            raise _missing(
+                "Cats vs dogs images",
+                [folder / c for c in self.CLASS_NAMES],
+                f"  {folder}/{{cat,dog}}/*.jpg",
+                "add the images.",
+            )
         return paths, torch.tensor(labels)

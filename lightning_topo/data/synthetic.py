@@ -27,11 +27,21 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["DATASETS", "DEFAULT_K", "check_arguments", "known_betti", "make_d1", "make_d2", "make_d3", "make_dataset", "unit_centres"]
+__all__ = [
+    "DATASETS",
+    "DEFAULT_K",
+    "check_arguments",
+    "known_betti",
+    "make_d1",
+    "make_d2",
+    "make_d3",
+    "make_dataset",
+    "unit_centres",
+]
 
 # D-I geometry (Naitzat et al.): disks of radius 1.3, holes of radius 1.8, ring of radius 7 in [-10, 10]^2.
 _D1_DISK, _D1_HOLE, _D1_RING, _D1_HALF_SIDE = 1.3, 1.8, 7.0, 10.0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from torch import nn
 
@@ -57,7 +58,9 @@ class MLPClassifier(ClassifierModule):
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         previous = in_features
         for i, width in enumerate(widths, start=1):
-            block = OrderedDict(linear=nn.Linear(previous, width), act=get_activation(activation, **(activation_kwargs or {})))
+            block = OrderedDict(
+                linear=nn.Linear(previous, width), act=get_activation(activation, **(activation_kwargs or {}))
+            )
             layers[f"layer{i}"] = nn.Sequential(block)
             previous = width
         self.features = nn.Sequential(layers)

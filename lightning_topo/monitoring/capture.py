@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -42,7 +42,9 @@ def capture_activations(
     for name in layers:
         if name in (INPUT, LOGITS):
             continue
-        handles.append(modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o))))
+        handles.append(
+            modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o)))
+        )
     try:
         with eval_mode(model), torch.no_grad():
             for start in range(0, len(inputs), batch_size):

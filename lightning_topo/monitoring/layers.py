@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "LOGITS", "activation_module_types", "as_model_input", "eval_mode", "forward_order", "output_shapes", "select_layers"]
+__all__ = [
+    "INPUT",
+    "LOGITS",
+    "activation_module_types",
+    "as_model_input",
+    "eval_mode",
+    "forward_order",
+    "output_shapes",
+    "select_layers",
+]
 
 #: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
 INPUT, LOGITS = "input", "logits"
@@ -46,7 +55,9 @@ def activation_module_types() -> tuple[type, ...]:
     """Every ``torch.nn`` activation class plus every class in this package's activation registry."""
     from lightning_topo.activations import _REGISTRY
 
-    types = {obj for obj in vars(nn.modules.activation).values() if isinstance(obj, type) and issubclass(obj, nn.Module)}
+    types = {
+        obj for obj in vars(nn.modules.activation).values() if isinstance(obj, type) and issubclass(obj, nn.Module)
+    }
     types.discard(nn.Module)
     types.discard(nn.MultiheadAttention)
     types |= {f for f in _REGISTRY.values() if isinstance(f, type) and issubclass(f, nn.Module)}
@@ -74,9 +85,11 @@ def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
     """
     order: list[str] = []
     leaves = [name for name, module in model.named_modules() if name and not list(module.children())]
-    _forward_with_hooks(model, example, {
-        name: (lambda m, i, o, name=name: order.append(name) if name not in order else None) for name in leaves
-    })
+    _forward_with_hooks(
+        model,
+        example,
+        {name: (lambda m, i, o, name=name: order.append(name) if name not in order else None) for name in leaves},
+    )
     return order
 
 
@@ -89,9 +102,11 @@ def output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str])
         {'0': (3, 6, 10)}
     """
     shapes: dict[str, tuple[int, ...]] = {}
-    _forward_with_hooks(model, example, {
-        name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names
-    })
+    _forward_with_hooks(
+        model,
+        example,
+        {name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names},
+    )
     return shapes
 
 
@@ -108,6 +123,7 @@ def select_layers(model: nn.Module, patterns: Sequence[str] | None, example: tor
         acts = activation_module_types()
         return [n for n in order if isinstance(modules[n], acts)] + [LOGITS]
     called = set(order)
+
     # Forward order for leaves; containers follow their first called leaf.
     def position(name: str) -> int:
         for i, leaf in enumerate(order):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -23,7 +24,9 @@ def balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Te
 
 def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, dict):
-        return batch.get("x", batch.get("image", batch.get("input"))), batch.get("y", batch.get("label", batch.get("target")))
+        return batch.get("x", batch.get("image", batch.get("input"))), batch.get(
+            "y", batch.get("label", batch.get("target"))
+        )
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return batch[0], batch[1]
     raise ValueError(
@@ -32,7 +35,9 @@ def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
-def probe_from_batches(batches: Iterable[Any], size: int, seed: int = 0, max_batches: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+def probe_from_batches(
+    batches: Iterable[Any], size: int, seed: int = 0, max_batches: int = 200
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Collect batches until every class seen has ``size // n_classes`` samples (or the data end), then subsample.
 
     The global RNG state is saved and restored, so drawing the probe from a shuffling DataLoader does

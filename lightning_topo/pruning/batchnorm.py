@@ -19,7 +19,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,7 +64,9 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], max_batches:
                 model(as_model_input(model, inputs))
                 used += 1
             if used == 0:
-                raise ValueError("recalibrate_batchnorm got no batch: pass the training data loader (or a list of batches)")
+                raise ValueError(
+                    "recalibrate_batchnorm got no batch: pass the training data loader (or a list of batches)"
+                )
         except BaseException:  # the old statistics are better than half-estimated ones
             for layer, state in saved.items():
                 layer.load_state_dict(state)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import io
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

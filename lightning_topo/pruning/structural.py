@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch_pruning as tp

@@ -18,14 +18,22 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from lightning_topo.topology.flag import flag_complex_betti
 from lightning_topo.topology.graph import hop_edges, knn_graph, radius_edges
 
-__all__ = ["METRICS", "as_point_cloud", "betti_numbers", "betti_numbers_per_class", "calibrate_k", "subsample_per_class"]
+__all__ = [
+    "METRICS",
+    "as_point_cloud",
+    "betti_numbers",
+    "betti_numbers_per_class",
+    "calibrate_k",
+    "subsample_per_class",
+]
 
 METRICS = ("knn", "euclidean")
 
@@ -206,4 +214,3 @@ def calibrate_k(
         f"no k in the range reproduces the expected Betti numbers {expected_t} ({'; '.join(seen) or 'no k tried'}); "
         f"widen k_range, sample the data more densely or check the expected values"
     )
-

@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,7 +94,6 @@ def hop_edges(adjacency: sp.spmatrix, hops: int) -> np.ndarray:
 
 def radius_edges(points: np.ndarray, radius: float) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, at Euclidean distance ``<= radius``: shape ``(2, m)``, ``int64``."""
-    n = len(points)
     if points.shape[1] <= _KDTREE_MAX_DIM:
         pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
         return np.ascontiguousarray(pairs.T, dtype=np.int64).reshape(2, -1)
