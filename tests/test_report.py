@@ -1,0 +1,178 @@
+"""Over-training heat maps and plot_history: the pictures show exactly the history's numbers, in the right cells."""
+
+from __future__ import annotations
+
+import matplotlib.colors
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from PIL import Image
+
+from lightning_topo.monitoring import betti_matrix, history_layers, over_training_figure, plot_history
+
+LAYERS = ["input", "features.layer1.act", "logits"]
+EPOCHS = [0, 50, 100, 150]
+MISSING = ("features.layer1.act", "1", 2)  # (layer, class, entry index) that was skipped
+
+
+def value(layer: int, cls: int, dim: int, col: int) -> int:
+    """A distinct number for every cell, so a value in the wrong row or column cannot go unnoticed."""
+    return 100 * dim + 30 * cls + 10 * layer + col if dim else 9 - 2 * layer - col + 5 * cls
+
+
+def tiny_history() -> list[dict]:
+    history = []
+    for col, epoch in enumerate(EPOCHS):
+        betti = {
+            layer: {str(c): [value(i, c, 0, col), value(i, c, 1, col)] for c in (0, 1)}
+            for i, layer in enumerate(LAYERS)
+        }
+        history.append({"epoch": epoch, "step": 2 * epoch, "seconds": 0.1, "betti": betti})
+    layer, cls, col = MISSING
+    del history[col]["betti"][layer][cls]
+    return history
+
+
+def heat_axes(figure) -> dict[tuple[str, int], object]:
+    """{(class, dim): axes} read back from the panel titles."""
+    found = {}
+    for ax in figure.axes:
+        if ax.images:
+            title = ax.get_title()  # "class 1: $\\beta_0$"
+            found[(title.split(":")[0].split()[-1], int(title.rstrip("$")[-1]))] = ax
+    return found
+
+
+def test_one_heat_map_per_class_and_dimension_each_with_a_colorbar():
+    figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
+    panels = heat_axes(figure)
+    assert sorted(panels) == [("0", 0), ("0", 1), ("1", 0), ("1", 1)]
+    assert len(figure.axes) == 8  # 4 heat maps + 4 colorbars
+    # rows: layers top to bottom in forward order; columns: the epochs
+    for ax in panels.values():
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "layer1.act", "logits"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "50", "100", "150"]
+        assert ax.get_xlabel() == "epoch"
+        bottom, top = ax.get_ylim()
+        assert top < bottom  # row 0 (the first layer) is drawn at the top
+
+
+def test_image_cells_hold_the_history_values_and_the_skipped_one_is_masked_not_zero():
+    figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
+    for (cls, dim), ax in heat_axes(figure).items():
+        image = ax.images[0]
+        data = image.get_array()
+        assert data.shape == (len(LAYERS), len(EPOCHS))
+        for row, layer in enumerate(LAYERS):
+            for col in range(len(EPOCHS)):
+                if (layer, cls, col) == MISSING:
+                    assert data.mask[row, col]
+                else:
+                    assert not np.ma.getmaskarray(data)[row, col]
+                    assert data[row, col] == value(row, int(cls), dim, col)
+        # missing cells are drawn grey, a colour viridis itself never uses
+        assert matplotlib.colors.to_hex(image.cmap.get_bad()) == matplotlib.colors.to_hex("lightgrey")
+        assert image.cmap.name.startswith("viridis")
+
+
+def test_cells_show_their_values_with_contrasting_text():
+    figure, colours = over_training_figure(tiny_history(), LAYERS, dims=(0, 1)), set()
+    for (cls, dim), ax in heat_axes(figure).items():
+        texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
+        expected = {
+            (row, col): str(value(row, int(cls), dim, col))
+            for row, layer in enumerate(LAYERS)
+            for col in range(len(EPOCHS))
+            if (layer, cls, col) != MISSING
+        }
+        assert {cell: t.get_text() for cell, t in texts.items()} == expected
+        image = ax.images[0]
+        for text in texts.values():  # white on dark cells, black on light ones
+            red, green, blue, _ = image.cmap(image.norm(int(text.get_text())))
+            luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+            if luminance < 0.4 or luminance > 0.6:
+                assert text.get_color() == ("white" if luminance < 0.4 else "black")
+                colours.add(text.get_color())
+    assert colours == {"white", "black"}
+
+
+def test_colour_scale_starts_at_zero_and_is_shared_by_the_classes_of_one_dimension():
+    figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
+    panels = heat_axes(figure)
+    for dim in (0, 1):
+        highest = max(value(row, c, dim, col) for row in range(len(LAYERS)) for c in (0, 1) for col in range(4))
+        for cls in ("0", "1"):
+            norm = panels[cls, dim].images[0].norm
+            assert (norm.vmin, norm.vmax) == (0, highest)
+
+
+def test_many_epochs_thin_the_labels_drop_the_cell_texts_and_cap_the_size():
+    history = [
+        {
+            "epoch": 50 * e,
+            "step": 50 * e,
+            "seconds": 0.1,
+            "betti": {f"l{i}": {"0": [e, i], "1": [i, e]} for i in range(11)},
+        }
+        for e in range(100)
+    ]
+    small = over_training_figure(history[:4], [f"l{i}" for i in range(11)], dims=(0, 1))
+    medium = over_training_figure(history[:20], [f"l{i}" for i in range(11)], dims=(0, 1))
+    large = over_training_figure(history, [f"l{i}" for i in range(11)], dims=(0, 1))
+    assert small.get_figwidth() < medium.get_figwidth() < large.get_figwidth() <= 20
+    assert large.get_figheight() <= 16
+    for ax in heat_axes(large).values():
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert 2 <= len(labels) < 30 and labels[0] == "0"
+        assert len(ax.texts) == 0  # 100 columns: no room for numbers
+    assert all(len(ax.texts) == 11 * 20 for ax in heat_axes(medium).values())
+
+
+def test_classes_argument_selects_panels_and_all_class_is_named():
+    figure = over_training_figure(tiny_history(), LAYERS, dims=(1,), classes=["1"])
+    assert sorted(heat_axes(figure)) == [("1", 1)]
+    pooled = [{"epoch": 0, "step": 0, "seconds": 0.0, "betti": {"a": {"all": [2, 1]}}}]
+    (ax,) = [ax for ax in over_training_figure(pooled, ["a"], dims=(0,)).axes if ax.images]
+    assert ax.get_title().startswith("all classes")
+
+
+def test_pure_figures_leave_pyplot_alone():
+    before = plt.get_fignums()
+    over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
+    assert plt.get_fignums() == before
+
+
+def test_betti_matrix_and_history_layers():
+    history = tiny_history()
+    matrix = betti_matrix(history, LAYERS, "1", 0)
+    assert matrix.tolist()[1] == [value(1, 1, 0, 0), value(1, 1, 0, 1), None, value(1, 1, 0, 3)]
+    history[0]["betti"].pop("logits")
+    assert history_layers(history) == LAYERS  # entry 1 is the first with every layer
+
+
+def test_plot_history_writes_a_readable_png(tmp_path):
+    path = plot_history(tiny_history(), tmp_path / "figures" / "over_training.png", dpi=60)
+    assert path == tmp_path / "figures" / "over_training.png"
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        assert width > 0 and height > 0
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20  # a picture, not a blank canvas
+    assert plot_history(tiny_history(), tmp_path / "no_suffix").suffix == ".png"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: plot_history([], "x.png"), "history is empty"),
+        (lambda: over_training_figure([], LAYERS, (0,)), "history is empty"),
+        (lambda: over_training_figure(tiny_history(), LAYERS, dims=()), "dims must be"),
+        (lambda: over_training_figure(tiny_history(), "input", dims=(0,)), "layers must be"),
+        (lambda: over_training_figure(tiny_history(), LAYERS, (0,), classes=["7"]), r"classes \['7'\] are not"),
+        (lambda: over_training_figure([{"epoch": 0}], LAYERS, (0,)), r"history\[0\] has no 'betti'"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
