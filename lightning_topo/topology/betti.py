@@ -23,19 +23,36 @@ from typing import Any
 
 import numpy as np
 
+from lightning_topo.topology.checks import (
+    METRICS,
+    check_k,
+    check_options,
+    dtype_error,
+    nonfinite_error,
+    rank_error,
+    too_few_error,
+)
 from lightning_topo.topology.flag import flag_complex_betti
-from lightning_topo.topology.graph import hop_edges, knn_graph, radius_edges
+from lightning_topo.topology.graph import (
+    DIRECT_MAX_DIM,
+    first_occurrences,
+    hop_edges,
+    knn_from_indices,
+    knn_indices,
+    radius_edges,
+)
+from lightning_topo.topology.lists import NeighbourLists
 
 __all__ = [
     "METRICS",
     "as_point_cloud",
+    "betti_from_neighbours",
     "betti_numbers",
     "betti_numbers_per_class",
     "calibrate_k",
+    "numpy_neighbour_lists",
     "subsample_per_class",
 ]
-
-METRICS = ("knn", "euclidean")
 
 
 def _to_numpy(array: Any) -> np.ndarray:
@@ -52,33 +69,82 @@ def as_point_cloud(points: Any) -> np.ndarray:
     """
     array = _to_numpy(points)
     if array.ndim != 2:
-        raise ValueError(
-            f"points must be a 2-D array of shape (n_points, n_features), got rank {array.ndim} with shape "
-            f"{array.shape}; flatten each sample first, e.g. points.reshape(len(points), -1)"
-        )
+        raise rank_error(array.shape)
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"points must be real numbers, got dtype {array.dtype}")
+        raise dtype_error(array.dtype)
     if len(array) < 2:
-        raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(array)}")
+        raise too_few_error(len(array))
     array = array.astype(np.float64, copy=False)
     if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).any(axis=1).sum())
-        raise ValueError(
-            f"points contain NaN or Inf values ({bad} of {len(array)} points); check the layer that produced "
-            f"them (exploding activations, a division by zero) or drop those rows before calling"
-        )
+        raise nonfinite_error(int((~np.isfinite(array)).any(axis=1).sum()), len(array))
     return array
 
 
-def _check_options(metric: str, k: int, scale: float, max_dim: int) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
-    if not isinstance(max_dim, (int, np.integer)) or max_dim < 0:
-        raise ValueError(f"max_dim must be a non-negative integer, got {max_dim!r}")
-    if not (isinstance(scale, (int, float, np.number)) and math.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    if metric == "knn" and (not isinstance(k, (int, np.integer)) or k < 2):
-        raise ValueError(f"k must be an integer >= 2 (it counts the point itself), got {k!r}")
+def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scale: float = 2.5) -> NeighbourLists:
+    """The neighbour lists of one point cloud, with numpy/scipy on the host (the torch route's twin).
+
+    Exact duplicate rows are dropped first (the first occurrence kept, in original order); the lists
+    index the remaining rows.  Above 16 dimensions the cloud is centred on the mean of all its points.  See :mod:`lightning_topo.topology.graph` for the arithmetic.
+
+    Raises:
+        ValueError: bad array (see :func:`as_point_cloud`), bad options, or ``k >= n_points``.
+
+    Example:
+        >>> lists = numpy_neighbour_lists([[0.0], [1.0], [0.0], [3.0]], k=2)
+        >>> lists.n_unique, lists.indices.tolist()
+        (3, [[0, 1], [1, 0], [2, 1]])
+    """
+    check_options(metric, k, scale)
+    cloud = as_point_cloud(points)
+    if metric == "knn":
+        check_k(k, len(cloud))
+    keep = first_occurrences(cloud)
+    high = cloud.shape[1] > DIRECT_MAX_DIM
+    unique = (cloud - cloud.mean(axis=0))[keep] if high else cloud[keep]  # centred on every point's mean
+    if metric == "knn":
+        return NeighbourLists(len(cloud), len(unique), metric, knn_indices(unique, k, centre=False), None)
+    return NeighbourLists(len(cloud), len(unique), metric, None, radius_edges(unique, float(scale), centre=False))
+
+
+def betti_from_neighbours(
+    lists: NeighbourLists,
+    *,
+    max_dim: int = 1,
+    scale: float = 2.5,
+    collapse: bool = True,
+    n_jobs: int | None = None,
+) -> tuple[int, ...]:
+    """Betti numbers ``(beta_0, ..., beta_max_dim)`` of a cloud from its neighbour lists.
+
+    Args:
+        lists: from :func:`numpy_neighbour_lists` or :func:`lightning_topo.topology.neighbour_lists`.
+        max_dim: highest homology dimension.
+        scale: the complex's scale in hops for ``metric="knn"`` (2.5: "at most 2 hops apart"); ignored for
+            ``"euclidean"``, whose edges were cut at their scale when the lists were made.
+        collapse: collapse edges before building higher simplices (same result, much faster).
+        n_jobs: threads for the connected components (``None``/``1``: serial; ``-1``: every core).
+
+    Example:
+        >>> betti_from_neighbours(numpy_neighbour_lists([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], k=2))
+        (1, 0)
+    """
+    if not isinstance(lists, NeighbourLists):
+        raise ValueError(
+            f"lists must be a NeighbourLists, got {type(lists).__name__}; make one with neighbour_lists(cloud) "
+            f"or numpy_neighbour_lists(points)"
+        )
+    check_options(lists.metric, 2, scale, max_dim)
+    if lists.n_unique == 1:
+        return (1,) + (0,) * max_dim
+    if lists.metric == "knn":
+        if lists.indices is None or lists.indices.ndim != 2 or len(lists.indices) != lists.n_unique:
+            raise ValueError(f"knn lists need indices of shape (n_unique={lists.n_unique}, k), got {lists.indices!r}")
+        edges = hop_edges(knn_from_indices(lists.indices), hops=int(math.floor(scale)))
+    else:
+        if lists.edges is None or lists.edges.ndim != 2 or lists.edges.shape[0] != 2:
+            raise ValueError(f"euclidean lists need edges of shape (2, m), got {lists.edges!r}")
+        edges = lists.edges
+    return flag_complex_betti(lists.n_unique, edges, max_dim, collapse=collapse, n_jobs=n_jobs)
 
 
 def betti_numbers(
@@ -92,6 +158,8 @@ def betti_numbers(
     n_jobs: int | None = -1,
 ) -> tuple[int, ...]:
     """Betti numbers ``(beta_0, ..., beta_max_dim)`` of one point cloud.
+
+    One pipeline: :func:`numpy_neighbour_lists` then :func:`betti_from_neighbours`.
 
     Args:
         points: ``(n, d)`` array or tensor; duplicates are dropped before the graph is built.
@@ -111,21 +179,9 @@ def betti_numbers(
         >>> betti_numbers([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], k=2)
         (1, 0)
     """
-    _check_options(metric, k, scale, max_dim)
-    cloud = as_point_cloud(points)
-    if metric == "knn" and k >= len(cloud):
-        raise ValueError(
-            f"k={k} neighbours needs more points than that, got {len(cloud)} points; "
-            f"lower k below {len(cloud)} or pass more points"
-        )
-    unique = np.unique(cloud, axis=0)
-    if len(unique) == 1:
-        return (1,) + (0,) * max_dim
-    if metric == "knn":
-        edges = hop_edges(knn_graph(unique, k), hops=int(math.floor(scale)))
-    else:
-        edges = radius_edges(unique, float(scale))
-    return flag_complex_betti(len(unique), edges, max_dim, collapse=collapse, n_jobs=n_jobs)
+    check_options(metric, k, scale, max_dim)
+    lists = numpy_neighbour_lists(points, metric=metric, k=k, scale=scale)
+    return betti_from_neighbours(lists, max_dim=max_dim, scale=scale, collapse=collapse, n_jobs=n_jobs)
 
 
 def subsample_per_class(labels: Any, max_points: int | None, seed: int = 0) -> dict[int, np.ndarray]:

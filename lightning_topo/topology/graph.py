@@ -1,8 +1,14 @@
-"""Neighbourhood graphs of point clouds: the metric side of the Betti protocol.
+"""Neighbourhood graphs of point clouds: the metric side of the Betti protocol (numpy route).
 
-Everything here works on sparse edge lists; no ``n x n`` dense matrix is ever built.  Low-dimensional
-clouds use a k-d tree; high-dimensional ones (layer activations, feature maps) use blocked brute
-force, which is faster there and bounded in memory.
+Everything here works on sparse edge lists; no ``n x n`` dense matrix is ever built.  The arithmetic is
+pinned down so that the torch route (:mod:`lightning_topo.topology.neighbours`) gives the same lists:
+
+- squared distances: for ``d <= 16`` direct differences summed coordinate by coordinate
+  (``(x_0 - y_0)^2 + (x_1 - y_1)^2 + ...``, left to right); above, the cloud's mean is subtracted and
+  ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks;
+- k-NN: the point itself first, then by squared distance, ties broken by the lower index.  Low-dimensional
+  clouds find candidates with a k-d tree and rank them with the formula above;
+- duplicates: exact (``==``) duplicate rows are dropped, the first occurrence kept, in original order.
 
 Example:
     >>> import numpy as np
@@ -21,41 +27,120 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-__all__ = ["knn_indices", "knn_graph", "hop_edges", "radius_edges"]
+__all__ = [
+    "DIRECT_MAX_DIM",
+    "first_occurrences",
+    "hop_edges",
+    "knn_from_indices",
+    "knn_graph",
+    "knn_indices",
+    "radius_edges",
+]
 
-_KDTREE_MAX_DIM = 16  # above this, k-d trees degrade to brute force with extra overhead
-_BLOCK_ELEMENTS = 2**24  # distance-block size for brute force (128 MiB of float64)
+DIRECT_MAX_DIM = 16  # up to here: k-d tree candidates and direct differences; above: centred Gram blocks
+_BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
+_TIE_SLACK = 4  # extra k-d tree neighbours fetched so that ties at the k-th distance are all seen
+_KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
 
 
-def _distance_blocks(points: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, squared distances of rows start:stop to all points)``, block by block."""
-    pts = points.astype(np.float64, copy=False)
+def first_occurrences(points: np.ndarray) -> np.ndarray:
+    """Sorted indices of the first occurrence of every distinct row (exact equality, ``-0.0 == 0.0``).
+
+    Rows are hashed, never sorted, so wide rows (a layer's activations) cost one pass over the data.
+
+    Example:
+        >>> first_occurrences(np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [-0.0, 0.0]]))
+        array([0, 1])
+    """
+    rows = np.ascontiguousarray(points, dtype=np.float64) + 0.0  # + 0.0 turns -0.0 into 0.0
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(rows):
+        seen.setdefault(row.tobytes(), i)
+    return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
+
+
+def _direct_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distances of matching rows (broadcasting), summed coordinate by coordinate, left to right."""
+    diff = a[..., 0] - b[..., 0]
+    out = diff * diff
+    for c in range(1, a.shape[-1]):
+        diff = a[..., c] - b[..., c]
+        out = out + diff * diff
+    return out
+
+
+def _distance_blocks(
+    points: np.ndarray, block_bytes: int = _BLOCK_BYTES, centre: bool = True
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield ``(start, stop, squared distances of rows start:stop to all points)``, block by block (``d > 16``)."""
+    n = len(points)
+    step = max(1, block_bytes // (8 * max(n, 1)))
+    pts = points - points.mean(axis=0) if centre else points
     sq = np.einsum("ij,ij->i", pts, pts)
-    step = max(1, _BLOCK_ELEMENTS // max(len(pts), 1))
-    for start in range(0, len(pts), step):
-        stop = min(start + step, len(pts))
-        dist = sq[start:stop, None] - 2.0 * pts[start:stop] @ pts.T + sq[None, :]
-        yield start, stop, dist
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        yield start, stop, (sq[start:stop, None] + sq[None, :]) - 2.0 * (pts[start:stop] @ pts.T)
 
 
-def knn_indices(points: np.ndarray, k: int) -> np.ndarray:
+def _first_k(rows: np.ndarray, cols: np.ndarray, sq: np.ndarray, n: int, k: int) -> np.ndarray:
+    """From candidate pairs (every row has at least ``k``), each row's ``k`` best by (distance, index)."""
+    order = np.lexsort((cols, sq, rows))
+    counts = np.bincount(rows, minlength=n)
+    starts = np.cumsum(counts) - counts
+    return cols[order[starts[:, None] + np.arange(k)]].astype(np.int64, copy=False)
+
+
+def _knn_low_dim(points: np.ndarray, k: int) -> np.ndarray:
+    n = len(points)
+    kk = min(n, k + _TIE_SLACK)
+    tree = cKDTree(points)
+    dist, idx = tree.query(points, k=kk)
+    dist, idx = dist.reshape(n, kk), idx.reshape(n, kk)
+    # a row is settled when the tree's last candidate is clearly farther than its k-th: no tie is cut off
+    settled = np.ones(n, bool) if kk == n else dist[:, kk - 1] > dist[:, k - 1] * (1 + _KD_MARGIN)
+    rows = np.repeat(np.flatnonzero(settled), kk)
+    cols = idx[settled].ravel()
+    tied = np.flatnonzero(~settled)
+    if len(tied):  # every point within the k-th distance (and a hair)
+        balls = tree.query_ball_point(points[tied], dist[tied, k - 1] * (1 + _KD_MARGIN) + 1e-300)
+        lengths = np.fromiter((len(b) for b in balls), dtype=np.int64, count=len(balls))
+        rows = np.concatenate([rows, np.repeat(tied, lengths)])
+        cols = np.concatenate([cols, np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])])
+    sq = _direct_sq(points[rows], points[cols])
+    sq[rows == cols] = -np.inf  # the point itself first
+    return _first_k(rows, cols, sq, n, k)
+
+
+def knn_indices(points: np.ndarray, k: int, *, block_bytes: int = _BLOCK_BYTES, centre: bool = True) -> np.ndarray:
     """Indices of the ``k`` nearest points of every point, the point itself included (shape ``(n, k)``).
 
     ``k`` follows the original protocol's convention: it counts the point itself.  ``k`` is capped
-    at the number of points.  Ties are broken by index order, deterministically.
+    at the number of points.  Order: the point itself, then by distance, ties broken by the lower index.
+    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).
     """
+    points = np.asarray(points, dtype=np.float64)
     n = len(points)
     k = min(k, n)
-    if points.shape[1] <= _KDTREE_MAX_DIM:
-        _, idx = cKDTree(points).query(points, k=k)
-        return np.asarray(idx, dtype=np.int64).reshape(n, k)
+    if points.shape[1] <= DIRECT_MAX_DIM:
+        return _knn_low_dim(points, k)
     out = np.empty((n, k), dtype=np.int64)
-    for start, stop, dist in _distance_blocks(points):
-        dist[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # self first, as the k-d tree does
-        part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (stop - start, 1))
-        order = np.argsort(np.take_along_axis(dist, part, axis=1), axis=1, kind="stable")
-        out[start:stop] = np.take_along_axis(part, order, axis=1)
+    for start, stop, dist in _distance_blocks(points, block_bytes, centre):
+        local = np.arange(stop - start)
+        dist[local, local + start] = -np.inf
+        kth = np.partition(dist, k - 1, axis=1)[:, k - 1 : k]
+        rows, cols = np.nonzero(dist <= kth)
+        out[start:stop] = _first_k(rows, cols, dist[rows, cols], stop - start, k)
     return out
+
+
+def knn_from_indices(indices: np.ndarray) -> sp.csr_matrix:
+    """Unweighted symmetrised k-NN graph from k-NN lists (row ``i`` lists ``i``'s neighbours)."""
+    n, k = indices.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = np.asarray(indices, dtype=np.int64).ravel()
+    keep = rows != cols
+    adj = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])), shape=(n, n))
+    return (adj + adj.T).astype(bool).tocsr()
 
 
 def knn_graph(points: np.ndarray, k: int) -> sp.csr_matrix:
@@ -63,13 +148,7 @@ def knn_graph(points: np.ndarray, k: int) -> sp.csr_matrix:
 
     Returns a boolean CSR adjacency matrix without self loops.
     """
-    n = len(points)
-    idx = knn_indices(points, k)
-    rows = np.repeat(np.arange(n), idx.shape[1])
-    cols = idx.ravel()
-    keep = rows != cols
-    adj = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])), shape=(n, n))
-    return (adj + adj.T).astype(bool).tocsr()
+    return knn_from_indices(knn_indices(points, k))
 
 
 def hop_edges(adjacency: sp.spmatrix, hops: int) -> np.ndarray:
@@ -92,14 +171,24 @@ def hop_edges(adjacency: sp.spmatrix, hops: int) -> np.ndarray:
     return np.vstack([upper.row, upper.col]).astype(np.int64)
 
 
-def radius_edges(points: np.ndarray, radius: float) -> np.ndarray:
-    """Pairs ``(i, j)``, ``i < j``, at Euclidean distance ``<= radius``: shape ``(2, m)``, ``int64``."""
-    if points.shape[1] <= _KDTREE_MAX_DIM:
-        pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
+def radius_edges(
+    points: np.ndarray, radius: float, *, block_bytes: int = _BLOCK_BYTES, centre: bool = True
+) -> np.ndarray:
+    """Pairs ``(i, j)``, ``i < j``, at Euclidean distance ``<= radius``: shape ``(2, m)``, ``int64``, sorted.
+
+    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    limit = float(radius) * float(radius)
+    if points.shape[1] <= DIRECT_MAX_DIM:
+        pairs = cKDTree(points).query_pairs(radius * (1 + _KD_MARGIN), output_type="ndarray").reshape(-1, 2)
+        pairs = np.sort(pairs, axis=1)
+        pairs = pairs[_direct_sq(points[pairs[:, 0]], points[pairs[:, 1]]) <= limit]
+        pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
         return np.ascontiguousarray(pairs.T, dtype=np.int64).reshape(2, -1)
     found: list[np.ndarray] = []
-    for start, _, dist in _distance_blocks(points):
-        r, c = np.nonzero(dist <= radius * radius)
+    for start, _, dist in _distance_blocks(points, block_bytes, centre):
+        r, c = np.nonzero(dist <= limit)
         r = r + start
         keep = r < c
         found.append(np.vstack([r[keep], c[keep]]))

@@ -1,0 +1,226 @@
+"""The torch route of the topology core: a point cloud on any device in, small numpy neighbour lists out.
+
+A layer's class cloud (say 50 images x 800,000 activations) stays on the device where it was captured;
+only the ``n x k`` neighbour lists come back, ready for :func:`lightning_topo.topology.betti_from_neighbours`
+in a worker process.  The arithmetic is the numpy route's (:mod:`lightning_topo.topology.graph`), so on
+exactly representable data both routes give identical lists:
+
+- duplicates: candidate pairs have (near-)zero squared distance, and are confirmed by exact equality of the
+  original rows; each row is compared with its first candidate, so a dead layer (all rows equal) costs
+  ``n - 1`` row comparisons.  The first occurrence is kept, in original order;
+- squared distances: ``d <= 16``: direct differences, coordinate by coordinate; above, the cloud is
+  centred on its mean and ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks of at most ``block_bytes``;
+- k-NN: the point itself first, then by distance, ties broken by the lower index.
+
+Example:
+    >>> import torch
+    >>> lists = neighbour_lists(torch.tensor([[0.0], [1.0], [0.0], [3.0]]), k=2)
+    >>> lists.n_points, lists.n_unique, lists.indices.tolist()
+    (4, 3, [[0, 1], [1, 0], [2, 1]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from lightning_topo.topology.checks import (
+    check_k,
+    check_options,
+    dtype_error,
+    nonfinite_error,
+    rank_error,
+    too_few_error,
+)
+from lightning_topo.topology.graph import DIRECT_MAX_DIM
+from lightning_topo.topology.lists import NeighbourLists
+
+__all__ = ["NeighbourLists", "neighbour_lists"]
+
+_TIE_SLACK = 4  # extra neighbours taken by topk so that ties at the k-th distance are all seen
+_DTYPES = (torch.float32, torch.float64)
+
+
+def _as_cloud(cloud: Any) -> torch.Tensor:
+    """Validate the rank, dtype and size like :func:`lightning_topo.topology.as_point_cloud`, on the device."""
+    x = cloud.detach() if isinstance(cloud, torch.Tensor) else torch.as_tensor(np.asarray(cloud))
+    if x.dim() != 2:
+        raise rank_error(tuple(x.shape))
+    if x.dtype == torch.bool or x.is_complex():
+        raise dtype_error(x.dtype)
+    if len(x) < 2:
+        raise too_few_error(len(x))
+    return x
+
+
+def _check_finite(x: torch.Tensor, column_sums: torch.Tensor) -> None:
+    """NaN/Inf anywhere makes a column sum non-finite; only then are the bad rows counted."""
+    if x.is_floating_point() and not bool(torch.isfinite(column_sums).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        if bad:  # else a finite sum overflowed: nothing to report
+            raise nonfinite_error(bad, len(x))
+
+
+def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``, centred on its mean above 16 dimensions (one pass over the data, never in place)."""
+    mean = x.mean(dim=0, dtype=dtype) if x.is_floating_point() else x.to(dtype).mean(dim=0)
+    _check_finite(x, mean)
+    if x.shape[1] <= DIRECT_MAX_DIM:
+        return x.to(dtype)
+    if torch.promote_types(x.dtype, dtype) == dtype:
+        return torch.sub(x, mean)  # converts on the fly, no float64 copy of x first
+    return x.to(dtype) - mean
+
+
+class _Distances:
+    """Squared distances of row subsets of ``u`` to all its rows, the numpy route's way."""
+
+    def __init__(self, u: torch.Tensor, block_bytes: int) -> None:
+        self.u = u
+        self.direct = u.shape[1] <= DIRECT_MAX_DIM
+        self.sq = None if self.direct else torch.einsum("ij,ij->i", u, u)
+        per_row = u.element_size() * len(u) * (3 if self.direct else 2)  # the block and its temporaries
+        self.step = max(1, block_bytes // per_row)
+
+    def rows(self, rows: torch.Tensor) -> torch.Tensor:
+        a = self.u[rows]
+        if self.direct:
+            diff = a[:, None, 0] - self.u[None, :, 0]
+            out = diff * diff
+            for c in range(1, self.u.shape[1]):
+                diff = a[:, None, c] - self.u[None, :, c]
+                out = out + diff * diff  # not addcmul: a fused multiply-add would round differently
+            return out
+        return (self.sq[rows, None] + self.sq[None, :]) - 2.0 * (a @ self.u.T)
+
+    def tolerance(self, rows: torch.Tensor) -> torch.Tensor | float:
+        """How far from zero an exact duplicate's squared distance can come out (0 for direct differences)."""
+        if self.direct:
+            return 0.0
+        eps = torch.finfo(self.u.dtype).eps
+        return 64.0 * eps * self.u.shape[1] ** 0.5 * (self.sq[rows, None] + self.sq[None, :])
+
+    def blocks(self, rows: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(row indices, their squared distances to every row)``, at most ``block_bytes`` at a time."""
+        if rows is None:
+            rows = torch.arange(len(self.u), device=self.u.device)
+        for start in range(0, len(rows), self.step):
+            chunk = rows[start : start + self.step]
+            yield chunk, self.rows(chunk)
+
+
+def _rows_equal(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, block_bytes: int) -> torch.Tensor:
+    """``x[i[p]] == x[j[p]]`` exactly (every coordinate), pair by pair, in chunks."""
+    step = max(1, block_bytes // max(1, 2 * x.shape[1] * x.element_size()))
+    out = [(x[i[s : s + step]] == x[j[s : s + step]]).all(dim=1) for s in range(0, len(i), step)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=x.device)
+
+
+def _duplicate_of(x: torch.Tensor, dist: _Distances, block_bytes: int) -> torch.Tensor:
+    """For each row, the lowest earlier row exactly equal to it, or -1."""
+    n = len(x)
+    first = torch.full((n,), -1, dtype=torch.long, device=x.device)
+    for rows, d2 in dist.blocks():
+        cand = (d2 <= dist.tolerance(rows)) & (torch.arange(n, device=x.device)[None, :] < rows[:, None])
+        has = cand.any(dim=1)
+        first[rows[has]] = cand[has].to(torch.int8).argmax(dim=1)  # argmax: the first True
+    have = torch.nonzero(first >= 0).squeeze(1)
+    equal = _rows_equal(x, have, first[have], block_bytes)
+    duplicate_of = torch.full((n,), -1, dtype=torch.long, device=x.device)
+    duplicate_of[have[equal]] = first[have[equal]]
+    # a first candidate that is not equal (a near-duplicate): check every earlier candidate of that row
+    for rows, d2 in dist.blocks(have[~equal]):
+        cand = (d2 <= dist.tolerance(rows)) & (torch.arange(n, device=x.device)[None, :] < rows[:, None])
+        r, c = torch.nonzero(cand, as_tuple=True)
+        same = _rows_equal(x, rows[r], c, block_bytes)
+        if same.any():
+            lowest = torch.full((len(rows),), n, dtype=torch.long, device=x.device)
+            lowest.scatter_reduce_(0, r[same], c[same], reduce="amin")
+            found = lowest < n
+            duplicate_of[rows[found]] = lowest[found]
+    return duplicate_of
+
+
+def _first_k(d2: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's ``k`` smallest entries, ordered by (value, column): ties go to the lower column."""
+    n = d2.shape[1]
+    kk = min(n, k + _TIE_SLACK)
+    vals, idx = torch.topk(d2, kk, dim=1, largest=False, sorted=True)
+    idx, perm = idx.sort(dim=1)
+    order = vals.gather(1, perm).sort(dim=1, stable=True).indices
+    out = idx.gather(1, order)[:, :k]
+    if kk < n:  # a tie at the k-th value may run past what topk returned: sort those rows fully
+        tied = torch.nonzero(vals[:, kk - 1] <= vals[:, k - 1]).squeeze(1)
+        if len(tied):
+            out[tied] = torch.sort(d2[tied], dim=1, stable=True).indices[:, :k]
+    return out
+
+
+def neighbour_lists(
+    cloud: torch.Tensor,
+    *,
+    metric: str = "knn",
+    k: int = 14,
+    scale: float = 2.5,
+    dtype: torch.dtype = torch.float64,
+    block_bytes: int = 2**28,
+) -> NeighbourLists:
+    """k-NN lists (or radius edges) of a ``(n, d)`` cloud, computed with torch on ``cloud.device``.
+
+    Args:
+        cloud: ``(n, d)`` tensor (any device; arrays and nested lists are accepted too).
+        metric: ``"knn"`` (lists of the ``k`` nearest distinct points) or ``"euclidean"`` (edges at
+            distance ``<= scale``).
+        k: neighbours per point, the point itself included (``metric="knn"``).
+        scale: the radius of ``metric="euclidean"``.
+        dtype: arithmetic of the distances: ``torch.float64`` (default, identical to the numpy route) or
+            ``torch.float32`` (the fast option on a GPU; near-ties may then be ordered differently).
+        block_bytes: largest distance block held at once.
+
+    Raises:
+        ValueError: the same as :func:`lightning_topo.topology.betti_numbers` for a bad cloud or bad options,
+            or a bad ``dtype`` / ``block_bytes``.
+
+    Example:
+        >>> import torch
+        >>> from lightning_topo.topology import betti_from_neighbours
+        >>> t = torch.linspace(0, 6.283, 101)[:-1]
+        >>> betti_from_neighbours(neighbour_lists(torch.stack([t.cos(), t.sin()], 1), k=5))
+        (1, 1)
+    """
+    check_options(metric, k, scale)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    if not isinstance(block_bytes, (int, np.integer)) or block_bytes < 1:
+        raise ValueError(f"block_bytes must be a positive integer, got {block_bytes!r}; the default is 2**28")
+    x = _as_cloud(cloud)
+    n = len(x)
+    if metric == "knn":
+        check_k(k, n)
+    with torch.no_grad():
+        u = _working_copy(x, dtype)  # centred on every point's mean above 16 dimensions, as the numpy route
+        keep = torch.nonzero(_duplicate_of(x, _Distances(u, block_bytes), block_bytes) < 0).squeeze(1)
+        if len(keep) < n:
+            u = u[keep]
+        n_unique = len(u)
+        if n_unique == 1:
+            empty = (np.zeros((1, 1), np.int64), None) if metric == "knn" else (None, np.zeros((2, 0), np.int64))
+            return NeighbourLists(n, 1, metric, *empty)
+        dist = _Distances(u, block_bytes)
+        if metric == "knn":
+            kk = min(k, n_unique)
+            parts = []
+            for rows, d2 in dist.blocks():
+                d2[torch.arange(len(rows), device=u.device), rows] = -torch.inf  # the point itself first
+                parts.append(_first_k(d2, kk))
+            return NeighbourLists(n, n_unique, metric, torch.cat(parts).cpu().numpy().astype(np.int64), None)
+        limit = float(scale) * float(scale)
+        found = []
+        for rows, d2 in dist.blocks():
+            r, c = torch.nonzero(d2 <= limit, as_tuple=True)
+            r = rows[r]
+            found.append(torch.stack([r[r < c], c[r < c]]))
+        return NeighbourLists(n, n_unique, metric, None, torch.cat(found, dim=1).cpu().numpy().astype(np.int64))

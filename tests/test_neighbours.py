@@ -1,0 +1,220 @@
+"""The torch neighbour-list route equals the numpy route exactly, and its lists give the known Betti numbers."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_topo.data.synthetic import make_d1
+from lightning_topo.topology import (
+    NeighbourLists,
+    betti_from_neighbours,
+    betti_numbers,
+    first_occurrences,
+    knn_indices,
+    neighbour_lists,
+    numpy_neighbour_lists,
+)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def lattice_with_duplicates() -> np.ndarray:
+    """An 8 x 8 grid centred on 0 (exact ties everywhere), plus duplicates placed so the mean stays exactly 0."""
+    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8)), axis=-1).reshape(-1, 2) - 3.5
+    return np.vstack([grid, grid[[3, 60, 3]], -grid[[3, 60, 3]]])
+
+
+def embedded_lattice(dim: int = 40) -> np.ndarray:
+    """The lattice mapped linearly into ``dim`` dimensions by an integer matrix: exact arithmetic, exact ties."""
+    matrix = np.random.default_rng(0).integers(-3, 4, size=(2, dim)).astype(np.float64)
+    return lattice_with_duplicates() @ matrix
+
+
+def rounded_cloud(dim: int, n: int = 300) -> np.ndarray:
+    """Random points rounded to one decimal (many ties, inexact in binary), with duplicated rows."""
+    pts = np.round(np.random.default_rng(dim).normal(size=(n, dim)), 1)
+    return np.vstack([pts, pts[::7]])
+
+
+def assert_same(a: NeighbourLists, b: NeighbourLists) -> None:
+    assert (a.n_points, a.n_unique, a.metric) == (b.n_points, b.n_unique, b.metric)
+    for x, y in ((a.indices, b.indices), (a.edges, b.edges)):
+        assert (x is None) == (y is None)
+        if x is not None:
+            assert x.dtype == y.dtype == np.int64
+            np.testing.assert_array_equal(x, y)
+
+
+# ---------------------------------------------------------------- the two routes agree exactly
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "cloud", [lattice_with_duplicates(), embedded_lattice(), rounded_cloud(3), rounded_cloud(16)], ids=str
+)
+@pytest.mark.parametrize("k", [4, 5, 9, 30])
+def test_knn_lists_are_identical(cloud, k, device):
+    expected = numpy_neighbour_lists(cloud, k=k)
+    assert expected.n_unique < expected.n_points  # the duplicates were found
+    assert_same(neighbour_lists(torch.from_numpy(cloud).to(device), k=k), expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    ("cloud", "scales"),
+    [
+        (lattice_with_duplicates(), (1.0, 1.5, 2.0, 3.0)),  # 1, 2 and 3: ties exactly at the radius
+        (embedded_lattice(), (13.0, 20.0, 28.0)),  # 28: ties exactly at the radius
+        (rounded_cloud(3), (0.3, 0.5)),
+    ],
+    ids=["grid", "grid-40d", "rounded-3d"],
+)
+def test_radius_edges_are_identical(cloud, scales, device):
+    for scale in scales:
+        expected = numpy_neighbour_lists(cloud, metric="euclidean", scale=scale)
+        assert expected.edges.shape[1] > 0
+        assert_same(neighbour_lists(torch.from_numpy(cloud).to(device), metric="euclidean", scale=scale), expected)
+
+
+def test_blocked_computation_equals_the_unblocked_one():
+    for cloud in (lattice_with_duplicates(), embedded_lattice(), rounded_cloud(3)):
+        tensor = torch.from_numpy(cloud)
+        assert_same(neighbour_lists(tensor, k=9, block_bytes=1), neighbour_lists(tensor, k=9))
+        assert_same(neighbour_lists(tensor, k=9, block_bytes=3000), neighbour_lists(tensor, k=9))
+        one = neighbour_lists(tensor, metric="euclidean", scale=3.0, block_bytes=1)
+        assert_same(one, neighbour_lists(tensor, metric="euclidean", scale=3.0))
+
+
+def test_knn_order_is_self_then_distance_then_index():
+    cloud = lattice_with_duplicates()[:64]  # the grid: up to 4 points at the same distance
+    got = knn_indices(cloud, 9)
+    for i, row in enumerate(got):
+        d2 = ((cloud - cloud[i]) ** 2).sum(axis=1)
+        expected = sorted(range(len(cloud)), key=lambda j: (j != i, d2[j], j))[:9]
+        assert row.tolist() == expected
+
+
+def test_high_dimensional_numpy_knn_breaks_ties_the_same_way():
+    low = numpy_neighbour_lists(lattice_with_duplicates(), k=9)
+    high = numpy_neighbour_lists(embedded_lattice(), k=9)  # a linear image of the grid, not an isometry
+    assert high.indices[:, 0].tolist() == list(range(high.n_unique))
+    assert low.n_unique == high.n_unique == 64
+
+
+# ---------------------------------------------------------------- duplicates
+def test_duplicates_keep_the_first_occurrence_in_original_order():
+    cloud = np.array([[3.0, 1.0], [1.0, 0.0], [3.0, 1.0], [0.0, -0.0], [1.0, 0.0], [-0.0, 0.0]])
+    assert first_occurrences(cloud).tolist() == [0, 1, 3]  # -0.0 == 0.0
+    lists = neighbour_lists(torch.from_numpy(cloud), k=2)
+    assert (lists.n_points, lists.n_unique) == (6, 3)
+    assert lists.indices.tolist() == [[0, 1], [1, 2], [2, 1]]  # (3, 1), (1, 0), (0, 0)
+    assert_same(lists, numpy_neighbour_lists(cloud, k=2))
+
+
+def test_near_duplicates_are_checked_exactly():
+    base = np.random.default_rng(0).random((1, 5000))
+    near = base.copy()
+    near[0, 17] += 1e-12  # squared distance far below the duplicate tolerance of the wide Gram route
+    cloud = np.vstack([base, near, near, base, near + 1.0, base, near, near + 1.0])
+    lists = neighbour_lists(torch.from_numpy(cloud), k=2)
+    assert (lists.n_points, lists.n_unique) == (8, 3)  # base, near and near + 1 are distinct
+    assert_same(lists, numpy_neighbour_lists(cloud, k=2))
+
+
+@pytest.mark.parametrize("shape", [(50, 3), (50, 800_000)])
+def test_an_all_identical_cloud_is_one_point(shape):
+    lists = neighbour_lists(torch.zeros(shape), k=14)
+    assert (lists.n_points, lists.n_unique) == (50, 1)
+    assert betti_from_neighbours(lists, max_dim=2) == (1, 0, 0)
+    euclidean = neighbour_lists(torch.full(shape, 0.5), metric="euclidean")
+    assert betti_from_neighbours(euclidean, max_dim=1) == (1, 0)
+
+
+# ---------------------------------------------------------------- Betti numbers from the torch lists
+def test_circle_and_d1_classes_from_torch_lists():
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    circle = np.stack([np.cos(t), np.sin(t)], axis=1) + 0.02 * np.random.default_rng(0).normal(size=(200, 2))
+    assert betti_from_neighbours(neighbour_lists(torch.from_numpy(circle), k=6)) == betti_numbers(circle, k=6) == (1, 1)
+    x, y = make_d1(seed=0)
+    for label, expected in ((0, (9, 0)), (1, (1, 9))):
+        cloud = torch.from_numpy(x[y == label]).float()  # float32 in, float64 arithmetic
+        assert betti_from_neighbours(neighbour_lists(cloud, k=14)) == betti_numbers(x[y == label], k=14) == expected
+
+
+def test_float32_arithmetic_gives_the_same_lists_on_well_separated_points():
+    cloud = torch.from_numpy(embedded_lattice())
+    assert_same(neighbour_lists(cloud, k=9, dtype=torch.float32), neighbour_lists(cloud, k=9))
+
+
+def test_betti_numbers_is_the_numpy_route_then_betti_from_neighbours():
+    cloud = rounded_cloud(3)
+    lists = numpy_neighbour_lists(cloud, k=8)
+    assert betti_from_neighbours(lists, max_dim=2) == betti_numbers(cloud, k=8, max_dim=2)
+
+
+# ---------------------------------------------------------------- the lists themselves
+def test_lists_pickle_small_and_device_free():
+    cloud = torch.from_numpy(np.random.default_rng(0).random((200, 5000)))
+    lists = neighbour_lists(cloud, k=14)
+    assert isinstance(lists.indices, np.ndarray) and lists.indices.shape == (200, 14)
+    blob = pickle.dumps(lists)
+    assert len(blob) < 200 * 14 * 8 + 1000  # the indices and a small header, never the cloud (8 MB)
+    again = pickle.loads(blob)
+    assert_same(again, lists)
+    assert lists.nbytes == 200 * 14 * 8
+
+
+def test_lists_are_capped_at_the_unique_points():
+    cloud = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]] * 10)  # 30 points, 3 distinct
+    lists = neighbour_lists(torch.from_numpy(cloud), k=14)
+    assert lists.indices.shape == (3, 3)
+    assert betti_from_neighbours(lists) == (1, 0)
+
+
+# ---------------------------------------------------------------- bad input: the same errors as betti_numbers
+@pytest.mark.parametrize(
+    ("points", "options"),
+    [
+        (np.array([[0.0, np.nan], [1.0, 1.0], [2.0, 2.0]]), {"k": 2}),
+        (np.array([[0.0, np.inf], [1.0, 1.0], [2.0, 2.0]]), {"k": 2}),
+        (np.zeros((1, 3)), {"k": 2}),
+        (np.zeros((10, 2)), {"k": 10}),
+        (np.zeros(10), {"k": 2}),
+        (np.zeros((4, 3, 2)), {"k": 2}),
+        (np.zeros((10, 2)), {"k": 1}),
+        (np.zeros((10, 2)), {"k": 3, "metric": "cosine"}),
+        (np.zeros((10, 2)), {"k": 3, "scale": -1.0}),
+    ],
+)
+def test_validation_errors_match_the_numpy_route(points, options):
+    with pytest.raises(ValueError) as numpy_error:
+        betti_numbers(points, **options)
+    with pytest.raises(ValueError) as numpy_lists_error:
+        numpy_neighbour_lists(points, **options)
+    with pytest.raises(ValueError) as torch_error:
+        neighbour_lists(torch.from_numpy(points), **options)
+    assert str(torch_error.value) == str(numpy_error.value) == str(numpy_lists_error.value)
+
+
+def test_bad_torch_options_say_what_to_pass():
+    cloud = torch.zeros(10, 2)
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+        neighbour_lists(cloud, dtype=torch.float16)
+    with pytest.raises(ValueError, match="block_bytes must be a positive integer"):
+        neighbour_lists(cloud, block_bytes=0)
+    with pytest.raises(ValueError, match="make one with neighbour_lists"):
+        betti_from_neighbours(np.zeros((10, 3), dtype=np.int64))
+
+
+def test_the_topology_package_imports_torch_only_on_demand():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, lightning_topo.topology as t;"
+        "assert 'torch' not in sys.modules, 'torch imported by lightning_topo.topology';"
+        "t.neighbour_lists; assert 'torch' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
