@@ -16,6 +16,14 @@ Layouts (``root`` is the folder that *contains* these):
   ``val/`` also works), or Kaggle's flat folder ``<root>/cats_vs_dogs/train/{cat,dog}.N.jpg`` (the unzipped
   ``train.zip``; ``<root>/cats_vs_dogs/{cat,dog}.N.jpg`` also works), split into train/test with ``test_fraction``.
 
+Unreadable image files (empty, not an image, truncated: Kaggle's cats-vs-dogs holds some) are found at
+:meth:`~ImageDataModule.setup` by a cheap check (:func:`check_image_file`: size, magic bytes and the format's
+end marker; only files that fail it are fully decoded to confirm) and skipped with one
+:class:`BadImageFileWarning` that counts them and names the first few; ``on_bad_file="raise"`` stops there
+with a :class:`BadImageFilesError` (a ``ValueError``) that lists them instead. A file that passes the check
+but fails to decode when a batch is loaded is replaced by the next sample, warned about once (naming it) and
+counted; ``datamodule.bad_files`` maps every skipped file to the reason.
+
 Class subsets: ``classes=["cat", "dog"]`` (names) or ``classes=[3, 5]`` (original label indices) keeps those
 classes only and relabels them ``0..n-1`` **in the order given** (here cat -> 0, dog -> 1).
 
@@ -27,22 +35,126 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from lightning.pytorch.utilities import rank_zero_warn
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision import datasets
 from torchvision.transforms import v2
 
-__all__ = ["CIFAR10DataModule", "CatsVsDogsDataModule", "FashionMNISTDataModule", "ImageDataModule"]
+__all__ = [
+    "BadImageFileWarning",
+    "BadImageFilesError",
+    "CIFAR10DataModule",
+    "CatsVsDogsDataModule",
+    "FashionMNISTDataModule",
+    "ImageDataModule",
+    "check_image_file",
+]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 _KAGGLE_NAME = re.compile(r"^(cat|dog)\.\d+\.(jpe?g|png)$", re.IGNORECASE)
+#: Files named in a warning or error before "... and N more".
+_SHOW_BAD = 5
+
+
+# ----------------------------------------------------------------- unreadable files
+class BadImageFileWarning(UserWarning):
+    """An image file was skipped because it is empty, not an image, truncated or otherwise undecodable."""
+
+
+class BadImageFilesError(ValueError):
+    """Unreadable image files were found at set-up with ``on_bad_file="raise"``; ``bad_files`` maps path -> reason."""
+
+    def __init__(self, message: str, bad_files: dict[Path, str]) -> None:
+        super().__init__(message)
+        self.bad_files = bad_files
+
+
+def _image_format(head: bytes) -> str | None:
+    """The format that the first bytes announce (JPEG, PNG, GIF or BMP), or ``None``."""
+    signatures = {
+        b"\xff\xd8\xff": "JPEG",
+        b"\x89PNG\r\n\x1a\n": "PNG",
+        b"GIF87a": "GIF",
+        b"GIF89a": "GIF",
+        b"BM": "BMP",
+    }
+    return next((name for magic, name in signatures.items() if head.startswith(magic)), None)
+
+
+def _looks_complete(kind: str | None, tail: bytes, size: int, head: bytes) -> bool:
+    """Whether the format's end marker (or, for BMP, the stated file size) is there: no decode needed."""
+    if kind == "JPEG":  # SOI ... EOI; a cut-off file lacks the final FF D9
+        return tail.endswith(b"\xff\xd9")
+    if kind == "PNG":  # the last chunk is IEND (with its CRC)
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if kind == "GIF":
+        return tail.endswith(b";")
+    if kind == "BMP" and len(head) >= 6:
+        return int.from_bytes(head[2:6], "little") <= size
+    return False
+
+
+def _decode_problem(path: Path) -> str | None:
+    """Why PIL cannot decode ``path`` (``None`` if it can): the slow, exact check."""
+    try:
+        with Image.open(path) as image:
+            image.convert("RGB")
+    except UnidentifiedImageError:
+        return "not an image PIL can read"
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, EOFError... for broken files
+        return f"cannot be decoded ({type(error).__name__}: {error})"
+    return None
+
+
+def check_image_file(path: str | Path) -> str | None:
+    """Why an image file is unreadable (empty, not an image, truncated), or ``None`` when it looks fine.
+
+    Cheap: reads the size, the first and the last 16 bytes. A JPEG, PNG, GIF or BMP whose end marker (or
+    stated size) is present passes without decoding; anything else (a cut-off file, an unknown or wrong
+    format, trailing bytes after the end marker) is decoded once with PIL to decide. A file damaged in the
+    middle can still pass; the data modules skip such files when they fail to load.
+
+    Example:
+        >>> check_image_file("data/cats_vs_dogs/train/cat/cat.1.jpg") is None
+        True
+        >>> check_image_file("empty.jpg")
+        'empty file'
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            if size == 0:
+                return "empty file"
+            f.seek(0)
+            head = f.read(16)
+            f.seek(max(0, size - 16))
+            tail = f.read(16)
+    except OSError as error:
+        return f"cannot be read ({type(error).__name__}: {error})"
+    kind = _image_format(head)
+    if _looks_complete(kind, tail, size, head):
+        return None
+    problem = _decode_problem(path)  # missing end marker, trailing bytes or unknown format: let PIL decide
+    if problem is not None and kind is not None:
+        return f"truncated or damaged {kind}: its end marker is missing and it {problem}"
+    return problem
+
+
+def _list_bad(bad: dict[Path, str], limit: int | None = _SHOW_BAD) -> str:
+    items = list(bad.items())
+    shown = "; ".join(f"{path} ({why})" for path, why in items[:limit])
+    return shown + (f"; ... and {len(items) - limit} more" if limit is not None and len(items) > limit else "")
 
 
 class _ToFloat:
@@ -70,17 +182,54 @@ class _TensorImages(Dataset):
 
 
 class _FileImages(Dataset):
-    """Images read from files on every access (for sets too large to hold decoded in memory)."""
+    """Images read from files on every access (for sets too large to hold decoded in memory).
+
+    A file that fails to decode is replaced by the next decodable sample, warned about once (naming it) and
+    recorded in :attr:`failed`; files failing in DataLoader worker processes are sent back through
+    :attr:`reports` (set by the data module) and gathered by :meth:`collect_failed`.
+    """
 
     def __init__(self, paths: Sequence[Path], labels: torch.Tensor, transform: Callable[[Any], torch.Tensor]):
         self.paths, self.labels, self.transform = list(paths), labels, transform
+        self.failed: dict[Path, str] = {}
+        self.reports: Any = None  # a multiprocessing.Queue when loaded by worker processes
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        with Image.open(self.paths[index]) as image:
-            return self.transform(image.convert("RGB")), self.labels[index]
+        for step in range(len(self)):
+            at = (index + step) % len(self)
+            path = self.paths[at]
+            if path in self.failed:
+                continue
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB")
+            except Exception as error:  # PIL raises OSError, SyntaxError, ValueError... for broken files
+                self._fail(path, f"{type(error).__name__}: {error}")
+                continue
+            return self.transform(rgb), self.labels[at]
+        raise RuntimeError(f"none of the {len(self)} image files could be decoded: {_list_bad(self.failed)}")
+
+    def _fail(self, path: Path, reason: str) -> None:
+        self.failed[path] = reason
+        if self.reports is not None and get_worker_info() is not None:
+            self.reports.cancel_join_thread()  # a worker must be able to exit before the main process reads
+            self.reports.put((str(path), reason))
+        warnings.warn(
+            f"skipped image file {path}: it passed the set-up check but failed to decode ({reason}); the next "
+            "sample was used instead. Delete or replace the file; datamodule.bad_files lists every skipped file.",
+            BadImageFileWarning,
+            stacklevel=2,
+        )
+
+    def collect_failed(self) -> dict[Path, str]:
+        """Every file that failed to decode so far, in this process or in DataLoader workers."""
+        while self.reports is not None and not self.reports.empty():
+            path, reason = self.reports.get()
+            self.failed.setdefault(Path(path), reason)
+        return self.failed
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -101,6 +250,10 @@ class ImageDataModule(pl.LightningDataModule):
         normalize: subtract the data set's channel means and divide by its standard deviations.
         batch_size: samples per batch.
         num_workers: DataLoader worker processes.
+        on_bad_file: what to do with unreadable image files found at set-up (empty, not an image,
+            truncated): ``"skip"`` them with one warning, or ``"raise"`` a :class:`BadImageFilesError` listing
+            them. Files that fail to decode later are always skipped, warned about and counted in
+            :attr:`bad_files`. Only data sets read from image files (cats vs dogs, CIFAR-10 PNG folders) have any.
     """
 
     CLASS_NAMES: tuple[str, ...] = ()
@@ -122,8 +275,14 @@ class ImageDataModule(pl.LightningDataModule):
         normalize: bool = True,
         batch_size: int = 128,
         num_workers: int = 0,
+        on_bad_file: str = "skip",
     ) -> None:
         super().__init__()
+        if on_bad_file not in ("skip", "raise"):
+            raise ValueError(
+                f"on_bad_file must be 'skip' (train without unreadable image files) or 'raise' (stop at set-up), "
+                f"got {on_bad_file!r}"
+            )
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
         if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
@@ -139,8 +298,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.in_channels = self.IN_CHANNELS
         self.image_size = image_size or self.NATIVE_SIZE
         self.val_fraction, self.seed, self.augment, self.normalize = val_fraction, seed, augment, normalize
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.batch_size, self.num_workers, self.on_bad_file = batch_size, num_workers, on_bad_file
         self.save_hyperparameters()
+        self._bad_at_setup: dict[Path, str] = {}
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -207,10 +367,62 @@ class ImageDataModule(pl.LightningDataModule):
             return _TensorImages(images, labels, self._tensor_transform(train))
         return _FileImages(images, labels, self._file_transform(train))
 
+    # ----------------------------------------------------------------- unreadable files
+    @property
+    def bad_files(self) -> dict[Path, str]:
+        """Every skipped image file -> why: found at set-up, or failed to decode while loading (workers too)."""
+        found = dict(self._bad_at_setup)
+        for data in (self.train_set, self.val_set, self.test_set):
+            if isinstance(data, _FileImages):
+                for path, reason in data.collect_failed().items():
+                    found.setdefault(path, reason)
+        return found
+
+    def _screen(self, paths: Sequence[Path], split: str) -> list[int]:
+        """Indices of the readable files among ``paths``; the others are skipped or raised per ``on_bad_file``."""
+        bad = {}
+        for path in paths:
+            reason = check_image_file(path)
+            if reason is not None:
+                bad[Path(path)] = reason
+        self._handle_bad(bad, split)
+        return [i for i, path in enumerate(paths) if Path(path) not in bad]
+
+    def _handle_bad(self, bad: dict[Path, str], split: str) -> None:
+        """Raise (``on_bad_file="raise"``) or record and warn once about the unreadable files of ``split``."""
+        if not bad:
+            return
+        what = f"{len(bad)} unreadable image file{'s' * (len(bad) > 1)} in the {split} split of {type(self).__name__}"
+        if self.on_bad_file == "raise":
+            raise BadImageFilesError(
+                f"{what}: {_list_bad(bad, limit=20)}. Delete or replace them, or set on_bad_file='skip' "
+                "(--data.on_bad_file skip) to train without them.",
+                bad,
+            )
+        self._bad_at_setup.update(bad)
+        rank_zero_warn(
+            f"skipped {what}: {_list_bad(bad)}. datamodule.bad_files lists them all; set on_bad_file='raise' to "
+            "stop instead.",
+            category=BadImageFileWarning,
+        )
+
+    def _readable(
+        self, images: torch.Tensor | list[Path], labels: torch.Tensor, split: str
+    ) -> tuple[torch.Tensor | list[Path], torch.Tensor]:
+        if isinstance(images, torch.Tensor):
+            return images, labels
+        keep = self._screen(images, split)
+        if images and not keep:
+            raise ValueError(
+                f"none of the {len(images)} image files of the {split} split of {type(self).__name__} is readable "
+                f"(see the warning above; e.g. {images[0]}); check that root points at the right folder."
+            )
+        return [images[i] for i in keep], labels[torch.tensor(keep, dtype=torch.long)]
+
     # ----------------------------------------------------------------- LightningDataModule hooks
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
-            images, labels = self._read(train=True)
+            images, labels = self._readable(*self._read(train=True), split="train")
             index, labels = self._keep(labels)
             order = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.seed))
             n_val = int(round(self.val_fraction * len(order)))
@@ -218,13 +430,15 @@ class ImageDataModule(pl.LightningDataModule):
                 subset = _take(images, index[part])
                 setattr(self, name, self._dataset(subset, labels[part], train) if len(part) else None)
         if stage in (None, "test", "predict") and self.test_set is None:
-            images, labels = self._read(train=False)
+            images, labels = self._readable(*self._read(train=False), split="test")
             index, labels = self._keep(labels)
             self.test_set = self._dataset(_take(images, index), labels, train=False)
 
     def _loader(self, data: Dataset | None, shuffle: bool) -> DataLoader | list:
         if data is None:
             return []
+        if isinstance(data, _FileImages) and self.num_workers > 0 and data.reports is None:
+            data.reports = multiprocessing.Queue()  # workers report files that fail to decode through it
         return DataLoader(
             data,
             batch_size=self.batch_size,
@@ -391,13 +605,23 @@ class CIFAR10DataModule(ImageDataModule):
             def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
                 return [c for c in present if c in wanted], {c: names[c] for c in wanted}
 
-        data = _Folders(str(folder), loader=lambda path: v2.functional.pil_to_tensor(Image.open(path).convert("RGB")))
-        images = torch.stack([data.loader(path) for path, _ in data.samples]) if data.samples else None
+        data = _Folders(str(folder))
+        samples = [data.samples[i] for i in self._screen([Path(p) for p, _ in data.samples], folder.name)]
+        decoded, targets, failed = [], [], {}
+        for path, target in samples:
+            try:
+                with Image.open(path) as image:
+                    decoded.append(v2.functional.pil_to_tensor(image.convert("RGB")))
+                targets.append(target)
+            except Exception as error:  # passed the cheap check, fails to decode: same policy
+                failed[Path(path)] = f"cannot be decoded ({type(error).__name__}: {error})"
+        self._handle_bad(failed, folder.name)
+        images = torch.stack(decoded) if decoded else None
         if images is None:
             raise _missing(
                 "CIFAR-10 images", [folder / c for c in wanted], f"  {folder}/<class>/*.png", "export the images."
             )
-        return images, torch.tensor(data.targets)
+        return images, torch.tensor(targets)
 
 
 class CatsVsDogsDataModule(ImageDataModule):
