@@ -6,9 +6,11 @@ import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from lightning_topo.monitoring import betti_matrix, history_layers, over_training_figure, plot_history
+from lightning_topo.monitoring.report import CellNumbers
 
 LAYERS = ["input", "features.layer1.act", "logits"]
 EPOCHS = [0, 50, 100, 150]
@@ -75,25 +77,54 @@ def test_image_cells_hold_the_history_values_and_the_skipped_one_is_masked_not_z
         assert image.cmap.name.startswith("viridis")
 
 
+def cell_numbers(ax) -> CellNumbers | None:
+    found = [c for c in ax.collections if isinstance(c, CellNumbers)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
 def test_cells_show_their_values_with_contrasting_text():
     figure, colours = over_training_figure(tiny_history(), LAYERS, dims=(0, 1)), set()
     for (cls, dim), ax in heat_axes(figure).items():
-        texts = {(round(t.get_position()[1]), round(t.get_position()[0])): t for t in ax.texts}
+        numbers = cell_numbers(ax)
         expected = {
             (row, col): str(value(row, int(cls), dim, col))
             for row, layer in enumerate(LAYERS)
             for col in range(len(EPOCHS))
             if (layer, cls, col) != MISSING
         }
-        assert {cell: t.get_text() for cell, t in texts.items()} == expected
+        assert numbers.numbers == expected
+        # each glyph sits on its cell: offsets are (column, row) in data coordinates
+        assert [tuple(xy) for xy in numbers.get_offsets()] == [(col, row) for row, col in numbers.numbers]
         image = ax.images[0]
-        for text in texts.values():  # white on dark cells, black on light ones
-            red, green, blue, _ = image.cmap(image.norm(int(text.get_text())))
+        for cell, text in numbers.numbers.items():  # white on dark cells, black on light ones
+            red, green, blue, _ = image.cmap(image.norm(int(text)))
             luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
             if luminance < 0.4 or luminance > 0.6:
-                assert text.get_color() == ("white" if luminance < 0.4 else "black")
-                colours.add(text.get_color())
+                assert numbers.colours[cell] == ("white" if luminance < 0.4 else "black")
+                colours.add(numbers.colours[cell])
     assert colours == {"white", "black"}
+
+
+def test_numbers_are_drawn_inside_their_cells_and_none_on_the_missing_one():
+    figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
+    ax = heat_axes(figure)["1", 0]
+    numbers = cell_numbers(ax)
+
+    def cell_pixels(row: int, col: int) -> np.ndarray:
+        (x0, y0), (x1, y1) = ax.transData.transform([(col - 0.5, row + 0.5), (col + 0.5, row - 0.5)])
+        height = pixels.shape[0]
+        return pixels[int(height - y1) + 2 : int(height - y0) - 2, int(x0) + 2 : int(x1) - 2].reshape(-1, 3)
+
+    for (row, col), colour in numbers.colours.items():
+        target = np.array([255, 255, 255] if colour == "white" else [0, 0, 0])
+        assert (np.abs(cell_pixels(row, col) - target).sum(axis=1) < 60).sum() >= 5  # the glyphs' ink
+    layer, _, col = MISSING
+    grey = cell_pixels(LAYERS.index(layer), col)
+    assert (np.abs(grey - 211).max(axis=1) <= 2).all()  # lightgrey (211, 211, 211) and nothing else
 
 
 def test_colour_scale_starts_at_zero_and_is_shared_by_the_classes_of_one_dimension():
@@ -106,7 +137,7 @@ def test_colour_scale_starts_at_zero_and_is_shared_by_the_classes_of_one_dimensi
             assert (norm.vmin, norm.vmax) == (0, highest)
 
 
-def test_many_epochs_thin_the_labels_drop_the_cell_texts_and_cap_the_size():
+def test_many_epochs_thin_the_labels_drop_the_cell_numbers_and_cap_the_size():
     history = [
         {
             "epoch": 50 * e,
@@ -124,8 +155,8 @@ def test_many_epochs_thin_the_labels_drop_the_cell_texts_and_cap_the_size():
     for ax in heat_axes(large).values():
         labels = [t.get_text() for t in ax.get_xticklabels()]
         assert 2 <= len(labels) < 30 and labels[0] == "0"
-        assert len(ax.texts) == 0  # 100 columns: no room for numbers
-    assert all(len(ax.texts) == 11 * 20 for ax in heat_axes(medium).values())
+        assert cell_numbers(ax) is None  # 100 columns: no room for numbers
+    assert all(len(cell_numbers(ax).numbers) == 11 * 20 for ax in heat_axes(medium).values())
 
 
 def test_classes_argument_selects_panels_and_all_class_is_named():
