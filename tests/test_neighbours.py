@@ -40,6 +40,11 @@ def rounded_cloud(dim: int, n: int = 300) -> np.ndarray:
     return np.vstack([pts, pts[::7]])
 
 
+def torch_route(cloud, device: str = "cpu", **options) -> NeighbourLists:
+    """The torch arithmetic itself: ``kd_tree=False`` keeps a CPU cloud off the numpy route's k-d tree."""
+    return neighbour_lists(torch.as_tensor(cloud).to(device), kd_tree=False, **options)
+
+
 def assert_same(a: NeighbourLists, b: NeighbourLists) -> None:
     assert (a.n_points, a.n_unique, a.metric) == (b.n_points, b.n_unique, b.metric)
     for x, y in ((a.indices, b.indices), (a.edges, b.edges)):
@@ -52,13 +57,15 @@ def assert_same(a: NeighbourLists, b: NeighbourLists) -> None:
 # ---------------------------------------------------------------- the two routes agree exactly
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
-    "cloud", [lattice_with_duplicates(), embedded_lattice(), rounded_cloud(3), rounded_cloud(16)], ids=str
+    "cloud",
+    [lattice_with_duplicates(), embedded_lattice(), embedded_lattice()[:64], rounded_cloud(3), rounded_cloud(16)],
+    ids=["grid", "grid-40d", "grid-40d-distinct", "rounded-3d", "rounded-16d"],
 )
 @pytest.mark.parametrize("k", [4, 5, 9, 30])
 def test_knn_lists_are_identical(cloud, k, device):
     expected = numpy_neighbour_lists(cloud, k=k)
-    assert expected.n_unique < expected.n_points  # the duplicates were found
-    assert_same(neighbour_lists(torch.from_numpy(cloud).to(device), k=k), expected)
+    assert expected.n_unique == min(len(cloud), 64 if len(cloud) < 100 else 300)  # the duplicates were found
+    assert_same(torch_route(cloud, device, k=k), expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -75,16 +82,15 @@ def test_radius_edges_are_identical(cloud, scales, device):
     for scale in scales:
         expected = numpy_neighbour_lists(cloud, metric="euclidean", scale=scale)
         assert expected.edges.shape[1] > 0
-        assert_same(neighbour_lists(torch.from_numpy(cloud).to(device), metric="euclidean", scale=scale), expected)
+        assert_same(torch_route(cloud, device, metric="euclidean", scale=scale), expected)
 
 
 def test_blocked_computation_equals_the_unblocked_one():
     for cloud in (lattice_with_duplicates(), embedded_lattice(), rounded_cloud(3)):
-        tensor = torch.from_numpy(cloud)
-        assert_same(neighbour_lists(tensor, k=9, block_bytes=1), neighbour_lists(tensor, k=9))
-        assert_same(neighbour_lists(tensor, k=9, block_bytes=3000), neighbour_lists(tensor, k=9))
-        one = neighbour_lists(tensor, metric="euclidean", scale=3.0, block_bytes=1)
-        assert_same(one, neighbour_lists(tensor, metric="euclidean", scale=3.0))
+        assert_same(torch_route(cloud, k=9, block_bytes=1), torch_route(cloud, k=9))
+        assert_same(torch_route(cloud, k=9, block_bytes=3000), torch_route(cloud, k=9))
+        one = torch_route(cloud, metric="euclidean", scale=3.0, block_bytes=1)
+        assert_same(one, torch_route(cloud, metric="euclidean", scale=3.0))
 
 
 def test_knn_order_is_self_then_distance_then_index():
@@ -107,7 +113,7 @@ def test_high_dimensional_numpy_knn_breaks_ties_the_same_way():
 def test_duplicates_keep_the_first_occurrence_in_original_order():
     cloud = np.array([[3.0, 1.0], [1.0, 0.0], [3.0, 1.0], [0.0, -0.0], [1.0, 0.0], [-0.0, 0.0]])
     assert first_occurrences(cloud).tolist() == [0, 1, 3]  # -0.0 == 0.0
-    lists = neighbour_lists(torch.from_numpy(cloud), k=2)
+    lists = torch_route(cloud, k=2)
     assert (lists.n_points, lists.n_unique) == (6, 3)
     assert lists.indices.tolist() == [[0, 1], [1, 2], [2, 1]]  # (3, 1), (1, 0), (0, 0)
     assert_same(lists, numpy_neighbour_lists(cloud, k=2))
@@ -118,17 +124,17 @@ def test_near_duplicates_are_checked_exactly():
     near = base.copy()
     near[0, 17] += 1e-12  # squared distance far below the duplicate tolerance of the wide Gram route
     cloud = np.vstack([base, near, near, base, near + 1.0, base, near, near + 1.0])
-    lists = neighbour_lists(torch.from_numpy(cloud), k=2)
+    lists = torch_route(cloud, k=2)
     assert (lists.n_points, lists.n_unique) == (8, 3)  # base, near and near + 1 are distinct
     assert_same(lists, numpy_neighbour_lists(cloud, k=2))
 
 
 @pytest.mark.parametrize("shape", [(50, 3), (50, 800_000)])
 def test_an_all_identical_cloud_is_one_point(shape):
-    lists = neighbour_lists(torch.zeros(shape), k=14)
+    lists = torch_route(torch.zeros(shape), k=14)
     assert (lists.n_points, lists.n_unique) == (50, 1)
     assert betti_from_neighbours(lists, max_dim=2) == (1, 0, 0)
-    euclidean = neighbour_lists(torch.full(shape, 0.5), metric="euclidean")
+    euclidean = torch_route(torch.full(shape, 0.5), metric="euclidean")
     assert betti_from_neighbours(euclidean, max_dim=1) == (1, 0)
 
 
@@ -136,16 +142,21 @@ def test_an_all_identical_cloud_is_one_point(shape):
 def test_circle_and_d1_classes_from_torch_lists():
     t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
     circle = np.stack([np.cos(t), np.sin(t)], axis=1) + 0.02 * np.random.default_rng(0).normal(size=(200, 2))
-    assert betti_from_neighbours(neighbour_lists(torch.from_numpy(circle), k=6)) == betti_numbers(circle, k=6) == (1, 1)
+    assert betti_from_neighbours(torch_route(circle, k=6)) == betti_numbers(circle, k=6) == (1, 1)
     x, y = make_d1(seed=0)
     for label, expected in ((0, (9, 0)), (1, (1, 9))):
         cloud = torch.from_numpy(x[y == label]).float()  # float32 in, float64 arithmetic
-        assert betti_from_neighbours(neighbour_lists(cloud, k=14)) == betti_numbers(x[y == label], k=14) == expected
+        assert betti_from_neighbours(torch_route(cloud, k=14)) == betti_numbers(x[y == label], k=14) == expected
 
 
 def test_float32_arithmetic_gives_the_same_lists_on_well_separated_points():
-    cloud = torch.from_numpy(embedded_lattice())
-    assert_same(neighbour_lists(cloud, k=9, dtype=torch.float32), neighbour_lists(cloud, k=9))
+    for cloud in (lattice_with_duplicates(), embedded_lattice()):
+        assert_same(torch_route(cloud, k=9, dtype=torch.float32), torch_route(cloud, k=9))
+
+
+def test_a_narrow_cpu_cloud_goes_to_the_kd_tree_with_the_same_lists():
+    cloud = rounded_cloud(3)
+    assert_same(neighbour_lists(torch.from_numpy(cloud), k=9), torch_route(cloud, k=9))
 
 
 def test_betti_numbers_is_the_numpy_route_then_betti_from_neighbours():
@@ -168,7 +179,7 @@ def test_lists_pickle_small_and_device_free():
 
 def test_lists_are_capped_at_the_unique_points():
     cloud = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]] * 10)  # 30 points, 3 distinct
-    lists = neighbour_lists(torch.from_numpy(cloud), k=14)
+    lists = torch_route(cloud, k=14)
     assert lists.indices.shape == (3, 3)
     assert betti_from_neighbours(lists) == (1, 0)
 
@@ -194,8 +205,10 @@ def test_validation_errors_match_the_numpy_route(points, options):
     with pytest.raises(ValueError) as numpy_lists_error:
         numpy_neighbour_lists(points, **options)
     with pytest.raises(ValueError) as torch_error:
+        torch_route(points, **options)
+    with pytest.raises(ValueError) as default_error:  # a narrow CPU cloud may go to the k-d tree
         neighbour_lists(torch.from_numpy(points), **options)
-    assert str(torch_error.value) == str(numpy_error.value) == str(numpy_lists_error.value)
+    assert str(torch_error.value) == str(default_error.value) == str(numpy_error.value) == str(numpy_lists_error.value)
 
 
 def test_bad_torch_options_say_what_to_pass():

@@ -98,17 +98,23 @@ def _knn_low_dim(points: np.ndarray, k: int) -> np.ndarray:
     dist, idx = dist.reshape(n, kk), idx.reshape(n, kk)
     # a row is settled when the tree's last candidate is clearly farther than its k-th: no tie is cut off
     settled = np.ones(n, bool) if kk == n else dist[:, kk - 1] > dist[:, k - 1] * (1 + _KD_MARGIN)
-    rows = np.repeat(np.flatnonzero(settled), kk)
-    cols = idx[settled].ravel()
+    out = np.empty((n, k), dtype=np.int64)
+    cols = np.sort(idx[settled], axis=1)  # index order first, then a stable sort by distance
+    rows = np.flatnonzero(settled)
+    sq = _direct_sq(points[rows, None, :], points[cols])
+    sq[cols == rows[:, None]] = -np.inf  # the point itself first
+    order = np.argsort(sq, axis=1, kind="stable")[:, :k]
+    out[settled] = np.take_along_axis(cols, order, axis=1)
     tied = np.flatnonzero(~settled)
     if len(tied):  # every point within the k-th distance (and a hair)
         balls = tree.query_ball_point(points[tied], dist[tied, k - 1] * (1 + _KD_MARGIN) + 1e-300)
         lengths = np.fromiter((len(b) for b in balls), dtype=np.int64, count=len(balls))
-        rows = np.concatenate([rows, np.repeat(tied, lengths)])
-        cols = np.concatenate([cols, np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])])
-    sq = _direct_sq(points[rows], points[cols])
-    sq[rows == cols] = -np.inf  # the point itself first
-    return _first_k(rows, cols, sq, n, k)
+        rows = np.repeat(np.arange(len(tied)), lengths)
+        cols = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
+        sq = _direct_sq(points[tied[rows]], points[cols])
+        sq[tied[rows] == cols] = -np.inf
+        out[tied] = _first_k(rows, cols, sq, len(tied), k)
+    return out
 
 
 def knn_indices(points: np.ndarray, k: int, *, block_bytes: int = _BLOCK_BYTES, centre: bool = True) -> np.ndarray:

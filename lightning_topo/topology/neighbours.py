@@ -65,14 +65,15 @@ def _check_finite(x: torch.Tensor, column_sums: torch.Tensor) -> None:
 
 
 def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` in ``dtype``, centred on its mean above 16 dimensions (one pass over the data, never in place)."""
-    mean = x.mean(dim=0, dtype=dtype) if x.is_floating_point() else x.to(dtype).mean(dim=0)
+    """``x`` in ``dtype``, centred on its mean above 16 dimensions; never ``x`` itself changed in place."""
+    u = x.to(dtype)
+    mean = u.mean(dim=0)
     _check_finite(x, mean)
     if x.shape[1] <= DIRECT_MAX_DIM:
-        return x.to(dtype)
-    if torch.promote_types(x.dtype, dtype) == dtype:
-        return torch.sub(x, mean)  # converts on the fly, no float64 copy of x first
-    return x.to(dtype) - mean
+        return u
+    if u.data_ptr() == x.data_ptr():  # no conversion happened: u is x
+        return u - mean
+    return u.sub_(mean)
 
 
 class _Distances:
@@ -81,19 +82,22 @@ class _Distances:
     def __init__(self, u: torch.Tensor, block_bytes: int) -> None:
         self.u = u
         self.direct = u.shape[1] <= DIRECT_MAX_DIM
+        self.columns = u.T.contiguous() if self.direct else None  # one contiguous row per coordinate
         self.sq = None if self.direct else torch.einsum("ij,ij->i", u, u)
         per_row = u.element_size() * len(u) * (3 if self.direct else 2)  # the block and its temporaries
         self.step = max(1, block_bytes // per_row)
+        self._whole: torch.Tensor | None = None  # all distances, kept when they fit in one block
 
     def rows(self, rows: torch.Tensor) -> torch.Tensor:
-        a = self.u[rows]
         if self.direct:
-            diff = a[:, None, 0] - self.u[None, :, 0]
+            a = self.columns[:, rows]
+            diff = a[0, :, None] - self.columns[0, None, :]
             out = diff * diff
-            for c in range(1, self.u.shape[1]):
-                diff = a[:, None, c] - self.u[None, :, c]
+            for c in range(1, len(self.columns)):
+                diff = a[c, :, None] - self.columns[c, None, :]
                 out = out + diff * diff  # not addcmul: a fused multiply-add would round differently
             return out
+        a = self.u[rows]
         return (self.sq[rows, None] + self.sq[None, :]) - 2.0 * (a @ self.u.T)
 
     def tolerance(self, rows: torch.Tensor) -> torch.Tensor | float:
@@ -107,6 +111,11 @@ class _Distances:
         """``(row indices, their squared distances to every row)``, at most ``block_bytes`` at a time."""
         if rows is None:
             rows = torch.arange(len(self.u), device=self.u.device)
+            if self.step >= len(rows):  # one block: compute it once for the duplicate and the k-NN passes
+                if self._whole is None:
+                    self._whole = self.rows(rows)
+                yield rows, self._whole
+                return
         for start in range(0, len(rows), self.step):
             chunk = rows[start : start + self.step]
             yield chunk, self.rows(chunk)
@@ -114,9 +123,28 @@ class _Distances:
 
 def _rows_equal(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, block_bytes: int) -> torch.Tensor:
     """``x[i[p]] == x[j[p]]`` exactly (every coordinate), pair by pair, in chunks."""
+    if len(i) == 0:
+        return torch.zeros(0, dtype=torch.bool, device=x.device)
     step = max(1, block_bytes // max(1, 2 * x.shape[1] * x.element_size()))
+    if bool((j == j[0]).all()):  # one representative (a dead layer): compare each row with it, no gathered copy
+        contiguous = int(i[-1] - i[0]) + 1 == len(i) and bool((i.diff() == 1).all())
+        rows = (lambda s: x[int(i[s]) : int(i[s]) + step]) if contiguous else (lambda s: x[i[s : s + step]])
+        return torch.cat([(rows(s) == x[int(j[0])]).all(dim=1) for s in range(0, len(i), step)])
     out = [(x[i[s : s + step]] == x[j[s : s + step]]).all(dim=1) for s in range(0, len(i), step)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=x.device)
+    return torch.cat(out)
+
+
+def _first_occurrences_narrow(x: torch.Tensor) -> torch.Tensor:
+    """Sorted first occurrences of the distinct rows of a narrow cloud (``d <= 16``): sorting short rows is cheap."""
+    _, inverse = torch.unique(x + 0 if x.is_floating_point() else x, dim=0, return_inverse=True)  # + 0: -0.0 -> 0.0
+    first = torch.full((int(inverse.max()) + 1,), len(x), dtype=torch.long, device=x.device)
+    first.scatter_reduce_(0, inverse, torch.arange(len(x), device=x.device), reduce="amin")
+    return first.sort().values
+
+
+def _first_occurrences_wide(x: torch.Tensor, dist: _Distances, block_bytes: int) -> torch.Tensor:
+    """Sorted first occurrences of the distinct rows of a wide cloud, from zero-distance candidates."""
+    return torch.nonzero(_duplicate_of(x, dist, block_bytes) < 0).squeeze(1)
 
 
 def _duplicate_of(x: torch.Tensor, dist: _Distances, block_bytes: int) -> torch.Tensor:
@@ -167,6 +195,7 @@ def neighbour_lists(
     scale: float = 2.5,
     dtype: torch.dtype = torch.float64,
     block_bytes: int = 2**28,
+    kd_tree: bool | None = None,
 ) -> NeighbourLists:
     """k-NN lists (or radius edges) of a ``(n, d)`` cloud, computed with torch on ``cloud.device``.
 
@@ -179,6 +208,8 @@ def neighbour_lists(
         dtype: arithmetic of the distances: ``torch.float64`` (default, identical to the numpy route) or
             ``torch.float32`` (the fast option on a GPU; near-ties may then be ordered differently).
         block_bytes: largest distance block held at once.
+        kd_tree: hand the cloud to the numpy route's k-d tree (identical lists, by construction); ``None``, the
+            default: when that is faster, i.e. the cloud is on the CPU, ``d <= 16`` and ``dtype`` is float64.
 
     Raises:
         ValueError: the same as :func:`lightning_topo.topology.betti_numbers` for a bad cloud or bad options,
@@ -200,16 +231,27 @@ def neighbour_lists(
     n = len(x)
     if metric == "knn":
         check_k(k, n)
+    if kd_tree is None:
+        kd_tree = x.device.type == "cpu" and x.shape[1] <= DIRECT_MAX_DIM and dtype == torch.float64
+    if kd_tree:
+        from lightning_topo.topology.betti import numpy_neighbour_lists
+
+        return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale)
     with torch.no_grad():
         u = _working_copy(x, dtype)  # centred on every point's mean above 16 dimensions, as the numpy route
-        keep = torch.nonzero(_duplicate_of(x, _Distances(u, block_bytes), block_bytes) < 0).squeeze(1)
-        if len(keep) < n:
-            u = u[keep]
-        n_unique = len(u)
+        dist = None
+        if x.shape[1] <= DIRECT_MAX_DIM:
+            keep = _first_occurrences_narrow(x)
+        else:
+            dist = _Distances(u, block_bytes)
+            keep = _first_occurrences_wide(x, dist, block_bytes)
+        n_unique = len(keep)
         if n_unique == 1:
             empty = (np.zeros((1, 1), np.int64), None) if metric == "knn" else (None, np.zeros((2, 0), np.int64))
             return NeighbourLists(n, 1, metric, *empty)
-        dist = _Distances(u, block_bytes)
+        if n_unique < n or dist is None:
+            dist = _Distances(u[keep], block_bytes)
+        # else: no duplicate; the wide route's distances are reused (the k-NN pass below may overwrite them)
         if metric == "knn":
             kk = min(k, n_unique)
             parts = []

@@ -1,0 +1,152 @@
+"""The neighbour-list step of one class cloud: the old numpy route against the torch route.
+
+A ResNet-18 first-ReLU class cloud is 50 images x 800,000 activations (64 x 112 x 112 at 224 px);
+random non-negative values with about half of them zero stand in for it, plus a 200,000-wide cloud,
+a cloud with duplicated rows and a dead layer (all rows zero).  Routes, each in a fresh process so
+that the peak memory (max RSS, minus that of the process after making the cloud) is its own:
+
+- old:   ``np.unique(cloud, axis=0)`` + float64 brute-force k-NN (the code before the torch route);
+- numpy: ``numpy_neighbour_lists`` (rows hashed, first occurrences kept, centred Gram blocks);
+- torch64 / torch32: ``neighbour_lists`` on the cloud's device (float64 / float32 arithmetic).
+
+Each prints its wall time (median of ``--repeats``) and whether its lists equal the old route's (the same
+neighbours of the same original points: the old route numbers points in sorted order, the new ones in
+original order).
+
+Usage:
+    python benchmarks/neighbour_route.py                     # CPU; add --device cuda on a GPU machine
+    python benchmarks/neighbour_route.py --repeats 5 --k 14
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+CASES = {
+    "50 x 800,000": dict(n=50, d=800_000, duplicates=0),
+    "50 x 200,000": dict(n=50, d=200_000, duplicates=0),
+    "50 x 200,000, 10 duplicates": dict(n=50, d=200_000, duplicates=10),
+    "dead layer 50 x 800,000": dict(n=50, d=800_000, duplicates=-1),
+}
+
+
+def make_cloud(n: int, d: int, duplicates: int, seed: int = 0) -> np.ndarray:
+    """float32 activations: half zeros, half |normal|; ``duplicates`` rows copied; ``-1``: all zero."""
+    if duplicates < 0:
+        return np.zeros((n, d), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    cloud = np.empty((n, d), dtype=np.float32)
+    for row in cloud:  # row by row, so that making the cloud adds nothing to the peak memory measured
+        row[:] = np.abs(rng.standard_normal(d, dtype=np.float32))
+        row[rng.random(d, dtype=np.float32) < 0.5] = 0.0
+    if duplicates:
+        cloud[rng.choice(n, duplicates, replace=False)] = cloud[rng.choice(n, duplicates, replace=False)]
+    return cloud
+
+
+def old_route(cloud: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The code before this change: float64 copy, np.unique(axis=0), brute-force k-NN. Returns (kept, lists)."""
+    pts = cloud.astype(np.float64)
+    unique, kept = np.unique(pts, axis=0, return_index=True)
+    n = len(unique)
+    k = min(k, n)
+    sq = np.einsum("ij,ij->i", unique, unique)
+    dist = sq[:, None] - 2.0 * unique @ unique.T + sq[None, :]
+    dist[np.arange(n), np.arange(n)] = -np.inf
+    part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (n, 1))
+    order = np.argsort(np.take_along_axis(dist, part, axis=1), axis=1, kind="stable")
+    return kept, np.take_along_axis(part, order, axis=1)
+
+
+def new_route(cloud: np.ndarray, route: str, k: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """The new routes. Returns (kept, lists); the kept rows come from the exact first occurrences."""
+    from lightning_topo.topology import first_occurrences, neighbour_lists, numpy_neighbour_lists
+
+    if route == "numpy":
+        lists = numpy_neighbour_lists(cloud, k=k)
+    else:
+        import torch
+
+        tensor = torch.from_numpy(cloud).to(device)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        dtype = torch.float64 if route == "torch64" else torch.float32
+        lists = neighbour_lists(tensor, k=k, dtype=dtype)
+    return first_occurrences(cloud) if lists.n_unique < lists.n_points else np.arange(len(cloud)), lists.indices
+
+
+def _worker(case: str, route: str, k: int, device: str, repeats: int, queue: Any) -> None:
+    cloud = make_cloud(**CASES[case])
+    if route.startswith("torch"):
+        import torch
+
+        if device != "cpu":  # warm the device up (context, kernels) outside the timing
+            torch.zeros(1, device=device).sum().item()
+    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        kept, lists = old_route(cloud, k) if route == "old" else new_route(cloud, route, k, device)
+        seconds.append(time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_mb
+    rows = np.argsort(kept)  # one row per kept point, in original order, naming neighbours by original number
+    queue.put((statistics.median(seconds), peak_mb, kept[lists][rows]))
+
+
+def run(case: str, route: str, k: int, device: str, repeats: int) -> tuple[float, float, np.ndarray]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(case, route, k, device, repeats, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _compare(lists: np.ndarray, old: np.ndarray) -> str:
+    if np.array_equal(lists, old):
+        return "yes"
+    if lists.shape != old.shape:
+        return f"NO (shape {lists.shape} vs {old.shape})"
+    rows = int((lists != old).any(axis=1).sum())
+    sets = int(sum(set(a) != set(b) for a, b in zip(lists.tolist(), old.tolist())))
+    return f"no: {rows} of {len(lists)} rows differ in order, {sets} in membership"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--k", type=int, default=14)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="device of the torch routes (cpu, cuda)")
+    parser.add_argument("--routes", default="old,numpy,torch64,torch32")
+    args = parser.parse_args()
+    routes = args.routes.split(",")
+
+    import torch
+
+    print(
+        f"k={args.k}, median of {args.repeats}, torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads"
+    )
+    header = f"{'cloud':30} {'route':8} {'seconds':>8} {'peak MB':>8} {'speed-up':>9}  same lists as old"
+    print(header)
+    print("-" * len(header))
+    for case in CASES:
+        old = None
+        for route in routes:
+            seconds, peak_mb, lists = run(case, route, args.k, args.device, args.repeats)
+            if route == "old":
+                old = (seconds, lists)
+            speed = f"{old[0] / seconds:.1f}x" if old else ""
+            same = "" if route == "old" or old is None else _compare(lists, old[1])
+            print(f"{case:30} {route:8} {seconds:>8.3f} {peak_mb:>8.0f} {speed:>9}  {same}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
