@@ -202,6 +202,8 @@ def test_plot_history_writes_a_readable_png(tmp_path):
         (lambda: over_training_figure(tiny_history(), "input", dims=(0,)), "layers must be"),
         (lambda: over_training_figure(tiny_history(), LAYERS, (0,), classes=["7"]), r"classes \['7'\] are not"),
         (lambda: over_training_figure([{"epoch": 0}], LAYERS, (0,)), r"history\[0\] has no 'betti'"),
+        (lambda: over_training_figure(tiny_history(), ["conv1"], (0,)), r"none of the layers \['conv1'\]"),
+        (lambda: plot_history(tiny_history(), "x.png", dims=(0, 2)), r"dims \[2\] were not computed"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, message):

@@ -1,4 +1,5 @@
-"""How Betti numbers are named and drawn: scalar tags, the TensorBoard custom-scalars layout, a depth figure.
+"""How Betti numbers are named and drawn: scalar tags, the TensorBoard custom-scalars layout, a depth figure,
+heat maps of every layer over training (``over_training_figure``) and an image file of both (``plot_history``).
 
 Tags: ``betti/<layer>/class_<c>/b<d>`` (``class_all`` when not per class) and ``betti/seconds`` for
 the monitor's own compute time.
@@ -131,8 +132,8 @@ def over_training_figure(
         >>> [ax.images[0].get_array().tolist() for ax in figure.axes if ax.images][0]  # class 0, beta_0
         [[9.0, 8.0, 7.0, 6.0], [9.0, 7.0, 5.0, 3.0]]
     """
-    layers, dims = _check_layers_dims(layers, dims)
     _check_history(history)
+    layers, dims = _check_layers_dims(layers, dims, history)
     classes = _classes(history, classes)
     width, height, heat = _over_training_size(history, layers, dims, classes)
     figure = Figure(figsize=(width, height))
@@ -162,7 +163,7 @@ def plot_history(
     """
     _check_history(history)
     layers = history_layers(history) if layers is None else layers
-    layers, dims = _check_layers_dims(layers, dims)
+    layers, dims = _check_layers_dims(layers, dims, history)
     classes = _classes(history, classes)
     path = Path(path)
     if not path.suffix:
@@ -179,7 +180,7 @@ def plot_history(
         last["betti"],
         layers,
         dims,
-        f"Betti numbers by layer at epoch {last['epoch']} (last entry)",
+        f"Betti numbers by layer at epoch {last.get('epoch', len(history) - 1)} (last entry)",
         _depth_axes(bottom, width, depth_height, layers, len(dims)),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -276,7 +277,8 @@ def _draw_over_training(
     panel_width = label + heat[0] + _COLORBAR
     margin = (width - len(dims) * panel_width) / 2
     epochs = [str(entry.get("epoch", i)) for i, entry in enumerate(history)]
-    epoch_ticks = _thinned(len(epochs), heat[0], max(len(e) for e in epochs))
+    epoch_ticks = _thinned(len(epochs), heat[0], 0.62 * _LABEL_PT * max(len(e) for e in epochs))
+    layer_ticks = _thinned(len(layers), heat[1], 1.2 * _LABEL_PT - 6)
     matrices = {(cls, d): betti_matrix(history, layers, cls, d) for cls in classes for d in dims}
     any_missing = any(values.mask.any() for values in matrices.values())
     # one colour scale per dimension, from 0: the same colour means the same number in every class's panel
@@ -289,7 +291,7 @@ def _draw_over_training(
             cax = figure.add_axes([(x + heat[0] + 0.1) / width, y / height, 0.13 / width, heat[1] / height])
             _heat_map(figure, ax, cax, matrices[cls, d], Normalize(vmin=0, vmax=highest[d]), heat)
             ax.set_title(rf"{_class_title(cls)}: $\beta_{d}$", fontsize=9)
-            ax.set_yticks(range(len(layers)), [_short(layer) for layer in layers], fontsize=_LABEL_PT)
+            ax.set_yticks(layer_ticks, [_short(layers[i]) for i in layer_ticks], fontsize=_LABEL_PT)
             ax.set_xticks(epoch_ticks, [epochs[i] for i in epoch_ticks], fontsize=_LABEL_PT)
             ax.set_xlabel("epoch", fontsize=8, labelpad=2)
             ax.set_ylabel("layer", fontsize=8, labelpad=2)
@@ -348,11 +350,10 @@ class CellNumbers(PathCollection):
         self.set_transform(Affine2D().scale(1 / 72) + figure.dpi_scale_trans)  # points -> pixels at any dpi
 
 
-def _thinned(n: int, width_inches: float, digits: int) -> list[int]:
-    """Every k-th column index, k such that the epoch labels do not overlap."""
-    fit = max(1, int(width_inches * 72 / (0.62 * _LABEL_PT * digits + 6)))
-    step = -(-n // fit)
-    return list(range(0, n, step))
+def _thinned(n: int, length_inches: float, label_points: float) -> list[int]:
+    """Every k-th index, k such that labels ``label_points`` long (along the axis) do not overlap."""
+    fit = max(1, int(length_inches * 72 / (label_points + 6)))
+    return list(range(0, n, -(-n // fit)))
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -374,11 +375,26 @@ def _check_history(history: Sequence[Mapping]) -> None:
             )
 
 
-def _check_layers_dims(layers: Sequence[str], dims: Sequence[int]) -> tuple[list[str], list[int]]:
+def _check_layers_dims(
+    layers: Sequence[str], dims: Sequence[int], history: Sequence[Mapping]
+) -> tuple[list[str], list[int]]:
     if isinstance(layers, str) or not layers:
         raise ValueError(f"layers must be a non-empty list of layer names (monitor._watched), got {layers!r}")
     if isinstance(dims, int) or not dims or any(not isinstance(d, int) or d < 0 for d in dims):
         raise ValueError(f"dims must be a non-empty list of non-negative integers such as (0, 1), got {dims!r}")
+    known = history_layers(history)
+    if not set(layers) & {layer for entry in history for layer in entry["betti"]}:
+        raise ValueError(f"none of the layers {list(layers)} is in the history; its layers are {known}")
+    computed = max(
+        (len(numbers) for entry in history for per_class in entry["betti"].values() for numbers in per_class.values()),
+        default=0,
+    )
+    missing = [d for d in dims if d >= computed]
+    if missing:
+        raise ValueError(
+            f"dims {missing} were not computed: the history has beta_0..beta_{computed - 1}; "
+            f"pick dims below {computed} or monitor with a higher BettiMonitor(dims=...)"
+        )
     return list(layers), list(dims)
 
 
