@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -104,7 +105,7 @@ def _looks_complete(kind: str | None, tail: bytes, size: int, head: bytes) -> bo
     return False
 
 
-def _decode_problem(path: Path) -> str | None:
+def _decode_problem(path: str | Path) -> str | None:
     """Why PIL cannot decode ``path`` (``None`` if it can): the slow, exact check."""
     try:
         with Image.open(path) as image:
@@ -130,13 +131,11 @@ def check_image_file(path: str | Path) -> str | None:
         >>> check_image_file("empty.jpg")
         'empty file'
     """
-    path = Path(path)
     try:
-        with open(path, "rb") as f:
-            size = f.seek(0, 2)
+        with open(path, "rb", buffering=0) as f:  # unbuffered: two 16-byte reads, not two 8 KiB ones
+            size = os.fstat(f.fileno()).st_size
             if size == 0:
                 return "empty file"
-            f.seek(0)
             head = f.read(16)
             f.seek(max(0, size - 16))
             tail = f.read(16)
@@ -370,7 +369,14 @@ class ImageDataModule(pl.LightningDataModule):
     # ----------------------------------------------------------------- unreadable files
     @property
     def bad_files(self) -> dict[Path, str]:
-        """Every skipped image file -> why: found at set-up, or failed to decode while loading (workers too)."""
+        """Every skipped image file -> why: found at set-up, or failed to decode while loading (workers too).
+
+        Example:
+            >>> dm = CatsVsDogsDataModule(root="./data")
+            >>> dm.setup("fit")  # one BadImageFileWarning if it skips files
+            >>> for path, why in dm.bad_files.items():  # after training, also those that failed to decode
+            ...     print(path, why)
+        """
         found = dict(self._bad_at_setup)
         for data in (self.train_set, self.val_set, self.test_set):
             if isinstance(data, _FileImages):
@@ -384,9 +390,9 @@ class ImageDataModule(pl.LightningDataModule):
         for path in paths:
             reason = check_image_file(path)
             if reason is not None:
-                bad[Path(path)] = reason
+                bad[path] = reason
         self._handle_bad(bad, split)
-        return [i for i, path in enumerate(paths) if Path(path) not in bad]
+        return [i for i, path in enumerate(paths) if path not in bad] if bad else list(range(len(paths)))
 
     def _handle_bad(self, bad: dict[Path, str], split: str) -> None:
         """Raise (``on_bad_file="raise"``) or record and warn once about the unreadable files of ``split``."""
