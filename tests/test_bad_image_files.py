@@ -152,21 +152,24 @@ def test_on_bad_file_raise_stops_at_setup_naming_every_file(tmp_path):
     assert dm.train_set is None
 
 
-def test_a_kaggle_flat_folder_is_screened_before_the_split(tmp_path):
+def test_a_kaggle_flat_folder_skips_the_bad_files_of_whichever_split_they_fall_in(tmp_path):
     folder = tmp_path / "cats_vs_dogs" / "train"
     for k in range(5):
         noisy_image(folder / f"cat.{k}.jpg", True, seed=k)
         noisy_image(folder / f"dog.{k}.jpg", False, seed=k)
+    bad = {folder / "cat.5.jpg", folder / "dog.5.jpg"}
     (folder / "cat.5.jpg").write_bytes(b"")
     truncated(folder / "dog.5.jpg", red=False)
-    dm = CatsVsDogsDataModule(root=str(tmp_path), image_size=16, val_fraction=0.0, test_fraction=0.2)
+    dm = CatsVsDogsDataModule(root=str(tmp_path), image_size=16, val_fraction=0.0, test_fraction=0.25)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         dm.setup("fit")
         dm.setup("test")
-    assert set(dm.bad_files) == {folder / "cat.5.jpg", folder / "dog.5.jpg"}
+    assert set(dm.bad_files) == bad
     assert len(dm.train_set) + len(dm.test_set) == 10
-    assert sum("unreadable image file" in m for m in bad_image_warnings(record)) in (1, 2)  # one per split with any
+    assert not bad & (set(dm.train_set.paths) | set(dm.test_set.paths))
+    named = [path for message in bad_image_warnings(record) for path in bad if str(path) in message]
+    assert sorted(named) == sorted(bad)  # each named once, in the warning of its own split
 
 
 def test_a_split_with_no_readable_file_says_so(tmp_path):
