@@ -3,7 +3,7 @@
 A ResNet-18 first-ReLU class cloud is 50 images x 800,000 activations (64 x 112 x 112 at 224 px);
 random non-negative values with about half of them zero stand in for it, plus a 200,000-wide cloud,
 a cloud with duplicated rows and a dead layer (all rows zero).  Routes, each in a fresh process so
-that the peak memory (max RSS, minus that of the process after making the cloud) is its own:
+that the peak memory (the peak resident set above the resident set before the call, host only) is its own:
 
 - old:   ``np.unique(cloud, axis=0)`` + float64 brute-force k-NN (the code before the torch route);
 - numpy: ``numpy_neighbour_lists`` (rows hashed, first occurrences kept, centred Gram blocks);
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from typing import Any
@@ -82,6 +81,18 @@ def new_route(cloud: np.ndarray, route: str, k: int, device: str) -> tuple[np.nd
     return first_occurrences(cloud) if lists.n_unique < lists.n_points else np.arange(len(cloud)), lists.indices
 
 
+def _status_mb(field: str) -> float:
+    """``VmRSS`` / ``VmHWM`` (peak since the last reset) of this process, from /proc/self/status, in MB."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as clear:  # "5": reset the peak resident set size (Linux)
+        clear.write("5")
+
+
 def _worker(case: str, route: str, k: int, device: str, repeats: int, queue: Any) -> None:
     cloud = make_cloud(**CASES[case])
     if route.startswith("torch"):
@@ -89,15 +100,16 @@ def _worker(case: str, route: str, k: int, device: str, repeats: int, queue: Any
 
         if device != "cpu":  # warm the device up (context, kernels) outside the timing
             torch.zeros(1, device=device).sum().item()
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    seconds = []
+    seconds, peaks = [], []
     for _ in range(repeats):
+        base_mb = _status_mb("VmRSS")
+        _reset_peak()
         start = time.perf_counter()
         kept, lists = old_route(cloud, k) if route == "old" else new_route(cloud, route, k, device)
         seconds.append(time.perf_counter() - start)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_mb
+        peaks.append(_status_mb("VmHWM") - base_mb)
     rows = np.argsort(kept)  # one row per kept point, in original order, naming neighbours by original number
-    queue.put((statistics.median(seconds), peak_mb, kept[lists][rows]))
+    queue.put((statistics.median(seconds), max(peaks), kept[lists][rows]))
 
 
 def run(case: str, route: str, k: int, device: str, repeats: int) -> tuple[float, float, np.ndarray]:

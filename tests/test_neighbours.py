@@ -129,6 +129,14 @@ def test_near_duplicates_are_checked_exactly():
     assert_same(lists, numpy_neighbour_lists(cloud, k=2))
 
 
+def test_leading_duplicates_of_one_row_in_a_wide_cloud():
+    rows = np.random.default_rng(0).random((4, 5000))
+    cloud = rows[[0, 0, 0, 1, 2, 3]]  # rows 1-2 repeat row 0 (a contiguous run), the others are new
+    lists = torch_route(cloud, k=2)
+    assert (lists.n_points, lists.n_unique) == (6, 4)
+    assert_same(lists, numpy_neighbour_lists(cloud, k=2))
+
+
 @pytest.mark.parametrize("shape", [(50, 3), (50, 800_000)])
 def test_an_all_identical_cloud_is_one_point(shape):
     lists = torch_route(torch.zeros(shape), k=14)
@@ -231,3 +239,60 @@ def test_the_topology_package_imports_torch_only_on_demand():
         "t.neighbour_lists; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+# ---------------------------------------------------------------- conv filters: every filter's lists at once
+def integer_maps(n_images: int = 32, side: int = 5, seed: int = 0) -> np.ndarray:
+    """Small-integer maps (exact arithmetic, many ties) with a dead filter and repeated images."""
+    rng = np.random.default_rng(seed)
+    maps = rng.integers(0, 3, size=(n_images, 6, side, side)).astype(np.float32)
+    maps[:, 2] = 1.0  # a dead filter: one point
+    maps[5, :4] = maps[1, :4]  # image 5 repeats image 1 on filters 0-3
+    maps[9, 4] = maps[2, 4]
+    return maps
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("side", [5, 4], ids=["25-d", "16-d"])
+def test_filter_lists_equal_each_filters_numpy_lists(side, device):
+    from lightning_topo.topology.filter_lists import filter_neighbour_lists
+
+    maps = integer_maps(side=side)
+    for options in ({"k": 5}, {"metric": "euclidean", "scale": 3.0}):
+        got = filter_neighbour_lists(torch.from_numpy(maps).to(device), **options)
+        assert len(got) == 6 and got[2].n_unique == 1 and got[0].n_unique == 31
+        for c, lists in enumerate(got):
+            assert_same(lists, numpy_neighbour_lists(maps[:, c].reshape(32, -1), **options))
+        assert_same(got[3], filter_neighbour_lists(maps, block_bytes=1, **options)[3])  # one filter per batch
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_filter_scores_are_the_same_on_both_routes(dim):
+    from lightning_topo.topology import filters
+
+    for maps in (integer_maps(), np.random.default_rng(1).normal(size=(60, 5, 6, 6))):
+        for options in ({"k": 6}, {"metric": "euclidean", "scale": 6.0}):
+            fast = filters.filter_betti_scores(torch.from_numpy(maps), dim=dim, route="torch", **options)
+            slow = filters.filter_betti_scores(maps, dim=dim, route="numpy", **options)
+            np.testing.assert_array_equal(fast, slow)
+    dead = filters.filter_betti_scores(integer_maps(), dim=dim, k=6)[2]
+    assert dead == (1.0 if dim == 0 else 0.0)
+
+
+def test_filter_routes_raise_the_same_errors():
+    from lightning_topo.topology import filters
+
+    maps = integer_maps()
+    maps[3, 4, 0, 0] = np.nan
+    maps[7, 4, 1, 1] = np.inf
+    bad = [(maps, {"k": 5}), (integer_maps(), {"k": 32}), (integer_maps(), {"k": 5, "metric": "cosine"})]
+    for array, options in bad:
+        with pytest.raises(ValueError) as slow:
+            filters.filter_betti_scores(array, route="numpy", **options)
+        with pytest.raises(ValueError) as fast:
+            filters.filter_betti_scores(array, route="torch", **options)
+        assert str(fast.value) == str(slow.value)
+    with pytest.raises(ValueError, match="n_images, n_filters, height, width"):
+        filters.filter_betti_scores(np.zeros((4, 3, 2)))
+    with pytest.raises(ValueError, match="choose 'torch'"):
+        filters.filter_betti_scores(integer_maps(), route="cuda")

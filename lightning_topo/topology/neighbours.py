@@ -81,14 +81,33 @@ class _Distances:
 
     def __init__(self, u: torch.Tensor, block_bytes: int) -> None:
         self.u = u
-        self.direct = u.shape[1] <= DIRECT_MAX_DIM
+        self.n, self.dim, self.dtype, self.device = len(u), u.shape[1], u.dtype, u.device
+        self.direct = self.dim <= DIRECT_MAX_DIM
         self.columns = u.T.contiguous() if self.direct else None  # one contiguous row per coordinate
         self.sq = None if self.direct else torch.einsum("ij,ij->i", u, u)
         per_row = u.element_size() * len(u) * (3 if self.direct else 2)  # the block and its temporaries
         self.step = max(1, block_bytes // per_row)
         self._whole: torch.Tensor | None = None  # all distances, kept when they fit in one block
 
+    @classmethod
+    def given(cls, whole: torch.Tensor, sq: torch.Tensor | None, dim: int) -> _Distances:
+        """Distances computed elsewhere (a batch of clouds): the ``(n, n)`` matrix, the squared norms, ``d``."""
+        self = cls.__new__(cls)
+        self.u, self.columns, self.sq, self._whole = None, None, sq, whole
+        self.n, self.dim, self.dtype, self.device = len(whole), dim, whole.dtype, whole.device
+        self.direct, self.step = dim <= DIRECT_MAX_DIM, len(whole)
+        return self
+
+    def subset(self, keep: torch.Tensor, block_bytes: int) -> _Distances:
+        """The distances among the rows ``keep`` (the distinct points)."""
+        if self.u is not None:
+            return _Distances(self.u[keep], block_bytes)
+        sq = None if self.sq is None else self.sq[keep]
+        return _Distances.given(self._whole[keep][:, keep], sq, self.dim)
+
     def rows(self, rows: torch.Tensor) -> torch.Tensor:
+        if self._whole is not None:
+            return self._whole[rows]
         if self.direct:
             a = self.columns[:, rows]
             diff = a[0, :, None] - self.columns[0, None, :]
@@ -104,13 +123,13 @@ class _Distances:
         """How far from zero an exact duplicate's squared distance can come out (0 for direct differences)."""
         if self.direct:
             return 0.0
-        eps = torch.finfo(self.u.dtype).eps
-        return 64.0 * eps * self.u.shape[1] ** 0.5 * (self.sq[rows, None] + self.sq[None, :])
+        eps = torch.finfo(self.dtype).eps
+        return 64.0 * eps * self.dim**0.5 * (self.sq[rows, None] + self.sq[None, :])
 
     def blocks(self, rows: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(row indices, their squared distances to every row)``, at most ``block_bytes`` at a time."""
         if rows is None:
-            rows = torch.arange(len(self.u), device=self.u.device)
+            rows = torch.arange(self.n, device=self.device)
             if self.step >= len(rows):  # one block: compute it once for the duplicate and the k-NN passes
                 if self._whole is None:
                     self._whole = self.rows(rows)
@@ -128,8 +147,12 @@ def _rows_equal(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, block_bytes: 
     step = max(1, block_bytes // max(1, 2 * x.shape[1] * x.element_size()))
     if bool((j == j[0]).all()):  # one representative (a dead layer): compare each row with it, no gathered copy
         contiguous = int(i[-1] - i[0]) + 1 == len(i) and bool((i.diff() == 1).all())
-        rows = (lambda s: x[int(i[s]) : int(i[s]) + step]) if contiguous else (lambda s: x[i[s : s + step]])
-        return torch.cat([(rows(s) == x[int(j[0])]).all(dim=1) for s in range(0, len(i), step)])
+        first = int(i[0])
+        parts = []
+        for s in range(0, len(i), step):
+            rows = x[first + s : first + min(s + step, len(i))] if contiguous else x[i[s : s + step]]
+            parts.append((rows == x[int(j[0])]).all(dim=1))
+        return torch.cat(parts)
     out = [(x[i[s : s + step]] == x[j[s : s + step]]).all(dim=1) for s in range(0, len(i), step)]
     return torch.cat(out)
 
@@ -148,7 +171,7 @@ def _first_occurrences_wide(x: torch.Tensor, dist: _Distances, block_bytes: int)
 
 
 def _duplicate_of(x: torch.Tensor, dist: _Distances, block_bytes: int) -> torch.Tensor:
-    """For each row, the lowest earlier row exactly equal to it, or -1."""
+    """For each row, the lowest earlier row exactly equal to it, or -1 (``dist``: the rows' distances)."""
     n = len(x)
     first = torch.full((n,), -1, dtype=torch.long, device=x.device)
     for rows, d2 in dist.blocks():
@@ -239,30 +262,52 @@ def neighbour_lists(
         return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale)
     with torch.no_grad():
         u = _working_copy(x, dtype)  # centred on every point's mean above 16 dimensions, as the numpy route
-        dist = None
         if x.shape[1] <= DIRECT_MAX_DIM:
-            keep = _first_occurrences_narrow(x)
-        else:
-            dist = _Distances(u, block_bytes)
-            keep = _first_occurrences_wide(x, dist, block_bytes)
-        n_unique = len(keep)
-        if n_unique == 1:
-            empty = (np.zeros((1, 1), np.int64), None) if metric == "knn" else (None, np.zeros((2, 0), np.int64))
-            return NeighbourLists(n, 1, metric, *empty)
-        if n_unique < n or dist is None:
-            dist = _Distances(u[keep], block_bytes)
-        # else: no duplicate; the wide route's distances are reused (the k-NN pass below may overwrite them)
-        if metric == "knn":
-            kk = min(k, n_unique)
-            parts = []
-            for rows, d2 in dist.blocks():
-                d2[torch.arange(len(rows), device=u.device), rows] = -torch.inf  # the point itself first
-                parts.append(_first_k(d2, kk))
-            return NeighbourLists(n, n_unique, metric, torch.cat(parts).cpu().numpy().astype(np.int64), None)
-        limit = float(scale) * float(scale)
-        found = []
+            return lists_from_distances(x, None, metric=metric, k=k, scale=scale, block_bytes=block_bytes, u=u)
+        return lists_from_distances(
+            x, _Distances(u, block_bytes), metric=metric, k=k, scale=scale, block_bytes=block_bytes
+        )
+
+
+def lists_from_distances(
+    x: torch.Tensor,
+    dist: _Distances | None,
+    *,
+    metric: str,
+    k: int,
+    scale: float,
+    block_bytes: int,
+    u: torch.Tensor | None = None,
+) -> NeighbourLists:
+    """Drop the duplicates of a validated cloud ``x``, then list neighbours from its distances ``dist``.
+
+    ``dist=None`` (a narrow cloud): duplicates by sorting the short rows, distances of the working copy ``u``.
+    """
+    n = len(x)
+    if dist is None:
+        keep = _first_occurrences_narrow(x)
+    else:
+        keep = _first_occurrences_wide(x, dist, block_bytes)
+    n_unique = len(keep)
+    if n_unique == 1:
+        empty = (np.zeros((1, 1), np.int64), None) if metric == "knn" else (None, np.zeros((2, 0), np.int64))
+        return NeighbourLists(n, 1, metric, *empty)
+    if dist is None:
+        dist = _Distances(u[keep] if n_unique < n else u, block_bytes)
+    elif n_unique < n:
+        dist = dist.subset(keep, block_bytes)
+    # else: no duplicate, the distances are reused (the k-NN pass below overwrites their diagonal)
+    if metric == "knn":
+        kk = min(k, n_unique)
+        parts = []
         for rows, d2 in dist.blocks():
-            r, c = torch.nonzero(d2 <= limit, as_tuple=True)
-            r = rows[r]
-            found.append(torch.stack([r[r < c], c[r < c]]))
-        return NeighbourLists(n, n_unique, metric, None, torch.cat(found, dim=1).cpu().numpy().astype(np.int64))
+            d2[torch.arange(len(rows), device=d2.device), rows] = -torch.inf  # the point itself first
+            parts.append(_first_k(d2, kk))
+        return NeighbourLists(n, n_unique, metric, torch.cat(parts).cpu().numpy().astype(np.int64), None)
+    limit = float(scale) * float(scale)
+    found = []
+    for rows, d2 in dist.blocks():
+        r, c = torch.nonzero(d2 <= limit, as_tuple=True)
+        r = rows[r]
+        found.append(torch.stack([r[r < c], c[r < c]]))
+    return NeighbourLists(n, n_unique, metric, None, torch.cat(found, dim=1).cpu().numpy().astype(np.int64))

@@ -1,0 +1,109 @@
+"""Neighbour lists of every conv filter's point cloud at once, with torch on the feature maps' device.
+
+Filter ``c`` of maps ``(N, C, H, W)`` is a cloud of ``N`` points in ``H * W`` dimensions.  Instead of ``C``
+separate distance computations, the maps are centred per filter and one batched product gives every
+filter's squared distances, ``(N, C, HW) x (N, C, HW) -> (C, N, N)``; each filter's duplicates and k-NN
+lists then follow :func:`lightning_topo.topology.neighbour_lists` exactly (same arithmetic as the numpy
+route), so :func:`lightning_topo.topology.filter_betti_scores` gives the same scores either way.
+
+Example:
+    >>> import numpy as np
+    >>> maps = np.random.default_rng(0).integers(0, 3, size=(30, 4, 5, 5))
+    >>> lists = filter_neighbour_lists(maps, k=5)
+    >>> len(lists), lists[0].indices.shape
+    (4, (30, 5))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from lightning_topo.topology.checks import check_k, check_options, nonfinite_error
+from lightning_topo.topology.graph import DIRECT_MAX_DIM
+from lightning_topo.topology.lists import NeighbourLists
+from lightning_topo.topology.neighbours import _Distances, lists_from_distances
+
+__all__ = ["filter_neighbour_lists"]
+
+
+def _as_maps(feature_maps: Any) -> torch.Tensor:
+    maps = (
+        feature_maps.detach() if isinstance(feature_maps, torch.Tensor) else torch.as_tensor(np.asarray(feature_maps))
+    )
+    if maps.dim() != 4:
+        raise ValueError(
+            f"feature_maps must have shape (n_images, n_filters, height, width), got rank {maps.dim()} "
+            f"{tuple(maps.shape)}"
+        )
+    if maps.dtype == torch.bool or maps.is_complex():
+        raise ValueError(f"feature_maps must be real numbers, got dtype {maps.dtype}")
+    if len(maps) < 2:
+        raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(maps)}")
+    return maps.reshape(maps.shape[0], maps.shape[1], -1)
+
+
+def _check_finite(clouds: torch.Tensor) -> None:
+    """The numpy route's message, for the first filter with NaN/Inf (its bad images of ``N``)."""
+    if not clouds.is_floating_point():
+        return
+    bad = (~torch.isfinite(clouds)).any(dim=2).sum(dim=0)  # per filter: images with a NaN/Inf
+    if bool(bad.any()):
+        first = int(torch.nonzero(bad).min())
+        raise nonfinite_error(int(bad[first]), clouds.shape[0])
+
+
+def _batched_distances(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(C, N, N)`` squared distances and ``(C, N)`` squared norms (``None`` for direct differences)."""
+    if block.shape[2] <= DIRECT_MAX_DIM:
+        columns = block.permute(1, 2, 0).contiguous()  # (C, HW, N)
+        diff = columns[:, 0, :, None] - columns[:, 0, None, :]
+        out = diff * diff
+        for p in range(1, columns.shape[1]):
+            diff = columns[:, p, :, None] - columns[:, p, None, :]
+            out = out + diff * diff  # as neighbour_lists: no fused multiply-add
+        return out, None
+    sq = torch.einsum("ncp,ncp->cn", block, block)
+    return (sq[:, :, None] + sq[:, None, :]) - 2.0 * torch.einsum("ncp,mcp->cnm", block, block), sq
+
+
+def filter_neighbour_lists(
+    feature_maps: Any,
+    *,
+    metric: str = "knn",
+    k: int = 10,
+    scale: float = 2.5,
+    dtype: torch.dtype = torch.float64,
+    block_bytes: int = 2**28,
+) -> list[NeighbourLists]:
+    """One :class:`NeighbourLists` per filter of ``(N, C, H, W)`` maps (array or tensor, any device).
+
+    Raises:
+        ValueError: the messages of :func:`lightning_topo.topology.betti_numbers` (bad options, ``k >= N``,
+            NaN/Inf in a filter's maps), or maps that are not 4-D.
+    """
+    check_options(metric, k, scale)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    clouds = _as_maps(feature_maps)
+    n, n_filters, hw = clouds.shape
+    if metric == "knn":
+        check_k(k, n)
+    _check_finite(clouds)
+    # filters per batch: the float copy, the product and the distances of a batch stay within block_bytes
+    per_filter = torch.finfo(dtype).bits // 8 * (n * hw + 3 * n * n)
+    step = max(1, block_bytes // per_filter)
+    out: list[NeighbourLists] = []
+    with torch.no_grad():
+        for start in range(0, n_filters, step):
+            block = clouds[:, start : start + step].to(dtype)
+            if hw > DIRECT_MAX_DIM:
+                block = block - block.mean(dim=0)  # each filter centred on its own mean, as the numpy route
+            d2, sq = _batched_distances(block)
+            for c in range(block.shape[1]):
+                dist = _Distances.given(d2[c], None if sq is None else sq[c], hw)
+                x = clouds[:, start + c]  # the filter's original values, for the exact duplicate check
+                out.append(lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes))
+    return out
