@@ -258,7 +258,7 @@ def _over_training_size(
 
 
 def _label_width(layers: Sequence[str]) -> float:
-    return 0.35 + _CHAR * max(len(_short(layer)) for layer in layers)  # layer names and "layer"
+    return 0.42 + _CHAR * max(len(_short(layer)) for layer in layers)  # layer names and "layer"
 
 
 def _draw_over_training(
