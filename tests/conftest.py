@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,15 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _no_command_line_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests hand the CLI its arguments (``run_cli(argv)``); pytest's own arguments are not a command line for it.
+
+    Without this, LightningCLI sees both ``args`` and ``sys.argv[1:]`` and warns that it got two command lines.
+    """
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])
 
 
 def run_two_rank_script(directory: Path, source: str) -> tuple[dict, dict]:

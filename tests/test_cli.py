@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import RECIPES
 
-from lightning_topo.cli import resolve_config_paths, run_cli
+from lightning_topo.cli import main, recipes_dir, resolve_config_paths, run_cli
 
 FAST = ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
 
@@ -64,10 +64,44 @@ def test_bad_configuration_fails_before_training_naming_the_field(override, fiel
 
 
 def test_version_flag(capsys):
-    from lightning_topo.cli import main
-
     assert main(["--version"]) == 0
     assert "lightning-topo" in capsys.readouterr().out
+
+
+def test_a_checkout_reads_its_own_recipes_folder():
+    """Editable installs and source checkouts use recipes/ itself (a wheel has lightning_topo/recipes, see test_packaging)."""
+    assert recipes_dir() == RECIPES[0].parent
+
+
+def test_recipes_flag_lists_every_recipe_with_its_first_comment_line(capsys):
+    assert main(["--recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for recipe in RECIPES:
+        first_comment = recipe.read_text().splitlines()[0].lstrip("#").strip()
+        (line,) = (line for line in lines if line.split() and line.split()[0] == recipe.name)
+        assert line.split(None, 1)[1] == first_comment
+
+
+def test_help_mentions_the_recipes_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code in (0, None)
+    assert "lightning-topo --recipes" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_console_script_rewrites_recipe_paths_in_sys_argv_without_a_warning(tmp_path, monkeypatch, capsys):
+    """As the console script, LightningCLI reads sys.argv itself (no 'args parameter' warning) with the recipe found."""
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lightning-topo", "fit", "-c", "recipes/d1_circles.yaml", "--print_config"])
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit) as exit_info:
+        warnings.simplefilter("always")
+        main()
+    assert exit_info.value.code in (0, None)
+    assert sys.argv[3] == str(recipes_dir() / "d1_circles.yaml")
+    assert "name: d1_circles" in capsys.readouterr().out
+    assert not [str(w.message) for w in caught if "args parameter" in str(w.message)]
 
 
 def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(tmp_path, monkeypatch, caplog):
