@@ -13,9 +13,16 @@ Each prints its wall time (median of ``--repeats``) and whether its lists equal 
 neighbours of the same original points: the old route numbers points in sorted order, the new ones in
 original order).
 
+With ``--filters``: conv filter scores (``filter_betti_scores``) on ``(500, 64, 28, 28)`` maps, the outputs of
+a seeded random ``Conv2d(1, 64, 3, padding=1)`` + ReLU on 500 Fashion-MNIST test images (so dead pixels, zero maps
+and ties are real): the neighbour lists of all 64 filters per route (old per-filter ``np.unique`` + brute force,
+the numpy route filter by filter, the batched torch route), then the whole score (lists + gudhi) of
+``route="numpy"`` and ``route="torch"``, and whether the scores agree.
+
 Usage:
     python benchmarks/neighbour_route.py                     # CPU; add --device cuda on a GPU machine
     python benchmarks/neighbour_route.py --repeats 5 --k 14
+    python benchmarks/neighbour_route.py --filters --data /work/shared/data
 """
 
 from __future__ import annotations
@@ -93,11 +100,13 @@ def _reset_peak() -> None:
         clear.write("5")
 
 
-def _worker(case: str, route: str, k: int, device: str, repeats: int, queue: Any) -> None:
+def _worker(case: str, route: str, k: int, device: str, repeats: int, threads: int, queue: Any) -> None:
     cloud = make_cloud(**CASES[case])
     if route.startswith("torch"):
         import torch
 
+        if threads:
+            torch.set_num_threads(threads)
         if device != "cpu":  # warm the device up (context, kernels) outside the timing
             torch.zeros(1, device=device).sum().item()
     seconds, peaks = [], []
@@ -112,10 +121,10 @@ def _worker(case: str, route: str, k: int, device: str, repeats: int, queue: Any
     queue.put((statistics.median(seconds), max(peaks), kept[lists][rows]))
 
 
-def run(case: str, route: str, k: int, device: str, repeats: int) -> tuple[float, float, np.ndarray]:
+def run(case: str, route: str, k: int, device: str, repeats: int, threads: int) -> tuple[float, float, np.ndarray]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(case, route, k, device, repeats, queue))
+    proc = ctx.Process(target=_worker, args=(case, route, k, device, repeats, threads, queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -132,16 +141,79 @@ def _compare(lists: np.ndarray, old: np.ndarray) -> str:
     return f"no: {rows} of {len(lists)} rows differ in order, {sets} in membership"
 
 
+def conv_maps(data: str, n_images: int = 500, channels: int = 64) -> np.ndarray:
+    """``(n_images, channels, 28, 28)`` float32 ReLU maps of a seeded random 3x3 conv on Fashion-MNIST test images."""
+    import torch
+
+    raw = np.fromfile(f"{data}/FashionMNIST/raw/t10k-images-idx3-ubyte", dtype=np.uint8, offset=16)
+    images = torch.from_numpy(raw.reshape(-1, 1, 28, 28)[:n_images].astype(np.float32) / 255.0)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, channels, 3, padding=1)
+    with torch.no_grad():
+        return torch.relu(conv(images)).numpy()
+
+
+def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
+    seconds, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), result
+
+
+def filters_benchmark(data: str, k: int, device: str, repeats: int) -> None:
+    import torch
+
+    from lightning_topo.topology import numpy_neighbour_lists
+    from lightning_topo.topology.filter_lists import filter_neighbour_lists
+    from lightning_topo.topology.filters import filter_betti_scores
+
+    maps = conv_maps(data)
+    n, c = maps.shape[:2]
+    clouds = maps.reshape(n, c, -1)
+    on_device = torch.from_numpy(maps).to(device)
+    dead = sum(int((clouds[:, f] == clouds[0, f]).all()) for f in range(c))
+    print(f"\nfilter scores: maps {maps.shape} float32, k={k}, {dead} dead filters, median of {repeats}")
+    header = f"{'step':44} {'seconds':>8} {'speed-up':>9}  check"
+    print(header)
+    print("-" * len(header))
+    old_s, _ = _timed(lambda: [old_route(clouds[:, f], k) for f in range(c)], repeats)
+    print(f"{'lists, old (np.unique + brute force) x 64':44} {old_s:>8.3f} {'1.0x':>9}", flush=True)
+    np_s, np_lists = _timed(lambda: [numpy_neighbour_lists(clouds[:, f], k=k) for f in range(c)], repeats)
+    print(f"{'lists, numpy route x 64':44} {np_s:>8.3f} {old_s / np_s:>8.1f}x", flush=True)
+    t_s, t_lists = _timed(lambda: filter_neighbour_lists(on_device, k=k), repeats)
+    same = all(np.array_equal(a.indices, b.indices) for a, b in zip(np_lists, t_lists))
+    print(f"{'lists, batched torch (' + device + ')':44} {t_s:>8.3f} {old_s / t_s:>8.1f}x  same as numpy: {same}")
+    slow_s, slow = _timed(lambda: filter_betti_scores(maps, k=k, route="numpy"), repeats)
+    print(f"{'scores, route=numpy (lists + gudhi)':44} {slow_s:>8.3f} {'1.0x':>9}", flush=True)
+    fast_s, fast = _timed(lambda: filter_betti_scores(on_device, k=k, route="torch"), repeats)
+    agree = "yes" if np.array_equal(fast, slow) else f"NO: {int((fast != slow).sum())} filters differ"
+    print(f"{'scores, route=torch':44} {fast_s:>8.3f} {slow_s / fast_s:>8.1f}x  same scores: {agree}")
+    print(f"beta_1 scores: {fast.astype(int).tolist()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--k", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", help="device of the torch routes (cpu, cuda)")
     parser.add_argument("--routes", default="old,numpy,torch64,torch32")
+    parser.add_argument("--filters", action="store_true", help="only the conv filter scores (see above)")
+    parser.add_argument("--data", default="/work/shared/data", help="folder holding FashionMNIST/raw")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
     routes = args.routes.split(",")
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    if args.filters:
+        print(f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads")
+        filters_benchmark(args.data, 10, args.device, args.repeats)
+        return
 
     print(
         f"k={args.k}, median of {args.repeats}, torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads"
@@ -152,7 +224,7 @@ def main() -> None:
     for case in CASES:
         old = None
         for route in routes:
-            seconds, peak_mb, lists = run(case, route, args.k, args.device, args.repeats)
+            seconds, peak_mb, lists = run(case, route, args.k, args.device, args.repeats, args.threads)
             if route == "old":
                 old = (seconds, lists)
             speed = f"{old[0] / seconds:.1f}x" if old else ""

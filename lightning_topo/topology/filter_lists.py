@@ -24,7 +24,7 @@ import torch
 from lightning_topo.topology.checks import check_k, check_options, nonfinite_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM
 from lightning_topo.topology.lists import NeighbourLists
-from lightning_topo.topology.neighbours import _Distances, lists_from_distances
+from lightning_topo.topology.neighbours import _Distances, _first_k, duplicate_tolerance, lists_from_distances
 
 __all__ = ["filter_neighbour_lists"]
 
@@ -92,8 +92,8 @@ def filter_neighbour_lists(
     if metric == "knn":
         check_k(k, n)
     _check_finite(clouds)
-    # filters per batch: the float copy, the product and the distances of a batch stay within block_bytes
-    per_filter = torch.finfo(dtype).bits // 8 * (n * hw + 3 * n * n)
+    # filters per batch: the float copy, the product, the distances and their masks stay within block_bytes
+    per_filter = torch.finfo(dtype).bits // 8 * (n * hw + 5 * n * n)
     step = max(1, block_bytes // per_filter)
     out: list[NeighbourLists] = []
     with torch.no_grad():
@@ -102,8 +102,43 @@ def filter_neighbour_lists(
             if hw > DIRECT_MAX_DIM:
                 block = block - block.mean(dim=0)  # each filter centred on its own mean, as the numpy route
             d2, sq = _batched_distances(block)
-            for c in range(block.shape[1]):
-                dist = _Distances.given(d2[c], None if sq is None else sq[c], hw)
-                x = clouds[:, start + c]  # the filter's original values, for the exact duplicate check
-                out.append(lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes))
+            out.extend(_batch_lists(clouds[:, start : start + step], d2, sq, metric, k, scale, block_bytes))
     return out
+
+
+def _batch_lists(
+    clouds: torch.Tensor,
+    d2: torch.Tensor,
+    sq: torch.Tensor | None,
+    metric: str,
+    k: int,
+    scale: float,
+    block_bytes: int,
+) -> list[NeighbourLists]:
+    """The lists of a batch of filters: those without a duplicate candidate all at once, the others one by one."""
+    n_filters, n = d2.shape[:2]
+    hw = clouds.shape[2]
+    earlier = torch.ones(n, n, dtype=torch.bool, device=d2.device).tril(-1)
+    if sq is None:  # direct differences: an exact duplicate is at exactly 0
+        candidates = ((d2 <= 0) & earlier).any(dim=2).any(dim=1)
+    else:
+        tol = duplicate_tolerance(sq[:, :, None] + sq[:, None, :], hw)
+        candidates = ((d2 <= tol) & earlier).any(dim=2).any(dim=1)
+    clean = torch.nonzero(~candidates).squeeze(1)
+    lists: dict[int, NeighbourLists] = {}
+    if len(clean):
+        sub = d2[clean]
+        if metric == "knn":
+            sub.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # the point itself first
+            found = _first_k(sub.reshape(-1, n), min(k, n)).reshape(len(clean), n, -1).cpu().numpy()
+            lists.update((int(c), NeighbourLists(n, n, metric, found[j], None)) for j, c in enumerate(clean))
+        else:
+            f, i, j = torch.nonzero((sub <= float(scale) * float(scale)) & earlier.T, as_tuple=True)
+            edges = torch.stack([i, j]).cpu().numpy()
+            counts = torch.bincount(f, minlength=len(clean)).cpu().numpy()
+            for c, part in zip(clean.tolist(), np.split(edges, np.cumsum(counts)[:-1], axis=1)):
+                lists[c] = NeighbourLists(n, n, metric, None, np.ascontiguousarray(part, dtype=np.int64))
+    for c in torch.nonzero(candidates).squeeze(1).tolist():
+        dist = _Distances.given(d2[c], None if sq is None else sq[c], hw)
+        lists[c] = lists_from_distances(clouds[:, c], dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
+    return [lists[c] for c in range(n_filters)]

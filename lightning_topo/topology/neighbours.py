@@ -76,6 +76,15 @@ def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return u.sub_(mean)
 
 
+def duplicate_tolerance(sq_sum: torch.Tensor, dim: int) -> torch.Tensor:
+    """How far from 0 the Gram route's squared distance of two equal rows may come out: a candidate bound.
+
+    ``sq_sum`` is ``|x|^2 + |y|^2``; rounding in the ``dim``-term products is far below ``64 sqrt(dim) eps``.
+    Candidates are confirmed by exact comparison, so the bound only has to be generous.
+    """
+    return 64.0 * torch.finfo(sq_sum.dtype).eps * dim**0.5 * sq_sum
+
+
 class _Distances:
     """Squared distances of row subsets of ``u`` to all its rows, the numpy route's way."""
 
@@ -123,8 +132,7 @@ class _Distances:
         """How far from zero an exact duplicate's squared distance can come out (0 for direct differences)."""
         if self.direct:
             return 0.0
-        eps = torch.finfo(self.dtype).eps
-        return 64.0 * eps * self.dim**0.5 * (self.sq[rows, None] + self.sq[None, :])
+        return duplicate_tolerance(self.sq[rows, None] + self.sq[None, :], self.dim)
 
     def blocks(self, rows: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(row indices, their squared distances to every row)``, at most ``block_bytes`` at a time."""
