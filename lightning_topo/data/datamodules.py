@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_topo.data.synthetic import DATASETS, check_arguments, make_dataset
 
@@ -16,14 +14,20 @@ __all__ = ["SCALINGS", "SyntheticDataModule"]
 SCALINGS = ("none", "maxabs", "standard")
 
 
-class _FullBatch(IterableDataset):
-    """Yields the whole tensor pair once per epoch: one step per epoch, no per-sample collation."""
+class _FullBatch(Dataset):
+    """One item, the whole tensor pair: with ``batch_size=None`` one step per epoch and no per-sample collation.
+
+    Map-style rather than an ``IterableDataset``, so its length of 1 is exact on every rank and Lightning has
+    nothing to warn about (it cannot trust ``__len__`` of an iterable dataset under several workers).
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         self.x, self.y = x, y
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        yield self.x, self.y
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index != 0:
+            raise IndexError(f"a full batch has one item, index 0; got {index}")
+        return self.x, self.y
 
     def __len__(self) -> int:
         return 1
@@ -38,7 +42,9 @@ class SyntheticDataModule(pl.LightningDataModule):
         n_points: total number of points (``None``: the generator's default size).
         seed: seed of the generator and of the split.
         batch_size: ``None`` trains full batch (the protocol of the topology literature).
-        val_fraction: fraction of the points held out for validation (0 trains on everything).
+        val_fraction: fraction of the points held out for validation. 0 trains on everything and switches
+            the validation loop off during ``fit`` (``trainer.limit_val_batches`` is 0 for that fit and restored
+            after it); ``test`` and ``predict`` then run on the training points.
         scaling: input scaling fitted on the training split: ``"none"``, ``"maxabs"`` (divide by the largest
             absolute coordinate) or ``"standard"`` (zero mean, unit variance per feature).
 
@@ -76,8 +82,22 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.num_classes = 2
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
+        self._limit_val_batches: int | float | None = None  # the trainer's setting while a fit runs without one
 
     def setup(self, stage: str | None = None) -> None:
+        self._make_splits()
+        if stage == "fit" and self.val_set is None and self.trainer is not None:
+            # No held-out split: validating on the training points every epoch would repeat the training metrics
+            # at extra cost, and an empty loader makes Lightning warn, so the fit runs no validation loop.
+            self._limit_val_batches = self.trainer.limit_val_batches
+            self.trainer.limit_val_batches = 0
+
+    def teardown(self, stage: str | None = None) -> None:
+        if stage == "fit" and self._limit_val_batches is not None and self.trainer is not None:
+            self.trainer.limit_val_batches = self._limit_val_batches
+            self._limit_val_batches = None
+
+    def _make_splits(self) -> None:
         if self.train_set is not None:
             return
         x, y = make_dataset(self.hparams.dataset, **self._kwargs)
@@ -103,17 +123,18 @@ class SyntheticDataModule(pl.LightningDataModule):
         return DataLoader(data, batch_size=self.hparams.batch_size, shuffle=shuffle)
 
     def train_dataloader(self) -> DataLoader:
-        self.setup()
+        self._make_splits()
         assert self.train_set is not None
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        self.setup()
+        """The held-out split; with ``val_fraction=0`` an empty list (``fit`` then runs no validation loop)."""
+        self._make_splits()
         return [] if self.val_set is None else self._loader(self.val_set, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         """The held-out split; with ``val_fraction=0`` (the protocol's setting) the training set itself."""
-        self.setup()
+        self._make_splits()
         held_out = self.val_set if self.val_set is not None else self.train_set
         assert held_out is not None
         return self._loader(held_out, shuffle=False)
