@@ -296,3 +296,13 @@ def test_filter_routes_raise_the_same_errors():
         filters.filter_betti_scores(np.zeros((4, 3, 2)))
     with pytest.raises(ValueError, match="choose 'torch'"):
         filters.filter_betti_scores(integer_maps(), route="cuda")
+
+
+def test_filter_scores_auto_route_matches_both():
+    from lightning_topo.topology import filters
+
+    maps = integer_maps()
+    expected = filters.filter_betti_scores(maps, k=6, route="numpy")
+    np.testing.assert_array_equal(filters.filter_betti_scores(torch.from_numpy(maps), k=6), expected)  # auto
+    for device in DEVICES:
+        np.testing.assert_array_equal(filters.filter_betti_scores(torch.from_numpy(maps).to(device), k=6), expected)
