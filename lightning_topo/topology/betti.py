@@ -100,7 +100,8 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
         check_k(k, len(cloud))
     keep = first_occurrences(cloud)
     high = cloud.shape[1] > DIRECT_MAX_DIM
-    unique = (cloud - cloud.mean(axis=0))[keep] if high else cloud[keep]  # centred on every point's mean
+    unique = cloud - cloud.mean(axis=0) if high else cloud  # centred on every point's mean
+    unique = unique[keep] if len(keep) < len(cloud) else unique
     if metric == "knn":
         return NeighbourLists(len(cloud), len(unique), metric, knn_indices(unique, k, centre=False), None)
     return NeighbourLists(len(cloud), len(unique), metric, None, radius_edges(unique, float(scale), centre=False))

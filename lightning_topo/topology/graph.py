@@ -52,10 +52,10 @@ def first_occurrences(points: np.ndarray) -> np.ndarray:
         >>> first_occurrences(np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [-0.0, 0.0]]))
         array([0, 1])
     """
-    rows = np.ascontiguousarray(points, dtype=np.float64) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rows = np.asarray(points, dtype=np.float64)
     seen: dict[bytes, int] = {}
     for i, row in enumerate(rows):
-        seen.setdefault(row.tobytes(), i)
+        seen.setdefault((row + 0.0).tobytes(), i)  # + 0.0 turns -0.0 into 0.0; one row copied at a time
     return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
 
 
