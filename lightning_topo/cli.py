@@ -63,8 +63,9 @@ def format_recipes() -> str:
     width = max(len(p.name) for p in recipes)
     lines = [f"Recipes shipped with lightning-topo (run one with: lightning-topo fit -c NAME), in {recipes_dir()}:"]
     for recipe in recipes:
-        summary = next((line.lstrip("#").strip() for line in recipe.read_text().splitlines() if line.strip()), "")
-        lines.append(f"  {recipe.name:<{width}}  {summary if summary else '(no description)'}")
+        first = next((line.strip() for line in recipe.read_text().splitlines() if line.strip()), "")
+        summary = first.lstrip("#").strip() if first.startswith("#") else ""
+        lines.append(f"  {recipe.name:<{width}}  {summary or '(no leading comment)'}")
     return "\n".join(lines)
 
 

@@ -82,6 +82,17 @@ def test_recipes_flag_lists_every_recipe_with_its_first_comment_line(capsys):
         assert line.split(None, 1)[1] == first_comment
 
 
+def test_the_listing_takes_only_a_leading_comment_and_says_when_there_are_no_recipes(tmp_path, monkeypatch):
+    import lightning_topo.cli as cli
+
+    monkeypatch.setattr(cli, "recipes_dir", lambda: tmp_path)
+    with pytest.raises(FileNotFoundError, match="no recipes found in .*reinstall lightning-topo"):
+        cli.format_recipes()
+    (tmp_path / "a.yaml").write_text("\n# Mine: a tiny run.\n# more\nseed_everything: 0\n")
+    (tmp_path / "b.yaml").write_text("seed_everything: 0  # not a description\n")
+    assert cli.format_recipes().splitlines()[1:] == ["  a.yaml  Mine: a tiny run.", "  b.yaml  (no leading comment)"]
+
+
 def test_help_mentions_the_recipes_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
