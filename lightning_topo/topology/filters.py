@@ -69,8 +69,9 @@ def filter_betti_scores(
         route: ``"torch"``: the squared distances of every filter's cloud at once, one batched product
             ``(N, C, HW) x (N, C, HW) -> (C, N, N)`` on the maps' device (float64), then each filter's
             neighbour lists; ``"numpy"``: :func:`betti_numbers` filter by filter, on the host; ``"auto"``
-            (default): ``"torch"`` for a tensor on an accelerator (the maps stay there), else ``"numpy"`` (on a
-            2-core CPU both take about as long, and gudhi takes half of it).  Both give the same scores.
+            (default): ``"torch"`` for a tensor on an accelerator (the maps stay there), else ``"numpy"``, which
+            is faster on a CPU (numpy's symmetric product: lists of ``(500, 64, 28, 28)`` maps in 1.5 s against
+            4.3 s on one core).  Both give the same scores.
         block_bytes: the torch route holds at most about this many bytes of maps and distances at once.
 
     Example:
