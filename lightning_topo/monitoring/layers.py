@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -65,13 +66,25 @@ def activation_module_types() -> tuple[type, ...]:
     return tuple(types)
 
 
-def _forward_with_hooks(model: nn.Module, example: torch.Tensor, hooks: dict[str, Callable[..., None]]) -> None:
-    """One forward pass on ``example`` in eval mode without gradients, with forward hooks on the named modules."""
+def _forward_with_hooks(
+    model: nn.Module,
+    example: torch.Tensor,
+    hooks: dict[str, Callable[..., None]],
+    result: dict[str, Any] | None = None,
+    prepared: bool = False,
+) -> None:
+    """One forward pass on ``example`` in eval mode without gradients, with forward hooks on the named modules.
+
+    ``result["output"]`` receives the model's output when ``result`` is given; ``prepared=True`` means
+    ``example`` is already on the model's device and dtype (see :func:`as_model_input`).
+    """
     modules = dict(model.named_modules())
     handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
     try:
         with eval_mode(model), torch.no_grad():
-            model(as_model_input(model, example))
+            output = model(example if prepared else as_model_input(model, example))
+        if result is not None:
+            result["output"] = output
     finally:
         for handle in handles:
             handle.remove()

@@ -1,0 +1,116 @@
+"""Reading a tensor out of whatever a model or a layer returns: tensors, dicts, (named) tuples, ``ModelOutput``s.
+
+Real models return more than a tensor: ``{"logits": ..., "features": ...}``, named tuples, Hugging Face
+``ModelOutput`` objects (an ordered dict that is also a dataclass), ``(output, (h, c))`` from an LSTM or
+``(attn_output, weights)`` from attention.  The rule, for the model's output and every watched layer alike:
+
+1. a tensor is taken as it is;
+2. with ``key`` given: a string is a dict key or an attribute name (``"logits"``, ``"last_hidden_state"``), an
+   integer an index into a tuple or list, a callable is called on the output;
+3. otherwise: a mapping's or object's ``logits`` entry if it has one, else its first tensor, looking into nested
+   tuples, lists, mappings and dataclasses in order.
+
+Example:
+    >>> import torch
+    >>> select_tensor({"features": torch.zeros(2, 3), "logits": torch.ones(2, 2)}).shape
+    torch.Size([2, 2])
+    >>> select_tensor((torch.zeros(2, 5), (torch.zeros(1), torch.zeros(1)))).shape
+    torch.Size([2, 5])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+__all__ = ["OutputKey", "TOKEN_POOLING", "per_sample", "select_tensor"]
+
+#: How to pick the tensor: a dict key or attribute name, a tuple index, or a function of the output.
+OutputKey = str | int | Callable[[Any], torch.Tensor] | None
+
+#: Ways to turn a ``(batch, tokens, features)`` output into one point per sample.
+TOKEN_POOLING = (None, "mean", "first")
+
+_LOGITS = "logits"
+
+
+def _first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if depth > 4:
+        return None
+    if isinstance(value, Mapping):
+        children = list(value.values())
+    elif isinstance(value, (tuple, list)):
+        children = list(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        children = [getattr(value, field.name) for field in dataclasses.fields(value)]
+    else:
+        return None
+    for child in children:
+        found = _first_tensor(child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _by_key(output: Any, key: str | int) -> Any:
+    if isinstance(key, int):
+        if isinstance(output, (tuple, list)):
+            return output[key]
+        raise TypeError(f"output_key={key} indexes a tuple or list, but the output is a {type(output).__name__}")
+    if isinstance(output, Mapping):
+        if key in output:
+            return output[key]
+        raise TypeError(f"the output has no key {key!r}; its keys are {list(output)}")
+    if hasattr(output, key):
+        return getattr(output, key)
+    raise TypeError(f"the output (a {type(output).__name__}) has no key or attribute {key!r}")
+
+
+def select_tensor(output: Any, key: OutputKey = None) -> torch.Tensor:
+    """The tensor to measure in ``output`` (see the module docstring for the rule).
+
+    Raises:
+        TypeError: nothing in ``output`` is a tensor, or ``key`` does not fit it; the message says what was found.
+    """
+    if isinstance(output, torch.Tensor) and key is None:
+        return output
+    if callable(key):
+        chosen = key(output)
+    elif key is not None:
+        chosen = _by_key(output, key)
+    elif isinstance(output, Mapping) and isinstance(output.get(_LOGITS), torch.Tensor):
+        chosen = output[_LOGITS]
+    elif not isinstance(output, Mapping) and isinstance(getattr(output, _LOGITS, None), torch.Tensor):
+        chosen = output.logits
+    else:
+        chosen = _first_tensor(output)
+    if not isinstance(chosen, torch.Tensor):
+        raise TypeError(
+            f"found no tensor in an output of type {type(output).__name__}"
+            + (f" under output_key={key!r}" if key is not None else "")
+            + "; pass output_key (a dict key, attribute name, tuple index or a function of the output) to choose one"
+        )
+    return chosen
+
+
+def per_sample(tensor: torch.Tensor, token_pooling: str | None = None) -> torch.Tensor:
+    """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
+
+    ``token_pooling`` applies to ``(batch, tokens, features)`` outputs: ``None`` flattens the tokens into
+    one long vector (the default), ``"mean"`` averages over tokens, ``"first"`` keeps the first (a CLS) token.
+
+    Example:
+        >>> per_sample(torch.ones(4, 7, 3), "mean").shape
+        torch.Size([4, 3])
+    """
+    tensor = tensor.detach()
+    if tensor.dim() == 0:
+        raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
+    if tensor.dim() == 3 and token_pooling is not None:
+        tensor = tensor.mean(dim=1) if token_pooling == "mean" else tensor[:, 0]
+    return tensor.reshape(tensor.shape[0], -1)
