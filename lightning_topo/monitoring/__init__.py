@@ -1,39 +1,72 @@
-"""Building blocks of the BettiMonitor callback: layer selection, activation capture, the probe, reporting
-(scalar tags, depth profile, over-training heat maps, ``plot_history``).
+"""Building blocks of the BettiMonitor callback: layer selection, reading outputs, the probe, the device-side
+reduction of layer outputs to neighbour lists, the background job runner, and reporting (scalar tags, depth
+profile, over-training heat maps, ``plot_history``).
 
-Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.
+Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.  Names are imported
+on first use (PEP 562), so the monitor's worker processes, which need only :mod:`.jobs`, load no torch.
 """
 
-from lightning_topo.monitoring.capture import capture_activations
-from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode, forward_order, select_layers
-from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
-from lightning_topo.monitoring.report import (
-    betti_matrix,
-    custom_scalars_layout,
-    depth_figure,
-    flatten_scalars,
-    history_layers,
-    over_training_figure,
-    plot_history,
-    scalar_tag,
-)
+from __future__ import annotations
 
-__all__ = [
-    "INPUT",
-    "LOGITS",
-    "as_model_input",
-    "balanced_indices",
-    "betti_matrix",
-    "capture_activations",
-    "custom_scalars_layout",
-    "depth_figure",
-    "eval_mode",
-    "flatten_scalars",
-    "forward_order",
-    "history_layers",
-    "over_training_figure",
-    "plot_history",
-    "probe_from_batches",
-    "scalar_tag",
-    "select_layers",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "capture_activations": "capture",
+    "CloudKey": "clouds",
+    "layer_profile": "clouds",
+    "reduce_clouds": "clouds",
+    "INPUT": "layers",
+    "LOGITS": "layers",
+    "as_model_input": "layers",
+    "eval_mode": "layers",
+    "forward_order": "layers",
+    "select_layers": "layers",
+    "OutputKey": "outputs",
+    "TOKEN_POOLING": "outputs",
+    "per_sample": "outputs",
+    "select_tensor": "outputs",
+    "balanced_indices": "probe",
+    "probe_from_batches": "probe",
+    "betti_matrix": "report",
+    "custom_scalars_layout": "report",
+    "depth_figure": "report",
+    "flatten_scalars": "report",
+    "history_layers": "report",
+    "over_training_figure": "report",
+    "plot_history": "report",
+    "scalar_tag": "report",
+    "JobRunner": "runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from lightning_topo.monitoring.capture import capture_activations
+    from lightning_topo.monitoring.clouds import CloudKey, layer_profile, reduce_clouds
+    from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode, forward_order, select_layers
+    from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
+    from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
+    from lightning_topo.monitoring.report import (
+        betti_matrix,
+        custom_scalars_layout,
+        depth_figure,
+        flatten_scalars,
+        history_layers,
+        over_training_figure,
+        plot_history,
+        scalar_tag,
+    )
+    from lightning_topo.monitoring.runner import JobRunner
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lightning_topo.monitoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lightning_topo.monitoring.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,61 @@
+"""What the monitor's background workers run: Betti numbers from neighbour lists, and its figures.
+
+Both functions are torch-free and module-level, so a spawned worker process imports little (numpy, scipy,
+gudhi, matplotlib) and can unpickle them.  Every item's failure is returned as a message, never raised, so one
+bad cloud costs only itself.
+
+Example:
+    >>> import numpy as np
+    >>> from lightning_topo.topology import numpy_neighbour_lists
+    >>> t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    >>> lists = numpy_neighbour_lists(np.stack([np.cos(t), np.sin(t)], 1), k=4)
+    >>> [(key, value) for key, value, _ in betti_job([(("layer", "0"), lists)], max_dim=1, scale=2.5)]
+    [(('layer', '0'), [1, 1])]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["betti_job", "render_job"]
+
+
+def betti_job(
+    items: Sequence[tuple[Any, Any]], *, max_dim: int, scale: float
+) -> list[tuple[Any, list[int] | str, float]]:
+    """``[(key, Betti numbers or the reason it failed, seconds)]`` for ``[(key, NeighbourLists)]``."""
+    from lightning_topo.topology import betti_from_neighbours
+
+    out: list[tuple[Any, list[int] | str, float]] = []
+    for key, lists in items:
+        start = time.perf_counter()
+        try:
+            value: list[int] | str = [int(b) for b in betti_from_neighbours(lists, max_dim=max_dim, scale=scale)]
+        except Exception as error:
+            value = f"{type(error).__name__}: {error}"
+        out.append((key, value, time.perf_counter() - start))
+    return out
+
+
+def _pixels(figure: Any) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, np.ndarray]:
+    """The monitor's TensorBoard images as ``{tag: (height, width, 3) uint8}``: Betti over training, depth profile."""
+    from lightning_topo.monitoring.report import depth_figure, over_training_figure
+
+    last = history[-1]
+    title = f"Betti numbers by layer, epoch {last['epoch']}"
+    return {
+        "betti/over_training": _pixels(over_training_figure(history, layers, dims)),
+        "betti/depth_profile": _pixels(depth_figure(last["betti"], layers, dims, title)),
+    }

@@ -1,0 +1,211 @@
+"""Running the monitor's jobs off the training loop: worker processes, or inline for debugging.
+
+``JobRunner(num_workers=0)`` runs each job at once in the calling thread (the synchronous mode).  With
+``num_workers > 0`` jobs go to worker processes started afresh with ``python -m
+lightning_topo.monitoring.worker`` (spawn semantics: nothing is forked from a process that may have started
+CUDA), which import only what a job needs (numpy, scipy, gudhi; not the training script, not torch), take one
+job at a time over a pipe and leave when their pipe closes.  They run in their own session, so a Ctrl-C in the
+terminal reaches the trainer alone, which then closes the runner; :meth:`JobRunner.close` terminates them, and
+so does interpreter exit at the latest.  A worker that dies fails the job it held, nothing else; the next job
+starts a new one.
+
+Example:
+    >>> runner = JobRunner(num_workers=0)
+    >>> runner.submit(sum, [1, 2, 3]).result()
+    6
+    >>> runner.close()
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from typing import Any, BinaryIO
+
+__all__ = ["JobRunner", "WorkerDied", "read_frame", "write_frame"]
+
+_HEADER = struct.Struct(">Q")
+
+
+class WorkerDied(RuntimeError):
+    """The worker process running a job ended before answering (killed, crashed in native code)."""
+
+
+def write_frame(stream: BinaryIO, payload: Any) -> None:
+    """Send one pickled object, length first."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    """Receive one object sent by :func:`write_frame`; ``EOFError`` when the other side has gone."""
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(header)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _kill(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a kill does not time out in practice
+            pass
+
+
+class _Worker:
+    """One worker process and the thread that reads its answers."""
+
+    def __init__(self, runner: JobRunner) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lightning_topo.monitoring.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # the terminal's Ctrl-C goes to the trainer, which closes us
+        )
+        self.current: Future | None = None
+        self._runner = runner
+        self._reader = threading.Thread(target=self._read, name="betti-worker-reader", daemon=True)
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, future: Future, job: tuple) -> None:
+        self.current = future
+        try:
+            write_frame(self.process.stdin, job)
+        except (BrokenPipeError, OSError) as error:
+            self.current = None
+            future.set_exception(WorkerDied(f"could not send a job to the Betti worker: {error}"))
+
+    def _read(self) -> None:
+        while True:
+            try:
+                ok, value = read_frame(self.process.stdout)
+            except Exception:
+                break
+            future, self.current = self.current, None
+            if future is not None and not future.done():
+                future.set_result(value) if ok else future.set_exception(RuntimeError(value))
+            self._runner._dispatch()
+        future, self.current = self.current, None
+        if future is not None and not future.done():
+            code = self.process.wait()
+            future.set_exception(WorkerDied(f"the Betti worker process {self.process.pid} ended (exit code {code})"))
+        self._runner._dispatch()
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+
+
+class JobRunner:
+    """Submit functions to worker processes (``num_workers > 0``) or run them inline (``0``).
+
+    A job is ``fn(*args, **kwargs)`` with picklable, importable ``fn`` and arguments; its result comes back as a
+    ``concurrent.futures.Future``.  Jobs run in submission order as workers come free.
+    """
+
+    def __init__(self, num_workers: int = 1) -> None:
+        if not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be a non-negative integer (0: synchronous), got {num_workers!r}")
+        self.num_workers = num_workers
+        self._workers: list[_Worker] = []
+        self._queue: deque[tuple[Future, tuple]] = deque()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._processes: list[subprocess.Popen] = []
+        self._finalizer = weakref.finalize(self, _kill, self._processes)
+
+    @property
+    def synchronous(self) -> bool:
+        return self.num_workers == 0
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (empty in synchronous mode)."""
+        return [w.process.pid for w in self._workers if w.alive]
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """A future of ``fn(*args, **kwargs)``; failures (a dead worker too) surface as its exception."""
+        future: Future = Future()
+        if self.synchronous:
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except Exception as error:
+                future.set_exception(error)
+            return future
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this JobRunner is closed")
+            self._queue.append((future, (fn, args, kwargs)))
+        self._dispatch()
+        return future
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._workers = [w for w in self._workers if w.alive or w.current is not None]
+            while self._queue:
+                idle = next((w for w in self._workers if w.alive and w.current is None), None)
+                if idle is None and len(self._workers) < self.num_workers:
+                    idle = _Worker(self)
+                    self._workers.append(idle)
+                    self._processes.append(idle.process)
+                if idle is None:
+                    return
+                future, job = self._queue.popleft()
+                if future.set_running_or_notify_cancel():
+                    idle.send(future, job)
+
+    def close(self, cancel: bool = True) -> None:
+        """Stop the workers: ``cancel`` drops queued and running jobs at once, else lets them finish first."""
+        if not cancel:
+            for future in [f for f, _ in list(self._queue)] + [w.current for w in list(self._workers) if w.current]:
+                try:
+                    future.exception()
+                except CancelledError:
+                    pass
+        with self._lock:
+            self._closed = True
+            queued, self._queue = list(self._queue), deque()
+            workers, self._workers = self._workers, []
+        for future, _ in queued:
+            future.cancel()
+        for worker in workers:
+            worker.close()
+        if cancel:
+            _kill([w.process for w in workers])
+        else:
+            for worker in workers:
+                try:
+                    worker.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    _kill([worker.process])
+        for worker in workers:
+            current = worker.current
+            if current is not None and not current.done():
+                current.cancel() or current.set_exception(CancelledError())
