@@ -1,46 +1,124 @@
-"""BettiMonitor: each watched layer's Betti numbers, per class, logged at the end of training epochs."""
+"""BettiMonitor: each watched layer's Betti numbers, per class, logged while training goes on."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring import (
-    INPUT,
-    capture_activations,
-    custom_scalars_layout,
-    depth_figure,
-    flatten_scalars,
-    probe_from_batches,
-    select_layers,
-)
+from lightning_topo.monitoring import INPUT, custom_scalars_layout, flatten_scalars, probe_from_batches, select_layers
+from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
+from lightning_topo.monitoring.jobs import betti_job, render_job
+from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
 from lightning_topo.monitoring.report import SECONDS_TAG
-from lightning_topo.topology import METRICS, betti_numbers
+from lightning_topo.monitoring.runner import JobRunner
+from lightning_topo.topology import METRICS
+from lightning_topo.topology.lists import NeighbourLists
 
 __all__ = ["BettiMonitor"]
+
+BLOCKED_TAG = "betti/blocked_seconds"
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2) // 4))
+
+
+@dataclass
+class _Measurement:
+    """One monitored epoch on its way: captured, its Betti jobs running, not yet logged."""
+
+    epoch: int
+    step: int
+    futures: list[Future] = field(default_factory=list)
+    items: list[tuple[CloudKey, NeighbourLists]] = field(default_factory=list)
+    skipped: dict[CloudKey, str] = field(default_factory=dict)
+    capture_seconds: float = 0.0
+    blocked_seconds: float = 0.0
+
+    def done(self) -> bool:
+        return all(f.done() for f in self.futures)
+
+    def results(self) -> tuple[dict[CloudKey, list[int] | str], float]:
+        """Every (layer, cloud) result, with failures as messages, and the compute seconds spent."""
+        found: dict[CloudKey, list[int] | str] = dict(self.skipped)
+        seconds = self.capture_seconds
+        for future in self.futures:
+            try:
+                for key, value, spent in future.result():
+                    found[tuple(key)] = value
+                    seconds += spent
+            except Exception as error:  # a crashed worker loses its jobs, nothing else
+                reason = f"the Betti worker failed ({type(error).__name__}: {error})"
+                return {key: reason for key in found} | {("*", "*"): reason}, seconds
+        return found, seconds
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain types and tensors only, so that ``torch.load(weights_only=True)`` reads the checkpoint."""
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "capture_seconds": self.capture_seconds,
+            "blocked_seconds": self.blocked_seconds,
+            "skipped": [[list(key), reason] for key, reason in self.skipped.items()],
+            "items": [[list(key), _lists_to_state(lists)] for key, lists in self.items],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> _Measurement:
+        return cls(
+            epoch=state["epoch"],
+            step=state["step"],
+            capture_seconds=state["capture_seconds"],
+            blocked_seconds=state["blocked_seconds"],
+            skipped={tuple(key): reason for key, reason in state["skipped"]},
+            items=[(tuple(key), _lists_from_state(lists)) for key, lists in state["items"]],
+        )
+
+
+def _lists_to_state(lists: NeighbourLists) -> dict[str, Any]:
+    arrays = {name: getattr(lists, name) for name in ("indices", "edges")}
+    return {
+        "n_points": lists.n_points,
+        "n_unique": lists.n_unique,
+        "metric": lists.metric,
+        **{name: None if a is None else torch.from_numpy(a) for name, a in arrays.items()},
+    }
+
+
+def _lists_from_state(state: dict[str, Any]) -> NeighbourLists:
+    arrays = {name: None if state[name] is None else state[name].numpy() for name in ("indices", "edges")}
+    return NeighbourLists(state["n_points"], state["n_unique"], state["metric"], **arrays)
 
 
 class BettiMonitor(TopoCallback):
     """Log the Betti numbers of the data as each layer of the model sees it, every ``every_n_epochs`` epochs.
 
-    At the end of a training epoch, on global rank zero only, the model runs in eval mode without
-    gradients on a fixed probe (a seeded, class-balanced subsample of the training data, drawn once);
-    forward hooks capture each watched layer's output, flattened per sample; the topology core
-    computes the Betti numbers of each class's point cloud, layers in parallel threads.  Results go
-    to every attached logger as scalars ``betti/<layer>/class_<c>/b<d>`` (step: the global step),
-    plus ``betti/seconds`` (the monitor's own cost); a TensorBoard logger also gets a custom-scalars
-    layout (one chart per class and dimension, a line per layer) and a Betti-against-depth figure.
-    ``monitor.history`` keeps every epoch's numbers and is saved in checkpoints.
+    At the end of a monitored training epoch the model runs in eval mode without gradients on a fixed probe (a
+    seeded, class-balanced subsample of the training data, drawn once), one class at a time; a forward hook on
+    each watched layer reduces that class's outputs to k-nearest-neighbour lists with torch, on the model's
+    device (distances in float64 by default).  That is all the training loop waits for.  The Betti numbers are
+    computed from the lists in background worker processes (gudhi, on the CPU) while training goes on, and
+    logged from the main thread at a later hook at the global step of the epoch they measured, in order, to
+    every attached logger: scalars ``betti/<layer>/class_<c>/b<d>``, ``betti/seconds`` (the monitor's compute
+    time) and ``betti/blocked_seconds`` (the time the training loop waited); a TensorBoard logger also gets a
+    custom-scalars layout and the images ``betti/over_training`` (a heat map per class and dimension: layers by
+    monitored epochs) and ``betti/depth_profile``, drawn in the workers too.  ``monitor.history`` keeps every
+    measurement and is saved in checkpoints.  Under DDP every rank measures a share of the classes (or of the
+    layers) on its own device and rank zero logs the gathered numbers.
 
-    A failure never stops training: NaN or constant activations, too few probe points for ``k`` or
-    a computation error skip that layer (or class) with a warning; the other layers are logged.
+    A failure never stops training: NaN or constant activations, too few probe points for ``k``, an output the
+    monitor cannot read or a crashed worker skip that layer (or that measurement) with a warning.
     Configuration errors (a layer name that matches nothing) are raised when training starts.
 
     Works in ``lightning.pytorch`` and standalone ``pytorch_lightning`` Trainers alike.
@@ -51,20 +129,31 @@ class BettiMonitor(TopoCallback):
         probe_size: number of probe points (split evenly over the classes).
         dims: homology dimensions to log (``(0, 1)``: components and loops).
         per_class: one cloud per class (the protocol) or one cloud for the whole probe (``class_all``).
-        every_n_epochs: compute every this many training epochs.
+        every_n_epochs: measure every this many training epochs.
         include_input: also log the Betti numbers of the inputs themselves (layer ``"input"``).
-        k, scale, metric: topology options passed to :func:`lightning_topo.topology.betti_numbers`.
+        k, scale, metric: topology options, as in :func:`lightning_topo.topology.betti_numbers`.
         probe: ``(inputs, labels)`` tensors to use instead of sampling the training data.
         seed: seed of the probe's subsampling.
-        n_jobs: threads for the (layer, class) computations (``-1``: one per CPU core).
-        batch_size: probe batch size of the capture forward pass.
-        log_figure: add the Betti-against-depth figure to TensorBoard loggers.
+        num_workers: background processes for the Betti numbers; ``0`` computes them in the training loop
+            (the synchronous mode, for debugging); default: a quarter of the CPU cores, 1 to 4.
+        max_pending: measurements in flight at most; a slower monitor makes training wait, never piles up.
+        batch_size: probe batch size of the capture; a class up to this size is reduced in one forward pass
+            without keeping any layer's output.
+        memory_budget_mb: for a cloud larger than ``batch_size`` (``per_class=False``), the layer outputs kept
+            at once; layers are measured in groups that fit it, one forward pass per group.
+        output_key: how to find the logits in the model's output: a dict key or attribute (default: ``logits``
+            if present, else the first tensor), a tuple index, or a function of the output.
+        token_pooling: for ``(batch, tokens, features)`` outputs: ``None`` flattens tokens, ``"mean"``
+            averages them, ``"first"`` keeps the first (CLS) token.
+        distance_dtype: ``"float64"`` (the exact route's numbers) or ``"float32"`` (faster on consumer GPUs).
+        log_figure: add the figures to TensorBoard loggers.
 
     Example:
         >>> from lightning_topo.callbacks import BettiMonitor
         >>> monitor = BettiMonitor(layers=["features.*.act", "logits"], every_n_epochs=50, k=14)
         >>> import lightning.pytorch as pl
         >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1)  # doctest: +SKIP
+        >>> monitor.plot("betti.png")  # doctest: +SKIP
     """
 
     def __init__(
@@ -80,8 +169,13 @@ class BettiMonitor(TopoCallback):
         metric: str = "knn",
         probe: tuple[torch.Tensor, torch.Tensor] | None = None,
         seed: int = 0,
-        n_jobs: int = -1,
+        num_workers: int | None = None,
+        max_pending: int = 2,
         batch_size: int = 256,
+        memory_budget_mb: float = 512,
+        output_key: OutputKey = None,
+        token_pooling: str | None = None,
+        distance_dtype: str = "float64",
         log_figure: bool = True,
     ) -> None:
         if layers is not None and (
@@ -103,29 +197,56 @@ class BettiMonitor(TopoCallback):
             raise ValueError(f"scale must be positive, got {scale!r}")
         if probe is not None and (len(probe) != 2 or len(probe[0]) != len(probe[1])):
             raise ValueError("probe must be a pair (inputs, labels) of the same length")
+        if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
+            raise ValueError(f"num_workers must be None or an integer >= 0 (0: synchronous), got {num_workers!r}")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending must be a positive integer, got {max_pending!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not memory_budget_mb > 0:
+            raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb!r}")
+        if token_pooling not in TOKEN_POOLING:
+            raise ValueError(f"token_pooling must be one of {TOKEN_POOLING}, got {token_pooling!r}")
+        if distance_dtype not in _DTYPES:
+            raise ValueError(f"distance_dtype must be one of {tuple(_DTYPES)}, got {distance_dtype!r}")
         self.layers = None if layers is None else list(layers)
         self.probe_size, self.dims, self.per_class = probe_size, dims, per_class
         self.every_n_epochs, self.include_input = every_n_epochs, include_input
         self.topology = {"k": k, "scale": scale, "metric": metric, "max_dim": max(dims)}
-        self.seed, self.n_jobs, self.batch_size, self.log_figure = seed, n_jobs, batch_size, log_figure
+        self.seed, self.batch_size, self.log_figure = seed, batch_size, log_figure
+        self.num_workers = _default_workers() if num_workers is None else num_workers
+        self.max_pending, self.memory_budget_mb = max_pending, memory_budget_mb
+        self.output_key, self.token_pooling, self.distance_dtype = output_key, token_pooling, distance_dtype
         self._given_probe = probe
         self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
         self._watched: list[str] = []
         self._layout_written: set[int] = set()
+        self._pending: deque[_Measurement] = deque()
+        self._renders: deque[tuple[int, Future]] = deque()
+        self._runner: JobRunner | None = None
+        self._betti_job = betti_job  # module-level, so spawned workers can unpickle it (tests swap it)
+        self._distributed = False
+        self._restored: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if self._probe is None:
-            self._probe = self._draw_probe(trainer)
+            probe = self._draw_probe(trainer)
+            if trainer.world_size > 1:  # every rank measures its share of the very same points
+                probe = trainer.strategy.broadcast(probe, src=0)
+            self._probe = probe
         example = self._probe[0][:2]
         watched = select_layers(pl_module, self.layers, example)
         if self.include_input and INPUT not in watched:
             watched.insert(0, INPUT)
         self._watched = watched
-        if self.per_class and len(torch.unique(self._probe[1])) * (self.topology["k"] + 1) > len(self._probe[1]):
+        self._distributed = trainer.world_size > 1
+        self._resubmit_restored()
+        n_classes = len(torch.unique(self._probe[1]))
+        if self.per_class and n_classes * (self.topology["k"] + 1) > len(self._probe[1]):
             rank_zero_warn(
-                f"BettiMonitor: the probe has {len(self._probe[1])} points for {len(torch.unique(self._probe[1]))} "
+                f"BettiMonitor: the probe has {len(self._probe[1])} points for {n_classes} "
                 f"classes, fewer than k+1={self.topology['k'] + 1} per class; raise probe_size or lower k"
             )
 
@@ -140,66 +261,254 @@ class BettiMonitor(TopoCallback):
             raise ValueError("BettiMonitor found no training data to draw its probe from; pass probe=(inputs, labels)")
         return probe_from_batches(loader, self.probe_size, self.seed)
 
-    # ------------------------------------------------------------------------------ each epoch (rank zero)
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if (trainer.current_epoch + 1) % self.every_n_epochs or not trainer.is_global_zero or self._probe is None:
+    def _resubmit_restored(self) -> None:
+        """Measurements a checkpoint caught in flight: their Betti numbers are computed now, from the saved lists."""
+        restored, self._restored = self._restored, []
+        if restored and self._distributed:  # each rank saved only its share; rank zero's checkpoint lacks the rest
+            rank_zero_warn(
+                f"BettiMonitor: the measurements of epochs {[m['epoch'] for m in restored]} were in flight when the "
+                "checkpoint was saved and cannot be completed under DDP; they are dropped"
+            )
             return
-        try:
-            entry = self.compute(pl_module, epoch=trainer.current_epoch, step=trainer.global_step)
-            self.history.append(entry)
-            self._log(trainer, entry)
-        except Exception as error:  # monitoring must never cost the user their training run
-            rank_zero_warn(f"BettiMonitor: epoch {trainer.current_epoch} skipped: {type(error).__name__}: {error}")
+        for state in restored:
+            measurement = _Measurement.from_state(state)
+            self._submit(measurement)
+            self._pending.append(measurement)
+
+    # ------------------------------------------------------------------------------ the work
+    def _clouds(self) -> dict[str, torch.Tensor | None]:
+        labels = self._probe[1]
+        if not self.per_class:
+            return {"all": None}
+        return {str(int(c)): torch.nonzero(labels == c).flatten() for c in torch.unique(labels)}
+
+    def _share(self, rank: int, world: int) -> dict[str, list[str]]:
+        """The (cloud -> layers) this rank measures: whole clouds when there are enough, else layers."""
+        clouds = list(self._clouds())
+        if world <= 1:
+            return {cloud: list(self._watched) for cloud in clouds}
+        if len(clouds) >= world:
+            return {cloud: list(self._watched) for cloud in clouds[rank::world]}
+        return {cloud: self._watched[rank::world] for cloud in clouds}
+
+    def _start(self, model: torch.nn.Module, epoch: int, step: int, rank: int = 0, world: int = 1) -> _Measurement:
+        """Capture this rank's share and submit its Betti jobs: all the training loop waits for."""
+        measurement = _Measurement(epoch=epoch, step=step)
+        x, _ = self._probe
+        timings: dict[str, float] = {}
+        found = reduce_clouds(
+            model,
+            x,
+            self._clouds(),
+            self._share(rank, world),
+            metric=self.topology["metric"],
+            k=self.topology["k"],
+            scale=self.topology["scale"],
+            batch_size=self.batch_size,
+            memory_budget=int(self.memory_budget_mb * 2**20),
+            output_key=self.output_key,
+            token_pooling=self.token_pooling,
+            distance_dtype=_DTYPES[self.distance_dtype],
+            timings=timings,
+        )
+        measurement.capture_seconds = timings.get("capture", 0.0)
+        measurement.items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
+        measurement.skipped = {key: reason for key, reason in found.items() if isinstance(reason, str)}
+        self._submit(measurement)
+        return measurement
+
+    def _submit(self, measurement: _Measurement) -> None:
+        """Send a measurement's neighbour lists to the Betti workers, in a few chunks."""
+        runner, items = self._job_runner(), measurement.items
+        chunks = max(1, min(len(items), 2 * max(1, runner.num_workers)))
+        options = {"max_dim": self.topology["max_dim"], "scale": self.topology["scale"]}
+        measurement.futures = [
+            runner.submit(self._betti_job, items[part::chunks], **options)
+            for part in range(chunks)
+            if items[part::chunks]
+        ]
+
+    def _job_runner(self) -> JobRunner:
+        if self._runner is None:
+            self._runner = JobRunner(self.num_workers)
+        return self._runner
+
+    def _entry(self, measurement: _Measurement, found: dict[CloudKey, list[int] | str], seconds: float) -> dict:
+        """A history entry (and the warnings for what was skipped), in forward order of the layers."""
+        epoch = measurement.epoch
+        if ("*", "*") in found:
+            rank_zero_warn(f"BettiMonitor: epoch {epoch} skipped: {found[('*', '*')]}")
+            return {}
+        betti: dict[str, dict[str, list[int]]] = {}
+        clouds = list(self._clouds())
+        for layer in self._watched:
+            for cloud in clouds:
+                value = found.get((layer, cloud))
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    rank_zero_warn(f"BettiMonitor: skipped layer {layer!r}, class {cloud} at epoch {epoch}: {value}")
+                    continue
+                betti.setdefault(layer, {})[cloud] = list(value)
+        return {
+            "epoch": epoch,
+            "step": measurement.step,
+            "seconds": seconds,
+            "blocked_seconds": measurement.blocked_seconds,
+            "betti": betti,
+        }
 
     def compute(self, model: torch.nn.Module, epoch: int = 0, step: int = 0) -> dict[str, Any]:
-        """Betti numbers of every watched layer on the probe: a history entry (also usable on its own)."""
+        """Betti numbers of every watched layer on the probe, synchronously: a history entry (usable on its own)."""
         start = time.perf_counter()
-        x, y = self._probe
-        outputs = capture_activations(model, x, self._watched, self.batch_size)
-        groups = (
-            {str(int(c)): torch.nonzero(y == c).flatten() for c in torch.unique(y)} if self.per_class else {"all": None}
-        )
-        jobs = [(layer, cls) for layer in self._watched for cls in groups]
+        runner, self._runner = self._runner, JobRunner(0)
+        try:
+            measurement = self._start(model, epoch, step)
+        finally:
+            self._runner = runner
+        measurement.blocked_seconds = time.perf_counter() - start
+        found, seconds = measurement.results()
+        return self._entry(measurement, found, seconds)
 
-        def run(job: tuple[str, str]) -> tuple[int, ...] | str:
-            layer, cls = job
-            cloud = outputs[layer] if groups[cls] is None else outputs[layer][groups[cls]]
+    # ------------------------------------------------------------------------------ the training loop's side
+    def _monitored(self, trainer: Any) -> bool:
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0 and self._probe is not None
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
+        if trainer.world_size == 1:
+            self._drain(trainer, block=False)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        distributed = trainer.world_size > 1
+        if not distributed:
+            self._drain(trainer, block=False)
+        if not self._monitored(trainer):
+            return
+        start = time.perf_counter()
+        if not distributed:
+            while len(self._pending) >= self.max_pending:  # a slow monitor makes training wait
+                self._drain(trainer, block=True, limit=1)
+        older = list(self._pending) if distributed else []
+        try:
+            measurement = self._start(
+                pl_module, trainer.current_epoch, trainer.global_step, trainer.global_rank, trainer.world_size
+            )
+        except Exception as error:  # monitoring must never cost the user their training run
+            measurement = _Measurement(epoch=trainer.current_epoch, step=trainer.global_step)
+            measurement.skipped = {("*", "*"): f"{type(error).__name__}: {error}"}
+        measurement.blocked_seconds = time.perf_counter() - start
+        self._pending.append(measurement)
+        if distributed:  # collective: every rank gathers the older measurements, in order, at the same epochs
+            for previous in older:
+                self._gather_and_log(trainer, previous)
+        elif self._job_runner().synchronous:
+            self._drain(trainer, block=True)
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        if trainer.world_size > 1:
+            for measurement in list(self._pending):
+                self._gather_and_log(trainer, measurement)
+        else:
+            self._drain(trainer, block=True)
+        self._flush_renders(trainer, block=True)
+        self._close(cancel=False)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        if trainer.world_size == 1:
+            self._drain(trainer, block=False)
+        self._flush_renders(trainer, block=False)
+        dropped = [m.epoch for m in self._pending]
+        if dropped:
+            rank_zero_warn(
+                f"BettiMonitor: training stopped ({type(exception).__name__}); the measurements of epochs "
+                f"{dropped} were still being computed and are dropped"
+            )
+        self._pending.clear()
+        self._renders.clear()
+        self._close(cancel=True)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._close(cancel=True)
+
+    def _close(self, cancel: bool) -> None:
+        if self._runner is not None:
+            self._runner.close(cancel=cancel)
+            self._runner = None
+
+    # ------------------------------------------------------------------------------ results, in order
+    def _drain(self, trainer: Any, block: bool, limit: int | None = None) -> None:
+        """Log finished measurements, oldest first; an unfinished one holds back the later ones (steps stay in order)."""
+        logged = 0
+        while self._pending and (limit is None or logged < limit):
+            if not block and not self._pending[0].done():
+                break
+            measurement = self._pending.popleft()
+            self._record(trainer, measurement, *measurement.results())
+            logged += 1
+        self._flush_renders(trainer, block=False)
+
+    def _gather_and_log(self, trainer: Any, measurement: _Measurement) -> None:
+        """DDP: every rank's share of one measurement, gathered on every rank; rank zero logs."""
+        found, seconds = measurement.results()
+        shares: list[Any] = [None] * trainer.world_size
+        torch.distributed.all_gather_object(shares, (found, seconds, measurement.blocked_seconds))
+        merged: dict[CloudKey, list[int] | str] = {}
+        for part, _, _ in shares:
+            merged.update(part)
+        measurement.blocked_seconds = max(blocked for _, _, blocked in shares)
+        self._pending.remove(measurement)
+        self._record(trainer, measurement, merged, sum(spent for _, spent, _ in shares))
+
+    def _record(
+        self, trainer: Any, measurement: _Measurement, found: dict[CloudKey, list[int] | str], seconds: float
+    ) -> None:
+        entry = self._entry(measurement, found, seconds)
+        if not entry:
+            return
+        self.history.append(entry)
+        if trainer.is_global_zero:
             try:
-                if not torch.isfinite(cloud).all():
-                    return "NaN or Inf activations (is the layer diverging?)"
-                if len(cloud) > 1 and bool((cloud == cloud[0]).all()):
-                    return "constant activations (dead units?); Betti numbers would only describe a single point"
-                return betti_numbers(cloud.numpy(), n_jobs=1, **self.topology)
+                self._log(trainer, entry)
             except Exception as error:
-                return f"{type(error).__name__}: {error}"
-
-        workers = (os.cpu_count() or 1) if self.n_jobs == -1 else max(1, self.n_jobs)
-        with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            results = list(pool.map(run, jobs))
-        betti: dict[str, dict[str, list[int]]] = {}
-        for (layer, cls), result in zip(jobs, results):
-            if isinstance(result, str):
-                rank_zero_warn(f"BettiMonitor: skipped layer {layer!r}, class {cls} at epoch {epoch}: {result}")
-                continue
-            betti.setdefault(layer, {})[cls] = list(result)
-        return {"epoch": epoch, "step": step, "seconds": time.perf_counter() - start, "betti": betti}
+                rank_zero_warn(f"BettiMonitor: could not log epoch {entry['epoch']}: {type(error).__name__}: {error}")
 
     def _log(self, trainer: Any, entry: dict[str, Any]) -> None:
         scalars = flatten_scalars(entry["betti"], self.dims)
         scalars[SECONDS_TAG] = entry["seconds"]
+        scalars[BLOCKED_TAG] = entry["blocked_seconds"]
         trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in scalars.items()})
-        classes = sorted({cls for per_class in entry["betti"].values() for cls in per_class})
+        classes = list(self._clouds())
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=entry["step"])
             experiment = getattr(logger, "experiment", None)
             if id(logger) not in self._layout_written and hasattr(experiment, "add_custom_scalars"):
                 experiment.add_custom_scalars(custom_scalars_layout(self._watched, classes, self.dims))
                 self._layout_written.add(id(logger))
-            if self.log_figure and hasattr(experiment, "add_figure"):
-                title = f"Betti numbers by layer, epoch {entry['epoch']}"
-                experiment.add_figure(
-                    "betti/depth_profile", depth_figure(entry["betti"], self._watched, self.dims, title), entry["step"]
-                )
+        if self.log_figure and any(hasattr(getattr(lg, "experiment", None), "add_image") for lg in trainer.loggers):
+            snapshot = [dict(e) for e in self.history]
+            future = self._job_runner().submit(render_job, snapshot, list(self._watched), list(self.dims))
+            self._renders.append((entry["step"], future))
+
+    def _flush_renders(self, trainer: Any, block: bool) -> None:
+        while self._renders and (block or self._renders[0][1].done()):
+            step, future = self._renders.popleft()
+            try:
+                images = future.result()
+            except Exception as error:
+                rank_zero_warn(f"BettiMonitor: could not draw the figures of step {step}: {type(error).__name__}")
+                continue
+            for logger in trainer.loggers:
+                experiment = getattr(logger, "experiment", None)
+                if hasattr(experiment, "add_image"):
+                    for tag, pixels in images.items():
+                        experiment.add_image(tag, pixels, step, dataformats="HWC")
+
+    # ------------------------------------------------------------------------------ figures for papers
+    def plot(self, path: str | Path, **options: Any) -> Path:
+        """Write the Betti-over-training heat maps and the last depth profile of ``history`` to a PNG."""
+        from lightning_topo.monitoring.report import plot_history
+
+        return plot_history(self.history, path, layers=self._watched or None, dims=self.dims, **options)
 
     # ------------------------------------------------------------------------------ checkpoints
     @property
@@ -217,11 +526,14 @@ class BettiMonitor(TopoCallback):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        # the probe travels with the history: a resumed run measures the very same points
-        return {"history": self.history, "probe": self._probe}
+        # every completed measurement; those still in flight as their neighbour lists, so a resumed run completes
+        # them; and the probe, so a resumed run measures the very same points
+        pending = [] if self._distributed else [m.to_state() for m in self._pending]
+        return {"history": self.history, "probe": self._probe, "pending": pending + self._restored}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+        self._restored = list(state_dict.get("pending", []))
         if state_dict.get("probe") is not None:
             self._probe = tuple(state_dict["probe"])
 
@@ -230,3 +542,9 @@ class BettiMonitor(TopoCallback):
         legacy = checkpoint.get("callbacks", {}).get(type(self).__qualname__)
         if legacy is not None and not self.history:
             self.load_state_dict(legacy)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # deep copies and pickling (checkpointing callbacks, spawn launchers) leave the live workers behind
+        state = dict(self.__dict__)
+        state.update(_runner=None, _pending=deque(), _renders=deque())
+        return state

@@ -1,0 +1,413 @@
+"""BettiMonitor's route at scale: outputs of any structure, workers off the training loop, order, failures, memory."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from conftest import quiet_trainer, run_two_rank_script
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.callbacks.betti_monitor import _Measurement
+from lightning_topo.monitoring.outputs import per_sample, select_tensor
+
+TESTS = Path(__file__).resolve().parent
+
+
+def blobs(n: int = 240, dim: int = 4, seed: int = 0) -> TensorDataset:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randn(n, dim, generator=gen) + 3.0 * y[:, None].float()
+    return TensorDataset(x, y)
+
+
+Output = collections.namedtuple("Output", ["features", "logits"])
+
+
+@dataclasses.dataclass
+class ModelOutputLike(collections.OrderedDict):
+    """Hugging Face's ModelOutput: an ordered dict that is also a dataclass, read by key or attribute."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is not None:
+                self[f.name] = getattr(self, f.name)
+
+
+class Net(pl.LightningModule):
+    """A small user model whose forward returns a tensor, a dict, a named tuple or a ModelOutput-like object."""
+
+    def __init__(self, returns: str = "tensor") -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.returns = returns
+        self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor):
+        features = self.body(x)
+        logits = self.head(features)
+        if self.returns == "dict":
+            return {"features": features, "logits": logits}
+        if self.returns == "namedtuple":
+            return Output(features, logits)
+        if self.returns == "modeloutput":
+            return ModelOutputLike(loss=logits.sum() * 0, logits=logits)
+        return logits
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(select_tensor(self(batch[0])), batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+def fit(tmp_path: Path, monitor: BettiMonitor, returns: str = "tensor", epochs: int = 3, **trainer_options) -> Net:
+    pl.seed_everything(0, verbose=False)
+    model = Net(returns)
+    trainer = quiet_trainer(tmp_path, max_epochs=epochs, callbacks=[monitor], **trainer_options)
+    trainer.fit(model, DataLoader(blobs(), batch_size=40, shuffle=True))
+    return model
+
+
+def numbers(history: list[dict]) -> list[tuple]:
+    return [(e["epoch"], e["step"], e["betti"]) for e in history]
+
+
+# ------------------------------------------------------------------------------------------- output structures
+def test_select_tensor_rule():
+    t = torch.ones(3, 2)
+    assert select_tensor({"features": torch.zeros(3, 5), "logits": t}) is t
+    assert select_tensor({"a": "text", "b": t}) is t  # no logits: the first tensor
+    assert select_tensor(Output(torch.zeros(3, 5), t)) is t
+    assert select_tensor((torch.zeros(3, 5), t), key=1) is t
+    assert select_tensor({"x": t}, key=lambda out: out["x"] * 2).sum() == 12
+    assert select_tensor(ModelOutputLike(logits=t)) is t
+    with pytest.raises(TypeError, match="no key 'scores'; its keys are"):
+        select_tensor({"logits": t}, key="scores")
+    with pytest.raises(TypeError, match="found no tensor .* pass output_key"):
+        select_tensor({"a": "text"})
+    assert per_sample(torch.ones(4, 7, 3)).shape == (4, 21)
+    assert per_sample(torch.arange(24.0).reshape(2, 4, 3), "first").tolist() == [[0, 1, 2], [12, 13, 14]]
+
+
+@pytest.mark.parametrize("returns", ["dict", "namedtuple", "modeloutput"])
+def test_models_returning_structures_are_monitored_on_every_layer(returns, tmp_path):
+    plain = BettiMonitor(probe_size=60, k=5, num_workers=0)
+    fit(tmp_path / "plain", plain, "tensor", epochs=1)
+    structured = BettiMonitor(probe_size=60, k=5, num_workers=0)
+    fit(tmp_path / returns, structured, returns, epochs=1)
+    layers = ["input", "body.1", "body.3", "logits"]
+    assert list(structured.history[-1]["betti"]) == layers
+    assert all(set(per_class) == {"0", "1"} for per_class in structured.history[-1]["betti"].values())
+    assert structured.history[-1]["betti"] == plain.history[-1]["betti"]  # same weights, same logits
+
+
+def test_an_unreadable_layer_is_skipped_alone(tmp_path):
+    class Scalar(nn.Module):  # a layer that returns a 0-d tensor: no per-sample points
+        def forward(self, x):
+            return x.sum()
+
+    class WithScalar(Net):
+        def __init__(self):
+            super().__init__()
+            self.probe_sum = Scalar()
+
+        def forward(self, x):
+            self.probe_sum(x)
+            return super().forward(x)
+
+    monitor = BettiMonitor(layers=["probe_sum", "body.1", "logits"], probe_size=60, k=5, num_workers=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
+    with pytest.warns(UserWarning, match="skipped layer 'probe_sum', class 0 at epoch 0: TypeError: a 0-dimensional"):
+        trainer.fit(WithScalar(), DataLoader(blobs(), batch_size=40))
+    assert list(monitor.history[-1]["betti"]) == ["input", "body.1", "logits"]
+
+
+def test_token_outputs_are_flattened_or_pooled(tmp_path):
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(4, 6 * 3)
+            self.act = nn.GELU()
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, x):
+            tokens = self.act(self.embed(x).reshape(len(x), 6, 3))  # (batch, tokens, features)
+            return self.head(tokens.mean(1))
+
+    x, y = blobs().tensors
+    flat = BettiMonitor(layers=["act"], probe=(x, y), k=5, include_input=False, num_workers=0)
+    pooled = BettiMonitor(layers=["act"], probe=(x, y), k=5, include_input=False, num_workers=0, token_pooling="mean")
+    model = Tokens()
+    for monitor in (flat, pooled):
+        monitor._probe, monitor._watched = (x, y), ["act"]
+    a, b = flat.compute(model)["betti"]["act"], pooled.compute(model)["betti"]["act"]
+    assert set(a) == set(b) == {"0", "1"}
+    from lightning_topo.topology import betti_numbers
+
+    with torch.no_grad():
+        mean_tokens = model.act(model.embed(x).reshape(len(x), 6, 3)).mean(1)
+    assert b["0"] == list(betti_numbers(mean_tokens[y == 0], k=5, max_dim=1))
+
+
+# ------------------------------------------------------------------------------------------- off the training loop
+def test_asynchronous_history_equals_the_synchronous_one(tmp_path):
+    synchronous = BettiMonitor(probe_size=80, k=5, num_workers=0)
+    fit(tmp_path / "sync", synchronous, epochs=3)
+    asynchronous = BettiMonitor(probe_size=80, k=5, num_workers=1)
+    fit(tmp_path / "async", asynchronous, epochs=3)
+    assert len(asynchronous.history) == 3
+    assert numbers(asynchronous.history) == numbers(synchronous.history)
+    assert asynchronous._runner is None  # the workers are gone after the fit
+
+
+def test_tags_are_written_in_step_order_when_results_arrive_late(tmp_path):
+    monitor = BettiMonitor(probe_size=80, k=5, num_workers=0, log_figure=False)
+    logger = TensorBoardLogger(tmp_path, name="late", version=0)
+    trainer = fit(tmp_path, monitor, epochs=1, logger=logger).trainer
+    step = monitor.history[0]["step"]
+    items = [((layer, c), values) for layer, per in monitor.history[0]["betti"].items() for c, values in per.items()]
+    early, late = Future(), Future()
+    monitor._pending.extend(
+        [_Measurement(epoch=1, step=step + 6, futures=[early]), _Measurement(epoch=2, step=step + 12, futures=[late])]
+    )
+    late.set_result([(key, [9, 9], 0.0) for key, _ in items])  # the later measurement finishes first
+    monitor._drain(trainer, block=False)
+    assert len(monitor.history) == 1  # held back: the earlier step is not logged yet
+    early.set_result([(key, list(values), 0.0) for key, values in items])
+    monitor._drain(trainer, block=False)
+    assert [e["step"] for e in monitor.history] == [step, step + 6, step + 12]
+    logger.experiment.flush()
+    accumulator = EventAccumulator(str(tmp_path / "late" / "version_0"), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    events = accumulator.Scalars("betti/input/class_0/b0")
+    assert [event.step for event in events] == [step, step + 6, step + 12] and events[-1].value == 9
+
+
+def test_a_crashed_worker_skips_that_measurement_and_training_goes_on(tmp_path, monkeypatch):
+    from monitor_jobs import crash_once_job
+
+    monkeypatch.setenv("LIGHTNING_TOPO_TEST_MARKER", str(tmp_path / "crashed"))
+    monitor = BettiMonitor(probe_size=80, k=5, num_workers=1)
+    monitor._betti_job = crash_once_job
+    with pytest.warns(UserWarning, match="epoch 0 skipped: the Betti worker failed"):
+        model = fit(tmp_path, monitor, epochs=4)
+    epochs = [e["epoch"] for e in monitor.history]
+    # the crash fails the jobs the broken pool held (epoch 0, and 1 if it was already queued); a new pool serves the rest
+    assert 0 not in epochs and epochs[-2:] == [2, 3]
+    assert model.trainer.state.finished
+
+
+def test_a_nan_layer_is_skipped_with_a_warning_in_the_workers_route(tmp_path):
+    class NaNAtEval(nn.Tanh):
+        def forward(self, x):
+            return super().forward(x) if self.training else x * float("nan")
+
+    model = Net()
+    model.body[3] = NaNAtEval()
+    monitor = BettiMonitor(probe_size=80, k=5, num_workers=1)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
+    with pytest.warns(UserWarning, match="skipped layer 'body.3', class 0 at epoch 0: NaN or Inf"):
+        trainer.fit(model, DataLoader(blobs(), batch_size=40))
+    assert trainer.state.finished and len(monitor.history) == 2
+    assert "body.3" not in monitor.history[0]["betti"] and "body.1" in monitor.history[0]["betti"]
+
+
+INTERRUPT_SCRIPT = """
+import json, os, signal, sys
+sys.path.insert(0, {tests!r})
+import lightning.pytorch as pl, torch
+from torch.utils.data import DataLoader
+from test_monitor_route import Net, blobs
+from monitor_jobs import slow_job
+from lightning_topo.callbacks import BettiMonitor
+
+class CtrlC(pl.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            with open(sys.argv[1], "w") as f:
+                json.dump(monitor._runner.pids, f)
+            os.kill(os.getpid(), signal.SIGINT)
+
+if __name__ == "__main__":
+    monitor = BettiMonitor(probe_size=80, k=5, num_workers=2)
+    monitor._betti_job = slow_job
+    trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor, CtrlC()])
+    trainer.fit(Net(), DataLoader(blobs(), batch_size=40))
+"""
+
+
+def test_ctrl_c_during_a_fit_leaves_no_worker_process_behind(tmp_path):
+    script = tmp_path / "interrupt.py"
+    script.write_text(textwrap.dedent(INTERRUPT_SCRIPT.format(tests=str(TESTS))))
+    pids_file = tmp_path / "pids.json"
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(script), str(pids_file)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=dict(os.environ, LIGHTNING_TOPO_TEST_SLEEP="120"),
+    )
+    assert time.perf_counter() - start < 100, "the interrupted fit waited for its (120 s) Betti jobs"
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "dropped" in result.stderr  # the pending measurement is named, not silently lost
+    pids = json.loads(pids_file.read_text())
+    assert pids, "the monitor had no worker process to check"
+    time.sleep(0.5)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+    assert not alive, f"worker processes {alive} outlived the trainer"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+# ------------------------------------------------------------------------------------------- memory
+MEMORY_SCRIPT = """
+import json, sys, torch
+from torch import nn
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring import capture_activations
+
+class Gain(nn.Module):  # an elementwise layer: wide outputs, few parameters
+    def __init__(self, width):
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(0.5, 1.5, width))
+    def forward(self, x):
+        return x * self.weight
+
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+
+if __name__ == "__main__":
+    layers, route = int(sys.argv[1]), sys.argv[2]
+    torch.manual_seed(0)
+    width = 20000
+    model = nn.Sequential(*[m for _ in range(layers) for m in (Gain(width), nn.ReLU())])
+    x, y = torch.randn(200, width), torch.arange(200) % 2
+    monitor = BettiMonitor(probe=(x, y), k=5, include_input=False, num_workers=0)
+    monitor._probe = (x, y)
+    monitor._watched = [str(2 * i + 1) for i in range(layers)]
+    monitor.compute(model)  # warm-up: allocator pools, lazy imports
+    open("/proc/self/clear_refs", "w").write("5")
+    before = rss("VmRSS")
+    if route == "monitor":
+        entry = monitor.compute(model)
+        assert len(entry["betti"]) == layers, entry
+    else:
+        capture_activations(model, x, monitor._watched)
+    print(json.dumps(rss("VmHWM") - before))
+"""
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_watched_layers(tmp_path):
+    script = tmp_path / "memory.py"
+    script.write_text(textwrap.dedent(MEMORY_SCRIPT))
+
+    def peak(layers: int, route: str) -> float:
+        out = subprocess.run([sys.executable, str(script), str(layers), route], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    # holding every layer's activations (the old capture) grows by 200 x 20,000 x 4 B = 16 MB per layer
+    held = peak(16, "capture") - peak(4, "capture")
+    assert held > 150, f"the check is not sensitive: holding 12 more layers added only {held:.0f} MB"
+    grown = peak(16, "monitor") - peak(4, "monitor")
+    assert grown < 40, f"the monitor's peak grew by {grown:.0f} MB from 4 to 16 watched layers"
+
+
+def test_a_cloud_larger_than_a_batch_is_measured_in_layer_groups_with_the_same_numbers(tmp_path):
+    x, y = blobs(n=300).tensors
+    model = Net()
+    one_pass = BettiMonitor(probe=(x, y), per_class=False, k=6, num_workers=0, batch_size=512)
+    grouped = BettiMonitor(probe=(x, y), per_class=False, k=6, num_workers=0, batch_size=64, memory_budget_mb=0.05)
+    for monitor in (one_pass, grouped):
+        monitor._probe, monitor._watched = (x, y), ["input", "body.1", "body.3", "logits"]
+    a, b = one_pass.compute(model)["betti"], grouped.compute(model)["betti"]
+    assert list(a) == ["input", "body.1", "body.3", "logits"] and a == b
+    assert set(a["input"]) == {"all"}
+
+
+# ------------------------------------------------------------------------------------------- DDP
+DDP_SCRIPT = """
+import json, os, sys, torch, lightning.pytorch as pl
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning_topo.callbacks import BettiMonitor
+
+class Net(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 3))
+    def forward(self, x):
+        return self.net(x)
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+class Shares(BettiMonitor):
+    def _start(self, model, epoch, step, rank=0, world=1):
+        self.measured = getattr(self, "measured", []) + [sorted(self._share(rank, world))]
+        return super()._start(model, epoch, step, rank, world)
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    y = torch.arange(300) % 3
+    x = torch.randn(300, 4) + 3.0 * y[:, None].float()
+    monitor = Shares(probe_size=90, k=5, num_workers=1)
+    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=3, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, callbacks=[monitor],
+                         logger=TensorBoardLogger(out, name="ddp", version=0))
+    model = Net()
+    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=30))
+    # the same measurement in one process, on the final weights and the same probe
+    single = BettiMonitor(probe=monitor._probe, k=5, num_workers=0)
+    single._probe, single._watched = monitor._probe, monitor._watched
+    reference = single.compute(model.cpu(), epoch=2, step=trainer.global_step)["betti"]
+    with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
+        json.dump({"history": [(e["epoch"], e["step"], e["betti"]) for e in monitor.history],
+                   "measured": monitor.measured, "single": reference}, f)
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+"""
+
+
+def test_two_rank_ddp_shares_the_work_and_gives_the_numbers_of_one_process(tmp_path):
+    rank0, rank1 = run_two_rank_script(tmp_path, DDP_SCRIPT)
+    assert rank0["measured"] == [["0", "2"]] * 3 and rank1["measured"] == [["1"]] * 3  # classes split over ranks
+    assert rank0["history"] == rank1["history"] and len(rank0["history"]) == 3
+    assert rank0["history"][-1][2] == rank0["single"]  # gathered numbers == one process's, same weights and probe
+    assert set(rank0["single"]["logits"]) == {"0", "1", "2"}
+    accumulator = EventAccumulator(str(tmp_path / "ddp" / "version_0"), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    steps = [e.step for e in accumulator.Scalars("betti/logits/class_1/b0")]
+    assert steps == sorted(steps) and len(steps) == 3  # logged once per epoch, by rank zero, in order
