@@ -121,7 +121,7 @@ def run_trajectory(
         if not torch.isfinite(logits).all():
             diverged = step
             break
-        if step % every == 0:
+        if step % every == 0 or step == epochs:  # the end is always measured
             tick = time.perf_counter()
             history.append(monitor.compute(model, epoch=step, step=step))
             measure_s += time.perf_counter() - tick
