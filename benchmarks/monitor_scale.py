@@ -52,7 +52,7 @@ def cifar_images(
         if len(files) < per_class:
             raise SystemExit(f"need {per_class} images of {name} under {root / 'cifar10' / split}, found {len(files)}")
         for file in files:
-            xs.append(torch.from_numpy(np.asarray(Image.open(file).convert("RGB"))).permute(2, 0, 1))
+            xs.append(torch.from_numpy(np.array(Image.open(file).convert("RGB"))).permute(2, 0, 1))
             ys.append(label)
     x = torch.stack(xs).float() / 255.0
     x = (x - 0.5) / 0.25

@@ -154,7 +154,7 @@ def test_probe_is_fixed_balanced_and_leaves_training_randomness_alone(tmp_path):
 def test_nan_layer_is_skipped_with_a_warning_and_training_finishes(tmp_path):
     monitor = BettiMonitor(probe_size=64, k=5)
     trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
-    with pytest.warns(UserWarning, match=r"skipped layer 'body.3', class 0 at epoch 0: NaN or Inf"):
+    with pytest.warns(UserWarning, match=r"skipped layer 'body.3', classes 0, 1 at epoch 0: NaN or Inf"):
         trainer.fit(TinyNet(poison=True), DataLoader(blobs(), batch_size=64))
     assert trainer.current_epoch == 2 and len(monitor.history) == 2
     betti = monitor.history[-1]["betti"]

@@ -137,7 +137,9 @@ def test_an_unreadable_layer_is_skipped_alone(tmp_path):
 
     monitor = BettiMonitor(layers=["probe_sum", "body.1", "logits"], probe_size=60, k=5, num_workers=0)
     trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
-    with pytest.warns(UserWarning, match="skipped layer 'probe_sum', class 0 at epoch 0: TypeError: a 0-dimensional"):
+    with pytest.warns(
+        UserWarning, match="skipped layer 'probe_sum', classes 0, 1 at epoch 0: TypeError: a 0-dimensional"
+    ):
         trainer.fit(WithScalar(), DataLoader(blobs(), batch_size=40))
     assert list(monitor.history[-1]["betti"]) == ["input", "body.1", "logits"]
 
@@ -226,7 +228,7 @@ def test_a_nan_layer_is_skipped_with_a_warning_in_the_workers_route(tmp_path):
     model.body[3] = NaNAtEval()
     monitor = BettiMonitor(probe_size=80, k=5, num_workers=1)
     trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor])
-    with pytest.warns(UserWarning, match="skipped layer 'body.3', class 0 at epoch 0: NaN or Inf"):
+    with pytest.warns(UserWarning, match="skipped layer 'body.3', classes 0, 1.* at epoch 0: NaN or Inf"):
         trainer.fit(model, DataLoader(blobs(), batch_size=40))
     assert trainer.state.finished and len(monitor.history) == 2
     assert "body.3" not in monitor.history[0]["betti"] and "body.1" in monitor.history[0]["betti"]

@@ -340,6 +340,7 @@ class BettiMonitor(TopoCallback):
             rank_zero_warn(f"BettiMonitor: epoch {epoch} skipped: {found[('*', '*')]}")
             return {}
         betti: dict[str, dict[str, list[int]]] = {}
+        skipped: dict[str, dict[str, list[str]]] = {}  # reason -> layer -> classes: one warning per reason
         clouds = list(self._clouds())
         for layer in self._watched:
             for cloud in clouds:
@@ -347,9 +348,15 @@ class BettiMonitor(TopoCallback):
                 if value is None:
                     continue
                 if isinstance(value, str):
-                    rank_zero_warn(f"BettiMonitor: skipped layer {layer!r}, class {cloud} at epoch {epoch}: {value}")
+                    skipped.setdefault(value, {}).setdefault(layer, []).append(cloud)
                     continue
                 betti.setdefault(layer, {})[cloud] = list(value)
+        for reason, layers in skipped.items():
+            where = "; ".join(
+                f"layer {layer!r}, class{'es' if len(classes) > 1 else ''} {', '.join(classes)}"
+                for layer, classes in layers.items()
+            )
+            rank_zero_warn(f"BettiMonitor: skipped {where} at epoch {epoch}: {reason}")
         return {
             "epoch": epoch,
             "step": measurement.step,
