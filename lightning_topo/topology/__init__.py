@@ -1,8 +1,8 @@
 """The topology core: point clouds in, Betti numbers out.
 
 Pure numpy/scipy/gudhi; nothing in this package imports Lightning.  Torch is imported only by the torch
-route, :func:`neighbour_lists` (module ``neighbours``), which is loaded on first use (PEP 562), so
-``import lightning_topo.topology`` stays torch-free.  Tensors given to the numpy route go through their
+routes, :func:`neighbour_lists` (module ``neighbours``) and :func:`filter_neighbour_lists` (``filter_lists``),
+which are loaded on first use (PEP 562), so ``import lightning_topo.topology`` stays torch-free.  Tensors given to the numpy route go through their
 ``.detach().cpu().numpy()`` interface.
 
 Two steps, which can run in different places: a cloud becomes small neighbour lists
@@ -40,6 +40,7 @@ __all__ = [
     "betti_numbers_per_class",
     "calibrate_k",
     "first_occurrences",
+    "filter_neighbour_lists",
     "flag_complex_betti",
     "hop_edges",
     "knn_graph",
@@ -50,7 +51,10 @@ __all__ = [
     "subsample_per_class",
 ]
 
-_LAZY = {"neighbour_lists": "lightning_topo.topology.neighbours"}  # imports torch
+_LAZY = {  # these import torch
+    "neighbour_lists": "lightning_topo.topology.neighbours",
+    "filter_neighbour_lists": "lightning_topo.topology.filter_lists",
+}
 
 
 def __getattr__(name: str) -> Any:
