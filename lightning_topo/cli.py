@@ -26,6 +26,7 @@ import lightning_topo.data.datamodules  # noqa: F401  --data=SyntheticDataModule
 import lightning_topo.data.images  # noqa: F401  the package itself imports them lazily)
 import lightning_topo.models  # noqa: F401
 from lightning_topo import __version__
+from lightning_topo.data.images import BadImageFilesError
 
 __all__ = ["LightningTopoCLI", "format_recipes", "main", "recipes_dir", "resolve_config_paths", "run_cli"]
 
@@ -145,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] == "--recipes":
         print(format_recipes())
         return 0
-    run_cli(argv)
+    try:
+        run_cli(argv)
+    except BadImageFilesError as error:  # raised by an image data module's setup(), before the first batch
+        print(f"lightning-topo: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -301,3 +301,18 @@ def test_the_cli_with_on_bad_file_raise_stops_before_training_naming_them(tmp_pa
     assert "3 unreadable image files in the train split" in shown
     assert all(str(path) in shown for path in bad.values())
     assert steps == []  # not a single training step ran
+
+
+def test_the_console_script_reports_unreadable_files_in_one_line_before_training(tmp_path, monkeypatch, capsys):
+    from lightning_topo.cli import main
+
+    root = cats_vs_dogs(tmp_path, per_class=4)
+    bad = add_bad_files(root)
+    monkeypatch.chdir(tmp_path)
+    argv = ["fit", "-c", "recipes/cats_vs_dogs.yaml", "--data.root", str(root), "--data.on_bad_file", "raise", *FAST]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("lightning-topo: error:")]
+    assert len(lines) == 1 and "3 unreadable image files in the train split" in lines[0]
+    assert all(str(path) in err for path in bad.values())
