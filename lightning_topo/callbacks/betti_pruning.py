@@ -204,13 +204,14 @@ class BettiPruning(TopoCallback):
         modules = dict(model.named_modules())
         if self.criterion == "l1":
             return {name: l1_scores(modules[name].weight) for name in self._convs}
-        outputs = capture_activations(model, self._probe[0], self._convs)
+        # maps stay on the model's device: on a GPU the filters' distances are computed there, in one batch
+        outputs = capture_activations(model, self._probe[0], self._convs, device=None)
         shapes = output_shapes(model, self._probe[0][:1], self._convs) if self.criterion == "cubical" else {}
         scores = {}
         for name in self._convs:
             maps = outputs[name].reshape(len(outputs[name]), modules[name].out_channels, -1)
             if self.criterion == "cubical":  # each map as the 2-D image it is (height x width, square or not)
-                scores[name] = cubical_scores(maps.reshape(maps.shape[0], *shapes[name]))
+                scores[name] = cubical_scores(maps.reshape(maps.shape[0], *shapes[name]).cpu())
             else:
                 scores[name] = filter_betti_scores(
                     maps[..., None], dim=self.dim, metric=self.criterion, k=self.k, scale=self.scale

@@ -8,22 +8,28 @@ import torch
 from torch import nn
 
 from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode
+from lightning_topo.monitoring.outputs import per_sample, select_tensor
 
 __all__ = ["capture_activations"]
 
 
-def _flat(output: object) -> torch.Tensor:
-    if isinstance(output, (tuple, list)):
-        output = output[0]
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"layer output is a {type(output).__name__}, not a tensor")
-    return output.detach().reshape(output.shape[0], -1).float().cpu()
+def _flat(output: object, device: torch.device | str | None) -> torch.Tensor:
+    flat = per_sample(select_tensor(output)).float()  # the monitor's rule for tuples, dicts, model outputs
+    return flat if device is None else flat.to(device)
 
 
 def capture_activations(
-    model: nn.Module, inputs: torch.Tensor, layers: Sequence[str], batch_size: int = 256
+    model: nn.Module,
+    inputs: torch.Tensor,
+    layers: Sequence[str],
+    batch_size: int = 256,
+    device: torch.device | str | None = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """Each layer's output on ``inputs``, flattened per sample: ``{name: (n_samples, n_features)}`` on CPU.
+    """Each layer's output on ``inputs``, flattened per sample: ``{name: (n_samples, n_features)}`` on ``device``.
+
+    ``device=None`` keeps the outputs where the model computed them (a GPU), for the torch routes of the topology
+    core.  This holds every layer's outputs for every input at once: the monitor itself reduces them class by
+    class instead (:func:`lightning_topo.monitoring.clouds.reduce_clouds`).
 
     Runs in eval mode under ``torch.no_grad()``; hooks are removed and every module's training mode is
     restored even if the forward pass fails.  A module called several times per forward pass keeps
@@ -43,7 +49,7 @@ def capture_activations(
         if name in (INPUT, LOGITS):
             continue
         handles.append(
-            modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o)))
+            modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o, device)))
         )
     try:
         with eval_mode(model), torch.no_grad():
@@ -53,9 +59,9 @@ def capture_activations(
                 logits = model(batch)
                 for name in layers:
                     if name == INPUT:
-                        chunks[name].append(_flat(batch))
+                        chunks[name].append(_flat(batch, device))
                     elif name == LOGITS:
-                        chunks[name].append(_flat(logits))
+                        chunks[name].append(_flat(logits, device))
                     else:
                         chunks[name].append(current[name])
     finally:
