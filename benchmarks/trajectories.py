@@ -450,8 +450,8 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
         f"subsample), homology dimensions {', '.join(map(str, first['dims']))}.",
         "",
         "| activation | seeds | at 100%: seeds, first epoch (median, a seed that never got there counting as "
-        "infinite; min-max of those that did) | same epoch as convergence.py's run of the "
-        "seed | final acc (median) | monitor route == convergence.py route at the end | seconds per run (median; "
+        "infinite; min-max of those that did) | same epoch to 100% as convergence.py's "
+        "stored run of the seed (*) | final acc (median) | monitor route == convergence.py route at the end | seconds per run (median; "
         "measuring) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -468,6 +468,11 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
             f"{statistics.median(r['seconds'] for r in rs):.0f}; {statistics.median(r['monitor_seconds'] for r in rs):.0f} |"
         )
     lines += [
+        "",
+        "(*) Both are the same deterministic loop (the monitor only reads the model), so a mismatch means the stored "
+        "run followed another training path: full-batch training amplifies float rounding differences, and the "
+        "stored runs were made earlier, possibly on another machine or build. The epochs to 100% that go with the "
+        "numbers below are this table's.",
         "",
         "Hidden-layer mean of class a's Betti numbers relative to the input's (1 = nothing glued; lower = fallen "
         "further), median (min-max) over seeds, at the same epochs for every activation:",
