@@ -114,9 +114,12 @@ def _reduce_or_fail(
         cloud = per_sample(select_tensor(output, key), pooling)
         if cloud.dtype in (torch.bfloat16, torch.float16) or not cloud.is_floating_point():
             cloud = cloud.float()  # half-precision models: distances need at least float32 anyway
-        if not bool(torch.isfinite(cloud).all()):
-            return _NOT_FINITE
-        lists = neighbour_lists(cloud, **topology)
+        try:
+            lists = neighbour_lists(cloud, **topology)  # it checks finiteness on the way, at no extra pass
+        except ValueError as error:
+            if "NaN or Inf" in str(error):
+                return _NOT_FINITE
+            raise
         if lists.n_unique == 1 and lists.n_points > 1:
             return _CONSTANT
         return lists
