@@ -346,6 +346,19 @@ def order_sentence(records: list[dict[str, Any]]) -> str:
     return f"first {first}{rest}"
 
 
+def spread_overlap(
+    fold: list[dict[str, Any]], relu: list[dict[str, Any]], epochs: list[tuple[str, int]]
+) -> tuple[float, int]:
+    """The largest gap between the two medians of the beta_0 collapse over the fixed epochs, and at how many of
+    them the two min-max ranges over seeds overlap (a gap inside the seeds' spread is weak evidence)."""
+    gaps, overlaps = [], 0
+    for _, e in epochs:
+        f, r = at_epoch(fold, e), at_epoch(relu, e)
+        gaps.append(abs(f["median"] - r["median"]))
+        overlaps += f["min"] <= r["max"] and r["min"] <= f["max"]
+    return max(gaps, default=math.nan), overlaps
+
+
 def set_paragraph(set_name: str, by_activation: dict[str, list[dict[str, Any]]], epochs: list[tuple[str, int]]) -> str:
     """One paragraph from the numbers: the verdict at equal epochs and which layers collapse first."""
     if CANDIDATE not in by_activation or BASELINE not in by_activation:
@@ -369,12 +382,15 @@ def set_paragraph(set_name: str, by_activation: dict[str, list[dict[str, Any]]],
         "mixed": f"the fold lower at {sum(lower_t)} of {len(lower_t)} fixed epochs",
         "n/a": "no comparison",
     }
+    gap, overlap = spread_overlap(fold, relu, epochs)
     orders = "; ".join(f"{LABELS.get(a, a)}: {order_sentence(rs)}" for a, rs in by_activation.items())
     counts = sorted({len(rs) for rs in by_activation.values()})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     return (
         f"**{set_name}** ({seeds} seeds per activation). At equal epochs, the fold's hidden-layer beta_0 of class a "
         f"(relative to the input's, median over seeds) {words[v0]} (verdict: **{v0}**; fold vs ReLU, {pairs}). "
+        f"The largest gap between the two medians is {gap:.2f} of the input's beta_0, and the fold's and ReLU's "
+        f"min-max ranges over seeds overlap at {overlap} of {len(epochs)} fixed epochs. "
         f"Counting all Betti numbers of class a: **{vt}** ({words_total[vt]}). Layers reaching beta_0(a) = 1 "
         f"(median epoch over seeds): {orders}."
     )
@@ -482,7 +498,8 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
         + " |",
         "|---|---|" + "---|---|" * len(by_activation),
     ]
-    for label, e in epochs:
+    reference = [("initialisation (a reference row, not in the verdict)", 0)] if 0 not in [e for _, e in epochs] else []
+    for label, e in reference + epochs:
         cells = " | ".join(
             f"{_cell(at_epoch(rs, e))} | {_cell(at_epoch(rs, e, total=True))}" for rs in by_activation.values()
         )
@@ -571,8 +588,9 @@ def plot_collapse(grouped: dict[str, dict[str, list[dict[str, Any]]]], path: Pat
                 med = [st["median"] for st in stats]
                 colour = colours.get(a)
                 stop = median_first_100(rs)
-                solid = [k for k, e in enumerate(grid) if e <= stop]
-                after = [k for k, e in enumerate(grid) if e >= stop] if math.isfinite(stop) else []
+                joint = min((e for e in grid if e >= stop), default=math.inf)  # first measured epoch at 100%
+                solid = [k for k, e in enumerate(grid) if e <= joint]
+                after = [k for k, e in enumerate(grid) if e >= joint]
                 line = ax.plot([grid[k] for k in solid], [med[k] for k in solid], lw=1.4, color=colour)[0]
                 colour = line.get_color()
                 ax.plot([grid[k] for k in after], [med[k] for k in after], lw=1.4, ls="--", color=colour)

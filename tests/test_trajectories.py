@@ -119,6 +119,14 @@ def test_verdict_rule():
     assert tr.verdict({"proposed": FOLD}, epochs)[0] == "n/a"
 
 
+def test_gap_and_overlap_of_the_seed_ranges():
+    epochs = tr.fixed_epochs({"proposed": FOLD, "relu": RELU})
+    gap, overlap = tr.spread_overlap(FOLD, RELU, epochs)
+    assert gap == pytest.approx(15 / 18 - 7 / 18)  # epoch 100's medians; the ranges never overlap
+    assert overlap == 0
+    assert tr.spread_overlap(FOLD, FOLD, epochs) == (0, 2)
+
+
 def test_collapse_order_per_layer():
     firsts = tr.collapse_epochs(FOLD)
     assert firsts == {"features.layer1.act": math.inf, "features.layer2.act": 50}  # layer 1 once in 3 seeds
@@ -153,7 +161,9 @@ def test_report_from_stored_json(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| 100 |"))
     # fold beta_0 median (min-max) at epoch 100: (6+1)/18, (3+1)/18, (9+1)/18; ReLU's: (9+6)/18, (9+3)/18, (9+9)/18
     assert "| 0.39 (0.22-0.56) |" in row and "| 0.83 (0.67-1.00) |" in row
-    assert "verdict: **faster**" in text
+    assert "verdict: **faster**" in text and "overlap at 0 of 2 fixed epochs" in text
+    init = next(line for line in text.splitlines() if line.startswith("| 0 |"))
+    assert "not in the verdict" in init and "| 1.00 (1.00-1.00) |" in init
     assert "first layer2 (epoch 50)" in text
     assert "END-OF-RUN" in text and "| fold (proposed) | 1 | 1/1 | 100 | 0.22 |" in text
     fold_row = next(line for line in text.splitlines() if line.startswith("| fold (proposed) | 3 |"))
