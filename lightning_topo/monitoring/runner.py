@@ -1,6 +1,7 @@
 """Running the monitor's jobs off the training loop: worker processes, or inline for debugging.
 
-``JobRunner(num_workers=0)`` runs each job at once in the calling thread (the synchronous mode).  With
+``JobRunner(num_workers=0)`` runs jobs in threads of the calling process (one per core; gudhi releases the GIL),
+for the monitor's synchronous mode, where the training loop waits for them.  With
 ``num_workers > 0`` jobs go to worker processes started afresh with ``python -m
 lightning_topo.monitoring.worker`` (spawn semantics: nothing is forked from a process that may have started
 CUDA), which import only what a job needs (numpy, scipy, gudhi; not the training script, not torch), take one
@@ -27,12 +28,16 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 __all__ = ["JobRunner", "WorkerDied", "read_frame", "write_frame"]
 
 _HEADER = struct.Struct(">Q")
+#: A worker's jobs are single-threaded (gudhi, scipy.sparse); thread pools of their own would only fight training's.
+_ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+#: Workers run at a lower CPU priority than the trainer, so on a busy CPU training gets the cores first.
+WORKER_NICENESS = 10
 
 
 class WorkerDied(RuntimeError):
@@ -73,7 +78,7 @@ class _Worker:
     """One worker process and the thread that reads its answers."""
 
     def __init__(self, runner: JobRunner) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **_ONE_THREAD)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lightning_topo.monitoring.worker"],
             stdin=subprocess.PIPE,
@@ -122,7 +127,7 @@ class _Worker:
 
 
 class JobRunner:
-    """Submit functions to worker processes (``num_workers > 0``) or run them inline (``0``).
+    """Submit functions to worker processes (``num_workers > 0``) or to threads of this process (``0``).
 
     A job is ``fn(*args, **kwargs)`` with picklable, importable ``fn`` and arguments; its result comes back as a
     ``concurrent.futures.Future``.  Jobs run in submission order as workers come free.
@@ -136,6 +141,7 @@ class JobRunner:
         self._queue: deque[tuple[Future, tuple]] = deque()
         self._lock = threading.RLock()
         self._closed = False
+        self._threads: ThreadPoolExecutor | None = None
         self._processes: list[subprocess.Popen] = []
         self._finalizer = weakref.finalize(self, _kill, self._processes)
 
@@ -150,13 +156,11 @@ class JobRunner:
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         """A future of ``fn(*args, **kwargs)``; failures (a dead worker too) surface as its exception."""
+        if self.synchronous:  # threads of this process: gudhi releases the GIL, so jobs still run side by side
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="betti")
+            return self._threads.submit(fn, *args, **kwargs)
         future: Future = Future()
-        if self.synchronous:
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except Exception as error:
-                future.set_exception(error)
-            return future
         with self._lock:
             if self._closed:
                 raise RuntimeError("this JobRunner is closed")
@@ -183,6 +187,9 @@ class JobRunner:
 
     def close(self, cancel: bool = True) -> None:
         """Stop the workers: ``cancel`` drops queued and running jobs at once, else lets them finish first."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=not cancel, cancel_futures=cancel)
         if not cancel:
             for future in [f for f, _ in list(self._queue)] + [w.current for w in list(self._workers) if w.current]:
                 try:
