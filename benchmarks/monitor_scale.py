@@ -18,6 +18,7 @@ Usage:
     python benchmarks/monitor_scale.py --data-root ../shared/data                 # probes 500 and 1000, CPU
     python benchmarks/monitor_scale.py --data-root ../shared/data --accelerator gpu --probes 1000
     python benchmarks/monitor_scale.py --data-root ../shared/data --skip-before     # only the new route
+    python benchmarks/monitor_scale.py --data-root ../shared/data --memory-only     # one measurement's memory
 """
 
 from __future__ import annotations
@@ -229,10 +230,23 @@ def measure(args: argparse.Namespace) -> dict:
         trainer.fit(model, loader)
         return time.perf_counter() - start
 
+    if args.memory_only:  # one measurement outside a fit: its time and the host memory it adds
+        monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe)
+        monitor._probe, monitor._watched = probe, layers
+        monitor.compute(model)  # warm-up: lazy imports, allocator pools
+        rss_before = reset_peak()
+        start = time.perf_counter()
+        monitor.compute(model)
+        out["measurement_alone_s"] = time.perf_counter() - start
+        out["measurement_peak_mb"] = _status("self", "VmHWM") - rss_before
+        return out
+
     rss_before = reset_peak()
     out["fit_without_s"] = fit(None)
     out["host_peak_without_mb"] = _status("self", "VmHWM") - rss_before
-    monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe, every_n_epochs=1, log_figure=False)
+    monitor = BettiMonitor(  # one worker process, as on a GPU (on a CPU-trained model the default is synchronous)
+        probe=probe, k=k, probe_size=args.probe, every_n_epochs=1, log_figure=False, num_workers=1
+    )
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     rss_before = reset_peak()
@@ -240,13 +254,20 @@ def measure(args: argparse.Namespace) -> dict:
         out["fit_with_s"] = fit(monitor)
     out["workers_peak_mb"] = workers.peak
     out["host_peak_with_mb"] = _status("self", "VmHWM") - rss_before
-    out["host_peak_added_mb"] = out["host_peak_with_mb"] - out["host_peak_without_mb"]
     if cuda:
         out["device_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     out["measurements"] = [
         {"epoch": e["epoch"], "blocked_s": e["blocked_seconds"], "compute_s": e["seconds"]} for e in monitor.history
     ]
     new_betti = monitor.history[-1]["betti"]
+
+    # the monitor's own peak, apart from training's: one measurement (capture + distances + Betti numbers) alone
+    rss_before = reset_peak()
+    start = time.perf_counter()
+    alone = monitor.compute(model)
+    out["measurement_alone_s"] = time.perf_counter() - start
+    out["measurement_peak_mb"] = _status("self", "VmHWM") - rss_before
+    assert alone["betti"] == new_betti  # the same weights as the fit's last measurement
 
     if not args.skip_before:
         model.eval()
@@ -268,6 +289,14 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def report(result: dict) -> None:
+    if "fit_with_s" not in result:  # --memory-only
+        print(
+            f"\n== ResNet-18 at {IMAGE_SIZE} px, probe {result['probe']} images, {result['layers']} layers, "
+            f"{result['device']}\nprobe forward pass alone: {result['forward_s']:.1f} s; one measurement alone, "
+            f"synchronous: {result['measurement_alone_s']:.1f} s, peak host memory added "
+            f"{result['measurement_peak_mb']:.0f} MB (target <= 1024 MB at probe 500)"
+        )
+        return
     n = len(result["measurements"])
     added = (result["fit_with_s"] - result["fit_without_s"]) / max(n, 1)
     blocked = [m["blocked_s"] for m in result["measurements"]]
@@ -293,8 +322,13 @@ def report(result: dict) -> None:
     )
     print(f"monitor's total compute per measurement:  {', '.join(f'{c:.1f}' for c in compute)} s")
     print(
-        f"peak host memory added by the monitor:    {result['host_peak_added_mb']:.0f} MB (target <= 1024 MB; the fit's "
-        f"peak over its start: {result['host_peak_without_mb']:.0f} MB without, {result['host_peak_with_mb']:.0f} MB with); worker processes' peak RSS: {result['workers_peak_mb']:.0f} MB"
+        f"the fit's peak host memory over its start: {result['host_peak_without_mb']:.0f} MB without, "
+        f"{result['host_peak_with_mb']:.0f} MB with the monitor (training's own peak dominates); "
+        f"worker processes' peak RSS: {result['workers_peak_mb']:.0f} MB"
+    )
+    print(
+        f"one measurement alone, synchronous:      {result['measurement_alone_s']:7.1f} s, peak host memory added "
+        f"{result['measurement_peak_mb']:.0f} MB (target <= 1024 MB)"
     )
     if "device_peak_mb" in result:
         print(f"peak device memory during the fit:        {result['device_peak_mb']:.0f} MB")
@@ -311,6 +345,7 @@ def main() -> None:
     parser.add_argument("--probes", type=int, nargs="+", default=[500, 1000])
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--skip-before", action="store_true", help="do not measure the old route")
+    parser.add_argument("--memory-only", action="store_true", help="one measurement outside a fit: time and memory")
     parser.add_argument("--before-max-probe", type=int, default=500, help="old route only up to this probe size")
     parser.add_argument("--probe", type=int, help=argparse.SUPPRESS)  # one measurement, in a child process
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
@@ -335,6 +370,8 @@ def main() -> None:
         ]
         if args.skip_before or probe > args.before_max_probe:
             command.append("--skip-before")
+        if args.memory_only:
+            command.append("--memory-only")
         subprocess.run(command, check=True)
         report(json.loads(target.read_text()))
 
