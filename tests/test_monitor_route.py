@@ -421,3 +421,29 @@ def test_two_rank_ddp_shares_the_work_and_gives_the_numbers_of_one_process(tmp_p
     accumulator.Reload()
     steps = [e.step for e in accumulator.Scalars("betti/logits/class_1/b0")]
     assert steps == sorted(steps) and len(steps) == 3  # logged once per epoch, by rank zero, in order
+
+
+# ------------------------------------------------------------------------------------------- topology at a glance
+def test_the_d1_recipe_writes_betti_over_training_at_every_measurement(tmp_path, monkeypatch):
+    from lightning_topo.cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    cli = run_cli(
+        [
+            "fit",
+            "-c",
+            "recipes/d1_circles.yaml",
+            "--trainer.max_epochs=100",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+        ]
+    )
+    monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
+    assert [e["epoch"] for e in monitor.history] == [49, 99]
+    accumulator = EventAccumulator(str(tmp_path / "d1_circles" / "version_0"), size_guidance={"images": 0})
+    accumulator.Reload()
+    images = accumulator.Images("betti/over_training")
+    assert [image.step for image in images] == [e["step"] for e in monitor.history]
+    assert all(image.width > 400 and image.height > 200 for image in images)
+    assert len(accumulator.Images("betti/depth_profile")) == 2
+    png = monitor.plot(tmp_path / "betti.png")
+    assert png.stat().st_size > 10_000
