@@ -151,6 +151,20 @@ def load_data(cfg: SetConfig) -> tuple[Any, Any]:
     return xt, yt
 
 
+def layer_outputs(model: Any, x: Any) -> list[Any]:
+    """The input, every hidden block's output and the logits of an MLPClassifier, in eval mode without gradients."""
+    import torch
+
+    model.eval()
+    outputs, h = [x], x
+    with torch.no_grad():
+        for block in model.features:
+            h = block(h)
+            outputs.append(h)
+        outputs.append(model.head(h))
+    return outputs
+
+
 def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu") -> dict[str, Any]:
     """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record."""
     import torch
@@ -188,14 +202,7 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: s
     train_s = time.perf_counter() - start
 
     # Betti numbers after every layer, per class, at the end of training.
-    model.eval()
-    outputs = [x]
-    with torch.no_grad():
-        h = x
-        for block in model.features:
-            h = block(h)
-            outputs.append(h)
-        outputs.append(model.head(h))
+    outputs = layer_outputs(model, x)
     betti: dict[str, list[list[int]]] = {"a": [], "b": []}
     for out in outputs:
         if not torch.isfinite(out).all():

@@ -40,7 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # convergence.py and candidates.py, when run as a script
 
-from convergence import LARGE_SET, RESULTS, SETS, SetConfig, load_data, load_runs, summarise  # noqa: E402
+from convergence import LARGE_SET, RESULTS, SETS, SetConfig, layer_outputs, load_data, load_runs, summarise  # noqa: E402
 
 TRAJECTORIES = RESULTS / "trajectories"
 #: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians:
@@ -136,13 +136,7 @@ def run_trajectory(
     total_s = time.perf_counter() - start
 
     # The monitor's numbers at the end against convergence.py's route (betti_numbers_per_class on each block).
-    model.eval()
-    with torch.no_grad():
-        outputs, h = [x], x
-        for block in model.features:
-            h = block(h)
-            outputs.append(h)
-        outputs.append(model.head(h))
+    outputs = layer_outputs(model, x)
     reference = [
         betti_numbers_per_class(o.cpu(), y.cpu(), k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
         for o in outputs
