@@ -364,6 +364,45 @@ def test_a_cloud_larger_than_a_batch_is_measured_in_layer_groups_with_the_same_n
     assert set(a["input"]) == {"all"}
 
 
+def test_a_fit_groups_the_probe_by_class_and_measures_what_the_interleaved_probe_gives(tmp_path):
+    x, y = blobs(n=120).tensors  # labels alternate 0, 1, 0, 1, ...
+    monitor = BettiMonitor(probe=(x, y), k=6, num_workers=0, every_n_epochs=1)
+    model = fit(tmp_path, monitor, epochs=1)
+    gx, gy = monitor._probe
+    assert gy.tolist() == sorted(y.tolist())  # one contiguous run per class ...
+    for c in (0, 1):
+        assert torch.equal(gx[gy == c], x[y == c])  # ... each class's points in their own order
+    interleaved = BettiMonitor(probe=(x, y), k=6, num_workers=0)
+    interleaved._probe, interleaved._watched = (x, y), monitor._watched
+    assert interleaved.compute(model)["betti"] == monitor.history[-1]["betti"]
+
+
+def test_a_class_that_is_one_run_of_the_probe_is_read_as_a_view_not_a_copy():
+    from lightning_topo.monitoring.clouds import _members
+
+    x = torch.randn(10, 3)
+    run, scattered = _members(x, torch.arange(3, 7)), _members(x, torch.tensor([1, 4, 5]))
+    assert run.data_ptr() == x[3].data_ptr() and torch.equal(run, x[3:7])
+    assert scattered.data_ptr() != x.data_ptr() and torch.equal(scattered, x[[1, 4, 5]])
+    assert torch.equal(_members(x, torch.arange(10) >= 8), x[8:]) and _members(x, None) is x
+
+
+def test_eval_mode_restores_mixed_modes_and_leaves_an_eval_model_untouched(monkeypatch):
+    from lightning_topo.monitoring.layers import eval_mode
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.BatchNorm1d(2))
+    model[1].eval()
+    with eval_mode(model):
+        assert not any(m.training for m in model.modules())
+        calls = []
+        monkeypatch.setattr(nn.Module, "train", lambda self, mode=True: calls.append(mode) or self)
+        with eval_mode(model):  # nested, as the monitor's passes are: nothing to switch
+            pass
+        assert calls == []
+        monkeypatch.undo()
+    assert [m.training for m in model.modules()] == [True, True, False, True]
+
+
 # ------------------------------------------------------------------------------------------- DDP
 DDP_SCRIPT = """
 import json, os, sys, torch, lightning.pytorch as pl

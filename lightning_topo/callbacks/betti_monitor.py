@@ -15,7 +15,14 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring import INPUT, custom_scalars_layout, flatten_scalars, probe_from_batches, select_layers
+from lightning_topo.monitoring import (
+    INPUT,
+    custom_scalars_layout,
+    flatten_scalars,
+    group_by_class,
+    probe_from_batches,
+    select_layers,
+)
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
 from lightning_topo.monitoring.jobs import betti_job, render_job
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
@@ -240,6 +247,7 @@ class BettiMonitor(TopoCallback):
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)
             self._probe = probe
+        self._probe = self._prepared_probe(pl_module)
         example = self._probe[0][:2]
         watched = select_layers(pl_module, self.layers, example)
         if self.include_input and INPUT not in watched:
@@ -256,6 +264,18 @@ class BettiMonitor(TopoCallback):
                 f"BettiMonitor: the probe has {len(self._probe[1])} points for {n_classes} "
                 f"classes, fewer than k+1={self.topology['k'] + 1} per class; raise probe_size or lower k"
             )
+
+    def _prepared_probe(self, pl_module: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The probe grouped by class (each class's cloud a view, not a copy) and, for a model on a GPU, in
+        page-locked memory (its copies to the device run about three times as fast and do not stall the host)."""
+        x, y = group_by_class(*self._probe) if self.per_class else self._probe
+        device = next(iter(pl_module.parameters()), torch.empty(0)).device
+        if device.type == "cuda" and not x.is_pinned():
+            try:
+                x = x.pin_memory()
+            except RuntimeError:  # no page-locked memory to be had (a ulimit, say): pageable copies still work
+                pass
+        return x, y
 
     def _draw_probe(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if self._given_probe is not None:

@@ -27,6 +27,7 @@ _EXPORTS = {
     "per_sample": "outputs",
     "select_tensor": "outputs",
     "balanced_indices": "probe",
+    "group_by_class": "probe",
     "probe_from_batches": "probe",
     "betti_matrix": "report",
     "custom_scalars_layout": "report",
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from lightning_topo.monitoring.clouds import CloudKey, layer_profile, reduce_clouds
     from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode, forward_order, select_layers
     from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
-    from lightning_topo.monitoring.probe import balanced_indices, probe_from_batches
+    from lightning_topo.monitoring.probe import balanced_indices, group_by_class, probe_from_batches
     from lightning_topo.monitoring.report import (
         betti_matrix,
         custom_scalars_layout,

@@ -220,6 +220,18 @@ def _stored_passes(
     return found
 
 
+def _members(inputs: torch.Tensor, selector: torch.Tensor | None) -> torch.Tensor:
+    """A cloud's rows of the probe: a view when they are one ascending run (a probe grouped by class), else a copy."""
+    if selector is None:
+        return inputs
+    if selector.dtype == torch.bool:
+        selector = torch.nonzero(selector).flatten()
+    if len(selector) and int(selector[-1]) - int(selector[0]) + 1 == len(selector):
+        if len(selector) == 1 or bool((selector.diff() == 1).all()):
+            return inputs[int(selector[0]) : int(selector[-1]) + 1]
+    return inputs[selector]
+
+
 def reduce_clouds(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -261,7 +273,7 @@ def reduce_clouds(
         calls = {name: entry[0] for name, entry in profile.items()}
         for cloud, layers in layers_per_cloud.items():
             selector = clouds[cloud]
-            members = inputs if selector is None else inputs[selector]
+            members = _members(inputs, selector)
             if len(members) <= batch_size:
                 batch = as_model_input(model, members)
                 per_layer = _one_pass(model, batch, layers, calls, output_key, token_pooling, topology)

@@ -27,8 +27,15 @@ INPUT, LOGITS = "input", "logits"
 
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode and restore each one's own mode afterwards."""
+    """Put every submodule in eval mode and restore each one's own mode afterwards.
+
+    A model already wholly in eval mode (the monitor's passes inside its own ``eval_mode``) is left alone: no
+    ``train()`` calls, which on a ResNet-18 cost as much as a tenth of a measurement on a GPU.
+    """
     modes = {m: m.training for m in model.modules()}
+    if not any(modes.values()):
+        yield model
+        return
     model.eval()
     try:
         yield model
@@ -47,9 +54,10 @@ def as_model_input(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     parameter = next(model.parameters(), None)
     if parameter is None:
         return inputs
+    pinned = inputs.device.type == "cpu" and parameter.device.type == "cuda" and inputs.is_pinned()
     if parameter.is_floating_point() and inputs.is_floating_point():
-        return inputs.to(parameter.device, parameter.dtype)
-    return inputs.to(parameter.device)
+        return inputs.to(parameter.device, parameter.dtype, non_blocking=pinned)
+    return inputs.to(parameter.device, non_blocking=pinned)
 
 
 def activation_module_types() -> tuple[type, ...]:

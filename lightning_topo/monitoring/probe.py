@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["balanced_indices", "probe_from_batches"]
+__all__ = ["balanced_indices", "group_by_class", "probe_from_batches"]
 
 
 def balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -20,6 +20,25 @@ def balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Te
         idx = torch.nonzero(labels == cls).flatten()
         chosen.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
     return torch.sort(torch.cat(chosen)).values
+
+
+def group_by_class(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe reordered so that each class is one contiguous run, in label order, each class's own order kept.
+
+    A class's cloud is then a view of the probe rather than a gathered copy (about 60 MB per class of a
+    1,000-image probe at 224 px), and since the order within a class is kept, so are its neighbour lists. A probe
+    already grouped is returned as it is.
+
+    Example:
+        >>> x, y = torch.arange(5.0)[:, None], torch.tensor([1, 0, 1, 0, 2])
+        >>> gx, gy = group_by_class(x, y)
+        >>> gx.flatten().tolist(), gy.tolist()
+        ([1.0, 3.0, 0.0, 2.0, 4.0], [0, 0, 1, 1, 2])
+    """
+    order = torch.sort(labels, stable=True).indices
+    if bool((order == torch.arange(len(order))).all()):
+        return inputs, labels
+    return inputs[order], labels[order]
 
 
 def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
