@@ -191,7 +191,9 @@ def measure(args: argparse.Namespace) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     cuda = args.accelerator == "gpu"
     device = torch.device("cuda" if cuda else "cpu")
-    probe = cifar_images(args.data_root, args.probe // 10)
+    probe = cifar_images(args.data_root, args.probe // 10)  # grouped by class, as the monitor groups its own
+    if cuda:  # page-locked, as the monitor prepares a probe it draws itself (a probe passed in is used as it is)
+        probe = (probe[0].pin_memory(), probe[1])
     train = cifar_images(args.data_root, 4, offset=500)  # 40 other images: the fit's training set
     train = (train[0][:32], train[1][:32])
     out: dict = {"probe": args.probe, "device": torch.cuda.get_device_name() if cuda else "cpu"}

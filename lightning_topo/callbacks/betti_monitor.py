@@ -139,7 +139,9 @@ class BettiMonitor(TopoCallback):
         every_n_epochs: measure every this many training epochs.
         include_input: also log the Betti numbers of the inputs themselves (layer ``"input"``).
         k, scale, metric: topology options, as in :func:`lightning_topo.topology.betti_numbers`.
-        probe: ``(inputs, labels)`` tensors to use instead of sampling the training data.
+        probe: ``(inputs, labels)`` tensors to use instead of sampling the training data, used as they are (no
+            copy is made): grouped by class, and pinned (``inputs.pin_memory()``) for a GPU, they are read fastest.
+            The probe the monitor draws itself is prepared that way.
         seed: seed of the probe's subsampling.
         num_workers: background processes for the Betti numbers (and figures); ``0`` computes them in the
             training loop (the synchronous mode). Default (``None``): a quarter of the CPU cores, 1 to 4, when the
@@ -246,8 +248,7 @@ class BettiMonitor(TopoCallback):
             probe = self._draw_probe(trainer)
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)
-            self._probe = probe
-        self._probe = self._prepared_probe(pl_module)
+            self._probe = probe if self._given_probe is not None else self._prepared_probe(probe, pl_module)
         example = self._probe[0][:2]
         watched = select_layers(pl_module, self.layers, example)
         if self.include_input and INPUT not in watched:
@@ -265,10 +266,12 @@ class BettiMonitor(TopoCallback):
                 f"classes, fewer than k+1={self.topology['k'] + 1} per class; raise probe_size or lower k"
             )
 
-    def _prepared_probe(self, pl_module: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """The probe grouped by class (each class's cloud a view, not a copy) and, for a model on a GPU, in
-        page-locked memory (its copies to the device run about three times as fast and do not stall the host)."""
-        x, y = group_by_class(*self._probe) if self.per_class else self._probe
+    def _prepared_probe(
+        self, probe: tuple[torch.Tensor, torch.Tensor], pl_module: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The monitor's own probe grouped by class (each class's cloud a view, not a copy per measurement) and,
+        for a model on a GPU, in page-locked memory (faster copies to the device that do not stall the host)."""
+        x, y = group_by_class(*probe) if self.per_class else probe
         device = next(iter(pl_module.parameters()), torch.empty(0)).device
         if device.type == "cuda" and not x.is_pinned():
             try:
