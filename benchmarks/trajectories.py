@@ -511,6 +511,15 @@ def same_first_100(record: dict[str, Any], end_runs: list[dict[str, Any]]) -> bo
     return record["first_100"] is None  # the other run got there later than this one's end, or never
 
 
+def route_cell(records: list[dict[str, Any]]) -> str:
+    """``same outputs; full batch`` pass counts. Runs made before the two checks were told apart (no
+    ``full_batch_check`` field) ran the full-batch one under the name ``route_check``; they count there only."""
+    split = [r for r in records if "full_batch_check" in r]
+    same = f"{sum(r['route_check'] for r in split)}/{len(split)}" if split else "n/a"
+    full = sum(r["full_batch_check"] if "full_batch_check" in r else r["route_check"] for r in records)
+    return f"{same}; {full}/{len(records)}"
+
+
 def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], end_runs: list[dict[str, Any]]) -> str:
     """The Markdown of one set: conditions, the table at fixed epochs, collapse order, verdict, end-of-run table."""
     epochs = fixed_epochs(by_activation)
@@ -542,8 +551,7 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
         same_cell = f"{sum(compared)}/{len(compared)}" if compared else "no run to compare"
         lines.append(
             f"| {LABELS.get(a, a)} | {len(rs)} | {reached}, {when} | {same_cell} | "
-            f"{statistics.median(r['final_acc'] for r in rs):.4f} | {sum(r['route_check'] for r in rs)}/{len(rs)}; "
-            f"{sum(r.get('full_batch_check', r['route_check']) for r in rs)}/{len(rs)} | "
+            f"{statistics.median(r['final_acc'] for r in rs):.4f} | {route_cell(rs)} | "
             f"{statistics.median(r['seconds'] for r in rs):.0f}; {statistics.median(r['monitor_seconds'] for r in rs):.0f} |"
         )
     lines += [

@@ -190,3 +190,12 @@ def test_monitor_outside_a_trainer_measures_every_layer():
     assert entry["epoch"] == 3
     assert list(entry["betti"]) == ["input", "features.layer1.act", "features.layer2.act", "logits"]
     assert all(len(v) == 2 for layer in entry["betti"].values() for v in layer.values())  # dims 0 and 1
+
+
+def test_route_cell_tells_the_two_checks_apart_and_reads_old_runs_as_full_batch():
+    new_ok = {"route_check": True, "full_batch_check": False}
+    new_bad = {"route_check": False, "full_batch_check": False}
+    old = {"route_check": True}  # made before full_batch_check existed: its route_check was the full-batch one
+    assert tr.route_cell([new_ok, new_bad]) == "1/2; 0/2"
+    assert tr.route_cell([new_ok, old]) == "1/1; 1/2"
+    assert tr.route_cell([old, old]) == "n/a; 2/2"
