@@ -533,7 +533,8 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
         f"{cfg['hidden'][0]}, scaling {cfg['scaling']}, Adam lr {cfg['lr']} halved every {cfg['lr_halve_every']} "
         f"steps; every activation trained {first['epochs']} epochs, measured every {first['every']} epochs by "
         f"BettiMonitor.compute at k={cfg['k']} on {points} points (all of each class, or convergence.py's per-class "
-        f"subsample), homology dimensions {', '.join(map(str, first['dims']))}.",
+        f"subsample), homology dimensions {', '.join(map(str, first['dims']))}; trained and measured on "
+        f"{', '.join(sorted({r.get('device', 'cpu') for rs in by_activation.values() for r in rs}))}.",
         "",
         "| activation | seeds | at 100%: seeds, first epoch (median, a seed that never got there counting as "
         "infinite; min-max of those that did) | same epoch to 100% as convergence.py's "
