@@ -165,10 +165,29 @@ def layer_outputs(model: Any, x: Any) -> list[Any]:
     return outputs
 
 
+def training_steps(model: Any, x: Any, y: Any, cfg: SetConfig, epochs: int) -> Any:
+    """Full-batch Adam with the set's schedule: yields ``(step, logits, accuracy)`` BEFORE update ``step`` (the
+    accuracy after ``step`` updates), ``epochs + 1`` times; the caller may stop early (``run_one`` at 100%)."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
+    for step in range(epochs + 1):
+        logits = model(x)
+        yield step, logits, (logits.argmax(1) == y).float().mean().item()
+        if step == epochs:
+            return
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+
+
 def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu") -> dict[str, Any]:
     """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record."""
     import torch
-    import torch.nn.functional as F
 
     from lightning_topo.models import MLPClassifier
     from lightning_topo.topology import betti_numbers_per_class
@@ -179,26 +198,17 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: s
     torch.manual_seed(seed)
     model = MLPClassifier(x.shape[1], 2, hidden=cfg.hidden, activation=activation, lr=cfg.lr)
     x, y, model = x.to(device), y.to(device), model.to(device)  # initialised on the CPU: same weights everywhere
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
     start = time.perf_counter()
     epochs, best_acc, acc, curve = None, 0.0, 0.0, []
-    for step in range(cfg.budget + 1):
-        logits = model(x)
-        acc = (logits.argmax(1) == y).float().mean().item()  # accuracy after `step` updates
+    for step, logits, acc in training_steps(model, x, y, cfg, cfg.budget):  # acc: after `step` updates
         best_acc = max(best_acc, acc)
         if step % 100 == 0:
             curve.append(round(acc, 5))
         if acc == 1.0:
             epochs = step
             break
-        if step == cfg.budget or not torch.isfinite(logits).all():
+        if not torch.isfinite(logits).all():
             break
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
     train_s = time.perf_counter() - start
 
     # Betti numbers after every layer, per class, at the end of training.

@@ -41,7 +41,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # convergence.py and candidates.py, when run as a script
 
-from convergence import LARGE_SET, RESULTS, SETS, SetConfig, layer_outputs, load_data, load_runs, summarise  # noqa: E402
+from convergence import (  # noqa: E402
+    LARGE_SET,
+    RESULTS,
+    SETS,
+    SetConfig,
+    layer_outputs,
+    load_data,
+    load_runs,
+    summarise,
+    training_steps,
+)
 
 TRAJECTORIES = RESULTS / "trajectories"
 #: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians:
@@ -103,26 +113,6 @@ def _network(set_name: str, activation: str, seed: int, device: str) -> tuple[Se
     torch.manual_seed(seed)
     model = MLPClassifier(x.shape[1], 2, hidden=cfg.hidden, activation=activation, lr=cfg.lr)
     return cfg, x.to(device), y.to(device), model.to(device)  # initialised on the CPU: same weights everywhere
-
-
-def training_steps(model: Any, x: Any, y: Any, cfg: SetConfig, epochs: int) -> Any:
-    """Full-batch Adam with the set's schedule: yields ``(step, logits, accuracy)`` BEFORE update ``step`` (so the
-    accuracy after ``step`` updates, as convergence.py counts), ``epochs + 1`` times; the caller may stop early."""
-    import torch
-    import torch.nn.functional as F
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
-    for step in range(epochs + 1):
-        logits = model(x)
-        yield step, logits, (logits.argmax(1) == y).float().mean().item()
-        if step == epochs:
-            return
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
 
 
 def recheck(path: Path) -> str:
