@@ -601,6 +601,24 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
     return "\n".join(lines)
 
 
+SET_NAMES = {"d1": "D-I", "d2": "D-II", "d3": "D-III", LARGE_SET: "169 disks"}
+
+
+def summary_rows(grouped: dict[str, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """One Markdown row per (set, fixed epoch): each activation's median beta_0 collapse, the verdicts on the
+    set's first row (the README quotes these rows). Columns: set, epoch (why), one per activation, verdicts."""
+    rows = []
+    for set_name, by in grouped.items():
+        epochs = fixed_epochs(by)
+        verdicts = f"**{verdict(by, epochs)[0]}**; {verdict(by, epochs, total=True)[0]}"
+        for i, (label, e) in enumerate([("initialisation", 0), *epochs]):
+            cells = " | ".join(_num(at_epoch(by[a], e)["median"]) if a in by else "-" for a in ACTIVATIONS)
+            name = SET_NAMES.get(set_name, set_name) if i == 0 else ""
+            last = "(reference, not in the verdict)" if i == 0 else (verdicts if i == 1 else "")
+            rows.append(f"| {name} | {e} ({label}) | {cells} | {last} |")
+    return rows
+
+
 def write_report(
     root: Path = TRAJECTORIES, out: Path = RESULTS, end_runs: list[dict[str, Any]] | None = None, figures: bool = True
 ) -> str:
@@ -622,6 +640,16 @@ def write_report(
             "fixed epoch, slower when strictly above at every one, otherwise mixed. Plot: `trajectories.png` (median "
             "line, min-max band; dashed after the activation's median epoch to 100%); heat maps of one seed: "
             "`trajectories_<set>_<activation>.png`.",
+            "",
+            "## Summary",
+            "",
+            "Hidden-layer mean of class a's beta_0 relative to the input's, median over seeds; verdicts for beta_0 "
+            "and for all Betti numbers (the README quotes this table):",
+            "",
+            "| set | epoch (why) | " + " | ".join(LABELS[a] for a in ACTIVATIONS) + " | fold vs ReLU at equal "
+            "epochs: beta_0; all Betti numbers |",
+            "|---|---|" + "---|" * len(ACTIVATIONS) + "---|",
+            *summary_rows(grouped),
             "",
             *[set_section(s, by, end_runs) for s, by in grouped.items()],
         ]

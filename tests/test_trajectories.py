@@ -165,6 +165,13 @@ def test_report_from_stored_json(tmp_path):
     init = next(line for line in text.splitlines() if line.startswith("| 0 |"))
     assert "not in the verdict" in init and "| 1.00 (1.00-1.00) |" in init
     assert "first layer2 (epoch 50)" in text
+    summary = text.splitlines()[text.splitlines().index("## Summary") :]
+    assert next(line for line in summary if line.startswith("| toy | 0 (initialisation) |")).endswith(
+        "| 1.00 | 1.00 | 1.00 | (reference, not in the verdict) |"
+    )
+    assert next(line for line in summary if "| 100 (epoch 100" in line).startswith(
+        "|  | 100 (epoch 100, fold (proposed) median to 100% (100)) | 0.83 | 0.39 | 1.00 | **faster**;"
+    )
     assert "END-OF-RUN" in text and "| fold (proposed) | 1 | 1/1 | 100 | 0.22 |" in text
     fold_row = next(line for line in text.splitlines() if line.startswith("| fold (proposed) | 3 |"))
     assert "3/3, 100; 80-120" in fold_row and "| 1/1 |" in fold_row
