@@ -696,7 +696,7 @@ def plot_collapse(grouped: dict[str, dict[str, list[dict[str, Any]]]], path: Pat
                 ax.plot([], [], color=colour, label=f"{LABELS.get(a, a)} ({len(rs)} seeds)")
             for _, e in epochs:
                 ax.axvline(e, color="k", lw=0.5, ls=":")
-            ax.set_title(f"{s}: hidden-layer mean of {name} of class a / input's", fontsize=8)
+            ax.set_title(f"{SET_NAMES.get(s, s)}: hidden-layer mean of {name} of class a / input's", fontsize=8)
             ax.set_xlabel("epoch (dashed: after the median epoch to 100%; dotted: the table's epochs)", fontsize=7)
             ax.set_ylim(bottom=0)
             ax.legend(fontsize=7)
