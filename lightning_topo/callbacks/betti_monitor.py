@@ -41,6 +41,11 @@ def _default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 4))
 
 
+def _device_of(module: torch.nn.Module) -> torch.device:
+    """Where a module's parameters live (the CPU for a module without any)."""
+    return next(iter(module.parameters()), torch.empty(0)).device
+
+
 @dataclass
 class _Measurement:
     """One monitored epoch on its way: captured, its Betti jobs running, not yet logged."""
@@ -256,8 +261,7 @@ class BettiMonitor(TopoCallback):
         self._watched = watched
         self._distributed = trainer.world_size > 1
         if self._num_workers_given is None:
-            on_cpu = next(iter(pl_module.parameters()), torch.empty(0)).device.type == "cpu"
-            self.num_workers = 0 if on_cpu else _default_workers()
+            self.num_workers = 0 if _device_of(pl_module).type == "cpu" else _default_workers()
         self._resubmit_restored()
         n_classes = len(torch.unique(self._probe[1]))
         if self.per_class and n_classes * (self.topology["k"] + 1) > len(self._probe[1]):
@@ -272,8 +276,7 @@ class BettiMonitor(TopoCallback):
         """The monitor's own probe grouped by class (each class's cloud a view, not a copy per measurement) and,
         for a model on a GPU, in page-locked memory (faster copies to the device that do not stall the host)."""
         x, y = group_by_class(*probe) if self.per_class else probe
-        device = next(iter(pl_module.parameters()), torch.empty(0)).device
-        if device.type == "cuda" and not x.is_pinned():
+        if _device_of(pl_module).type == "cuda" and not x.is_pinned():
             try:
                 x = x.pin_memory()
             except RuntimeError:  # no page-locked memory to be had (a ulimit, say): pageable copies still work

@@ -226,9 +226,8 @@ def _members(inputs: torch.Tensor, selector: torch.Tensor | None) -> torch.Tenso
         return inputs
     if selector.dtype == torch.bool:
         selector = torch.nonzero(selector).flatten()
-    if len(selector) and int(selector[-1]) - int(selector[0]) + 1 == len(selector):
-        if len(selector) == 1 or bool((selector.diff() == 1).all()):
-            return inputs[int(selector[0]) : int(selector[-1]) + 1]
+    if len(selector) and bool((selector.diff() == 1).all()):
+        return inputs[int(selector[0]) : int(selector[-1]) + 1]
     return inputs[selector]
 
 

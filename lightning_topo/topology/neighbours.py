@@ -97,7 +97,7 @@ class _Distances:
         per_row = u.element_size() * len(u) * (3 if self.direct else 2)  # the block and its temporaries
         self.step = max(1, block_bytes // per_row)
         self._whole: torch.Tensor | None = None  # all distances, kept when they fit in one block
-        self._sq_max: torch.Tensor | None = None
+        self.sq_max = None if self.sq is None else self.sq.max()  # the duplicate bound's per-row term
 
     @classmethod
     def given(cls, whole: torch.Tensor, sq: torch.Tensor | None, dim: int) -> _Distances:
@@ -106,7 +106,7 @@ class _Distances:
         self.u, self.columns, self.sq, self._whole = None, None, sq, whole
         self.n, self.dim, self.dtype, self.device = len(whole), dim, whole.dtype, whole.device
         self.direct, self.step = dim <= DIRECT_MAX_DIM, len(whole)
-        self._sq_max = None
+        self.sq_max = None if sq is None else sq.max()
         return self
 
     def subset(self, keep: torch.Tensor, block_bytes: int) -> _Distances:
@@ -137,9 +137,7 @@ class _Distances:
         """
         if self.direct:
             return 0.0
-        if self._sq_max is None:
-            self._sq_max = self.sq.max()
-        return duplicate_tolerance(self.sq[rows, None] + self._sq_max, self.dim)
+        return duplicate_tolerance(self.sq[rows, None] + self.sq_max, self.dim)
 
     def blocks(self, rows: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(row indices, their squared distances to every row)``, at most ``block_bytes`` at a time."""
