@@ -135,6 +135,7 @@ def test_numpy_and_torch_give_the_same_dimension(ambient_dim):
         on_numpy = twonn_from_distances(r1, r2, method=method)
         on_torch = twonn_from_distances(torch.from_numpy(r1), torch.from_numpy(r2), method=method)
         assert on_torch == pytest.approx(on_numpy, rel=1e-12)  # the same float64 arithmetic, summed in another order
+        assert twonn_from_distances(r1, torch.from_numpy(r2), method=method) == on_torch  # one tensor: the torch route
     # small blocks change nothing but the matrix products' rounding
     small = two_nearest_distances(torch.from_numpy(x), block_bytes=8 * len(x) * 100)
     whole = two_nearest_distances(torch.from_numpy(x))
@@ -209,6 +210,7 @@ def test_bad_distances_raise_clear_errors(wrap):
     check(ok, [2.0, 3.0, 4.0, 5.0], "F = 1", "method='mle'", discard_fraction=0)
     check(ok, [2.0, 3.0, 4.0, 5.0], "unknown method", method="ols")
     check(ok, [2.0, 3.0, 4.0, 5.0], "discard_fraction must be", discard_fraction=1.0)
+    check(ok, [2.0, 3.0, 4.0, 5.0], "discard_fraction must be", discard_fraction=True)
     check(ok, [2.0, 3.0, 4.0, 5.0], "fewer than 2", discard_fraction=0.6)
 
 

@@ -29,7 +29,7 @@ from lightning_topo.topology.graph import DIRECT_MAX_DIM, first_occurrences
 __all__ = ["METHODS", "intrinsic_dimension", "two_nearest_distances", "twonn_from_distances"]
 
 METHODS = ("linear", "mle")
-_BLOCK_BYTES = 2**28  # largest block of squared distances held at once by the torch route
+_BLOCK_BYTES = 2**28  # largest block of squared distances held at once (the Gram routes)
 
 
 def _is_tensor(x: Any) -> bool:
@@ -39,7 +39,10 @@ def _is_tensor(x: Any) -> bool:
 def _check_method(discard_fraction: float, method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if not (isinstance(discard_fraction, (int, float, np.floating)) and 0 <= discard_fraction < 1):
+    number = isinstance(discard_fraction, (int, float, np.integer, np.floating)) and not isinstance(
+        discard_fraction, bool
+    )
+    if not (number and 0 <= discard_fraction < 1):
         raise ValueError(f"discard_fraction must be a number in [0, 1), got {discard_fraction!r}; the default is 0.1")
 
 
@@ -145,12 +148,12 @@ def _twonn_torch(r1: Any, r2: Any, discard_fraction: float, method: str) -> floa
     """:func:`twonn_from_distances` on tensors: float64 on their device (the CPU for MPS, which has no float64)."""
     import torch
 
-    a = r1.detach() if isinstance(r1, torch.Tensor) else torch.as_tensor(np.asarray(r1))
-    b = r2.detach() if isinstance(r2, torch.Tensor) else torch.as_tensor(np.asarray(r2), device=a.device)
+    on = r1.device if isinstance(r1, torch.Tensor) else r2.device  # one of them is a tensor
+    a, b = (r.detach() if isinstance(r, torch.Tensor) else torch.as_tensor(np.asarray(r), device=on) for r in (r1, r2))
     for x in (a, b):
         if x.dtype == torch.bool or x.is_complex():
             raise ValueError(f"r1 and r2 must be real numbers, got dtype {x.dtype}")
-    device = a.device if a.device.type != "mps" else torch.device("cpu")
+    device = on if on.type != "mps" else torch.device("cpu")
     a, b = _same_shape(a.to(device, torch.float64), b.to(device, torch.float64))
     n = len(a)
     finite = torch.isfinite(a) & torch.isfinite(b)
