@@ -34,6 +34,7 @@ _EXPORTS = {
     "betti_numbers": "lightning_topo.topology",
     "betti_numbers_per_class": "lightning_topo.topology",
     "calibrate_k": "lightning_topo.topology",
+    "intrinsic_dimension": "lightning_topo.topology",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -44,7 +45,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real imports
     from lightning_topo.data import SyntheticDataModule
     from lightning_topo.models import CNNClassifier, MLPClassifier
     from lightning_topo.pruning import load_pruned, save_pruned
-    from lightning_topo.topology import betti_numbers, betti_numbers_per_class, calibrate_k
+    from lightning_topo.topology import betti_numbers, betti_numbers_per_class, calibrate_k, intrinsic_dimension
 
 
 def __getattr__(name: str) -> Any:

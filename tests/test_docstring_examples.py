@@ -22,6 +22,7 @@ MODULES = [
     "lightning_topo.topology.filters",
     "lightning_topo.topology.flag",
     "lightning_topo.topology.graph",
+    "lightning_topo.topology.intrinsic",
 ]
 
 SCRIPT = """

@@ -8,6 +8,8 @@ which are loaded on first use (PEP 562), so ``import lightning_topo.topology`` s
 Two steps, which can run in different places: a cloud becomes small neighbour lists
 (:func:`numpy_neighbour_lists` on the host, :func:`neighbour_lists` on the cloud's device), and the
 lists become Betti numbers (:func:`betti_from_neighbours`, gudhi).  :func:`betti_numbers` does both.
+:func:`intrinsic_dimension` (module ``intrinsic``) estimates a cloud's intrinsic dimension (TwoNN); given a tensor,
+it works on the tensor's device.
 
 Example:
     >>> from lightning_topo.topology import betti_numbers
@@ -29,6 +31,7 @@ from lightning_topo.topology.betti import (
 )
 from lightning_topo.topology.flag import flag_complex_betti
 from lightning_topo.topology.graph import first_occurrences, hop_edges, knn_graph, knn_indices, radius_edges
+from lightning_topo.topology.intrinsic import intrinsic_dimension, two_nearest_distances, twonn_from_distances
 from lightning_topo.topology.lists import NeighbourLists
 
 __all__ = [
@@ -43,12 +46,15 @@ __all__ = [
     "filter_neighbour_lists",
     "flag_complex_betti",
     "hop_edges",
+    "intrinsic_dimension",
     "knn_graph",
     "knn_indices",
     "neighbour_lists",
     "numpy_neighbour_lists",
     "radius_edges",
     "subsample_per_class",
+    "two_nearest_distances",
+    "twonn_from_distances",
 ]
 
 _LAZY = {  # these import torch
