@@ -306,7 +306,7 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"layers": "features.*"}, "layers must be None or a non-empty list"),
+        ({"layers": "features.*"}, "layers must be None, 'activations', 'blocks' or a list"),
         ({"probe_size": 2}, "probe_size"),
         ({"dims": (0, -1)}, "dims"),
         ({"every_n_epochs": 0}, "every_n_epochs"),

@@ -396,7 +396,7 @@ def test_a_class_that_is_one_run_of_the_probe_is_read_as_a_view_not_a_copy():
 
 
 def test_eval_mode_restores_mixed_modes_and_leaves_an_eval_model_untouched(monkeypatch):
-    from lightning_topo.monitoring.layers import eval_mode
+    from lightning_topo.monitoring.hooks import eval_mode
 
     model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.BatchNorm1d(2))
     model[1].eval()

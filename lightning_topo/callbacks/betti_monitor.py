@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring import (
-    INPUT,
-    custom_scalars_layout,
-    flatten_scalars,
-    group_by_class,
-    probe_from_batches,
-    select_layers,
-)
+from lightning_topo.monitoring import INPUT, custom_scalars_layout, flatten_scalars, group_by_class
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, n_samples, pin, primary_tensor, take
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
 from lightning_topo.monitoring.jobs import betti_job, render_job
+from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, MAX_DEFAULT_LAYERS, resolve_layers
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
+from lightning_topo.monitoring.probe import check_classes, draw_probe, resolve_classes
 from lightning_topo.monitoring.report import SECONDS_TAG
 from lightning_topo.monitoring.runner import JobRunner
 from lightning_topo.topology import METRICS
@@ -39,6 +35,13 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 def _default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 4))
+
+
+def _class_list(classes: list[str]) -> str:
+    """Classes for a warning: all of a few, the ends of many (a 100-class warning stays one readable line)."""
+    if len(classes) <= 8:
+        return ", ".join(classes)
+    return f"{', '.join(classes[:3])}, ..., {classes[-1]} ({len(classes)} classes)"
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -135,10 +138,24 @@ class BettiMonitor(TopoCallback):
 
     Works in ``lightning.pytorch`` and standalone ``pytorch_lightning`` Trainers alike.
 
+    Models of any convention are read by one rule (:mod:`lightning_topo.monitoring.batches`): ``(x, y)`` tuples,
+    dicts, Hugging Face batches (``input_ids``, ``attention_mask``, ``pixel_values``, ``labels``) and dataclasses;
+    the model is called ``module(x)``, ``module(**inputs)`` (labels left out) or ``module(*inputs)``.
+
     Args:
-        layers: module names or glob patterns (``"features.*.act"``) to watch, or ``None`` for every
-            activation module and the logits, in forward order. ``"input"``/``"logits"`` are pseudo-layers.
+        layers: what to watch, in forward order, followed by the logits: ``"activations"`` (every activation
+            module: torch's, timm's, transformers', this package's), ``"blocks"`` (the outputs of the model's
+            repeated blocks: ``encoder.layer.N``, ``blocks.N``, ``layerK.N``, ``stages.K.blocks.N``), or module
+            names and glob patterns (``"features.*.act"``; ``"input"``/``"logits"`` are pseudo-layers).
+            ``None``: the activations, or the blocks when there are more than 32 activations (or none).
         probe_size: number of probe points (split evenly over the classes).
+        classes: watch only these classes: a list of labels, or a number ``N`` of classes spread evenly over the
+            label range (seeded by ``seed``). The probe is split over them alone, so a 100-class problem can be
+            watched with ``classes=10``; ``None``: every class.
+        input_keys: where the model inputs are in a batch (mapping keys or tuple indices), when the rule cannot
+            tell; one key gives one tensor (``module(x)``), several a dict (``module(**inputs)``).
+        label_key: where the labels are in a batch (a key, attribute or tuple index).
+        forward_fn: ``forward_fn(module, inputs) -> output``: how to call the model on the probe's inputs.
         dims: homology dimensions to log (``(0, 1)``: components and loops).
         per_class: one cloud per class (the protocol) or one cloud for the whole probe (``class_all``).
         every_n_epochs: measure every this many training epochs.
@@ -168,6 +185,7 @@ class BettiMonitor(TopoCallback):
     Example:
         >>> from lightning_topo.callbacks import BettiMonitor
         >>> monitor = BettiMonitor(layers=["features.*.act", "logits"], every_n_epochs=50, k=14)
+        >>> hf_monitor = BettiMonitor(layers="blocks", classes=10, token_pooling="first")
         >>> import lightning.pytorch as pl
         >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1)  # doctest: +SKIP
         >>> monitor.plot("betti.png")  # doctest: +SKIP
@@ -175,7 +193,7 @@ class BettiMonitor(TopoCallback):
 
     def __init__(
         self,
-        layers: Sequence[str] | None = None,
+        layers: str | Sequence[str] | None = None,
         probe_size: int = 1000,
         dims: Sequence[int] = (0, 1),
         per_class: bool = True,
@@ -194,11 +212,21 @@ class BettiMonitor(TopoCallback):
         token_pooling: str | None = None,
         distance_dtype: str = "float64",
         log_figure: bool = True,
+        classes: int | Sequence[int] | None = None,
+        input_keys: Sequence[str | int] | None = None,
+        label_key: str | int | None = None,
+        forward_fn: ForwardFn | None = None,
     ) -> None:
-        if layers is not None and (
-            isinstance(layers, str) or not all(isinstance(x, str) for x in layers) or not layers
-        ):
+        if isinstance(layers, str):
+            if layers not in (ACTIVATIONS, BLOCKS):
+                raise ValueError(
+                    f"layers must be None, 'activations', 'blocks' or a list of module names/glob patterns, got "
+                    f"{layers!r}"
+                )
+        elif layers is not None and (not layers or not all(isinstance(x, str) for x in layers)):
             raise ValueError(f"layers must be None or a non-empty list of module names/glob patterns, got {layers!r}")
+        self.classes = check_classes(classes)
+        self._reader = BatchReader(input_keys, label_key, forward_fn)
         if not isinstance(probe_size, int) or probe_size < 4:
             raise ValueError(f"probe_size must be an integer >= 4, got {probe_size!r}")
         dims = tuple(dims)
@@ -212,7 +240,7 @@ class BettiMonitor(TopoCallback):
             raise ValueError(f"k must be an integer >= 2, got {k!r}")
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale!r}")
-        if probe is not None and (len(probe) != 2 or len(probe[0]) != len(probe[1])):
+        if probe is not None and (len(probe) != 2 or n_samples(probe[0]) != len(probe[1])):
             raise ValueError("probe must be a pair (inputs, labels) of the same length")
         if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
             raise ValueError(f"num_workers must be None or an integer >= 0 (0: synchronous), got {num_workers!r}")
@@ -226,7 +254,7 @@ class BettiMonitor(TopoCallback):
             raise ValueError(f"token_pooling must be one of {TOKEN_POOLING}, got {token_pooling!r}")
         if distance_dtype not in _DTYPES:
             raise ValueError(f"distance_dtype must be one of {tuple(_DTYPES)}, got {distance_dtype!r}")
-        self.layers = None if layers is None else list(layers)
+        self.layers = layers if layers is None or isinstance(layers, str) else list(layers)
         self.probe_size, self.dims, self.per_class = probe_size, dims, per_class
         self.every_n_epochs, self.include_input = every_n_epochs, include_input
         self.topology = {"k": k, "scale": scale, "metric": metric, "max_dim": max(dims)}
@@ -236,7 +264,7 @@ class BettiMonitor(TopoCallback):
         self.max_pending, self.memory_budget_mb = max_pending, memory_budget_mb
         self.output_key, self.token_pooling, self.distance_dtype = output_key, token_pooling, distance_dtype
         self._given_probe = probe
-        self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._probe: tuple[ModelInputs, torch.Tensor] | None = None
         self._watched: list[str] = []
         self._layout_written: set[int] = set()
         self._pending: deque[_Measurement] = deque()
@@ -247,18 +275,47 @@ class BettiMonitor(TopoCallback):
         self._restored: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
 
+    # ------------------------------------------------------------------------------ public state
+    @property
+    def watched_layers(self) -> list[str]:
+        """The layers measured, in forward order (resolved at train start, or by :meth:`set_probe` with a model)."""
+        return list(self._watched)
+
+    @property
+    def probe(self) -> tuple[ModelInputs, torch.Tensor] | None:
+        """The probe ``(inputs, labels)`` measured at every monitored epoch (``None`` before train start)."""
+        return self._probe
+
+    def set_probe(self, inputs: ModelInputs, labels: torch.Tensor, model: torch.nn.Module | None = None) -> None:
+        """Measure these points, used as they are (as ``probe=``); with ``model``, also resolve the watched layers,
+        so that :meth:`compute` works outside a fit.
+
+        Example:
+            >>> from torch import nn
+            >>> monitor = BettiMonitor(k=3, log_figure=False)
+            >>> net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+            >>> monitor.set_probe(torch.randn(40, 2), torch.arange(40) % 2, model=net)
+            >>> monitor.watched_layers
+            ['input', '1', 'logits']
+            >>> sorted(monitor.compute(net)["betti"]["1"])
+            ['0', '1']
+        """
+        labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
+        if n_samples(inputs) != len(labels):
+            raise ValueError(f"the probe has {n_samples(inputs)} inputs but {len(labels)} labels")
+        self._given_probe = (inputs, labels)
+        self._probe = (inputs, labels)
+        if model is not None:
+            self._watched = self._resolve_watched(model)
+
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if self._probe is None:
-            probe = self._draw_probe(trainer)
+            probe = self._draw_probe(trainer, pl_module)
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)
             self._probe = probe if self._given_probe is not None else self._prepared_probe(probe, pl_module)
-        example = self._probe[0][:2]
-        watched = select_layers(pl_module, self.layers, example)
-        if self.include_input and INPUT not in watched:
-            watched.insert(0, INPUT)
-        self._watched = watched
+        self._watched = self._resolve_watched(pl_module, announce=True)
         self._distributed = trainer.world_size > 1
         if self._num_workers_given is None:
             self.num_workers = 0 if _device_of(pl_module).type == "cpu" else _default_workers()
@@ -267,32 +324,72 @@ class BettiMonitor(TopoCallback):
         if self.per_class and n_classes * (self.topology["k"] + 1) > len(self._probe[1]):
             rank_zero_warn(
                 f"BettiMonitor: the probe has {len(self._probe[1])} points for {n_classes} "
-                f"classes, fewer than k+1={self.topology['k'] + 1} per class; raise probe_size or lower k"
+                f"classes, fewer than k+1={self.topology['k'] + 1} per class, so no class can be measured; watch "
+                f"fewer classes (classes=N or classes=[...]), raise probe_size or lower k"
+            )
+
+    def _resolve_watched(self, model: torch.nn.Module, announce: bool = False) -> list[str]:
+        """The layers to measure on ``model``: the ``layers`` rule, with the inputs first when they are measurable."""
+        example = take(self._probe[0], slice(0, 2))
+        watched, rule = resolve_layers(model, self.layers, example, self._reader.forward)
+        if announce:
+            self._announce(model, watched, rule)
+        if self.include_input and INPUT not in watched:
+            if primary_tensor(example).is_floating_point():
+                watched.insert(0, INPUT)
+            elif announce:  # token ids: their differences mean nothing, so neither would their Betti numbers
+                rank_zero_info(
+                    "BettiMonitor: the model inputs are integer ids (tokens), so layer 'input' is not measured"
+                )
+        return watched
+
+    def _announce(self, pl_module: Any, watched: list[str], rule: str) -> None:
+        """Say which layers the default chose when it was not the plain activation rule, or that it found none."""
+        hidden = [name for name in watched if name not in (INPUT, "logits")]
+        if self.layers is None and rule == BLOCKS:
+            rank_zero_info(
+                f"BettiMonitor: {type(pl_module).__name__} has more than {MAX_DEFAULT_LAYERS} activation modules (or "
+                f"none), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... {hidden[-1]}); "
+                "pass layers='activations' for every activation, or names/glob patterns"
+            )
+        elif not hidden:
+            rank_zero_warn(
+                f"BettiMonitor: found no hidden layer to watch in {type(pl_module).__name__} (no activation module "
+                "and no repeated blocks), so only the logits are measured; pass layers=[...] with module names or "
+                "glob patterns (e.g. layers=['encoder.*']) to watch its layers"
             )
 
     def _prepared_probe(
-        self, probe: tuple[torch.Tensor, torch.Tensor], pl_module: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, probe: tuple[ModelInputs, torch.Tensor], pl_module: Any
+    ) -> tuple[ModelInputs, torch.Tensor]:
         """The monitor's own probe grouped by class (each class's cloud a view, not a copy per measurement) and,
         for a model on a GPU, in page-locked memory (faster copies to the device that do not stall the host)."""
         x, y = group_by_class(*probe) if self.per_class else probe
-        if _device_of(pl_module).type == "cuda" and not x.is_pinned():
+        if _device_of(pl_module).type == "cuda":
             try:
-                x = x.pin_memory()
+                x = pin(x)
             except RuntimeError:  # no page-locked memory to be had (a ulimit, say): pageable copies still work
                 pass
         return x, y
 
-    def _draw_probe(self, trainer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def _draw_probe(self, trainer: Any, pl_module: Any) -> tuple[ModelInputs, torch.Tensor]:
         if self._given_probe is not None:
             x, y = self._given_probe
-            return x.detach().cpu(), torch.as_tensor(y).detach().cpu().reshape(-1)
+            y = torch.as_tensor(y).detach().cpu().reshape(-1)
+            x = take(x, slice(None))
+            chosen = resolve_classes(self.classes, pl_module, x, self.seed, self._reader.forward, self.output_key)
+            if chosen is not None:
+                keep = torch.nonzero(torch.isin(y, torch.tensor(chosen))).flatten()
+                x, y = take(x, keep), y[keep]
+            return x, y
         loader = getattr(trainer, "train_dataloader", None)
         if loader is None and getattr(trainer, "datamodule", None) is not None:
             loader = trainer.datamodule.train_dataloader()
         if loader is None:
             raise ValueError("BettiMonitor found no training data to draw its probe from; pass probe=(inputs, labels)")
-        return probe_from_batches(loader, self.probe_size, self.seed)
+        return draw_probe(
+            loader, self.probe_size, pl_module, self.seed, self._reader, self.classes, output_key=self.output_key
+        )
 
     def _resubmit_restored(self) -> None:
         """Measurements a checkpoint caught in flight: their Betti numbers are computed now, from the saved lists."""
@@ -343,6 +440,7 @@ class BettiMonitor(TopoCallback):
             token_pooling=self.token_pooling,
             distance_dtype=_DTYPES[self.distance_dtype],
             timings=timings,
+            forward=self._reader.forward,
         )
         measurement.capture_seconds = timings.get("capture", 0.0)
         measurement.items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
@@ -386,7 +484,7 @@ class BettiMonitor(TopoCallback):
                 betti.setdefault(layer, {})[cloud] = list(value)
         for reason, layers in skipped.items():
             where = "; ".join(
-                f"layer {layer!r}, class{'es' if len(classes) > 1 else ''} {', '.join(classes)}"
+                f"layer {layer!r}, class{'es' if len(classes) > 1 else ''} {_class_list(classes)}"
                 for layer, classes in layers.items()
             )
             rank_zero_warn(f"BettiMonitor: skipped {where} at epoch {epoch}: {reason}")
@@ -560,6 +658,7 @@ class BettiMonitor(TopoCallback):
         """Distinct per configuration, so two monitors (say, two layer sets) can share one Trainer."""
         return self._generate_state_key(
             layers=self.layers,
+            **({"classes": self.classes} if self.classes is not None else {}),
             every_n_epochs=self.every_n_epochs,
             probe_size=self.probe_size,
             seed=self.seed,

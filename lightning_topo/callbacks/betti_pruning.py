@@ -13,8 +13,18 @@ from torch import nn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
-from lightning_topo.monitoring import as_model_input, capture_activations, eval_mode, probe_from_batches
-from lightning_topo.monitoring.layers import output_shapes, select_layers
+from lightning_topo.monitoring import capture_activations, eval_mode, select_layers
+from lightning_topo.monitoring.batches import (
+    BatchReader,
+    ForwardFn,
+    ModelInputs,
+    as_model_input,
+    take,
+    to_host,
+)
+from lightning_topo.monitoring.hooks import output_shapes
+from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.monitoring.probe import check_classes, draw_probe
 from lightning_topo.pruning import (
     batchnorm_layers,
     count_parameters,
@@ -78,6 +88,10 @@ class BettiPruning(TopoCallback):
             after fine-tuning, warn loudly and restore the unpruned weights.
         save_path: also save the pruned model there (load it with :func:`lightning_topo.pruning.load_pruned`).
         latency_batch: batch size of the CPU latency measurement in the report.
+        classes: score the filters on these classes only: a list of labels, or a number ``N`` of classes spread
+            evenly over the label range (as :class:`~lightning_topo.callbacks.BettiMonitor`'s ``classes``).
+        input_keys, label_key, forward_fn: where the model inputs and labels are in a batch and how the model is
+            called, as for :class:`~lightning_topo.callbacks.BettiMonitor` (the same rule reads any batch).
 
     Example:
         >>> pruner = BettiPruning(amount=0.5, fine_tune_epochs=1, max_accuracy_drop=0.005)
@@ -107,6 +121,10 @@ class BettiPruning(TopoCallback):
         save_path: str | None = None,
         latency_batch: int = 256,
         seed: int = 0,
+        classes: int | Sequence[int] | None = None,
+        input_keys: Sequence[str | int] | None = None,
+        label_key: str | int | None = None,
+        forward_fn: ForwardFn | None = None,
     ) -> None:
         if amount is None and threshold is None:
             raise ValueError("give a threshold (an absolute score) or an amount (a fraction of each layer's filters)")
@@ -141,14 +159,17 @@ class BettiPruning(TopoCallback):
         self.min_filters_per_layer, self.fine_tune_epochs = min_filters_per_layer, fine_tune_epochs
         self.recalibrate_batches, self.fine_tune_lr = recalibrate_batches, fine_tune_lr
         self.max_accuracy_drop, self.save_path, self.latency_batch = max_accuracy_drop, save_path, latency_batch
-        self._probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.classes = check_classes(classes)
+        self._reader = BatchReader(input_keys, label_key, forward_fn, owner="BettiPruning")
+        self._probe: tuple[ModelInputs, torch.Tensor] | None = None
         self._convs: list[str] = []
         self._fit_settings: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self.set_probe(pl_module, *probe_from_batches(trainer.train_dataloader, self.probe_size, self.seed))
+        probe = draw_probe(trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes)
+        self.set_probe(pl_module, *probe)
         # Lightning moves the module back to the CPU before ``on_fit_end``; remember where and how it trained,
         # so that fine-tuning runs there too.
         self._fit_settings = {
@@ -158,12 +179,13 @@ class BettiPruning(TopoCallback):
             "accumulate_grad_batches": getattr(trainer, "accumulate_grad_batches", 1),
         }
 
-    def set_probe(self, model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+    def set_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
-        self._probe = (inputs.detach().cpu(), labels.detach().cpu())
-        example = inputs[:2]
+        inputs = to_host(inputs)
+        self._probe = (inputs, labels.detach().cpu())
+        example = take(inputs, slice(0, 2))
         convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
-        chosen = convs if self.layers is None else select_layers(model, self.layers, example)
+        chosen = convs if self.layers is None else select_layers(model, self.layers, example, self._reader.forward)
         not_conv = [n for n in chosen if n not in convs]
         if not_conv:
             raise ValueError(f"BettiPruning prunes Conv2d layers only; {not_conv} are not (convolutions: {convs})")
@@ -205,8 +227,10 @@ class BettiPruning(TopoCallback):
         if self.criterion == "l1":
             return {name: l1_scores(modules[name].weight) for name in self._convs}
         # maps stay on the model's device: on a GPU the filters' distances are computed there, in one batch
-        outputs = capture_activations(model, self._probe[0], self._convs, device=None)
-        shapes = output_shapes(model, self._probe[0][:1], self._convs) if self.criterion == "cubical" else {}
+        forward = self._reader.forward
+        outputs = capture_activations(model, self._probe[0], self._convs, device=None, forward=forward)
+        example = take(self._probe[0], slice(0, 1))
+        shapes = output_shapes(model, example, self._convs, forward) if self.criterion == "cubical" else {}
         scores = {}
         for name in self._convs:
             maps = outputs[name].reshape(len(outputs[name]), modules[name].out_channels, -1)
@@ -227,10 +251,11 @@ class BettiPruning(TopoCallback):
         warning (single-process training; under DDP the error is raised, as one rank cannot restore alone).
         """
         backup = _snapshot(pl_module)
-        latency_input = self._probe[0][:1].repeat(self.latency_batch, *([1] * (self._probe[0].dim() - 1)))
+        latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
         try:
             before = self._measure(trainer, pl_module, latency_input)
-            sizes = remove_filters(pl_module, plan, as_model_input(pl_module, self._probe[0][:1]))
+            example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
+            sizes = remove_filters(pl_module, plan, example, self._tracing_forward)
             self._update_hparams(pl_module)
             self._recalibrate(trainer, pl_module)
             pruned_acc = None
@@ -245,7 +270,8 @@ class BettiPruning(TopoCallback):
                 raise
             rank_zero_warn(
                 f"\n!!! BettiPruning failed ({type(error).__name__}: {error}); the trained, UNPRUNED model was "
-                f"restored. Check the layers selected ({self._convs}) and that batches are (inputs, labels). !!!"
+                f"restored. Check the layers selected ({self._convs}) and that batches are read right (input_keys, "
+                "label_key, forward_fn). !!!"
             )
             return
         drop = before["val_acc"] - after["val_acc"]
@@ -288,7 +314,13 @@ class BettiPruning(TopoCallback):
             home = next(pl_module.parameters()).device
             pl_module.to(trainer.strategy.root_device)
             try:
-                recalibrate_batchnorm(pl_module, self._train_batches(trainer), self.recalibrate_batches)
+                recalibrate_batchnorm(
+                    pl_module,
+                    self._train_batches(trainer),
+                    self.recalibrate_batches,
+                    inputs_of=lambda batch: self._reader.split(batch)[0],
+                    forward=self._reader.forward,
+                )
             finally:
                 pl_module.to(home)
         if trainer.world_size > 1:  # every rank keeps rank zero's statistics, so the copies stay identical
@@ -337,22 +369,28 @@ class BettiPruning(TopoCallback):
         loaders = datamodule.val_dataloader() if datamodule is not None else trainer.val_dataloaders
         if isinstance(loaders, (list, tuple)):
             loaders = loaders[0] if loaders else None
-        return loaders if loaders is not None else [self._probe]
+        return loaders
+
+    def _tracing_forward(self, model: nn.Module, inputs: ModelInputs) -> torch.Tensor:
+        """torch-pruning's tracing call: the batch rule's call, reduced to the logits tensor it can trace."""
+        return select_tensor(self._reader.forward(model, inputs))
 
     def _accuracy(self, trainer: Any, model: nn.Module) -> float:
         correct = total = 0
+        loader = self._val_batches(trainer)
+        pairs = (self._reader.split(batch) for batch in loader) if loader is not None else [self._probe]
         with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
-            for batch in self._val_batches(trainer):
-                x, y = as_model_input(model, batch[0]), batch[1].to(model.device)
-                correct += int((model(x).argmax(dim=1) == y).sum())
-                total += len(y)
+            for inputs, labels in pairs:
+                logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
+                correct += int((logits.argmax(dim=1) == labels.to(logits.device)).sum())
+                total += len(labels)
         return correct / max(total, 1)
 
-    def _measure(self, trainer: Any, model: nn.Module, latency_input: torch.Tensor) -> dict[str, float]:
+    def _measure(self, trainer: Any, model: nn.Module, latency_input: ModelInputs) -> dict[str, float]:
         return {
             "parameters": count_parameters(model),
             "size_mb": saved_size_bytes(model) / 2**20,
-            "latency_ms": 1000 * cpu_latency(model, latency_input),
+            "latency_ms": 1000 * cpu_latency(model, latency_input, forward=self._reader.forward),
             "val_acc": self._accuracy(trainer, model),
         }
 

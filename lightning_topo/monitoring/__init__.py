@@ -1,6 +1,6 @@
-"""Building blocks of the BettiMonitor callback: layer selection, reading outputs, the probe, the device-side
-reduction of layer outputs to neighbour lists, the background job runner, and reporting (scalar tags, depth
-profile, over-training heat maps, ``plot_history``).
+"""Building blocks of the BettiMonitor callback: reading batches of any convention, layer selection, forward
+hooks, reading outputs, the probe, the device-side reduction of layer outputs to neighbour lists, the background
+job runner, and reporting (scalar tags, depth profile, over-training heat maps, ``plot_history``).
 
 Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.  Names are imported
 on first use (PEP 562), so the monitor's worker processes, which need only :mod:`.jobs`, load no torch.
@@ -12,21 +12,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "BatchReader": "batches",
+    "ForwardFn": "batches",
+    "ModelInputs": "batches",
+    "as_model_input": "batches",
+    "call_model": "batches",
     "capture_activations": "capture",
     "CloudKey": "clouds",
     "layer_profile": "clouds",
     "reduce_clouds": "clouds",
+    "eval_mode": "hooks",
+    "forward_order": "hooks",
+    "forward_with_hooks": "hooks",
+    "output_shapes": "hooks",
+    "ACTIVATION_MODULES": "layers",
     "INPUT": "layers",
     "LOGITS": "layers",
-    "as_model_input": "layers",
-    "eval_mode": "layers",
-    "forward_order": "layers",
+    "find_blocks": "layers",
+    "is_activation": "layers",
+    "resolve_layers": "layers",
     "select_layers": "layers",
     "OutputKey": "outputs",
     "TOKEN_POOLING": "outputs",
     "per_sample": "outputs",
     "select_tensor": "outputs",
     "balanced_indices": "probe",
+    "choose_classes": "probe",
     "group_by_class": "probe",
     "probe_from_batches": "probe",
     "betti_matrix": "report",
@@ -43,11 +54,21 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, as_model_input, call_model
     from lightning_topo.monitoring.capture import capture_activations
     from lightning_topo.monitoring.clouds import CloudKey, layer_profile, reduce_clouds
-    from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode, forward_order, select_layers
+    from lightning_topo.monitoring.hooks import eval_mode, forward_order, forward_with_hooks, output_shapes
+    from lightning_topo.monitoring.layers import (
+        ACTIVATION_MODULES,
+        INPUT,
+        LOGITS,
+        find_blocks,
+        is_activation,
+        resolve_layers,
+        select_layers,
+    )
     from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
-    from lightning_topo.monitoring.probe import balanced_indices, group_by_class, probe_from_batches
+    from lightning_topo.monitoring.probe import balanced_indices, choose_classes, group_by_class, probe_from_batches
     from lightning_topo.monitoring.report import (
         betti_matrix,
         custom_scalars_layout,

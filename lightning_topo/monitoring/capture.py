@@ -7,7 +7,17 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.layers import INPUT, LOGITS, as_model_input, eval_mode
+from lightning_topo.monitoring.batches import (
+    ForwardFn,
+    ModelInputs,
+    as_model_input,
+    call_model,
+    n_samples,
+    primary_tensor,
+    take,
+)
+from lightning_topo.monitoring.hooks import eval_mode
+from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import per_sample, select_tensor
 
 __all__ = ["capture_activations"]
@@ -20,10 +30,11 @@ def _flat(output: object, device: torch.device | str | None) -> torch.Tensor:
 
 def capture_activations(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: ModelInputs,
     layers: Sequence[str],
     batch_size: int = 256,
     device: torch.device | str | None = "cpu",
+    forward: ForwardFn = call_model,
 ) -> dict[str, torch.Tensor]:
     """Each layer's output on ``inputs``, flattened per sample: ``{name: (n_samples, n_features)}`` on ``device``.
 
@@ -33,7 +44,8 @@ def capture_activations(
 
     Runs in eval mode under ``torch.no_grad()``; hooks are removed and every module's training mode is
     restored even if the forward pass fails.  A module called several times per forward pass keeps
-    its last output.  ``"input"`` and ``"logits"`` are the inputs and the model's output.
+    its last output.  ``"input"`` and ``"logits"`` are the inputs and the model's output.  ``inputs`` may be a
+    dict or tuple of tensors, and ``forward(model, inputs)`` the call (see :mod:`lightning_topo.monitoring.batches`).
 
     Example:
         >>> net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -53,13 +65,13 @@ def capture_activations(
         )
     try:
         with eval_mode(model), torch.no_grad():
-            for start in range(0, len(inputs), batch_size):
-                batch = as_model_input(model, inputs[start : start + batch_size])
+            for start in range(0, n_samples(inputs), batch_size):
+                batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
                 current.clear()
-                logits = model(batch)
+                logits = forward(model, batch)
                 for name in layers:
                     if name == INPUT:
-                        chunks[name].append(_flat(batch, device))
+                        chunks[name].append(_flat(primary_tensor(batch), device))
                     elif name == LOGITS:
                         chunks[name].append(_flat(logits, device))
                     else:

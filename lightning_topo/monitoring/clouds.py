@@ -31,7 +31,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.layers import INPUT, LOGITS, _forward_with_hooks, as_model_input, eval_mode
+from lightning_topo.monitoring.batches import (
+    ForwardFn,
+    ModelInputs,
+    as_model_input,
+    call_model,
+    n_samples,
+    primary_tensor,
+    take,
+)
+from lightning_topo.monitoring.hooks import eval_mode, forward_with_hooks
+from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import OutputKey, per_sample, select_tensor
 from lightning_topo.topology.neighbours import NeighbourLists, neighbour_lists
 
@@ -46,10 +56,11 @@ _CONSTANT = "constant activations (dead units?); Betti numbers would only descri
 
 def layer_profile(
     model: nn.Module,
-    example: torch.Tensor,
+    example: ModelInputs,
     layers: Sequence[str],
     output_key: OutputKey = None,
     token_pooling: str | None = None,
+    forward: ForwardFn = call_model,
 ) -> dict[str, tuple[int, int, int]]:
     """``{layer: (calls per forward pass, values per sample, bytes per value)}`` from one forward pass.
 
@@ -70,8 +81,8 @@ def layer_profile(
 
     modules = [name for name in layers if name not in (INPUT, LOGITS)]
     logits: dict[str, Any] = {}
-    _forward_with_hooks(model, example, {name: hook(name) for name in modules}, result=logits)
-    batch = as_model_input(model, example)
+    forward_with_hooks(model, example, {name: hook(name) for name in modules}, result=logits, forward=forward)
+    batch = primary_tensor(as_model_input(model, example))
     profile[INPUT] = (1, batch[0].numel(), batch.element_size())
     try:
         flat = per_sample(select_tensor(logits["output"], output_key), token_pooling)
@@ -146,12 +157,13 @@ def _layer_groups(
 
 def _one_pass(
     model: nn.Module,
-    batch: torch.Tensor,
+    batch: ModelInputs,
     layers: Sequence[str],
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
     topology: Mapping[str, Any],
+    forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
     found: dict[str, NeighbourLists | str] = {}
@@ -166,10 +178,15 @@ def _one_pass(
         return reduce_here
 
     if INPUT in layers:
-        found[INPUT] = _reduce(batch, None, None, topology)
+        found[INPUT] = _reduce(primary_tensor(batch), None, None, topology)
     result: dict[str, Any] = {}
-    _forward_with_hooks(
-        model, batch, {n: hook(n) for n in layers if n not in (INPUT, LOGITS)}, result=result, prepared=True
+    forward_with_hooks(
+        model,
+        batch,
+        {n: hook(n) for n in layers if n not in (INPUT, LOGITS)},
+        result=result,
+        prepared=True,
+        forward=forward,
     )
     if LOGITS in layers:
         found[LOGITS] = _reduce(result["output"], output_key, token_pooling, topology)
@@ -178,7 +195,7 @@ def _one_pass(
 
 def _stored_passes(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: ModelInputs,
     layers: Sequence[str],
     profile: Mapping[str, tuple[int, int, int]],
     batch_size: int,
@@ -186,10 +203,11 @@ def _stored_passes(
     output_key: OutputKey,
     token_pooling: str | None,
     topology: Mapping[str, Any],
+    forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
     """A cloud larger than a batch: layer groups under ``memory_budget``, one forward pass over the cloud each."""
     found: dict[str, NeighbourLists | str] = {}
-    for group in _layer_groups(layers, profile, len(inputs), memory_budget):
+    for group in _layer_groups(layers, profile, n_samples(inputs), memory_budget):
         chunks: dict[str, list[torch.Tensor]] = {name: [] for name in group}
         failed: dict[str, str] = {}
         current: dict[str, Any] = {}
@@ -198,12 +216,12 @@ def _stored_passes(
             for n in group
             if n not in (INPUT, LOGITS)
         }
-        for start in range(0, len(inputs), batch_size):
-            batch = as_model_input(model, inputs[start : start + batch_size])
+        for start in range(0, n_samples(inputs), batch_size):
+            batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
             current.clear()
             result: dict[str, Any] = {}
-            _forward_with_hooks(model, batch, hooks, result=result, prepared=True)
-            current[INPUT], current[LOGITS] = batch, result["output"]
+            forward_with_hooks(model, batch, hooks, result=result, prepared=True, forward=forward)
+            current[INPUT], current[LOGITS] = primary_tensor(batch), result["output"]
             for name in group:
                 if name in failed:
                     continue
@@ -220,20 +238,20 @@ def _stored_passes(
     return found
 
 
-def _members(inputs: torch.Tensor, selector: torch.Tensor | None) -> torch.Tensor:
+def _members(inputs: ModelInputs, selector: torch.Tensor | None) -> ModelInputs:
     """A cloud's rows of the probe: a view when they are one ascending run (a probe grouped by class), else a copy."""
     if selector is None:
         return inputs
     if selector.dtype == torch.bool:
         selector = torch.nonzero(selector).flatten()
     if len(selector) and bool((selector.diff() == 1).all()):
-        return inputs[int(selector[0]) : int(selector[-1]) + 1]
-    return inputs[selector]
+        return take(inputs, slice(int(selector[0]), int(selector[-1]) + 1))
+    return take(inputs, selector)
 
 
 def reduce_clouds(
     model: nn.Module,
-    inputs: torch.Tensor,
+    inputs: ModelInputs,
     clouds: Mapping[str, torch.Tensor | None],
     layers_per_cloud: Mapping[str, Sequence[str]],
     *,
@@ -246,12 +264,14 @@ def reduce_clouds(
     token_pooling: str | None = None,
     distance_dtype: torch.dtype = torch.float64,
     timings: dict[str, float] | None = None,
+    forward: ForwardFn = call_model,
 ) -> dict[CloudKey, NeighbourLists | str]:
     """Neighbour lists of each (layer, cloud): ``{(layer, cloud): NeighbourLists or the reason it was skipped}``.
 
     Args:
         model: any ``nn.Module``; it runs in eval mode under ``no_grad`` and every module's mode is restored.
-        inputs: the probe, on any device (moved to the model's device batch by batch).
+        inputs: the probe's model inputs (a tensor, or a dict or tuple of tensors: see
+            :mod:`lightning_topo.monitoring.batches`), on any device (moved to the model's device batch by batch).
         clouds: ``{cloud name: boolean mask or index tensor into inputs}``, ``None`` for the whole probe.
         layers_per_cloud: which layers to reduce for each cloud (module names, ``"input"``, ``"logits"``).
         metric, k, scale: the topology protocol (see :func:`lightning_topo.topology.betti_numbers`).
@@ -260,6 +280,7 @@ def reduce_clouds(
         output_key, token_pooling: how to read outputs (see :mod:`lightning_topo.monitoring.outputs`).
         distance_dtype: dtype of the distance computation (float64: the exact route's numbers).
         timings: if given, receives ``{"capture": seconds}``.
+        forward: ``forward(model, inputs) -> output``, how the model is called (default: the batch rule).
     """
     start = time.perf_counter()
     topology = {"metric": metric, "k": k, "scale": scale, "dtype": distance_dtype}
@@ -268,18 +289,27 @@ def reduce_clouds(
     if not wanted:
         return found
     with eval_mode(model), torch.no_grad():
-        profile = layer_profile(model, inputs[:1], wanted, output_key, token_pooling)
+        profile = layer_profile(model, take(inputs, slice(0, 1)), wanted, output_key, token_pooling, forward)
         calls = {name: entry[0] for name, entry in profile.items()}
         for cloud, layers in layers_per_cloud.items():
             selector = clouds[cloud]
             members = _members(inputs, selector)
-            if len(members) <= batch_size:
+            if n_samples(members) <= batch_size:
                 batch = as_model_input(model, members)
-                per_layer = _one_pass(model, batch, layers, calls, output_key, token_pooling, topology)
+                per_layer = _one_pass(model, batch, layers, calls, output_key, token_pooling, topology, forward)
                 del batch
             else:
                 per_layer = _stored_passes(
-                    model, members, layers, profile, batch_size, memory_budget, output_key, token_pooling, topology
+                    model,
+                    members,
+                    layers,
+                    profile,
+                    batch_size,
+                    memory_budget,
+                    output_key,
+                    token_pooling,
+                    topology,
+                    forward,
                 )
             for name in layers:
                 found[(name, cloud)] = per_layer.get(name, f"layer {name!r} was not called in the forward pass")

@@ -1,72 +1,72 @@
-"""Choosing which layers of a model to watch: default selection and name/glob matching."""
+"""Which layers of a model to watch: activation modules of any library, repeated blocks, names and globs.
+
+Three rules, all in forward order and followed by the pseudo-layer ``"logits"`` (the model's output):
+
+- ``"activations"``: every activation module, recognised by class: ``torch.nn``'s, this package's registry, and
+  every class defined in a module listed in :data:`ACTIVATION_MODULES` (timm's and transformers' own activation
+  classes, which do not subclass ``nn.GELU`` and friends), matched by module path, so neither library is imported;
+- ``"blocks"``: the outputs of a model's repeated blocks (:func:`find_blocks`): a transformer's
+  ``encoder.layer.N``, timm's ``blocks.N``, a ResNet's ``layerK.N``, a ConvNeXt's ``stages.K.blocks.N``;
+- names and glob patterns (``"features.*.act"``), plus ``"input"`` and ``"logits"``.
+
+The default (``None``) is the activation rule, or the block rule when the activations number more than
+:data:`MAX_DEFAULT_LAYERS` (an EfficientNet's 65 SE and BN activations are unreadable in TensorBoard) or none.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+import re
+from collections import defaultdict
+from collections.abc import Sequence
 
-import torch
 from torch import nn
 
+from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, call_model
+from lightning_topo.monitoring.hooks import forward_order
+
 __all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_MODULES",
+    "BLOCKS",
     "INPUT",
     "LOGITS",
+    "MAX_DEFAULT_LAYERS",
     "activation_module_types",
-    "as_model_input",
-    "eval_mode",
-    "forward_order",
-    "output_shapes",
+    "find_blocks",
+    "is_activation",
+    "resolve_layers",
     "select_layers",
 ]
 
 #: Pseudo-layer names: the probe inputs themselves, and the model's output (the logits).
 INPUT, LOGITS = "input", "logits"
+#: Rule names accepted as ``layers=``.
+ACTIVATIONS, BLOCKS = "activations", "blocks"
+#: Above this many activation modules the default watches the blocks instead.
+MAX_DEFAULT_LAYERS = 32
 
+#: Modules whose ``nn.Module`` classes are activations, by import path, with the class names to take (``None``:
+#: every class defined there). Extend it for another library: ``ACTIVATION_MODULES["mylib.acts"] = None``.
+ACTIVATION_MODULES: dict[str, frozenset[str] | None] = {
+    "timm.layers.activations": None,
+    "timm.layers.activations_me": None,
+    "timm.layers.activations_jit": None,
+    "transformers.activations": None,
+}
+#: Class names never taken for activations, wherever they are defined (identities).
+NOT_ACTIVATIONS = frozenset({"Identity", "LinearActivation"})
 
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put every submodule in eval mode and restore each one's own mode afterwards.
-
-    A model already wholly in eval mode (the monitor's passes inside its own ``eval_mode``) is left alone: no
-    ``train()`` calls, which on a ResNet-18 cost as much as a tenth of a measurement on a GPU.
-    """
-    modes = {m: m.training for m in model.modules()}
-    if not any(modes.values()):
-        yield model
-        return
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, mode in modes.items():
-            module.train(mode)
-
-
-def as_model_input(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """``inputs`` on the model's device, and in its dtype when both are floating point (a bf16 model gets bf16).
-
-    Example:
-        >>> as_model_input(nn.Linear(2, 1).to(torch.bfloat16), torch.zeros(1, 2)).dtype
-        torch.bfloat16
-    """
-    parameter = next(model.parameters(), None)
-    if parameter is None:
-        return inputs
-    pinned = inputs.device.type == "cpu" and parameter.device.type == "cuda" and inputs.is_pinned()
-    if parameter.is_floating_point() and inputs.is_floating_point():
-        return inputs.to(parameter.device, parameter.dtype, non_blocking=pinned)
-    return inputs.to(parameter.device, non_blocking=pinned)
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
 def activation_module_types() -> tuple[type, ...]:
     """Every ``torch.nn`` activation class plus every class in this package's activation registry."""
+    from torch.nn.modules import activation as torch_activations
+
     from lightning_topo.activations import _REGISTRY
 
-    types = {
-        obj for obj in vars(nn.modules.activation).values() if isinstance(obj, type) and issubclass(obj, nn.Module)
-    }
+    types = {obj for obj in vars(torch_activations).values() if isinstance(obj, type) and issubclass(obj, nn.Module)}
     types.discard(nn.Module)
     types.discard(nn.MultiheadAttention)
     types |= {f for f in _REGISTRY.values() if isinstance(f, type) and issubclass(f, nn.Module)}
@@ -74,89 +74,114 @@ def activation_module_types() -> tuple[type, ...]:
     return tuple(types)
 
 
-def _forward_with_hooks(
-    model: nn.Module,
-    example: torch.Tensor,
-    hooks: dict[str, Callable[..., None]],
-    result: dict[str, Any] | None = None,
-    prepared: bool = False,
-) -> None:
-    """One forward pass on ``example`` in eval mode without gradients, with forward hooks on the named modules.
-
-    ``result["output"]`` receives the model's output when ``result`` is given; ``prepared=True`` means
-    ``example`` is already on the model's device and dtype (see :func:`as_model_input`).
-    """
-    modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
-    try:
-        with eval_mode(model), torch.no_grad():
-            output = model(example if prepared else as_model_input(model, example))
-        if result is not None:
-            result["output"] = output
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def forward_order(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call).
-
-    The pass runs in eval mode without gradients, so it changes nothing a later fit depends on: no
-    BatchNorm running statistic is updated and no Dropout draws from the random generator.
-    """
-    order: list[str] = []
-    leaves = [name for name, module in model.named_modules() if name and not list(module.children())]
-    _forward_with_hooks(
-        model,
-        example,
-        {name: (lambda m, i, o, name=name: order.append(name) if name not in order else None) for name in leaves},
-    )
-    return order
-
-
-def output_shapes(model: nn.Module, example: torch.Tensor, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Each named module's output shape per sample (e.g. ``(channels, height, width)``), from one forward pass.
+def is_activation(module: nn.Module, types: tuple[type, ...] | None = None) -> bool:
+    """Whether ``module`` is an activation: a torch or registry class, or a class of :data:`ACTIVATION_MODULES`.
 
     Example:
-        >>> net = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU())
-        >>> output_shapes(net, torch.zeros(1, 1, 8, 12), ["0"])
-        {'0': (3, 6, 10)}
+        >>> is_activation(nn.GELU()), is_activation(nn.Linear(2, 2))
+        (True, False)
     """
-    shapes: dict[str, tuple[int, ...]] = {}
-    _forward_with_hooks(
-        model,
-        example,
-        {name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names},
-    )
-    return shapes
+    if isinstance(module, types or activation_module_types()):
+        return True
+    for cls in type(module).__mro__:
+        if cls.__name__ in NOT_ACTIVATIONS:
+            return False
+        names = ACTIVATION_MODULES.get(cls.__module__, frozenset())
+        if names is None or cls.__name__ in names:
+            return True
+    return False
 
 
-def select_layers(model: nn.Module, patterns: Sequence[str] | None, example: torch.Tensor) -> list[str]:
-    """The module names to watch, in forward order.
+def find_blocks(model: nn.Module) -> list[str]:
+    """The model's repeated blocks: the innermost numbered siblings of one class that hold modules themselves.
 
-    ``patterns=None`` selects every activation module and the logits (the model's output).  Otherwise
-    each entry is a module name or a glob pattern (``"features.*.act"``); ``"input"`` and ``"logits"``
-    are pseudo-layers.  A pattern that matches nothing raises a ``ValueError`` listing the names.
+    A block is an item of a ``Sequential`` or ``ModuleList`` named with a trailing number (``layer.3``, ``blocks.7``,
+    ``features.layer2``) that has at least one sibling of the same class and name stem, and children of its own (a
+    ``Sequential`` of plain ``Linear`` layers is no block); of nested candidates the innermost are kept (a ConvNeXt's ``stages.K.blocks.N``, not
+    ``stages.K``). Names in definition order.
+
+    Example:
+        >>> net = nn.Sequential(*[nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(3)], nn.Linear(4, 2))
+        >>> find_blocks(net)
+        ['0', '1', '2']
+    """
+    candidates: list[str] = []
+    for name, module in model.named_modules():
+        if not isinstance(module, (nn.Sequential, nn.ModuleList)):
+            continue  # numbered attributes of a block (an EfficientNet's bn1, bn2) are its parts, not blocks
+        groups: dict[tuple[str, type], list[str]] = defaultdict(list)
+        for child_name, child in module.named_children():
+            match = _NUMBERED.match(child_name)
+            if match and next(child.children(), None) is not None:
+                groups[(match.group(1), type(child))].append(child_name)
+        for names in groups.values():
+            if len(names) >= 2:
+                candidates += [f"{name}.{child}" if name else child for child in names]
+    rank = {name: i for i, (name, _) in enumerate(model.named_modules())}
+    innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]
+    return sorted(innermost, key=rank.__getitem__)
+
+
+def _positions(order: Sequence[str]):
+    """Forward position of any module name: a leaf's own, a container's first called leaf's (uncalled: last)."""
+    first: dict[str, int] = {}
+    for i, leaf in enumerate(order):
+        parts = leaf.split(".")
+        for depth in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:depth]), i)
+    return lambda name: first.get(name, len(order))
+
+
+def resolve_layers(
+    model: nn.Module,
+    layers: str | Sequence[str] | None,
+    example: ModelInputs,
+    forward: ForwardFn = call_model,
+) -> tuple[list[str], str]:
+    """The module names to watch, in forward order, and the rule that chose them (``"activations"``, ``"blocks"``,
+    ``"names"``, or ``"none"`` when the default found no hidden layer).
+
+    ``layers`` is ``None`` (the default rule), ``"activations"``, ``"blocks"``, or a list of module names, glob
+    patterns, ``"input"``, ``"logits"`` and the two rule names. A pattern that matches nothing raises a
+    ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks.
     """
     modules = dict(model.named_modules())
-    order = forward_order(model, example)
-    if patterns is None:
-        acts = activation_module_types()
-        return [n for n in order if isinstance(modules[n], acts)] + [LOGITS]
-    called = set(order)
+    order = forward_order(model, example, forward)
+    position = _positions(order)
+    called = len(order)
 
-    # Forward order for leaves; containers follow their first called leaf.
-    def position(name: str) -> int:
-        for i, leaf in enumerate(order):
-            if leaf == name or leaf.startswith(name + "."):
-                return i
-        return len(order)
+    def by_rule(rule: str) -> list[str]:
+        if rule == ACTIVATIONS:
+            types = activation_module_types()
+            return [n for n in order if is_activation(modules[n], types)]
+        return sorted((b for b in find_blocks(model) if position(b) < called), key=position)
 
+    if layers is None:
+        activations = by_rule(ACTIVATIONS)
+        if 0 < len(activations) <= MAX_DEFAULT_LAYERS:
+            return activations + [LOGITS], ACTIVATIONS
+        blocks = by_rule(BLOCKS)
+        if blocks:
+            return blocks + [LOGITS], BLOCKS
+        return activations + [LOGITS], ACTIVATIONS if activations else "none"
+    patterns = [layers, LOGITS] if isinstance(layers, str) else list(layers)
+    if isinstance(layers, str) and layers not in (ACTIVATIONS, BLOCKS):
+        raise ValueError(f"layers must be None, 'activations', 'blocks' or a list of module names, got {layers!r}")
     chosen: list[str] = []
     available = [n for n in modules if n]
     for pattern in patterns:
         if pattern in (INPUT, LOGITS):
             matches = [pattern]
+        elif pattern in (ACTIVATIONS, BLOCKS):
+            matches = by_rule(pattern)
+            if not matches:
+                hint = (
+                    "activation module" if pattern == ACTIVATIONS else "repeated block (numbered siblings of one class)"
+                )
+                raise ValueError(
+                    f"layers={pattern!r}: {type(model).__name__} has no {hint}; name the modules to watch instead "
+                    f"(glob patterns work: 'encoder.*'), e.g. among: {', '.join(available[:40])}"
+                )
         else:
             matches = [n for n in available if fnmatch.fnmatchcase(n, pattern)]
         if not matches:
@@ -164,9 +189,27 @@ def select_layers(model: nn.Module, patterns: Sequence[str] | None, example: tor
                 f"layer {pattern!r} matches no module of {type(model).__name__}; available names: "
                 f"{', '.join(available)} (and the pseudo-layers 'input' and 'logits')"
             )
-        uncalled = [m for m in matches if m not in (INPUT, LOGITS) and m not in called and position(m) == len(order)]
+        uncalled = [m for m in matches if m not in (INPUT, LOGITS) and position(m) == called]
         if uncalled and len(uncalled) == len(matches):
             raise ValueError(f"layer {pattern!r} is never called in the forward pass ({', '.join(uncalled)})")
         chosen += [m for m in matches if m not in chosen]
     ranked = sorted((m for m in chosen if m not in (INPUT, LOGITS)), key=position)
-    return ([INPUT] if INPUT in chosen else []) + ranked + ([LOGITS] if LOGITS in chosen else [])
+    rule = layers if isinstance(layers, str) else "names"
+    return ([INPUT] if INPUT in chosen else []) + ranked + ([LOGITS] if LOGITS in chosen else []), rule
+
+
+def select_layers(
+    model: nn.Module,
+    patterns: str | Sequence[str] | None,
+    example: ModelInputs,
+    forward: ForwardFn = call_model,
+) -> list[str]:
+    """The module names to watch, in forward order (see :func:`resolve_layers`).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> import torch
+        >>> select_layers(net, None, torch.zeros(2, 2))
+        ['1', 'logits']
+    """
+    return resolve_layers(model, patterns, example, forward)[0]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["balanced_indices", "group_by_class", "probe_from_batches"]
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, call_model, concat, take, to_host
+
+__all__ = [
+    "balanced_indices",
+    "check_classes",
+    "choose_classes",
+    "draw_probe",
+    "group_by_class",
+    "output_width",
+    "probe_from_batches",
+    "resolve_classes",
+]
 
 
 def balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -22,7 +33,7 @@ def balanced_indices(labels: torch.Tensor, size: int, seed: int = 0) -> torch.Te
     return torch.sort(torch.cat(chosen)).values
 
 
-def group_by_class(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def group_by_class(inputs: ModelInputs, labels: torch.Tensor) -> tuple[ModelInputs, torch.Tensor]:
     """The probe reordered so that each class is one contiguous run, in label order, each class's own order kept.
 
     A class's cloud is then a view of the probe rather than a gathered copy (about 60 MB per class of a
@@ -38,42 +49,153 @@ def group_by_class(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     order = torch.sort(labels, stable=True).indices
     if bool((order == torch.arange(len(order))).all()):
         return inputs, labels
-    return inputs[order], labels[order]
+    return take(inputs, order), labels[order]
 
 
-def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    if isinstance(batch, dict):
-        return batch.get("x", batch.get("image", batch.get("input"))), batch.get(
-            "y", batch.get("label", batch.get("target"))
-        )
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], batch[1]
-    raise ValueError(
-        "BettiMonitor cannot find (inputs, labels) in a training batch of type "
-        f"{type(batch).__name__}; pass probe=(inputs, labels) to BettiMonitor instead"
-    )
+def check_classes(classes: Any) -> int | list[int] | None:
+    """``classes=`` validated: ``None``, a positive integer, or a non-empty list of integer labels (sorted, unique).
+
+    Example:
+        >>> check_classes([3, 1, 3]), check_classes(10)
+        ([1, 3], 10)
+    """
+    if classes is None:
+        return None
+    if isinstance(classes, int) and not isinstance(classes, bool):
+        if classes < 1:
+            raise ValueError(f"classes must be a positive number of classes or a list of labels, got {classes!r}")
+        return classes
+    if (
+        isinstance(classes, str)
+        or not classes
+        or not all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    ):
+        raise ValueError(f"classes must be a positive number of classes or a list of integer labels, got {classes!r}")
+    return sorted(set(classes))
+
+
+def choose_classes(n_classes: int, count: int, seed: int = 0) -> list[int]:
+    """``count`` of the labels ``0..n_classes-1``, evenly spread over the range from a seeded offset.
+
+    Example:
+        >>> choose_classes(100, 10, seed=0)
+        [4, 14, 24, 34, 44, 54, 64, 74, 84, 94]
+        >>> choose_classes(3, 3)
+        [0, 1, 2]
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"classes must be a positive number of classes or a list of labels, got {count!r}")
+    if count > n_classes:
+        raise ValueError(f"classes={count} asks for more classes than the model's {n_classes} outputs")
+    stride = n_classes / count
+    offset = float(torch.rand((), generator=torch.Generator().manual_seed(seed))) * stride
+    return sorted({min(n_classes - 1, int(offset + i * stride)) for i in range(count)})
 
 
 def probe_from_batches(
-    batches: Iterable[Any], size: int, seed: int = 0, max_batches: int = 200
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Collect batches until every class seen has ``size // n_classes`` samples (or the data end), then subsample.
+    batches: Iterable[Any],
+    size: int,
+    seed: int = 0,
+    max_batches: int = 200,
+    reader: BatchReader | None = None,
+    classes: Sequence[int] | None = None,
+) -> tuple[ModelInputs, torch.Tensor]:
+    """Collect batches until every class has ``2 * size // n_classes`` samples (or the data end), then subsample.
 
-    The global RNG state is saved and restored, so drawing the probe from a shuffling DataLoader does
-    not change the training run's randomness.
+    ``reader`` finds the model inputs and labels in each batch (:class:`BatchReader`: tensors, tuples, dicts,
+    Hugging Face batches, dataclasses); the inputs keep their structure.  ``classes`` keeps only those labels:
+    the probe's ``size`` is split over them alone.  The global RNG state is saved and restored, so drawing the
+    probe from a shuffling DataLoader does not change the training run's randomness.
+
+    Example:
+        >>> batches = [{"x": torch.randn(8, 2), "label": torch.arange(8) % 4} for _ in range(3)]
+        >>> x, y = probe_from_batches(batches, size=4, classes=[1, 3])
+        >>> x.shape, sorted(y.tolist())
+        (torch.Size([4, 2]), [1, 1, 3, 3])
     """
-    xs, ys = [], []
+    reader = reader or BatchReader()
+    wanted = None if classes is None else torch.tensor(sorted({int(c) for c in classes}))
+    xs: list[ModelInputs] = []
+    ys: list[torch.Tensor] = []
     with torch.random.fork_rng(devices=[]):
         for i, batch in enumerate(batches):
-            x, y = _split(batch)
-            xs.append(x.detach().cpu())
-            ys.append(y.detach().cpu().reshape(-1))
-            counts = torch.bincount(torch.cat(ys))
-            present = counts[counts > 0]
-            if i + 1 >= max_batches or present.min() * len(present) >= 2 * size:
+            x, y = reader.split(batch)
+            y = y.detach().cpu().reshape(-1)
+            if wanted is not None:
+                keep = torch.nonzero(torch.isin(y, wanted)).flatten()
+                x, y = take(x, keep), y[keep]
+            xs.append(to_host(x))
+            ys.append(y)
+            labels = torch.cat(ys)
+            counts = torch.bincount(labels) if len(labels) else torch.zeros(1, dtype=torch.long)
+            present = counts[wanted[wanted < len(counts)]] if wanted is not None else counts[counts > 0]
+            complete = wanted is None or len(present) == len(wanted)
+            if i + 1 >= max_batches or (complete and len(present) and present.min() * len(present) >= 2 * size):
                 break
     if not xs:
-        raise ValueError("the training data yielded no batch to draw the BettiMonitor probe from")
-    x, y = torch.cat(xs), torch.cat(ys)
+        raise ValueError("the training data yielded no batch to draw the probe from")
+    x, y = concat(xs), torch.cat(ys)
+    if wanted is not None:
+        missing = [int(c) for c in wanted if not bool((y == c).any())]
+        if missing:
+            raise ValueError(
+                f"classes {missing} do not appear in the first {len(xs)} training batches; choose classes among "
+                "the data's labels (classes=[...]) or let the monitor choose (classes=N)"
+            )
     idx = balanced_indices(y, size, seed)
-    return x[idx], y[idx]
+    return take(x, idx), y[idx]
+
+
+def output_width(
+    model: torch.nn.Module, inputs: ModelInputs, forward: ForwardFn = call_model, output_key: Any = None
+) -> int:
+    """The number of the model's outputs per sample (its classes, for a classifier), from a pass on two samples."""
+    from lightning_topo.monitoring.hooks import forward_with_hooks
+    from lightning_topo.monitoring.outputs import per_sample, select_tensor
+
+    result: dict[str, Any] = {}
+    forward_with_hooks(model, take(inputs, slice(0, 2)), {}, result=result, forward=forward)
+    return int(per_sample(select_tensor(result["output"], output_key)).shape[1])
+
+
+def resolve_classes(
+    classes: int | Sequence[int] | None,
+    model: torch.nn.Module,
+    example: ModelInputs,
+    seed: int = 0,
+    forward: ForwardFn = call_model,
+    output_key: Any = None,
+) -> list[int] | None:
+    """``classes=`` as a list of labels: a list as given (sorted, unique), an integer ``N`` as :func:`choose_classes`
+    over the model's outputs (its label range), ``None`` for every class."""
+    if classes is None:
+        return None
+    if isinstance(classes, int):
+        return choose_classes(output_width(model, example, forward, output_key), classes, seed)
+    return sorted({int(c) for c in classes})
+
+
+def draw_probe(
+    batches: Iterable[Any],
+    size: int,
+    model: torch.nn.Module,
+    seed: int = 0,
+    reader: BatchReader | None = None,
+    classes: int | Sequence[int] | None = None,
+    output_key: Any = None,
+) -> tuple[ModelInputs, torch.Tensor]:
+    """The probe of a fit: :func:`probe_from_batches` over the classes that ``classes`` names (every class: ``None``).
+
+    An integer ``classes`` is resolved on the first batch (the model's output width is its label range); when
+    only some classes are kept, up to 2,000 batches are read to find enough of them (200 otherwise).
+    """
+    reader = reader or BatchReader()
+    chosen = None
+    if classes is not None:
+        with torch.random.fork_rng(devices=[]):
+            first = next(iter(batches), None)
+        if first is None:
+            raise ValueError("the training data yielded no batch to draw the probe from")
+        chosen = resolve_classes(classes, model, reader.split(first)[0], seed, reader.forward, output_key)
+    max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
+    return probe_from_batches(batches, size, seed, max_batches=max_batches, reader=reader, classes=chosen)

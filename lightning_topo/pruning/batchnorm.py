@@ -19,13 +19,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.layers import as_model_input, eval_mode
+from lightning_topo.monitoring.batches import as_model_input, call_model
+from lightning_topo.monitoring.hooks import eval_mode
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm"]
 
@@ -36,11 +37,19 @@ def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], max_batches: int = 100) -> int:
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batches: Iterable[Any],
+    max_batches: int = 100,
+    inputs_of: Callable[[Any], Any] | None = None,
+    forward: Callable[[nn.Module, Any], Any] = call_model,
+) -> int:
     """Replace every BatchNorm's running statistics by their average over ``batches``; the number of batches used.
 
     Each batch is an input tensor or a sequence whose first item is the input (an ``(inputs, labels)``
-    pair). Only the BatchNorm layers run in training mode (dropout and the like stay off), no weight
+    pair), or whatever ``inputs_of(batch)`` returns (a :class:`~lightning_topo.monitoring.batches.BatchReader`'s
+    inputs: a dict is called ``forward(model, inputs)``, by default ``model(**inputs)``). Only the BatchNorm layers
+    run in training mode (dropout and the like stay off), no weight
     changes, and every module's mode is restored afterwards. A model without BatchNorm is left alone (0).
     """
     if not isinstance(max_batches, int) or max_batches < 1:
@@ -60,8 +69,11 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Any], max_batches:
             for batch in batches:
                 if used >= max_batches:
                     break
-                inputs = batch if isinstance(batch, torch.Tensor) else batch[0]
-                model(as_model_input(model, inputs))
+                if inputs_of is not None:
+                    inputs = inputs_of(batch)
+                else:
+                    inputs = batch if isinstance(batch, torch.Tensor) else batch[0]
+                forward(model, as_model_input(model, inputs))
                 used += 1
             if used == 0:
                 raise ValueError(

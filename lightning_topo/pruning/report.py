@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -26,15 +26,22 @@ def saved_size_bytes(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def cpu_latency(model: nn.Module, example: torch.Tensor, repeats: int = 5) -> float:
-    """Median seconds of one eval-mode forward pass of ``example`` on the CPU (a copy of the model)."""
+def cpu_latency(model: nn.Module, example: Any, repeats: int = 5, forward: Callable[..., Any] | None = None) -> float:
+    """Median seconds of one eval-mode forward pass of ``example`` on the CPU (a copy of the model).
+
+    ``example`` is a tensor, or a dict or tuple of tensors called by ``forward(model, example)`` (default: the
+    monitor's rule, :func:`lightning_topo.monitoring.batches.call_model`).
+    """
+    from lightning_topo.monitoring.batches import as_model_input, call_model
+
+    forward = forward or call_model
     cpu_model = copy.deepcopy(model).cpu().eval()
-    example = example.cpu()
-    cpu_model(example)  # warm-up
+    example = as_model_input(cpu_model, example)
+    forward(cpu_model, example)  # warm-up
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        cpu_model(example)
+        forward(cpu_model, example)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
 

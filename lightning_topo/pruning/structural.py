@@ -16,7 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch_pruning as tp
@@ -26,18 +27,23 @@ __all__ = ["remove_filters"]
 
 
 def remove_filters(
-    model: nn.Module, plan: Mapping[str, Sequence[int]], example_inputs: torch.Tensor
+    model: nn.Module,
+    plan: Mapping[str, Sequence[int]],
+    example_inputs: torch.Tensor | Mapping[str, torch.Tensor] | tuple[torch.Tensor, ...],
+    forward_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
 ) -> dict[str, tuple[int, int]]:
     """Remove output filters ``plan[name]`` from each named ``Conv2d``, in place; ``{name: (before, after)}``.
 
     Layers coupled to an earlier one (e.g. convs whose outputs meet in a residual sum) are pruned
     together with it; such a layer's own entry is then skipped, and its sizes are still reported.
+    ``forward_fn(model, example_inputs)`` is how the graph's tracing pass calls the model (default: torch-pruning's
+    own rule, ``model(**inputs)`` for a dict).
     """
     modules = dict(model.named_modules())
     before = {name: modules[name].out_channels for name in plan}
     was_training = model.training
     model.eval()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs)
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, forward_fn=forward_fn)
     for name, indices in plan.items():
         conv = modules[name]
         if not indices or conv.out_channels != before[name]:

@@ -1,0 +1,337 @@
+"""Training batches of any convention: where the model inputs and the labels are, and how the model is called.
+
+Real training loops feed ``(x, y)`` tuples, dicts (``{"image": x, "label": y}``), Hugging Face batches
+(``input_ids``, ``attention_mask``, ``labels``; a ``BatchEncoding`` is a ``Mapping``) and dataclasses.  The rule,
+used by the monitor's probe, its forward passes and :class:`~lightning_topo.callbacks.BettiPruning` alike:
+
+1. **labels**: ``label_key`` if given (a key, attribute or tuple index); else a mapping's first of
+   ``labels``, ``label``, ``y``, ``target``, ``targets``; else a tuple's second item.
+2. **model inputs**: ``input_keys`` if given (one key: that tensor; several: a dict, or a tuple for indices);
+   else a mapping's first of ``x``, ``image``, ``images``, ``input``, ``inputs`` (today's convention, one tensor),
+   or all its other tensors (a Hugging Face batch, labels left out); else a tuple's first item.
+3. **the call**: ``forward_fn(module, inputs)`` if given; else ``module(x)`` for a tensor, ``module(**inputs)``
+   for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple.
+
+Model inputs are kept in their structure (a BERT probe holds ``input_ids`` and ``attention_mask`` together); the
+helpers below index, join, move and pin such structures as one.
+
+Example:
+    >>> import torch
+    >>> reader = BatchReader()
+    >>> batch = {"input_ids": torch.ones(4, 6, dtype=torch.long), "attention_mask": torch.ones(4, 6), "labels": torch.arange(4)}
+    >>> inputs, labels = reader.split(batch)
+    >>> sorted(inputs), labels.tolist()
+    (['attention_mask', 'input_ids'], [0, 1, 2, 3])
+    >>> n_samples(take(inputs, slice(0, 2)))
+    2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "LABEL_KEYS",
+    "POSITIONAL_KEYS",
+    "BatchReader",
+    "ForwardFn",
+    "ModelInputs",
+    "as_model_input",
+    "call_model",
+    "concat",
+    "n_samples",
+    "pin",
+    "primary_tensor",
+    "take",
+    "to_host",
+]
+
+#: A probe's model inputs: one tensor, a dict of tensors (keyword arguments) or a tuple (positional arguments).
+ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
+#: ``forward_fn(module, inputs) -> output``: how to call the model on a probe batch, for what the rule cannot guess.
+ForwardFn = Callable[[nn.Module, Any], Any]
+
+LABEL_KEYS = ("labels", "label", "y", "target", "targets")
+POSITIONAL_KEYS = ("x", "image", "images", "input", "inputs")
+_PRIMARY_KEYS = ("pixel_values", "input_ids", "input_values", "inputs_embeds", *POSITIONAL_KEYS)
+
+
+# ---------------------------------------------------------------------------------------------- structures
+def _map(fn: Callable[[torch.Tensor], torch.Tensor], inputs: ModelInputs) -> ModelInputs:
+    if isinstance(inputs, torch.Tensor):
+        return fn(inputs)
+    if isinstance(inputs, Mapping):
+        return {key: fn(value) for key, value in inputs.items()}
+    return tuple(fn(value) for value in inputs)
+
+
+def _tensors(inputs: ModelInputs) -> list[torch.Tensor]:
+    if isinstance(inputs, torch.Tensor):
+        return [inputs]
+    return list(inputs.values()) if isinstance(inputs, Mapping) else list(inputs)
+
+
+def n_samples(inputs: ModelInputs) -> int:
+    """The number of samples (the first dimension) of a tensor, dict or tuple of tensors."""
+    return len(_tensors(inputs)[0])
+
+
+def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
+    """The same rows of every tensor of the structure (a view for a slice).
+
+    Example:
+        >>> take((torch.arange(4), torch.arange(4) * 2), torch.tensor([3, 1]))
+        (tensor([3, 1]), tensor([6, 2]))
+    """
+    return _map(lambda tensor: tensor[index], inputs)
+
+
+def to_host(inputs: ModelInputs) -> ModelInputs:
+    """Every tensor detached and on the CPU (where a probe is kept)."""
+    return _map(lambda tensor: tensor.detach().cpu(), inputs)
+
+
+def pin(inputs: ModelInputs) -> ModelInputs:
+    """Every tensor in page-locked memory (faster, non-blocking copies to a GPU); raises ``RuntimeError`` if none."""
+    return _map(lambda tensor: tensor if tensor.is_pinned() else tensor.pin_memory(), inputs)
+
+
+def primary_tensor(inputs: ModelInputs) -> torch.Tensor:
+    """The tensor that *is* the input, for the ``"input"`` pseudo-layer: ``pixel_values``/``input_ids``/..., or the first.
+
+    Example:
+        >>> primary_tensor({"attention_mask": torch.ones(2, 3), "input_ids": torch.zeros(2, 3)}).sum().item()
+        0.0
+    """
+    if isinstance(inputs, Mapping):
+        for key in _PRIMARY_KEYS:
+            if key in inputs:
+                return inputs[key]
+    return _tensors(inputs)[0]
+
+
+def _pad_to(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    pads: list[int] = []
+    for have, want in zip(reversed(tensor.shape[1:]), reversed(shape[1:])):
+        pads += [0, want - have]
+    return F.pad(tensor, pads) if any(pads) else tensor
+
+
+def _concat_tensors(parts: list[torch.Tensor], name: str) -> torch.Tensor:
+    shapes = {tuple(p.shape[1:]) for p in parts}
+    if len(shapes) == 1:
+        return torch.cat(parts)
+    ranks = {len(s) for s in shapes}
+    if len(ranks) == 1 and not parts[0].is_floating_point():
+        # token ids and masks padded per batch (dynamic padding): right-pad with 0 (the pad id, a masked position)
+        longest = [max(dims) for dims in zip(*shapes)]
+        return torch.cat([_pad_to(p, [len(p), *longest]) for p in parts])
+    raise ValueError(
+        f"the batches' {name} tensors have different shapes {sorted(shapes)}; only integer sequences (token ids, "
+        "masks) are padded to a common length: pass probe=(inputs, labels) of one shape instead"
+    )
+
+
+def concat(parts: Sequence[ModelInputs]) -> ModelInputs:
+    """Batches of inputs joined into one structure; integer sequences of different lengths are right-padded with 0.
+
+    Example:
+        >>> joined = concat([{"input_ids": torch.ones(1, 2, dtype=torch.long)}, {"input_ids": torch.ones(1, 3, dtype=torch.long)}])
+        >>> joined["input_ids"].tolist()
+        [[1, 1, 0], [1, 1, 1]]
+    """
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return _concat_tensors(list(parts), "input")
+    if isinstance(first, Mapping):
+        return {key: _concat_tensors([p[key] for p in parts], repr(key)) for key in first}
+    return tuple(_concat_tensors([p[i] for p in parts], f"input {i}") for i in range(len(first)))
+
+
+def as_model_input(model: nn.Module, inputs: ModelInputs) -> ModelInputs:
+    """``inputs`` on the model's device, floating tensors in its dtype (a bf16 model gets bf16; token ids stay ints).
+
+    Example:
+        >>> as_model_input(nn.Linear(2, 1).to(torch.bfloat16), torch.zeros(1, 2)).dtype
+        torch.bfloat16
+    """
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return inputs
+
+    def move(tensor: torch.Tensor) -> torch.Tensor:
+        pinned = tensor.device.type == "cpu" and parameter.device.type == "cuda" and tensor.is_pinned()
+        if parameter.is_floating_point() and tensor.is_floating_point():
+            return tensor.to(parameter.device, parameter.dtype, non_blocking=pinned)
+        return tensor.to(parameter.device, non_blocking=pinned)
+
+    return _map(move, inputs)
+
+
+def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
+    """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple."""
+    if isinstance(inputs, torch.Tensor):
+        return module(inputs)
+    if isinstance(inputs, Mapping):
+        return module(**inputs)
+    return module(*inputs)
+
+
+# ---------------------------------------------------------------------------------------------- reading batches
+def _describe(batch: Any) -> str:
+    if isinstance(batch, Mapping):
+        return f"{type(batch).__name__} with keys {list(batch)}"
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return f"dataclass {type(batch).__name__} with fields {[f.name for f in dataclasses.fields(batch)]}"
+    if isinstance(batch, (tuple, list)):
+        return f"{type(batch).__name__} of {len(batch)} items ({', '.join(type(b).__name__ for b in batch)})"
+    if isinstance(batch, torch.Tensor):
+        return f"Tensor of shape {tuple(batch.shape)}"
+    return type(batch).__name__
+
+
+def _as_mapping(batch: Any) -> Mapping[str, Any] | None:
+    if isinstance(batch, Mapping):
+        return batch
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return {field.name: getattr(batch, field.name) for field in dataclasses.fields(batch)}
+    return None
+
+
+def _as_labels(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
+        return torch.tensor(value)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchReader:
+    """Finds the model inputs and the labels in a training batch and calls a model on inputs (module docstring).
+
+    Args:
+        input_keys: the batch's model inputs: mapping keys or tuple indices (``None``: the rule).
+        label_key: the batch's labels: a mapping key, attribute or tuple index (``None``: the rule).
+        forward_fn: ``forward_fn(module, inputs) -> output``, instead of the default call.
+        owner: the callback's name, for error messages.
+
+    Example:
+        >>> reader = BatchReader(input_keys=(0, 1), label_key=2)
+        >>> inputs, labels = reader.split((torch.zeros(3, 2), torch.ones(3, 4), torch.tensor([0, 1, 0])))
+        >>> [tuple(t.shape) for t in inputs], labels.tolist()
+        ([(3, 2), (3, 4)], [0, 1, 0])
+    """
+
+    input_keys: tuple[str | int, ...] | None = None
+    label_key: str | int | None = None
+    forward_fn: ForwardFn | None = None
+    owner: str = "BettiMonitor"
+
+    def __post_init__(self) -> None:
+        keys = self.input_keys
+        if keys is not None:
+            if isinstance(keys, (str, int)):
+                keys = (keys,)
+            keys = tuple(keys)
+            if not keys or not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys):
+                raise ValueError(f"input_keys must be a non-empty list of batch keys or indices, got {keys!r}")
+            object.__setattr__(self, "input_keys", keys)
+        if self.label_key is not None and (
+            not isinstance(self.label_key, (str, int)) or isinstance(self.label_key, bool)
+        ):
+            raise ValueError(f"label_key must be a batch key or index, got {self.label_key!r}")
+        if self.forward_fn is not None and not callable(self.forward_fn):
+            raise ValueError(f"forward_fn must be a callable forward_fn(module, inputs), got {self.forward_fn!r}")
+
+    def forward(self, module: nn.Module, inputs: ModelInputs) -> Any:
+        """The model's output on ``inputs``: ``forward_fn`` if given, else :func:`call_model`."""
+        return (self.forward_fn or call_model)(module, inputs)
+
+    def _fail(self, batch: Any, problem: str) -> ValueError:
+        return ValueError(
+            f"{self.owner} cannot read a training batch of type {_describe(batch)}: {problem}. Pass "
+            f"{self.owner}(label_key=..., input_keys=...) to say where the labels and the model inputs are, "
+            "forward_fn=... to say how the model is called, or probe=(inputs, labels)"
+        )
+
+    def _pick(self, batch: Any, key: str | int) -> Any:
+        mapping = _as_mapping(batch)
+        if isinstance(key, int):
+            if isinstance(batch, (tuple, list)) and -len(batch) <= key < len(batch):
+                return batch[key]
+            raise self._fail(batch, f"index {key} is not an item of it")
+        if mapping is not None and key in mapping:
+            return mapping[key]
+        if mapping is None and hasattr(batch, key):
+            return getattr(batch, key)
+        raise self._fail(batch, f"it has no key {key!r}")
+
+    def split(self, batch: Any) -> tuple[ModelInputs, torch.Tensor]:
+        """``(model inputs, labels)`` of one batch, labels flat; a batch it cannot read raises ``ValueError``."""
+        mapping = _as_mapping(batch)
+        label_key = self.label_key
+        if label_key is None:
+            if mapping is not None:
+                label_key = next((key for key in LABEL_KEYS if key in mapping), None)
+            elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
+                label_key = 1
+        if label_key is None:
+            raise self._fail(batch, f"found no labels (looked for {', '.join(LABEL_KEYS)}, or a tuple's second item)")
+        labels = _as_labels(self._pick(batch, label_key))
+        if labels is None:
+            raise self._fail(batch, f"its labels ({label_key!r}) are not a tensor of class indices")
+        inputs = self._inputs(batch, mapping, label_key)
+        labels = labels.reshape(-1) if labels.dim() > 1 and labels.shape[-1] == 1 else labels
+        if labels.dim() != 1 or len(labels) != n_samples(inputs):
+            raise self._fail(
+                batch,
+                f"its labels ({label_key!r}, shape {tuple(labels.shape)}) are not one class per sample of the "
+                f"{n_samples(inputs)} inputs",
+            )
+        return inputs, labels
+
+    def _inputs(self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int) -> ModelInputs:
+        if self.input_keys is not None:
+            values = [self._pick(batch, key) for key in self.input_keys]
+            if len(values) == 1:
+                inputs: Any = values[0]
+            elif all(isinstance(key, str) for key in self.input_keys):
+                inputs = dict(zip(self.input_keys, values))
+            else:
+                inputs = tuple(values)
+        elif mapping is not None:
+            positional = next((key for key in POSITIONAL_KEYS if key in mapping), None)
+            if positional is not None:
+                inputs = mapping[positional]
+            else:
+                inputs = {
+                    key: value
+                    for key, value in mapping.items()
+                    if key != label_key and key not in LABEL_KEYS and isinstance(value, torch.Tensor)
+                }
+        elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
+            inputs = batch[0]
+            nested = _as_mapping(inputs)
+            if nested is not None and not isinstance(inputs, torch.Tensor):  # (BatchEncoding, labels)
+                inputs = {key: value for key, value in nested.items() if isinstance(value, torch.Tensor)}
+        else:
+            raise self._fail(batch, "found no model inputs")
+        if isinstance(inputs, Mapping) and not isinstance(inputs, dict):
+            inputs = dict(inputs)
+        if isinstance(inputs, list):
+            inputs = tuple(inputs)
+        if not _tensors(inputs):
+            raise self._fail(batch, "found no tensor among its model inputs")
+        if not all(isinstance(t, torch.Tensor) for t in _tensors(inputs)):
+            raise self._fail(batch, "its model inputs are not all tensors")
+        sizes = {len(t) if t.dim() else -1 for t in _tensors(inputs)}
+        if len(sizes) != 1 or -1 in sizes:
+            raise self._fail(batch, "its model inputs do not share one batch dimension")
+        return inputs

@@ -1,0 +1,318 @@
+"""The monitor and the pruner on the models people bring: timm and Hugging Face transformers, in their own
+batch and forward conventions, with tiny configurations built here (no download).
+
+Each model is a user's own LightningModule around the library's model, trained for a step on 100 classes of
+random data while two monitors watch it: the default (every activation module, or the blocks) and
+``layers="blocks"``, both on ``classes=10``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from conftest import quiet_trainer
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_topo.callbacks import BettiMonitor, BettiPruning
+from lightning_topo.monitoring import find_blocks, is_activation, select_layers
+
+timm = pytest.importorskip("timm")
+transformers = pytest.importorskip("transformers")
+
+N_CLASSES, PER_CLASS, SEQ = 100, 8, 12
+
+
+class ImageDataset(Dataset):
+    """``PER_CLASS`` random images of each of ``N_CLASSES`` classes: ``(x, y)`` or ``{"pixel_values", "labels"}``."""
+
+    def __init__(self, size: int, as_dict: bool) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.randn(N_CLASSES * PER_CLASS, 3, size, size, generator=generator)
+        self.y = torch.arange(N_CLASSES).repeat_interleave(PER_CLASS)
+        self.as_dict = as_dict
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> Any:
+        return {"pixel_values": self.x[i], "labels": self.y[i]} if self.as_dict else (self.x[i], self.y[i])
+
+
+class TextDataset(Dataset):
+    """Token-id sequences with an attention mask: the dicts a Hugging Face tokenizer and collator produce."""
+
+    def __init__(self) -> None:
+        generator = torch.Generator().manual_seed(0)
+        self.ids = torch.randint(5, 100, (N_CLASSES * PER_CLASS, SEQ), generator=generator)
+        self.y = torch.arange(N_CLASSES).repeat_interleave(PER_CLASS)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[i], "attention_mask": torch.ones(SEQ, dtype=torch.long), "labels": self.y[i]}
+
+
+class TimmClassifier(pl.LightningModule):
+    """How a timm user writes it: ``(x, y)`` batches, ``forward(x)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+
+class HFClassifier(pl.LightningModule):
+    """How a Hugging Face user writes it: dict batches, ``forward(**batch)`` returning a ``ModelOutput``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **inputs: torch.Tensor) -> Any:
+        return self.model(**inputs)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self(**batch).loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+
+def _timm(name: str, **kwargs: Any) -> tuple[pl.LightningModule, Dataset]:
+    model = timm.create_model(name, pretrained=False, num_classes=N_CLASSES, **kwargs)
+    return TimmClassifier(model), ImageDataset(kwargs.get("img_size", 32), as_dict=False)
+
+
+def _bert() -> tuple[pl.LightningModule, Dataset]:
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=SEQ,
+        num_labels=N_CLASSES,
+    )
+    return HFClassifier(transformers.BertForSequenceClassification(config)), TextDataset()
+
+
+def _hf_vit() -> tuple[pl.LightningModule, Dataset]:
+    config = transformers.ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_labels=N_CLASSES,
+    )
+    return HFClassifier(transformers.ViTForImageClassification(config)), ImageDataset(32, as_dict=True)
+
+
+MODELS = {
+    "timm_resnet18": (lambda: _timm("resnet18"), 8),
+    "timm_convnext_atto": (lambda: _timm("convnext_atto"), 12),
+    "timm_vit_tiny": (lambda: _timm("vit_tiny_patch16_224", img_size=32), 12),
+    "hf_bert": (_bert, 2),
+    "hf_vit": (_hf_vit, 2),
+}
+
+
+def _fit(module: pl.LightningModule, data: Dataset, root: Path, *monitors: BettiMonitor) -> None:
+    torch.manual_seed(0)
+    loader = DataLoader(data, batch_size=64, shuffle=True)
+    trainer = quiet_trainer(root, max_epochs=1, limit_train_batches=1, callbacks=list(monitors))
+    trainer.fit(module, train_dataloaders=loader)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_default_and_block_views_of_a_real_model_on_ten_of_a_hundred_classes(name: str, tmp_path: Path) -> None:
+    build, n_blocks = MODELS[name]
+    module, data = build()
+    options = {"probe_size": 60, "k": 4, "classes": 10, "log_figure": False, "token_pooling": "first"}
+    default, blocks = BettiMonitor(**options), BettiMonitor(layers="blocks", **options)
+    _fit(module, data, tmp_path, default, blocks)
+
+    for monitor in (default, blocks):
+        (entry,) = monitor.history
+        hidden = [layer for layer in monitor.watched_layers if layer not in ("input", "logits")]
+        assert hidden, f"{name}: no hidden layer watched"
+        # every watched layer has Betti numbers for each of the 10 chosen classes, and only for those
+        assert set(entry["betti"]) == set(monitor.watched_layers), f"{name}: layers without numbers"
+        for layer, per_class in entry["betti"].items():
+            assert len(per_class) == 10, (name, layer, sorted(per_class))
+            assert all(numbers[0] >= 1 for numbers in per_class.values()), (name, layer)
+    assert len([layer for layer in blocks.watched_layers if layer not in ("input", "logits")]) == n_blocks
+    default_hidden = [layer for layer in default.watched_layers if layer not in ("input", "logits")]
+    assert all(is_activation(dict(module.named_modules())[layer]) for layer in default_hidden) or (
+        default_hidden == [layer for layer in blocks.watched_layers if layer not in ("input", "logits")]
+    )
+    chosen = sorted(int(c) for c in next(iter(default.history[0]["betti"].values())))
+    assert chosen == [4, 14, 24, 34, 44, 54, 64, 74, 84, 94]  # evenly over 0..99 from the seeded offset
+
+
+def test_convnext_activations_are_timm_classes_and_are_watched() -> None:
+    """timm's own GELU class does not subclass nn.GELU: recognised by its module path, no timm import needed."""
+    model = timm.create_model("convnext_atto", pretrained=False, num_classes=3)
+    layers = select_layers(model, None, torch.zeros(2, 3, 32, 32))
+    gelus = [name for name, m in model.named_modules() if type(m).__module__ == "timm.layers.activations"]
+    assert len(gelus) == 12 and layers == gelus + ["logits"]
+
+
+def test_blocks_are_the_repeated_blocks_of_each_convention() -> None:
+    resnet = timm.create_model("resnet18", pretrained=False, num_classes=3)
+    assert find_blocks(resnet) == [f"layer{k}.{n}" for k in range(1, 5) for n in range(2)]
+    convnext = timm.create_model("convnext_atto", pretrained=False, num_classes=3)
+    depths = (2, 2, 6, 2)
+    assert find_blocks(convnext) == [f"stages.{k}.blocks.{n}" for k, d in enumerate(depths) for n in range(d)]
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=32)
+    assert find_blocks(vit) == [f"blocks.{n}" for n in range(12)]
+    bert, _ = _bert()
+    assert find_blocks(bert) == ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"]
+
+
+def test_efficientnet_default_is_its_blocks_not_65_activations() -> None:
+    model = timm.create_model("efficientnet_b0", pretrained=False, num_classes=3)
+    acts = select_layers(model, "activations", torch.zeros(2, 3, 32, 32))
+    default = select_layers(model, None, torch.zeros(2, 3, 32, 32))
+    assert len(acts) - 1 == 65  # every SE and BN activation: unreadable as hundreds of TensorBoard tags
+    assert default == select_layers(model, "blocks", torch.zeros(2, 3, 32, 32))
+    assert len(default) - 1 == 16  # blocks.0 (one block) and the 15 blocks of stages 1-6
+
+
+def test_bert_is_monitored_in_its_own_convention_without_options(tmp_path: Path) -> None:
+    """The HF failure rows: dict batches, forward(**batch), a ModelOutput: no crash, every layer measured."""
+    module, data = _bert()
+    monitor = BettiMonitor(probe_size=40, k=4, classes=[3, 7], log_figure=False)
+    _fit(module, data, tmp_path, monitor)
+    (entry,) = monitor.history
+    assert "input" not in monitor.watched_layers  # token ids have no geometry to measure
+    assert monitor.watched_layers == [
+        "model.bert.encoder.layer.0.intermediate.intermediate_act_fn",
+        "model.bert.encoder.layer.1.intermediate.intermediate_act_fn",
+        "model.bert.pooler.activation",
+        "logits",
+    ]
+    assert {layer: sorted(per_class) for layer, per_class in entry["betti"].items()} == {
+        layer: ["3", "7"] for layer in monitor.watched_layers
+    }
+    inputs, labels = monitor.probe
+    assert set(inputs) == {"input_ids", "attention_mask"} and inputs["input_ids"].shape == (40, SEQ)
+    assert sorted(set(labels.tolist())) == [3, 7]
+
+
+def test_the_default_probe_on_a_hundred_classes_is_measured_with_classes_10(tmp_path: Path) -> None:
+    """The issue's many-classes row with the monitor's defaults (probe 1,000, k=14): classes=10 measures them."""
+    torch.manual_seed(0)
+    x = torch.randn(N_CLASSES * 120, 8)
+    y = torch.arange(N_CLASSES).repeat_interleave(120)
+    module = TimmClassifier(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, N_CLASSES)))
+    everything, ten = BettiMonitor(log_figure=False), BettiMonitor(classes=10, log_figure=False)
+    loader = DataLoader(list(zip(x, y)), batch_size=256, shuffle=True)
+    with pytest.warns(UserWarning, match=r"classes=N or classes=\[\.\.\.\]"):
+        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[everything, ten]).fit(
+            module, train_dataloaders=loader
+        )
+    assert everything.history[0]["betti"] == {}  # 10 points per class: nothing to measure, as warned
+    assert len(ten.probe[1]) == 1000 and sorted(set(ten.probe[1].tolist())) == [4, 14, 24, 34, 44, 54, 64, 74, 84, 94]
+    assert {len(per_class) for per_class in ten.history[0]["betti"].values()} == {10}
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ({"text": torch.zeros(4, 3), "score": torch.zeros(4)}, r"dict with keys \['text', 'score'\]: found no labels"),
+        ([torch.zeros(4, 3)], r"list of 1 items \(Tensor\): found no labels"),
+    ],
+)
+def test_an_unreadable_batch_is_one_clear_error_at_train_start(batch: Any, message: str, tmp_path: Path) -> None:
+    module = TimmClassifier(nn.Linear(3, 2))
+    module.training_step = lambda batch, i: module(torch.zeros(1, 3)).sum()  # type: ignore[method-assign]
+    monitor = BettiMonitor(probe_size=8, k=2, log_figure=False)
+    loader = DataLoader([batch], batch_size=None)  # the batch as the loader yields it
+    with pytest.raises(ValueError, match=message + r".*label_key=.*input_keys=.*forward_fn="):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(module, train_dataloaders=loader)
+
+
+def test_forward_fn_and_keys_read_a_custom_convention(tmp_path: Path) -> None:
+    """A batch the rule cannot guess: two inputs under custom keys, labels under 'cls', a forward taking a dict."""
+
+    class TwoInputs(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 8), nn.Linear(2, 8)
+            self.act, self.head = nn.ReLU(), nn.Linear(8, 2)
+
+        def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return self.head(self.act(self.a(batch["left"]) + self.b(batch["right"])))
+
+        def training_step(self, batch: dict[str, torch.Tensor], i: int) -> torch.Tensor:
+            return nn.functional.cross_entropy(self(batch), batch["cls"])
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    batch = {"left": torch.randn(32, 3), "right": torch.randn(32, 2), "cls": torch.arange(32) % 2}
+    batches = DataLoader([batch, batch], batch_size=None)
+    monitor = BettiMonitor(
+        probe_size=40,
+        k=4,
+        input_keys=["left", "right"],
+        label_key="cls",
+        forward_fn=lambda module, inputs: module(inputs),
+        include_input=False,
+        log_figure=False,
+    )
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(TwoInputs(), train_dataloaders=batches)
+    assert monitor.watched_layers == ["act", "logits"]
+    assert {layer: sorted(c) for layer, c in monitor.history[0]["betti"].items()} == {
+        "act": ["0", "1"],
+        "logits": ["0", "1"],
+    }
+
+
+def test_pruning_a_timm_resnet18_shrinks_it_and_the_pruned_model_reloads(tmp_path: Path) -> None:
+    from lightning_topo.pruning import load_pruned
+
+    module, data = _timm("resnet18")
+    pruner = BettiPruning(
+        amount=0.25,
+        criterion="knn",
+        layers=["model.layer1.*.conv1", "model.layer2.*.conv1"],
+        probe_size=40,
+        k=4,
+        classes=10,
+        recalibrate_batches=1,
+        save_path=str(tmp_path / "pruned.pt"),
+    )
+    torch.manual_seed(0)
+    loader = DataLoader(data, batch_size=64, shuffle=True)
+    quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[pruner]).fit(
+        module, train_dataloaders=loader
+    )
+    before, after = pruner.report["parameters"]
+    assert after < before
+    convs = dict(module.named_modules())
+    assert [convs[f"model.layer{k}.{n}.conv1"].out_channels for k in (1, 2) for n in (0, 1)] == [48, 48, 96, 96]
+    reloaded = load_pruned(tmp_path / "pruned.pt")
+    x = data[0][0][None]
+    module.eval()
+    reloaded.eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), module(x))
