@@ -184,6 +184,9 @@ def test_blocks_are_the_repeated_blocks_of_each_convention() -> None:
     assert find_blocks(vit) == [f"blocks.{n}" for n in range(12)]
     bert, _ = _bert()
     assert find_blocks(bert) == ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"]
+    config = transformers.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=2, hidden_dim=37)
+    distilbert = transformers.DistilBertForSequenceClassification(config)
+    assert find_blocks(distilbert) == [f"distilbert.transformer.layer.{n}" for n in range(3)]
 
 
 def test_efficientnet_default_is_its_blocks_not_65_activations() -> None:
