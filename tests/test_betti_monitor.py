@@ -187,14 +187,52 @@ def test_resuming_from_a_checkpoint_keeps_the_history(tmp_path):
     numbers = [(e["epoch"], e["step"], e["betti"]) for e in first.history]
     assert [(e["epoch"], e["step"], e["betti"]) for e in resumed.history[:2]] == numbers
     # the probe is restored, not redrawn, so the resumed curves continue on the same points
-    assert all(torch.equal(a, b) for a, b in zip(resumed._probe, first._probe))
+    assert all(torch.equal(a, b) for a, b in zip(resumed.probe, first.probe))
+    # ... from one file beside the checkpoints, not from tensors inside every checkpoint
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"][first.state_key]
+    assert "probe" not in state and Path(state["probe_file"]).parent == tmp_path
+    assert state["probe_file"].endswith(f"betti_probe-{state['probe_fingerprint']}.pt")
+
+
+def _checkpointed_run(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    first = BettiMonitor(probe_size=40, k=5)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, checkpoint])
+    trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=64))
+    state = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"][first.state_key]
+    return first, Path(state["probe_file"])
+
+
+def _resume(tmp_path):
+    resumed = BettiMonitor(probe_size=40, k=5)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[resumed])
+    trainer.fit(TinyNet(), DataLoader(blobs(seed=1), batch_size=64), ckpt_path=str(tmp_path / "last.ckpt"))
+    return resumed
+
+
+def test_a_missing_probe_file_is_reported_and_a_new_probe_drawn(tmp_path):
+    first, probe_file = _checkpointed_run(tmp_path)
+    probe_file.unlink()
+    with pytest.warns(UserWarning, match=r"probe file .* is missing .* draws a new probe"):
+        resumed = _resume(tmp_path)
+    assert not torch.equal(resumed.probe[0], first.probe[0])  # other data: visibly another probe, as warned
+    assert [e["epoch"] for e in resumed.history] == [0, 1]
+
+
+def test_a_changed_probe_file_is_reported(tmp_path):
+    first, probe_file = _checkpointed_run(tmp_path)
+    saved = torch.load(probe_file, weights_only=True)
+    saved["inputs"] = saved["inputs"] + 1.0
+    torch.save(saved, probe_file)
+    with pytest.warns(UserWarning, match=r"holds other points than the checkpoint was saved with"):
+        _resume(tmp_path)
 
 
 def test_a_checkpoint_keyed_by_the_old_class_name_still_restores_the_history():
     monitor = BettiMonitor(probe_size=40, k=5)
     probe = (torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
     monitor.on_load_checkpoint(None, None, {"callbacks": {"BettiMonitor": {"history": [{"epoch": 0}], "probe": probe}}})
-    assert monitor.history == [{"epoch": 0}] and monitor._probe[0].shape == (4, 2)
+    assert monitor.history == [{"epoch": 0}] and monitor.probe[0].shape == (4, 2)
 
 
 def test_two_monitors_in_one_trainer_keep_their_own_state(tmp_path):

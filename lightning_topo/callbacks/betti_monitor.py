@@ -18,13 +18,16 @@ from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.monitoring import INPUT, custom_scalars_layout, flatten_scalars, group_by_class
 from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, n_samples, pin, primary_tensor, take
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
+from lightning_topo.monitoring.intrinsic import flatten_id_scalars, id_scalars_layout
 from lightning_topo.monitoring.jobs import betti_job, render_job
 from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, MAX_DEFAULT_LAYERS, resolve_layers
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
 from lightning_topo.monitoring.probe import check_classes, draw_probe, resolve_classes
+from lightning_topo.monitoring.probe_file import ProbeFileError, fingerprint, load_probe, save_probe
 from lightning_topo.monitoring.report import SECONDS_TAG
 from lightning_topo.monitoring.runner import JobRunner
 from lightning_topo.topology import METRICS
+from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
 from lightning_topo.topology.lists import NeighbourLists
 
 __all__ = ["BettiMonitor"]
@@ -35,6 +38,21 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 def _default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 4))
+
+
+def _checkpoint_directory(trainer: Any) -> str | None:
+    """Where the probe file goes: the first checkpoint callback's folder, else the Trainer's root folder."""
+    callback = getattr(trainer, "checkpoint_callback", None)
+    directory = getattr(callback, "dirpath", None) if callback is not None else None
+    return str(directory or getattr(trainer, "default_root_dir", None) or ".")
+
+
+def _estimate_id(lists: NeighbourLists) -> float | str:
+    """TwoNN of one cloud from the distances its neighbour lists kept, or the reason it cannot be estimated."""
+    try:
+        return lists_intrinsic_dimension(lists)
+    except ValueError as error:
+        return str(error)
 
 
 def _class_list(classes: list[str]) -> str:
@@ -58,6 +76,7 @@ class _Measurement:
     futures: list[Future] = field(default_factory=list)
     items: list[tuple[CloudKey, NeighbourLists]] = field(default_factory=list)
     skipped: dict[CloudKey, str] = field(default_factory=dict)
+    ids: dict[CloudKey, float | str] = field(default_factory=dict)
     capture_seconds: float = 0.0
     blocked_seconds: float = 0.0
 
@@ -87,6 +106,7 @@ class _Measurement:
             "blocked_seconds": self.blocked_seconds,
             "skipped": [[list(key), reason] for key, reason in self.skipped.items()],
             "items": [[list(key), _lists_to_state(lists)] for key, lists in self.items],
+            "ids": [[list(key), value] for key, value in self.ids.items()],
         }
 
     @classmethod
@@ -98,6 +118,7 @@ class _Measurement:
             blocked_seconds=state["blocked_seconds"],
             skipped={tuple(key): reason for key, reason in state["skipped"]},
             items=[(tuple(key), _lists_from_state(lists)) for key, lists in state["items"]],
+            ids={tuple(key): value for key, value in state.get("ids", [])},
         )
 
 
@@ -156,6 +177,10 @@ class BettiMonitor(TopoCallback):
             tell; one key gives one tensor (``module(x)``), several a dict (``module(**inputs)``).
         label_key: where the labels are in a batch (a key, attribute or tuple index).
         forward_fn: ``forward_fn(module, inputs) -> output``: how to call the model on the probe's inputs.
+        intrinsic_dimension: also log each watched layer's intrinsic dimension per class (TwoNN, Facco et al.
+            2017, as Ansuini et al. 2019 track it through a network), ``id/<layer>/class_<c>``, from the very
+            nearest-neighbour distances the Betti numbers' lists are built from: no extra forward or distance
+            pass. A cloud the estimator cannot read (fewer than 3 distinct points) is skipped with a warning.
         dims: homology dimensions to log (``(0, 1)``: components and loops).
         per_class: one cloud per class (the protocol) or one cloud for the whole probe (``class_all``).
         every_n_epochs: measure every this many training epochs.
@@ -216,6 +241,7 @@ class BettiMonitor(TopoCallback):
         input_keys: Sequence[str | int] | None = None,
         label_key: str | int | None = None,
         forward_fn: ForwardFn | None = None,
+        intrinsic_dimension: bool = False,
     ) -> None:
         if isinstance(layers, str):
             if layers not in (ACTIVATIONS, BLOCKS):
@@ -226,6 +252,9 @@ class BettiMonitor(TopoCallback):
         elif layers is not None and (not layers or not all(isinstance(x, str) for x in layers)):
             raise ValueError(f"layers must be None or a non-empty list of module names/glob patterns, got {layers!r}")
         self.classes = check_classes(classes)
+        if not isinstance(intrinsic_dimension, bool):
+            raise ValueError(f"intrinsic_dimension must be True or False, got {intrinsic_dimension!r}")
+        self.intrinsic_dimension = intrinsic_dimension
         self._reader = BatchReader(input_keys, label_key, forward_fn)
         if not isinstance(probe_size, int) or probe_size < 4:
             raise ValueError(f"probe_size must be an integer >= 4, got {probe_size!r}")
@@ -265,6 +294,10 @@ class BettiMonitor(TopoCallback):
         self.output_key, self.token_pooling, self.distance_dtype = output_key, token_pooling, distance_dtype
         self._given_probe = probe
         self._probe: tuple[ModelInputs, torch.Tensor] | None = None
+        self._probe_restored = False
+        self._saved_probe: tuple[Path, str] | None = None  # the probe file of this run (or of the checkpoint)
+        self._probe_directory: str | None = None
+        self._is_global_zero = True
         self._watched: list[str] = []
         self._layout_written: set[int] = set()
         self._pending: deque[_Measurement] = deque()
@@ -310,11 +343,20 @@ class BettiMonitor(TopoCallback):
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self._is_global_zero = trainer.is_global_zero
+        self._probe_directory = _checkpoint_directory(trainer)
         if self._probe is None:
-            probe = self._draw_probe(trainer, pl_module)
+            probe = self._restore_probe()
+            restored = probe is not None
+            if probe is None:
+                probe = self._draw_probe(trainer, pl_module)
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)
-            self._probe = probe if self._given_probe is not None else self._prepared_probe(probe, pl_module)
+            given = self._given_probe is not None and not restored
+            self._probe = probe if given else self._prepared_probe(probe, pl_module)
+        elif self._probe_restored:  # a probe from an older checkpoint: prepared like a fresh one
+            self._probe = self._prepared_probe(self._probe, pl_module)
+        self._probe_restored = False
         self._watched = self._resolve_watched(pl_module, announce=True)
         self._distributed = trainer.world_size > 1
         if self._num_workers_given is None:
@@ -445,6 +487,8 @@ class BettiMonitor(TopoCallback):
         measurement.capture_seconds = timings.get("capture", 0.0)
         measurement.items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
         measurement.skipped = {key: reason for key, reason in found.items() if isinstance(reason, str)}
+        if self.intrinsic_dimension:
+            measurement.ids = {key: _estimate_id(lists) for key, lists in measurement.items}
         self._submit(measurement)
         return measurement
 
@@ -464,13 +508,35 @@ class BettiMonitor(TopoCallback):
             self._runner = JobRunner(self.num_workers)
         return self._runner
 
-    def _entry(self, measurement: _Measurement, found: dict[CloudKey, list[int] | str], seconds: float) -> dict:
+    def _entry(
+        self,
+        measurement: _Measurement,
+        found: dict[CloudKey, list[int] | str],
+        seconds: float,
+        ids: dict[CloudKey, float | str] | None = None,
+    ) -> dict:
         """A history entry (and the warnings for what was skipped), in forward order of the layers."""
         epoch = measurement.epoch
         if ("*", "*") in found:
             rank_zero_warn(f"BettiMonitor: epoch {epoch} skipped: {found[('*', '*')]}")
             return {}
-        betti: dict[str, dict[str, list[int]]] = {}
+        betti = self._table(found, epoch, "skipped", lambda value: list(value))
+        entry = {
+            "epoch": epoch,
+            "step": measurement.step,
+            "seconds": seconds,
+            "blocked_seconds": measurement.blocked_seconds,
+            "betti": betti,
+        }
+        if self.intrinsic_dimension:
+            entry["id"] = self._table(
+                measurement.ids if ids is None else ids, epoch, "no intrinsic dimension for", float
+            )
+        return entry
+
+    def _table(self, found: dict[CloudKey, Any], epoch: int, verb: str, convert: Any) -> dict[str, dict[str, Any]]:
+        """``{layer: {cloud: value}}`` in forward order; each reason something failed is warned about once."""
+        table: dict[str, dict[str, Any]] = {}
         skipped: dict[str, dict[str, list[str]]] = {}  # reason -> layer -> classes: one warning per reason
         clouds = list(self._clouds())
         for layer in self._watched:
@@ -481,20 +547,14 @@ class BettiMonitor(TopoCallback):
                 if isinstance(value, str):
                     skipped.setdefault(value, {}).setdefault(layer, []).append(cloud)
                     continue
-                betti.setdefault(layer, {})[cloud] = list(value)
+                table.setdefault(layer, {})[cloud] = convert(value)
         for reason, layers in skipped.items():
             where = "; ".join(
                 f"layer {layer!r}, class{'es' if len(classes) > 1 else ''} {_class_list(classes)}"
                 for layer, classes in layers.items()
             )
-            rank_zero_warn(f"BettiMonitor: skipped {where} at epoch {epoch}: {reason}")
-        return {
-            "epoch": epoch,
-            "step": measurement.step,
-            "seconds": seconds,
-            "blocked_seconds": measurement.blocked_seconds,
-            "betti": betti,
-        }
+            rank_zero_warn(f"BettiMonitor: {verb} {where} at epoch {epoch}: {reason}")
+        return table
 
     def compute(self, model: torch.nn.Module, epoch: int = 0, step: int = 0) -> dict[str, Any]:
         """Betti numbers of every watched layer on the probe, synchronously: a history entry (usable on its own)."""
@@ -593,13 +653,16 @@ class BettiMonitor(TopoCallback):
         """DDP: every rank's share of one measurement, gathered on every rank; rank zero logs."""
         found, seconds = measurement.results()
         shares: list[Any] = [None] * trainer.world_size
-        torch.distributed.all_gather_object(shares, (found, seconds, measurement.blocked_seconds))
+        torch.distributed.all_gather_object(shares, (found, seconds, measurement.blocked_seconds, measurement.ids))
         merged: dict[CloudKey, list[int] | str] = {}
-        for part, _, _ in shares:
+        ids: dict[CloudKey, float | str] = {}
+        for part, _, _, part_ids in shares:
             merged.update(part)
-        measurement.blocked_seconds = max(blocked for _, _, blocked in shares)
+            ids.update(part_ids)
+        measurement.blocked_seconds = max(blocked for _, _, blocked, _ in shares)
+        measurement.ids = ids
         self._pending.remove(measurement)
-        self._record(trainer, measurement, merged, sum(spent for _, spent, _ in shares))
+        self._record(trainer, measurement, merged, sum(spent for _, spent, _, _ in shares))
 
     def _record(
         self, trainer: Any, measurement: _Measurement, found: dict[CloudKey, list[int] | str], seconds: float
@@ -616,6 +679,8 @@ class BettiMonitor(TopoCallback):
 
     def _log(self, trainer: Any, entry: dict[str, Any]) -> None:
         scalars = flatten_scalars(entry["betti"], self.dims)
+        if "id" in entry:
+            scalars.update(flatten_id_scalars(entry["id"]))
         scalars[SECONDS_TAG] = entry["seconds"]
         scalars[BLOCKED_TAG] = entry["blocked_seconds"]
         trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in scalars.items()})
@@ -624,7 +689,10 @@ class BettiMonitor(TopoCallback):
             logger.log_metrics(scalars, step=entry["step"])
             experiment = getattr(logger, "experiment", None)
             if id(logger) not in self._layout_written and hasattr(experiment, "add_custom_scalars"):
-                experiment.add_custom_scalars(custom_scalars_layout(self._watched, classes, self.dims))
+                layout = custom_scalars_layout(self._watched, classes, self.dims)
+                if self.intrinsic_dimension:
+                    layout.update(id_scalars_layout(classes))
+                experiment.add_custom_scalars(layout)
                 self._layout_written.add(id(logger))
         if self.log_figure and any(hasattr(getattr(lg, "experiment", None), "add_image") for lg in trainer.loggers):
             snapshot = [dict(e) for e in self.history]
@@ -665,20 +733,60 @@ class BettiMonitor(TopoCallback):
             dims=self.dims,
             per_class=self.per_class,
             include_input=self.include_input,
+            **({"intrinsic_dimension": True} if self.intrinsic_dimension else {}),
             **self.topology,
         )
 
     def state_dict(self) -> dict[str, Any]:
         # every completed measurement; those still in flight as their neighbour lists, so a resumed run completes
-        # them; and the probe, so a resumed run measures the very same points
+        # them; and where the probe is (saved once per run beside the checkpoints), so a resumed run measures the
+        # very same points without every checkpoint carrying its tensors
         pending = [] if self._distributed else [m.to_state() for m in self._pending]
-        return {"history": self.history, "probe": self._probe, "pending": pending + self._restored}
+        state: dict[str, Any] = {"history": self.history, "pending": pending + self._restored}
+        reference = self._probe_reference()
+        if reference is not None:
+            state["probe_file"], state["probe_fingerprint"] = str(reference[0]), reference[1]
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self._restored = list(state_dict.get("pending", []))
-        if state_dict.get("probe") is not None:
+        if state_dict.get("probe") is not None:  # checkpoints that carried the probe's tensors themselves
             self._probe = tuple(state_dict["probe"])
+            self._probe_restored = True
+        elif state_dict.get("probe_file") is not None:
+            self._saved_probe = (Path(state_dict["probe_file"]), state_dict["probe_fingerprint"])
+
+    def _probe_reference(self) -> tuple[Path, str] | None:
+        """The probe's file and fingerprint, writing the file the first time (global rank zero writes it)."""
+        if self._saved_probe is None and self._probe is not None and self._probe_directory is not None:
+            if self._is_global_zero:
+                try:
+                    self._saved_probe = save_probe(self._probe, self._probe_directory)
+                except (OSError, RuntimeError) as error:  # no checkpoint is lost for want of the probe file
+                    rank_zero_warn(
+                        f"BettiMonitor: could not save the probe to {self._probe_directory} ({error}); a run resumed "
+                        "from these checkpoints will draw a new probe"
+                    )
+                    self._probe_directory = None
+            else:
+                self._saved_probe = (Path(self._probe_directory) / f"betti_probe-{fingerprint(self._probe)}.pt", "")
+        return self._saved_probe
+
+    def _restore_probe(self) -> tuple[ModelInputs, torch.Tensor] | None:
+        """The probe a checkpoint named, or ``None`` (with a warning) when its file is missing or changed."""
+        if self._saved_probe is None:
+            return None
+        path, expected = self._saved_probe
+        try:
+            return load_probe(path, expected)
+        except ProbeFileError as error:
+            rank_zero_warn(
+                f"BettiMonitor: {error}. The monitor draws a new probe, so the measurements from here on are of "
+                "other points than the history's; restore the file to continue on the same points"
+            )
+            self._saved_probe = None
+            return None
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         # checkpoints written before the per-configuration state_key keyed the state by the class name

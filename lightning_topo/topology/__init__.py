@@ -31,7 +31,12 @@ from lightning_topo.topology.betti import (
 )
 from lightning_topo.topology.flag import flag_complex_betti
 from lightning_topo.topology.graph import first_occurrences, hop_edges, knn_graph, knn_indices, radius_edges
-from lightning_topo.topology.intrinsic import intrinsic_dimension, two_nearest_distances, twonn_from_distances
+from lightning_topo.topology.intrinsic import (
+    intrinsic_dimension,
+    lists_intrinsic_dimension,
+    two_nearest_distances,
+    twonn_from_distances,
+)
 from lightning_topo.topology.lists import NeighbourLists
 
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "flag_complex_betti",
     "hop_edges",
     "intrinsic_dimension",
+    "lists_intrinsic_dimension",
     "knn_graph",
     "knn_indices",
     "neighbour_lists",

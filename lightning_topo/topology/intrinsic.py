@@ -26,7 +26,13 @@ import numpy as np
 from lightning_topo.topology.checks import dtype_error, nonfinite_error, rank_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM, first_occurrences
 
-__all__ = ["METHODS", "intrinsic_dimension", "two_nearest_distances", "twonn_from_distances"]
+__all__ = [
+    "METHODS",
+    "intrinsic_dimension",
+    "lists_intrinsic_dimension",
+    "two_nearest_distances",
+    "twonn_from_distances",
+]
 
 METHODS = ("linear", "mle")
 _BLOCK_BYTES = 2**28  # largest block of squared distances held at once (the Gram routes)
@@ -292,3 +298,30 @@ def intrinsic_dimension(points: Any, discard_fraction: float = 0.1, method: str 
     _check_method(discard_fraction, method)
     r1, r2 = two_nearest_distances(points)
     return twonn_from_distances(r1, r2, discard_fraction=discard_fraction, method=method)
+
+
+def lists_intrinsic_dimension(lists: Any, discard_fraction: float = 0.1, method: str = "linear") -> float:
+    """The TwoNN dimension of the cloud behind ``lists``, from the nearest distances its distance step kept.
+
+    :func:`lightning_topo.topology.neighbour_lists` and :func:`~lightning_topo.topology.numpy_neighbour_lists`
+    keep each distinct point's first and second neighbour distances (``lists.nearest``), so the monitor gets the
+    dimension of every cloud it measures without another distance pass.
+
+    Example:
+        >>> import numpy as np
+        >>> from lightning_topo.topology import numpy_neighbour_lists
+        >>> square = np.random.default_rng(0).random((2000, 2)) @ np.random.default_rng(1).normal(size=(2, 30))
+        >>> round(lists_intrinsic_dimension(numpy_neighbour_lists(square, k=5)))
+        2
+    """
+    nearest = getattr(lists, "nearest", None)
+    if nearest is None:
+        raise ValueError(
+            f"these neighbour lists kept no nearest distances (metric={lists.metric!r}, n_unique={lists.n_unique}); "
+            "build them with neighbour_lists or numpy_neighbour_lists on 3 or more distinct points"
+        )
+    if len(nearest) < 3:
+        raise ValueError(
+            f"TwoNN needs at least 3 distinct points, got {len(nearest)}; measure a larger cloud (a larger probe)"
+        )
+    return twonn_from_distances(nearest[:, 0], nearest[:, 1], discard_fraction, method)
