@@ -39,7 +39,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))  # for ``candidates`` when run as a script
+sys.path.insert(0, str(HERE))  # for ``candidates`` and ``provenance`` when run as a script
+
+from provenance import print_header, provenance  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,13 @@ def training_steps(model: Any, x: Any, y: Any, cfg: SetConfig, epochs: int) -> A
         schedule.step()
 
 
-def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu") -> dict[str, Any]:
-    """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record."""
+def run_one(
+    set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu", tag: str = ""
+) -> dict[str, Any]:
+    """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record.
+
+    The record's ``provenance`` (:func:`provenance.provenance`: date, commit, command, machine, versions) says
+    which build made it; ``tag`` (``--tag``), when given, names the batch of runs it belongs to."""
     import torch
 
     from lightning_topo.models import MLPClassifier
@@ -238,24 +245,32 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: s
         "layers": ["input", *[f"layer{i}" for i in range(1, len(cfg.hidden) + 1)], "head"],
         "torch_threads": 1,
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
+        **({"tag": tag} if tag else {}),
+        "provenance": provenance(),
     }
 
 
-def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS) -> Path:
-    return results / "runs" / set_name / f"{activation}_s{seed}.json"
+def cell_name(set_name: str, tag: str = "") -> str:
+    """A set's run directory and report row: ``<set>`` for untagged runs, ``<set>@<tag>`` for a tagged batch (a
+    rerun on another build), so that runs of different batches never share a directory or a median."""
+    return f"{set_name}@{tag}" if tag else set_name
 
 
-def _job(args: tuple[str, str, int, str]) -> str:
-    set_name, activation, seed, device = args
+def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS, tag: str = "") -> Path:
+    return results / "runs" / cell_name(set_name, tag) / f"{activation}_s{seed}.json"
+
+
+def _job(args: tuple[str, str, int, str, str]) -> str:
+    set_name, activation, seed, device, tag = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    record = run_one(set_name, activation, seed, SETS[set_name], device)
-    path = run_path(set_name, activation, seed)
+    record = run_one(set_name, activation, seed, SETS[set_name], device, tag)
+    path = run_path(set_name, activation, seed, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     tmp.replace(path)
     return (
-        f"{set_name:9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
+        f"{cell_name(set_name, tag):9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
         f"{'ok' if record['converged'] else 'NOT converged'} (acc {record['final_acc']:.4f}, "
         f"{record['train_seconds']:.0f}s) betti a {record['betti']['a'][0]}->{record['betti']['a'][-2]}"
     )
@@ -458,7 +473,14 @@ def main(argv: list[str] | None = None) -> None:
         "--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training"
     )
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="store the runs under runs/<set>@TAG/ (a batch of its own in the report, e.g. a rerun on another build) "
+        "instead of runs/<set>/",
+    )
     args = parser.parse_args(argv)
+    print_header(argv if argv is None else [sys.argv[0], *argv])
     if args.pick_probe:
         print(best_baseline_probe(args.pick_probe))
         return
@@ -469,11 +491,11 @@ def main(argv: list[str] | None = None) -> None:
         for a in args.activations:
             get_activation(a)  # fail before training on an unknown name
         jobs = [
-            (s, a, seed, args.device)
+            (s, a, seed, args.device, args.tag)
             for s in args.sets
             for seed in args.seeds
             for a in args.activations
-            if args.force or not run_path(s, a, seed).exists()
+            if args.force or not run_path(s, a, seed, tag=args.tag).exists()
         ]
         print(f"{len(jobs)} runs to train", flush=True)
         context = multiprocessing.get_context("spawn" if args.device.startswith("cuda") else None)  # CUDA cannot fork
