@@ -110,8 +110,8 @@ def best_baseline_probe(prefix: str, results: Path = RESULTS, baseline: str = "r
     activation is trained on it, so the choice cannot favour the candidate."""
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in load_runs(results):
-        if r["set"].startswith(prefix) and r["activation"] == baseline:
-            cells.setdefault(r["set"], []).append(r)
+        if r["cell"].startswith(prefix) and r["activation"] == baseline:
+            cells.setdefault(r["cell"], []).append(r)
     if not cells:
         raise SystemExit(f"no {baseline} runs on sets named {prefix}*")
     return max(
@@ -278,14 +278,23 @@ def _job(args: tuple[str, str, int, str, str]) -> str:
 
 # ------------------------------------------------------------------------------------------- report
 def load_runs(results: Path = RESULTS) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/*.json"))]
+    """Every stored run, each with ``cell`` (:func:`cell_name`: its set, plus ``@tag`` for a tagged batch) and
+    ``file`` (its path under ``results``) added. Runs stored before provenance was recorded load as they are."""
+    runs = []
+    for p in sorted((results / "runs").glob("*/*.json")):
+        r = json.loads(p.read_text())
+        r["cell"] = cell_name(r["set"], r.get("tag", ""))
+        r["file"] = p.relative_to(results).as_posix()
+        runs.append(r)
+    return runs
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (set, activation): median/min/max epochs (budget for non-converged), converged count, mean Betti."""
+    """Per (cell, activation): median/min/max epochs (budget for non-converged), converged count, mean Betti. A
+    cell is a set, or a tagged batch of it (``d1@torch2.14.1``): runs of different batches are never pooled."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
-        cells.setdefault((r["set"], r["activation"]), []).append(r)
+        cells.setdefault((r.get("cell", r["set"]), r["activation"]), []).append(r)
     out = {}
     for key, rs in cells.items():
         epochs = [r["epochs"] for r in rs]
@@ -322,6 +331,81 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return out
 
 
+def _committed(results: Path) -> dict[str, tuple[str, str]]:
+    """``{file under results: (commit, date)}`` of the last commit that touched each stored run (git's record, for
+    runs that do not record their own provenance); empty outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "log", "--format=%x00%h %cs", "--name-only", "--", "runs"],
+            cwd=results,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        prefix = subprocess.run(
+            ["git", "rev-parse", "--show-prefix"], cwd=results, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    for block in out.split("\0")[1:]:
+        head, *names = block.strip().splitlines()
+        commit, date = head.split()
+        for name in names:
+            if name.strip():
+                found.setdefault(name.strip().removeprefix(prefix), (commit, date))
+    return found
+
+
+def _build(record: dict[str, Any]) -> str:
+    """A run's build in words, from its ``provenance``."""
+    prov = record["provenance"]
+    v = prov["versions"]
+    packages = ", ".join(
+        f"{name} {v[name]}" for name in ("torch", "lightning", "gudhi", "numpy", "python") if name in v
+    )
+    return f"{packages}; commit {prov['commit']}"
+
+
+def provenance_text(runs: list[dict[str, Any]], committed: dict[str, tuple[str, str]]) -> str:
+    """How ``runs`` were made (build, date range, device), and which of them lack a provenance record."""
+    recorded = [r for r in runs if "provenance" in r]
+    missing = [r for r in runs if "provenance" not in r]
+    parts = []
+    if recorded:
+        builds = sorted({_build(r) for r in recorded})
+        dates = sorted(r["provenance"]["date"] for r in recorded)
+        machines = sorted(
+            {
+                f"{r.get('device', 'cpu')} ({r['provenance']['cpu_count']}-core {r['provenance']['cpu']})"
+                for r in recorded
+            }
+        )
+        parts.append(
+            f"{len(recorded)} run(s) recorded: build {' / '.join(builds)}; made {dates[0]} to {dates[-1]}; "
+            f"device {', '.join(machines)}"
+        )
+    if missing:
+        devices = sorted({r.get("device", "unrecorded (CPU: predates --device)") for r in missing})
+        stored = sorted({committed[r["file"]] for r in missing if r["file"] in committed})
+        when = (
+            "made on or before "
+            + max(date for _, date in stored)
+            + f" (stored by commit {', '.join(commit for commit, _ in stored)})"
+            if stored
+            else "date unrecorded"
+        )
+        which = ", ".join(sorted(f"{r['activation']} s{r['seed']}" for r in missing)) if recorded else "all"
+        threads = ", ".join(sorted({str(r.get("torch_threads", "?")) for r in missing}))
+        parts.append(
+            f"{len(missing)} run(s) without provenance ({which}): **build unrecorded** (versions and commit "
+            f"unknown; torch threads {threads}); {when}; device {', '.join(devices)}"
+        )
+    return "; ".join(parts)
+
+
 def _factor(base: dict[str, Any] | None, cell: dict[str, Any]) -> str:
     """ReLU median / activation median; a censored median (= the budget) makes it a bound."""
     if base is None:
@@ -348,9 +432,17 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
     if not runs:
         raise SystemExit(f"no runs under {results / 'runs'}; train first")
     summary = summarise(runs)
-    activations_of = {s: {a for (ss, a) in summary if ss == s} for s in SETS}
-    probes = [s for s in SETS if activations_of[s] == {baseline}]  # baseline-only probes of a configuration
-    sets = [s for s in SETS if activations_of[s] and s not in probes]
+    set_of = {r["cell"]: r["set"] for r in runs if r["set"] in SETS}
+    order = list(SETS)
+    cells = sorted(set_of, key=lambda c: (order.index(set_of[c]), c))
+    activations_of = {s: {a for (ss, a) in summary if ss == s} for s in cells}
+    probes = [s for s in cells if activations_of[s] == {baseline}]  # baseline-only probes of a configuration
+    sets = [s for s in cells if s not in probes]
+    committed = _committed(results)
+    texts = {s: provenance_text([r for r in runs if r["cell"] == s], committed) for s in [*sets, *probes]}
+    provenance_lines = [f"- **{s}**: {texts[s]}" for s in sets]
+    for text in dict.fromkeys(texts[s] for s in probes):  # the probes, grouped by identical provenance
+        provenance_lines.append(f"- **{', '.join(s for s in probes if texts[s] == text)}** (probes): {text}")
     lines = [
         "| set | activation | seeds | converged | epochs median | min-max | factor vs ReLU (median) | final acc (median) | "
         "collapse beta_0 | collapse all | mean beta_0(a) per layer | mean beta_0(b) per layer |",
@@ -367,20 +459,23 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
                 f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {c['collapse_total']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
             )
     conditions = [
-        f"- **{s}**: {SETS[s].dataset} with {SETS[s].units} units, {SETS[s].n_points} points, hidden {len(SETS[s].hidden)}x"
-        f"{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, budget {SETS[s].budget} epochs, Adam lr {SETS[s].lr} halved every "
-        f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
+        f"- **{s}**: {c.dataset} with {c.units} units, {c.n_points} points, hidden {len(c.hidden)}x"
+        f"{c.hidden[0]}, scaling {c.scaling}, budget {c.budget} epochs, Adam lr {c.lr} halved every "
+        f"{c.lr_halve_every} steps, Betti k={c.k} on {c.betti_points or 'all'} points per class"
+        + (f" (the conditions of {set_of[s]}, rerun as the batch {s.split('@', 1)[1]!r})" if "@" in s else "")
         for s in sets
+        for c in [SETS[set_of[s]]]
     ]
     probe_lines = [
         "| probe set | conditions | ReLU seeds at 100% | final acc (median, min-max) |",
         "|---|---|---|---|",
     ] + [
-        f"| {s} | {SETS[s].units} units, {SETS[s].n_points} points, 9x{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, lr "
-        f"{SETS[s].lr} halved every {SETS[s].lr_halve_every}, budget {SETS[s].budget} | "
+        f"| {s} | {c.units} units, {c.n_points} points, 9x{c.hidden[0]}, scaling {c.scaling}, lr "
+        f"{c.lr} halved every {c.lr_halve_every}, budget {c.budget} | "
         f"{summary[(s, baseline)]['converged']}/{summary[(s, baseline)]['n']} | {summary[(s, baseline)]['final_acc_median']:.4f} "
-        f"({min(r['final_acc'] for r in runs if r['set'] == s):.4f}-{max(r['final_acc'] for r in runs if r['set'] == s):.4f}) |"
+        f"({min(r['final_acc'] for r in runs if r['cell'] == s):.4f}-{max(r['final_acc'] for r in runs if r['cell'] == s):.4f}) |"
         for s in probes
+        for c in [SETS[set_of[s]]]
     ]
     _register_candidates()
     from candidates import REASONS
@@ -403,6 +498,16 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
             "",
             *lines,
             "",
+            "## How the runs were made (provenance)",
+            "",
+            "Per set (a row name with `@tag` is a tagged batch, e.g. a rerun on another build: its runs are never pooled"
+            " with the set's other runs). Build, dates and machine come from each run's `provenance` record; runs stored"
+            " before runs recorded it say so, with the git commit that stored them (their date is then only an upper"
+            " bound) and their `device` field where they have one (runs without it were written before the script had"
+            " `--device`, when it trained on the CPU only).",
+            "",
+            *provenance_lines,
+            "",
             "## Probes for the set with Betti numbers > 150 (ReLU only, 2 seeds each)",
             "",
             f"The comparison's > 150 set ({LARGE_SET}) is the probe on which ReLU did best (most seeds at 100%, then"
@@ -418,7 +523,7 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         ]
     )
     (results / "convergence.md").write_text(text)
-    _plot(summary, [s for s in sets if s in PLOT_SETS], results / "convergence.png", baseline)
+    _plot(summary, [s for s in sets if set_of[s] in PLOT_SETS], results / "convergence.png", baseline)
     return text
 
 
