@@ -54,8 +54,9 @@ from convergence import (  # noqa: E402
 )
 
 TRAJECTORIES = RESULTS / "trajectories"
-#: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians:
-#: D-I 583 -> 1,000; D-II 1,657 -> 2,000; D-III (ReLU 0/5 within 6,000) -> the budget; 169 disks -> the budget.
+#: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians (of the
+#: first runs, build unrecorded): D-I 583 -> 1,000; D-II 1,657 -> 2,000; D-III (ReLU 0/5 within 6,000) -> the budget;
+#: 169 disks -> the budget.
 TRAJECTORY_EPOCHS: dict[str, int] = {"d1": 1000, "d2": 2000, "d3": 6000, LARGE_SET: 12000}
 ACTIVATIONS = ("relu", "proposed", "tanh")
 CANDIDATE, BASELINE = "proposed", "relu"
