@@ -12,8 +12,12 @@ the end of training, the Betti numbers of class a and class b after every layer 
 activation, logits) with the topology core's k-NN hop protocol at the set's calibrated k.
 
 Every run is stored as JSON under ``benchmarks/results/runs/<set>/<activation>_s<seed>.json`` as soon
-as it ends (finished runs are skipped when the command is run again), and the Markdown table and
-PNG plot are rebuilt from those files, so ``--report-only`` regenerates them without training.
+as it ends (finished runs are skipped when the command is run again), with a ``provenance`` record (date,
+commit, command, machine, package versions; runs stored before 2026-12-04 lack it and are reported as
+"build unrecorded"); ``--tag TAG`` stores a batch under ``runs/<set>@TAG/`` instead (a rerun on another
+build), reported as a set of its own and never pooled with the set's other runs. Every printout starts
+with the provenance header. The Markdown table (with a provenance line per set) and PNG plot are rebuilt
+from those files, so ``--report-only`` regenerates them without training.
 
 Example:
     Train (long: spread over 2 processes, niced), then rebuild the table and plot::
@@ -585,10 +589,10 @@ def main(argv: list[str] | None = None) -> None:
         "instead of runs/<set>/",
     )
     args = parser.parse_args(argv)
-    print_header(argv if argv is None else [sys.argv[0], *argv])
-    if args.pick_probe:
+    if args.pick_probe:  # a bare set name, for the shell's $(...): no header
         print(best_baseline_probe(args.pick_probe))
         return
+    print_header(argv if argv is None else [sys.argv[0], *argv])
     if not args.report_only:
         _register_candidates()
         from lightning_topo.activations import get_activation
