@@ -12,8 +12,12 @@ the end of training, the Betti numbers of class a and class b after every layer 
 activation, logits) with the topology core's k-NN hop protocol at the set's calibrated k.
 
 Every run is stored as JSON under ``benchmarks/results/runs/<set>/<activation>_s<seed>.json`` as soon
-as it ends (finished runs are skipped when the command is run again), and the Markdown table and
-PNG plot are rebuilt from those files, so ``--report-only`` regenerates them without training.
+as it ends (finished runs are skipped when the command is run again), with a ``provenance`` record (date,
+commit, command, machine, package versions; runs stored before 2026-12-04 lack it and are reported as
+"build unrecorded"); ``--tag TAG`` stores a batch under ``runs/<set>@TAG/`` instead (a rerun on another
+build), reported as a set of its own and never pooled with the set's other runs. Every printout starts
+with the provenance header. The Markdown table (with a provenance line per set) and PNG plot are rebuilt
+from those files, so ``--report-only`` regenerates them without training.
 
 Example:
     Train (long: spread over 2 processes, niced), then rebuild the table and plot::
@@ -39,7 +43,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))  # for ``candidates`` when run as a script
+sys.path.insert(0, str(HERE))  # for ``candidates`` and ``provenance`` when run as a script
+
+from provenance import print_header, provenance  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,8 @@ def best_baseline_probe(prefix: str, results: Path = RESULTS, baseline: str = "r
     activation is trained on it, so the choice cannot favour the candidate."""
     cells: dict[str, list[dict[str, Any]]] = {}
     for r in load_runs(results):
-        if r["set"].startswith(prefix) and r["activation"] == baseline:
-            cells.setdefault(r["set"], []).append(r)
+        if r["cell"].startswith(prefix) and r["activation"] == baseline:
+            cells.setdefault(r["cell"], []).append(r)
     if not cells:
         raise SystemExit(f"no {baseline} runs on sets named {prefix}*")
     return max(
@@ -185,8 +191,13 @@ def training_steps(model: Any, x: Any, y: Any, cfg: SetConfig, epochs: int) -> A
         schedule.step()
 
 
-def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu") -> dict[str, Any]:
-    """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record."""
+def run_one(
+    set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu", tag: str = ""
+) -> dict[str, Any]:
+    """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record.
+
+    The record's ``provenance`` (:func:`provenance.provenance`: date, commit, command, machine, versions) says
+    which build made it; ``tag`` (``--tag``), when given, names the batch of runs it belongs to."""
     import torch
 
     from lightning_topo.models import MLPClassifier
@@ -238,24 +249,32 @@ def run_one(set_name: str, activation: str, seed: int, cfg: SetConfig, device: s
         "layers": ["input", *[f"layer{i}" for i in range(1, len(cfg.hidden) + 1)], "head"],
         "torch_threads": 1,
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
+        **({"tag": tag} if tag else {}),
+        "provenance": provenance(),
     }
 
 
-def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS) -> Path:
-    return results / "runs" / set_name / f"{activation}_s{seed}.json"
+def cell_name(set_name: str, tag: str = "") -> str:
+    """A set's run directory and report row: ``<set>`` for untagged runs, ``<set>@<tag>`` for a tagged batch (a
+    rerun on another build), so that runs of different batches never share a directory or a median."""
+    return f"{set_name}@{tag}" if tag else set_name
 
 
-def _job(args: tuple[str, str, int, str]) -> str:
-    set_name, activation, seed, device = args
+def run_path(set_name: str, activation: str, seed: int, results: Path = RESULTS, tag: str = "") -> Path:
+    return results / "runs" / cell_name(set_name, tag) / f"{activation}_s{seed}.json"
+
+
+def _job(args: tuple[str, str, int, str, str]) -> str:
+    set_name, activation, seed, device, tag = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    record = run_one(set_name, activation, seed, SETS[set_name], device)
-    path = run_path(set_name, activation, seed)
+    record = run_one(set_name, activation, seed, SETS[set_name], device, tag)
+    path = run_path(set_name, activation, seed, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     tmp.replace(path)
     return (
-        f"{set_name:9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
+        f"{cell_name(set_name, tag):9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
         f"{'ok' if record['converged'] else 'NOT converged'} (acc {record['final_acc']:.4f}, "
         f"{record['train_seconds']:.0f}s) betti a {record['betti']['a'][0]}->{record['betti']['a'][-2]}"
     )
@@ -263,14 +282,23 @@ def _job(args: tuple[str, str, int, str]) -> str:
 
 # ------------------------------------------------------------------------------------------- report
 def load_runs(results: Path = RESULTS) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((results / "runs").glob("*/*.json"))]
+    """Every stored run, each with ``cell`` (:func:`cell_name`: its set, plus ``@tag`` for a tagged batch) and
+    ``file`` (its path under ``results``) added. Runs stored before provenance was recorded load as they are."""
+    runs = []
+    for p in sorted((results / "runs").glob("*/*.json")):
+        r = json.loads(p.read_text())
+        r["cell"] = cell_name(r["set"], r.get("tag", ""))
+        r["file"] = p.relative_to(results).as_posix()
+        runs.append(r)
+    return runs
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (set, activation): median/min/max epochs (budget for non-converged), converged count, mean Betti."""
+    """Per (cell, activation): median/min/max epochs (budget for non-converged), converged count, mean Betti. A
+    cell is a set, or a tagged batch of it (``d1@torch2.14.1``): runs of different batches are never pooled."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
-        cells.setdefault((r["set"], r["activation"]), []).append(r)
+        cells.setdefault((r.get("cell", r["set"]), r["activation"]), []).append(r)
     out = {}
     for key, rs in cells.items():
         epochs = [r["epochs"] for r in rs]
@@ -307,6 +335,81 @@ def summarise(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any
     return out
 
 
+def _committed(results: Path) -> dict[str, tuple[str, str]]:
+    """``{file under results: (commit, date)}`` of the last commit that touched each stored run (git's record, for
+    runs that do not record their own provenance); empty outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "log", "--format=%x00%h %cs", "--name-only", "--", "runs"],
+            cwd=results,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        prefix = subprocess.run(
+            ["git", "rev-parse", "--show-prefix"], cwd=results, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found: dict[str, tuple[str, str]] = {}
+    for block in out.split("\0")[1:]:
+        head, *names = block.strip().splitlines()
+        commit, date = head.split()
+        for name in names:
+            if name.strip():
+                found.setdefault(name.strip().removeprefix(prefix), (commit, date))
+    return found
+
+
+def _build(record: dict[str, Any]) -> str:
+    """A run's build in words, from its ``provenance``."""
+    prov = record["provenance"]
+    v = prov["versions"]
+    packages = ", ".join(
+        f"{name} {v[name]}" for name in ("torch", "lightning", "gudhi", "numpy", "python") if name in v
+    )
+    return f"{packages}; commit {prov['commit']}"
+
+
+def provenance_text(runs: list[dict[str, Any]], committed: dict[str, tuple[str, str]]) -> str:
+    """How ``runs`` were made (build, date range, device), and which of them lack a provenance record."""
+    recorded = [r for r in runs if "provenance" in r]
+    missing = [r for r in runs if "provenance" not in r]
+    parts = []
+    if recorded:
+        builds = sorted({_build(r) for r in recorded})
+        dates = sorted(r["provenance"]["date"] for r in recorded)
+        machines = sorted(
+            {
+                f"{r.get('device', 'cpu')} ({r['provenance']['cpu_count']}-core {r['provenance']['cpu']})"
+                for r in recorded
+            }
+        )
+        parts.append(
+            f"{len(recorded)} run(s) recorded: build {' / '.join(builds)}; made {dates[0]} to {dates[-1]}; "
+            f"device {', '.join(machines)}"
+        )
+    if missing:
+        devices = sorted({r.get("device", "unrecorded (CPU: predates --device)") for r in missing})
+        stored = sorted({committed[r["file"]] for r in missing if r["file"] in committed})
+        when = (
+            "made on or before "
+            + max(date for _, date in stored)
+            + f" (stored by commit {', '.join(commit for commit, _ in stored)})"
+            if stored
+            else "date unrecorded"
+        )
+        which = ", ".join(sorted(f"{r['activation']} s{r['seed']}" for r in missing)) if recorded else "all"
+        threads = ", ".join(sorted({str(r.get("torch_threads", "?")) for r in missing}))
+        parts.append(
+            f"{len(missing)} run(s) without provenance ({which}): **build unrecorded** (versions and commit "
+            f"unknown; torch threads {threads}); {when}; device {', '.join(devices)}"
+        )
+    return "; ".join(parts)
+
+
 def _factor(base: dict[str, Any] | None, cell: dict[str, Any]) -> str:
     """ReLU median / activation median; a censored median (= the budget) makes it a bound."""
     if base is None:
@@ -333,9 +436,17 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
     if not runs:
         raise SystemExit(f"no runs under {results / 'runs'}; train first")
     summary = summarise(runs)
-    activations_of = {s: {a for (ss, a) in summary if ss == s} for s in SETS}
-    probes = [s for s in SETS if activations_of[s] == {baseline}]  # baseline-only probes of a configuration
-    sets = [s for s in SETS if activations_of[s] and s not in probes]
+    set_of = {r["cell"]: r["set"] for r in runs if r["set"] in SETS}
+    order = list(SETS)
+    cells = sorted(set_of, key=lambda c: (order.index(set_of[c]), c))
+    activations_of = {s: {a for (ss, a) in summary if ss == s} for s in cells}
+    probes = [s for s in cells if activations_of[s] == {baseline}]  # baseline-only probes of a configuration
+    sets = [s for s in cells if s not in probes]
+    committed = _committed(results)
+    texts = {s: provenance_text([r for r in runs if r["cell"] == s], committed) for s in [*sets, *probes]}
+    provenance_lines = [f"- **{s}**: {texts[s]}" for s in sets]
+    for text in dict.fromkeys(texts[s] for s in probes):  # the probes, grouped by identical provenance
+        provenance_lines.append(f"- **{', '.join(s for s in probes if texts[s] == text)}** (probes): {text}")
     lines = [
         "| set | activation | seeds | converged | epochs median | min-max | factor vs ReLU (median) | final acc (median) | "
         "collapse beta_0 | collapse all | mean beta_0(a) per layer | mean beta_0(b) per layer |",
@@ -352,20 +463,23 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
                 f"{c['final_acc_median']:.4f} | {c['collapse']:.2f} | {c['collapse_total']:.2f} | {_fmt(c['beta0']['a'])} | {_fmt(c['beta0']['b'])} |"
             )
     conditions = [
-        f"- **{s}**: {SETS[s].dataset} with {SETS[s].units} units, {SETS[s].n_points} points, hidden {len(SETS[s].hidden)}x"
-        f"{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, budget {SETS[s].budget} epochs, Adam lr {SETS[s].lr} halved every "
-        f"{SETS[s].lr_halve_every} steps, Betti k={SETS[s].k} on {SETS[s].betti_points or 'all'} points per class"
+        f"- **{s}**: {c.dataset} with {c.units} units, {c.n_points} points, hidden {len(c.hidden)}x"
+        f"{c.hidden[0]}, scaling {c.scaling}, budget {c.budget} epochs, Adam lr {c.lr} halved every "
+        f"{c.lr_halve_every} steps, Betti k={c.k} on {c.betti_points or 'all'} points per class"
+        + (f" (the conditions of {set_of[s]}, rerun as the batch {s.split('@', 1)[1]!r})" if "@" in s else "")
         for s in sets
+        for c in [SETS[set_of[s]]]
     ]
     probe_lines = [
         "| probe set | conditions | ReLU seeds at 100% | final acc (median, min-max) |",
         "|---|---|---|---|",
     ] + [
-        f"| {s} | {SETS[s].units} units, {SETS[s].n_points} points, 9x{SETS[s].hidden[0]}, scaling {SETS[s].scaling}, lr "
-        f"{SETS[s].lr} halved every {SETS[s].lr_halve_every}, budget {SETS[s].budget} | "
+        f"| {s} | {c.units} units, {c.n_points} points, 9x{c.hidden[0]}, scaling {c.scaling}, lr "
+        f"{c.lr} halved every {c.lr_halve_every}, budget {c.budget} | "
         f"{summary[(s, baseline)]['converged']}/{summary[(s, baseline)]['n']} | {summary[(s, baseline)]['final_acc_median']:.4f} "
-        f"({min(r['final_acc'] for r in runs if r['set'] == s):.4f}-{max(r['final_acc'] for r in runs if r['set'] == s):.4f}) |"
+        f"({min(r['final_acc'] for r in runs if r['cell'] == s):.4f}-{max(r['final_acc'] for r in runs if r['cell'] == s):.4f}) |"
         for s in probes
+        for c in [SETS[set_of[s]]]
     ]
     _register_candidates()
     from candidates import REASONS
@@ -388,6 +502,16 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
             "",
             *lines,
             "",
+            "## How the runs were made (provenance)",
+            "",
+            "Per set (a row name with `@tag` is a tagged batch, e.g. a rerun on another build: its runs are never pooled"
+            " with the set's other runs). Build, dates and machine come from each run's `provenance` record; runs stored"
+            " before runs recorded it say so, with the git commit that stored them (their date is then only an upper"
+            " bound) and their `device` field where they have one (runs without it were written before the script had"
+            " `--device`, when it trained on the CPU only).",
+            "",
+            *provenance_lines,
+            "",
             "## Probes for the set with Betti numbers > 150 (ReLU only, 2 seeds each)",
             "",
             f"The comparison's > 150 set ({LARGE_SET}) is the probe on which ReLU did best (most seeds at 100%, then"
@@ -403,7 +527,7 @@ def write_report(results: Path = RESULTS, baseline: str = "relu") -> str:
         ]
     )
     (results / "convergence.md").write_text(text)
-    _plot(summary, [s for s in sets if s in PLOT_SETS], results / "convergence.png", baseline)
+    _plot(summary, [s for s in sets if set_of[s] in PLOT_SETS], results / "convergence.png", baseline)
     return text
 
 
@@ -458,10 +582,17 @@ def main(argv: list[str] | None = None) -> None:
         "--report-only", action="store_true", help="rebuild table and plot from stored JSON, no training"
     )
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="store the runs under runs/<set>@TAG/ (a batch of its own in the report, e.g. a rerun on another build) "
+        "instead of runs/<set>/",
+    )
     args = parser.parse_args(argv)
-    if args.pick_probe:
+    if args.pick_probe:  # a bare set name, for the shell's $(...): no header
         print(best_baseline_probe(args.pick_probe))
         return
+    print_header(argv if argv is None else [sys.argv[0], *argv])
     if not args.report_only:
         _register_candidates()
         from lightning_topo.activations import get_activation
@@ -469,11 +600,11 @@ def main(argv: list[str] | None = None) -> None:
         for a in args.activations:
             get_activation(a)  # fail before training on an unknown name
         jobs = [
-            (s, a, seed, args.device)
+            (s, a, seed, args.device, args.tag)
             for s in args.sets
             for seed in args.seeds
             for a in args.activations
-            if args.force or not run_path(s, a, seed).exists()
+            if args.force or not run_path(s, a, seed, tag=args.tag).exists()
         ]
         print(f"{len(jobs)} runs to train", flush=True)
         context = multiprocessing.get_context("spawn" if args.device.startswith("cuda") else None)  # CUDA cannot fork

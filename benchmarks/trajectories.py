@@ -54,8 +54,9 @@ from convergence import (  # noqa: E402
 )
 
 TRAJECTORIES = RESULTS / "trajectories"
-#: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians:
-#: D-I 583 -> 1,000; D-II 1,657 -> 2,000; D-III (ReLU 0/5 within 6,000) -> the budget; 169 disks -> the budget.
+#: Epochs every activation of a set trains for, chosen before the runs from convergence.md's ReLU medians (of the
+#: first runs, build unrecorded): D-I 583 -> 1,000; D-II 1,657 -> 2,000; D-III (ReLU 0/5 within 6,000) -> the budget;
+#: 169 disks -> the budget.
 TRAJECTORY_EPOCHS: dict[str, int] = {"d1": 1000, "d2": 2000, "d3": 6000, LARGE_SET: 12000}
 ACTIVATIONS = ("relu", "proposed", "tanh")
 CANDIDATE, BASELINE = "proposed", "relu"
@@ -461,30 +462,63 @@ def group(records: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, A
     }
 
 
+def newest_batch(set_name: str, name: str, end_runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """convergence.py's runs of ``set_name`` and activation ``name`` (its name there) in the newest batch that has
+    them: the cell (``<set>``, or a tagged rerun ``<set>@<tag>``) whose runs carry the latest provenance date, runs
+    without provenance counting as the oldest. Batches are never pooled: their builds may differ.
+
+    Example:
+        >>> old = {"set": "d1", "activation": "fold", "seed": 0, "epochs": 102}
+        >>> new = dict(old, cell="d1@t", epochs=114, provenance={"date": "2026-12-04T15:50:53Z"})
+        >>> [r["epochs"] for r in newest_batch("d1", "fold", [old, new])]
+        [114]
+    """
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for r in end_runs:
+        if r["set"] == set_name and r["activation"] == name:
+            cells.setdefault(r.get("cell", r["set"]), []).append(r)
+    if not cells:
+        return []
+    return cells[max(cells, key=lambda c: max(r.get("provenance", {}).get("date", "") for r in cells[c]))]
+
+
+def _batch_label(runs: list[dict[str, Any]]) -> str:
+    """The batch's cell name and build: torch version and date of its runs, or "build unrecorded"."""
+    cell = runs[0].get("cell", runs[0]["set"])
+    recorded = [r["provenance"] for r in runs if "provenance" in r]
+    if len(recorded) < len(runs):
+        return f"{cell} (build unrecorded)" if not recorded else f"{cell} (build partly unrecorded)"
+    torch = sorted({p["versions"].get("torch", "?") for p in recorded})
+    dates = sorted(p["date"][:10] for p in recorded)
+    return f"{cell} (torch {'/'.join(torch)}, {dates[0]}{'' if dates[0] == dates[-1] else ' to ' + dates[-1]})"
+
+
 def end_of_run_rows(set_name: str, activations: list[str], end_runs: list[dict[str, Any]]) -> list[str]:
-    """convergence.md's end-of-run comparison for this set (Betti numbers where each run stopped)."""
+    """convergence.md's end-of-run comparison for this set (Betti numbers where each run stopped), each activation
+    from its newest batch of runs (:func:`newest_batch`), named in the last column."""
     names = {END_OF_RUN_NAME.get(a, a): a for a in activations}
-    runs = [r for r in end_runs if r["set"] == set_name and r["activation"] in names]
-    if not runs:
+    batches = {name: runs for name in names if (runs := newest_batch(set_name, name, end_runs))}
+    if not batches:
         return ["(no end-of-run runs of this set under benchmarks/results/runs/)"]
-    summary = summarise(runs)
     rows = [
-        "| activation | seeds | at 100% | epochs median (where it stopped) | collapse beta_0 | collapse all |",
-        "|---|---|---|---|---|---|",
+        "| activation | seeds | at 100% | epochs median (where it stopped) | collapse beta_0 | collapse all | "
+        "batch of runs (build) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, activation in names.items():
-        c = summary.get((set_name, name))
-        if c is not None:
+        if name in batches:
+            c = next(iter(summarise(batches[name]).values()))
             rows.append(
                 f"| {LABELS.get(activation, activation)} | {c['n']} | {c['converged']}/{c['n']} | {c['median']:g} | "
-                f"{c['collapse']:.2f} | {c['collapse_total']:.2f} |"
+                f"{c['collapse']:.2f} | {c['collapse_total']:.2f} | {_batch_label(batches[name])} |"
             )
     return rows
 
 
 def same_first_100(record: dict[str, Any], end_runs: list[dict[str, Any]]) -> bool | None:
-    """Whether convergence.py's run of the same set, activation and seed reached 100% at the same epoch (both
-    trainings are the same deterministic loop; the monitor only reads the model). ``None`` without such a run.
+    """Whether convergence.py's run of the same set, activation and seed (in the newest batch of such runs,
+    :func:`newest_batch`) reached 100% at the same epoch (both trainings are the same deterministic loop; the
+    monitor only reads the model). ``None`` without such a run.
 
     Example:
         >>> run = {"set": "d1", "activation": "fold", "seed": 0, "epochs": 102, "converged": True}
@@ -492,7 +526,7 @@ def same_first_100(record: dict[str, Any], end_runs: list[dict[str, Any]]) -> bo
         True
     """
     name = END_OF_RUN_NAME.get(record["activation"], record["activation"])
-    match = [r for r in end_runs if (r["set"], r["activation"], r["seed"]) == (record["set"], name, record["seed"])]
+    match = [r for r in newest_batch(record["set"], name, end_runs) if r["seed"] == record["seed"]]
     if not match:
         return None
     other = match[0]
@@ -548,9 +582,10 @@ def set_section(set_name: str, by_activation: dict[str, list[dict[str, Any]]], e
     lines += [
         "",
         "(*) Both are the same deterministic loop (the monitor only reads the model), so a mismatch means the stored "
-        "run followed another training path: full-batch training amplifies float rounding differences, and the "
-        "stored runs were made earlier, possibly on another machine or build. The epochs to 100% that go with the "
-        "numbers below are this table's.",
+        "run followed another training path: full-batch training amplifies float rounding differences, and a "
+        "stored run may come from another machine or build. Each activation is compared with the newest batch of "
+        "convergence.py's runs that has it, named with its build in the END-OF-RUN table below. The epochs to 100% "
+        "that go with the numbers below are this table's.",
         "",
         "(**) Same outputs: the monitor's numbers against the numpy route on the very outputs it measured (each "
         "class forwarded in the monitor's batches): a test of the topology route. Full-batch: against convergence.py's "
