@@ -117,6 +117,7 @@ def test_the_console_script_rewrites_recipe_paths_in_sys_argv_without_a_warning(
 
 def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(tmp_path, monkeypatch, caplog):
     """The README's main job as shipped: the D-I recipe, from another directory, to 100% training accuracy."""
+    import torch
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.chdir(tmp_path)
@@ -130,6 +131,15 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
     assert {"train_acc", "betti/seconds", "betti/input/class_0/b0", "betti/logits/class_1/b1"} <= set(tags)
     # EpochProgress's closing line counts the epochs actually run
     assert f"[done]  epoch {trainer.current_epoch} " in caplog.text
+    # checkpoints at epochs 500 and 1000 and at the stop (not after each of the ~1,000 one-step epochs): the best
+    # by train_acc is the last epoch's (100%), and last.ckpt is that epoch too
+    epoch = trainer.current_epoch - 1  # Lightning names and stores the 0-based index of the last epoch run
+    checkpoints = events[0].parent / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        f"epoch={epoch}-step={trainer.global_step}-train_acc=1.0000.ckpt",
+        "last.ckpt",
+    ]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == epoch
 
 
 def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(tmp_path, monkeypatch):
