@@ -1,7 +1,7 @@
 """The synthetic recipes as `lightning-topo fit` runs them: the epoch of 100% training accuracy and the wall time.
 
-Each recipe is built by the package's LightningCLI from its YAML exactly as shipped (BettiMonitor, EarlyStopping
-and EpochProgress included; only the TensorBoard directory moves to a temporary folder) and fitted as the CLI's
+Each recipe is built by the package's LightningCLI from its YAML exactly as shipped (BettiMonitor, EarlyStopping,
+EpochProgress and the checkpoints included; only the TensorBoard directory moves to a temporary folder) and fitted as the CLI's
 ``fit`` subcommand does (``trainer.fit(model, datamodule=...)``). One table row per recipe: training points,
 network (hidden widths and activation), the epoch at which the whole training set is classified (EarlyStopping's
 ``train_acc > 0.99999``; "not reached" when ``max_epochs`` ran out first), the wall time of the whole run (data
@@ -13,16 +13,22 @@ for ``lightning-topo fit``) is much faster for these small full-batch networks: 
 2 cores, the D-I network's full-batch loop ran 250 epochs in 13 s with 1 torch thread, and fewer than 250 in
 100 s with torch's default 2.
 
-``--plain`` trains the recipe's own model, data and optimizer/scheduler (``configure_optimizers``), seeded the same
-way by the CLI, in a bare full-batch PyTorch loop without Lightning's loop or the monitor: the same arithmetic, so
-the same epoch of 100% (checked: 1009 on D-I, 622 on D-II, 2257 on D-III, as the Lightning runs), at a fraction of
-the time. Its wall time is not the recipe's.
+Each recipe runs up to three times in one invocation, so their times share the same machine load: first its own
+model, data and optimizer/scheduler (``configure_optimizers``), seeded the same way by the CLI, in a bare full-batch
+PyTorch loop without Lightning's loop or the monitor (the same arithmetic, so the same epoch of 100%: checked 1009
+on D-I, 622 on D-II, 2257 on D-III, as the Lightning runs), then the recipe as shipped, then
+the recipe with BettiMonitor removed. Each row gives its training time (data generation included: ``trainer.fit``,
+or the data module's ``setup`` and the bare loop) and its ratio to the bare loop's, the cost of Lightning's loop,
+logging, callbacks and checkpoints over the arithmetic; the wall time adds building everything from the YAML. The
+last columns count the checkpoint files the fit wrote (a rewritten file counts each time) and give the load average.
+``--plain`` runs the bare loop only (the epoch of 100%, quickly); ``--no-monitor-off`` skips the third run.
 
 Targets: the D-I recipe reaches 100% in under 3 minutes on a 2-core CPU (issue 3); every synthetic recipe
 reaches 100% as shipped, each in under 10 minutes (issue 12).
 
 Usage:
     python benchmarks/train_synthetic.py | tee benchmarks/results/train_synthetic.txt   # the four recipes
+    python benchmarks/train_synthetic.py --recipes d1_circles --threads 1   # bare loop, recipe, recipe w/o monitor
     python benchmarks/train_synthetic.py --recipes d1_circles d2_tori --threads 1
     python benchmarks/train_synthetic.py --recipes d2_tori_paper --trainer.max_epochs=3000   # any CLI override
     python benchmarks/train_synthetic.py --recipes d1_large --threads 1 --plain   # epoch of 100% only, fast
@@ -40,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from provenance import print_header
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.epoch_progress import budget_reached
@@ -51,25 +58,30 @@ MAIN_RECIPES = ("d1_circles", "d2_tori", "d3_spheres", "d1_large")
 
 @dataclass
 class Row:
-    """One recipe's measurement."""
+    """One run's measurement."""
 
     recipe: str
+    kind: str  # "bare PyTorch loop (--plain)", "recipe as shipped", "recipe, BettiMonitor removed"
     points: int
     network: str
     epoch: str  # epoch of 100% training accuracy, or "not reached (...)"
-    wall_s: float
+    train_s: float  # data generation + training (trainer.fit, or setup + the bare loop)
+    wall_s: float  # train_s plus building everything from the YAML
     monitor_s: float
-    monitored_epochs: int
+    monitored_epochs: int  # -1: no monitor in this run
+    checkpoints: int  # checkpoint files written during the fit (rewrites of the same file count)
     load: str  # 1-minute load average before -> after
+    ratio: float = float("nan")  # train_s / the bare loop's train_s in the same invocation
 
     def markdown(self) -> str:
         share = (
-            f"{100 * self.monitor_s / self.wall_s:.0f}% ({self.monitor_s:.1f} s, {self.monitored_epochs} measurements)"
+            f"{100 * self.monitor_s / self.train_s:.0f}% ({self.monitor_s:.1f} s, {self.monitored_epochs} measurements)"
             if self.monitored_epochs >= 0
-            else "n/a (--plain: no Lightning loop, no monitor)"
+            else "n/a"
         )
         return (
-            f"| `{self.recipe}.yaml` | {self.points:,} | {self.network} | {self.epoch} | {self.wall_s:.0f} s | {share} |"
+            f"| `{self.recipe}.yaml` | {self.kind} | {self.points:,} | {self.network} | {self.epoch} |"
+            f" {self.train_s:.1f} s | {self.ratio:.1f}x | {self.wall_s:.1f} s | {share} | {self.checkpoints} |"
             f" {self.load} |"
         )
 
@@ -109,20 +121,36 @@ def _recipe(name: str) -> Path:
     return path
 
 
-def run_recipe(recipe: str, extra: list[str]) -> Row:
-    """Fit one recipe as shipped (plus ``extra`` CLI overrides) and measure it."""
+def run_recipe(recipe: str, extra: list[str], monitor: bool = True) -> Row:
+    """Fit one recipe as shipped (plus ``extra`` CLI overrides) and measure it; ``monitor=False`` drops BettiMonitor.
+
+    ``train_s`` is the time of ``trainer.fit`` (data generation in the data module's ``setup`` included, as in
+    :func:`run_plain`); ``wall_s`` adds building the trainer, model and data module from the YAML.
+    """
     path = _recipe(recipe)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as logs:
         start = time.perf_counter()
         cli = run_cli(["-c", str(path), f"--trainer.logger.init_args.save_dir={logs}", *extra], run=False)
         trainer = cli.trainer
-        monitor = next((c for c in trainer.callbacks if isinstance(c, BettiMonitor)), None)
+        if not monitor:
+            trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, BettiMonitor)]
+        betti = next((c for c in trainer.callbacks if isinstance(c, BettiMonitor)), None)
         spent = [0.0]
-        if monitor is not None:
-            _time_hooks(monitor, spent)
+        if betti is not None:
+            _time_hooks(betti, spent)
+        writes = [0]
+        save = trainer.save_checkpoint  # what ModelCheckpoint calls for every file it writes
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            writes[0] += 1
+            return save(*args, **kwargs)
+
+        trainer.save_checkpoint = counted
+        fit_start = time.perf_counter()
         trainer.fit(cli.model, datamodule=cli.datamodule)
-        wall = time.perf_counter() - start
+        end = time.perf_counter()
+        checkpoints = writes[0]
     accuracy = float(trainer.callback_metrics["train_acc"])
     budget = budget_reached(trainer)
     if budget is None and accuracy >= 1.0:
@@ -131,24 +159,31 @@ def run_recipe(recipe: str, extra: list[str]) -> Row:
         epoch = f"not reached ({budget or 'stopped'} at epoch {trainer.current_epoch}, train_acc {accuracy:.5f})"
     return Row(
         recipe=recipe,
+        kind="recipe as shipped" if monitor else "recipe, BettiMonitor removed",
         points=len(cli.datamodule.train_set),
         network=_network(cli.model),
         epoch=epoch,
-        wall_s=wall,
+        train_s=end - fit_start,
+        wall_s=end - start,
         monitor_s=spent[0],
-        monitored_epochs=len(getattr(monitor, "history", [])),
+        monitored_epochs=len(getattr(betti, "history", [])) if betti is not None else -1,
+        checkpoints=checkpoints,
         load=f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
     )
 
 
 def run_plain(recipe: str, extra: list[str]) -> Row:
-    """The recipe's model, data, optimizer and seed in a bare full-batch loop: the epoch of 100%, quickly."""
+    """The recipe's model, data, optimizer and seed in a bare full-batch loop: the epoch of 100%, quickly.
+
+    ``train_s`` runs from the data module's ``setup`` (data generation) to the last step, like the Lightning rows.
+    """
     import torch.nn.functional as F
 
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     cli = run_cli(["-c", str(_recipe(recipe)), "--trainer.logger=false", *extra], run=False)
     model, datamodule = cli.model, cli.datamodule
+    fit_start = time.perf_counter()
     datamodule.setup("fit")
     x, y = datamodule.train_set.tensors
     configured = model.configure_optimizers()
@@ -168,16 +203,27 @@ def run_plain(recipe: str, extra: list[str]) -> Row:
             schedule.step()
     else:
         epoch = f"not reached (max_epochs={cli.trainer.max_epochs}, train_acc {accuracy:.5f})"
+    end = time.perf_counter()
     return Row(
         recipe=recipe,
+        kind="bare PyTorch loop (--plain)",
         points=len(x),
         network=_network(model),
         epoch=epoch,
-        wall_s=time.perf_counter() - start,
+        train_s=end - fit_start,
+        wall_s=end - start,
         monitor_s=0.0,
         monitored_epochs=-1,
+        checkpoints=0,
         load=f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
     )
+
+
+HEADER = [
+    "| recipe | run | points | network | epoch of 100% | training time | x bare loop | wall time | monitor share "
+    "(time in its hooks) | checkpoint writes | load avg |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
+]
 
 
 def main() -> None:
@@ -189,22 +235,32 @@ def main() -> None:
         default=None,
         help="torch threads (default: torch's own, one per core); see the docstring",
     )
-    parser.add_argument("--plain", action="store_true", help="bare PyTorch loop: the epoch of 100%% only (see above)")
+    parser.add_argument("--plain", action="store_true", help="bare PyTorch loop only: the epoch of 100%% (see above)")
+    parser.add_argument(
+        "--no-monitor-off",
+        action="store_true",
+        help="skip the third run per recipe (the recipe without BettiMonitor)",
+    )
     args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
     if args.threads is not None:
         if args.threads < 1:
             raise SystemExit(f"--threads must be a positive integer, got {args.threads}")
         torch.set_num_threads(args.threads)
+    print_header()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
-    header = [
-        "| recipe | points | network | epoch of 100% | wall time | monitor share (time in its hooks) | load avg |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    rows = []
+    rows: list[Row] = []
     for recipe in args.recipes:
-        rows.append((run_plain if args.plain else run_recipe)(recipe, extra))
-        print(f"\n== {rows[-1].markdown()}", flush=True)
-    print("\n" + "\n".join(header + [row.markdown() for row in rows]), flush=True)
+        plain = run_plain(recipe, extra)
+        runs = [plain]
+        if not args.plain:
+            runs.append(run_recipe(recipe, extra, monitor=True))
+            if not args.no_monitor_off:
+                runs.append(run_recipe(recipe, extra, monitor=False))
+        for row in runs:
+            row.ratio = row.train_s / plain.train_s
+            print(f"\n== {row.markdown()}", flush=True)
+        rows += runs
+    print("\n" + "\n".join(HEADER + [row.markdown() for row in rows]), flush=True)
 
 
 if __name__ == "__main__":

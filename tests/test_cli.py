@@ -117,6 +117,7 @@ def test_the_console_script_rewrites_recipe_paths_in_sys_argv_without_a_warning(
 
 def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(tmp_path, monkeypatch, caplog):
     """The README's main job as shipped: the D-I recipe, from another directory, to 100% training accuracy."""
+    import torch
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.chdir(tmp_path)
@@ -130,6 +131,15 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
     assert {"train_acc", "betti/seconds", "betti/input/class_0/b0", "betti/logits/class_1/b1"} <= set(tags)
     # EpochProgress's closing line counts the epochs actually run
     assert f"[done]  epoch {trainer.current_epoch} " in caplog.text
+    # checkpoints at epochs 500 and 1000 and at the stop (not after each of the ~1,000 one-step epochs): the best
+    # by train_acc is the last epoch's (100%), and last.ckpt is that epoch too
+    epoch = trainer.current_epoch - 1  # Lightning names and stores the 0-based index of the last epoch run
+    checkpoints = events[0].parent / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        f"epoch={epoch}-step={trainer.global_step}-train_acc=1.0000.ckpt",
+        "last.ckpt",
+    ]
+    assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == epoch
 
 
 def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(tmp_path, monkeypatch):
@@ -158,3 +168,54 @@ def test_short_class_names_resolve(tmp_path, monkeypatch):
     )
     assert type(cli.model).__name__ == "MLPClassifier" and type(cli.datamodule).__name__ == "SyntheticDataModule"
     assert any(type(c).__name__ == "BettiMonitor" for c in cli.trainer.callbacks)
+
+
+def test_checkpointing_off_on_the_command_line_drops_the_recipes_checkpoint(tmp_path, monkeypatch):
+    """The synthetic recipes list a ModelCheckpoint; --trainer.enable_checkpointing=false still means no checkpoint."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    monkeypatch.chdir(tmp_path)
+    on = run_cli(["-c", "recipes/d1_circles.yaml", "--trainer.logger=false"], run=False)
+    assert any(isinstance(c, ModelCheckpoint) for c in on.trainer.callbacks)
+    off = run_cli(
+        ["fit", "-c", "recipes/d1_circles.yaml", "--trainer.logger=false", "--trainer.enable_checkpointing=false"]
+        + ["--trainer.max_epochs=3"]
+    )
+    assert off.trainer.checkpoint_callback is None and off.trainer.global_step == 3
+    assert not [c for c in off.trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_run_cli_with_argv_ignores_the_calling_scripts_own_arguments(monkeypatch, capsys):
+    """A benchmark run as `python x.py --recipes d1_circles` calls run_cli(argv): no 'args parameter' warning."""
+    import warnings
+
+    script_argv = ["benchmarks/x.py", "--recipes", "d1_circles"]
+    monkeypatch.setattr(sys, "argv", list(script_argv))
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(SystemExit):
+        warnings.simplefilter("always")
+        run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--print_config"])
+    assert "name: d1_circles" in capsys.readouterr().out
+    assert not [str(w.message) for w in caught if "args parameter" in str(w.message)]
+    assert sys.argv == script_argv  # restored
+
+
+def test_only_the_known_upstream_deprecation_is_silenced():
+    """Lightning's LeafSpec FutureWarning from its _pytree module is ignored; the same text from elsewhere is not."""
+    import warnings
+
+    from lightning_topo.cli import silence_upstream_warnings
+
+    message = "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec)` instead."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_upstream_warnings()
+        for module in ("lightning.pytorch.utilities._pytree", "pytorch_lightning.utilities._pytree", "mine"):
+            warnings.warn_explicit(message, FutureWarning, f"{module}.py", 21, module=module)
+        warnings.warn_explicit(
+            "another deprecation", FutureWarning, "_pytree.py", 30, module="lightning.pytorch.utilities._pytree"
+        )
+    assert [(w.filename, str(w.message)) for w in caught] == [
+        ("mine.py", message),
+        ("_pytree.py", "another deprecation"),
+    ]

@@ -347,3 +347,24 @@ def test_image_recipe_runs_a_fast_dev_run_on_local_files(recipe, tmp_path, monke
     assert cli.trainer.state.finished and cli.trainer.global_step == 1
     assert cli.model.hparams.num_classes == cli.datamodule.num_classes
     assert cli.model.hparams.in_channels == cli.datamodule.in_channels
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 0.25])
+def test_without_a_validation_split_the_fit_runs_no_validation_loop_and_raises_no_warning(tmp_path, val_fraction):
+    """As SyntheticDataModule: val_fraction=0 switches validation off for the fit (no empty-loader warning)."""
+    import warnings
+
+    from lightning_topo.models import CNNClassifier
+
+    root, _ = fashion_root(tmp_path)
+    dm = FashionMNISTDataModule(root=str(root), classes=[0, 1], batch_size=4, val_fraction=val_fraction)
+    model = CNNClassifier(in_channels=dm.in_channels, num_classes=dm.num_classes, channels=(4, 8))
+    trainer = quiet_trainer(tmp_path, max_epochs=1, limit_val_batches=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, datamodule=dm)
+    caught = [str(w.message) for w in caught if not any(s in str(w.message) for s in ("LeafSpec", "many workers"))]
+    assert not caught, caught
+    assert ("val_acc" in trainer.callback_metrics) == (val_fraction > 0)
+    assert trainer.global_step == 2  # 6 (val_fraction 0.25) or 8 training images, batch 4
+    assert trainer.limit_val_batches == 3  # the trainer's own setting is back after the fit

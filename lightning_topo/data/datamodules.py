@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_topo.data.synthetic import DATASETS, check_arguments, make_dataset
+from lightning_topo.data.validation import NoValidationWithoutSplit
 
 __all__ = ["SCALINGS", "SyntheticDataModule"]
 
@@ -33,7 +34,7 @@ class _FullBatch(Dataset):
         return 1
 
 
-class SyntheticDataModule(pl.LightningDataModule):
+class SyntheticDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
     """A synthetic topology set, split into train/validation, scaled, served full batch or in mini-batches.
 
     Args:
@@ -82,20 +83,12 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.num_classes = 2
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
-        self._limit_val_batches: int | float | None = None  # the trainer's setting while a fit runs without one
 
     def setup(self, stage: str | None = None) -> None:
         self._make_splits()
-        if stage == "fit" and self.val_set is None and self.trainer is not None:
-            # No held-out split: validating on the training points every epoch would repeat the training metrics
-            # at extra cost, and an empty loader makes Lightning warn, so the fit runs no validation loop.
-            self._limit_val_batches = self.trainer.limit_val_batches
-            self.trainer.limit_val_batches = 0
-
-    def teardown(self, stage: str | None = None) -> None:
-        if stage == "fit" and self._limit_val_batches is not None and self.trainer is not None:
-            self.trainer.limit_val_batches = self._limit_val_batches
-            self._limit_val_batches = None
+        # No held-out split: validating on the training points every epoch would repeat the training metrics
+        # at extra cost, and an empty loader makes Lightning warn, so the fit runs no validation loop.
+        self._skip_validation_without_split(stage)
 
     def _make_splits(self) -> None:
         if self.train_set is not None:

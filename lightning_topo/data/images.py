@@ -51,6 +51,8 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from lightning_topo.data.validation import NoValidationWithoutSplit
+
 __all__ = [
     "BadImageFileWarning",
     "BadImageFilesError",
@@ -231,7 +233,7 @@ class _FileImages(Dataset):
         return self.failed
 
 
-class ImageDataModule(pl.LightningDataModule):
+class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
     """Shared logic of the image data modules: class subsets, the seeded split, transforms and loaders.
 
     Subclasses set ``CLASS_NAMES``, ``IN_CHANNELS``, ``NATIVE_SIZE``, ``MEAN``/``STD`` and implement
@@ -242,7 +244,8 @@ class ImageDataModule(pl.LightningDataModule):
         classes: keep only these classes (names or original label indices, at least two), relabelled
             ``0..n-1`` in the order given; ``None`` keeps every class.
         val_fraction: fraction of the training split held out (seeded, random) as the validation set;
-            0 trains on all of it and runs no validation.
+            0 trains on all of it and switches the validation loop off during ``fit`` (``trainer.limit_val_batches``
+            is 0 for that fit and restored after it), as :class:`~lightning_topo.data.SyntheticDataModule` does.
         seed: seed of the train/validation split.
         image_size: side of the square images fed to the model (``None``: the data set's native size).
         augment: random crops and horizontal flips on the training set.
@@ -435,6 +438,7 @@ class ImageDataModule(pl.LightningDataModule):
             for name, part, train in (("val_set", order[:n_val], False), ("train_set", order[n_val:], True)):
                 subset = _take(images, index[part])
                 setattr(self, name, self._dataset(subset, labels[part], train) if len(part) else None)
+        self._skip_validation_without_split(stage)
         if stage in (None, "test", "predict") and self.test_set is None:
             images, labels = self._readable(*self._read(train=False), split="test")
             index, labels = self._keep(labels)

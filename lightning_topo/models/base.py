@@ -88,10 +88,15 @@ class ClassifierModule(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         metric = getattr(self, f"{stage}_acc")
-        metric(logits, y)
+        # update, not forward: the accuracy is logged per epoch only, so the batch's own value (which forward
+        # computes, juggling the metric's state to do so) would be thrown away
+        metric.update(logits, y)
         on_step = stage == "train" and self.trainer.num_training_batches > 1
-        self.log(f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
-        self.log(f"{stage}_acc", metric, on_step=False, on_epoch=True, prog_bar=True)
+        batch_size = len(y)  # given, so Lightning does not search the batch for it at every call
+        self.log(
+            f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train", batch_size=batch_size
+        )
+        self.log(f"{stage}_acc", metric, on_step=False, on_epoch=True, prog_bar=True, batch_size=batch_size)
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
