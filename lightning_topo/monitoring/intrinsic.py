@@ -17,8 +17,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
+
+from lightning_topo.monitoring.report import _FONTS  # one font choice for every figure the monitor draws
 
 __all__ = [
     "depth_curve",
@@ -97,6 +99,11 @@ def id_depth_figure(history: Sequence[Mapping], layers: Sequence[str]) -> Figure
         >>> [line.get_ydata().tolist() for line in figure.axes[0].lines][-1]
         [3.0, 3.0]
     """
+    with rc_context(_FONTS):  # fonts are chosen when the texts are made: DejaVu Sans ships with matplotlib
+        return _id_depth_figure(history, layers)
+
+
+def _id_depth_figure(history: Sequence[Mapping], layers: Sequence[str]) -> Figure:
     entries = [entry for entry in history if entry.get("id")]
     figure = Figure(figsize=(max(4.0, 0.45 * len(layers) + 1.5), 3.4), layout="constrained")
     ax = figure.add_subplot()
@@ -129,6 +136,11 @@ def id_over_training_figure(history: Sequence[Mapping], layers: Sequence[str]) -
         >>> id_over_training_figure(history, ["a", "b"]).axes[0].images[0].get_array().tolist()
         [[5.0, 4.0, 3.0], [3.0, 3.0, 3.0]]
     """
+    with rc_context(_FONTS):
+        return _id_over_training_figure(history, layers)
+
+
+def _id_over_training_figure(history: Sequence[Mapping], layers: Sequence[str]) -> Figure:
     entries = [entry for entry in history if entry.get("id")]
     values = np.ma.masked_invalid(np.array([depth_curve(e["id"], layers) for e in entries]).T.reshape(len(layers), -1))
     figure = Figure(

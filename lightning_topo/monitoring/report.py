@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.collections import PathCollection
@@ -41,6 +42,12 @@ SECONDS_TAG = "betti/seconds"
 
 # {layer: {class: (b0, b1, ...)}}, classes as strings ("0", "1", ... or "all") so they survive serialisation
 EpochBetti = Mapping[str, Mapping[str, Sequence[int]]]
+
+
+#: Matplotlib ships DejaVu Sans: figures built with it named (not the generic "sans-serif", which a matplotlibrc or
+#: style may map to fonts the machine lacks) look the same everywhere and never print findfont's "Falling back to
+#: DejaVu Sans" lines (960 of them for one D-I heat map under a matplotlibrc naming Arial, Helvetica).
+_FONTS = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans"}
 
 
 def scalar_tag(layer: str, cls: int | str, dim: int) -> str:
@@ -71,8 +78,9 @@ def custom_scalars_layout(layers: Sequence[str], classes: Sequence[str], dims: S
 
 def depth_figure(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int], title: str) -> Figure:
     """Betti number against layer depth, one panel per dimension, one line per class."""
-    figure = Figure(figsize=_depth_size(dims), layout="constrained")
-    _draw_depth(figure, betti, layers, dims, title)
+    with matplotlib.rc_context(_FONTS):  # fonts are chosen when the texts are made: a later draw needs no context
+        figure = Figure(figsize=_depth_size(dims), layout="constrained")
+        _draw_depth(figure, betti, layers, dims, title)
     return figure
 
 
@@ -136,8 +144,9 @@ def over_training_figure(
     layers, dims = _check_layers_dims(layers, dims, history)
     classes = _classes(history, classes)
     width, height, heat = _over_training_size(history, layers, dims, classes)
-    figure = Figure(figsize=(width, height))
-    _draw_over_training(figure, history, layers, dims, classes, title, heat, (width, height))
+    with matplotlib.rc_context(_FONTS):
+        figure = Figure(figsize=(width, height))
+        _draw_over_training(figure, history, layers, dims, classes, title, heat, (width, height))
     return figure
 
 
@@ -171,18 +180,19 @@ def plot_history(
     width, height, heat = _over_training_size(history, layers, dims, classes)
     depth_height = _depth_size(dims)[1]
     width = max(width, _depth_size(dims)[0])
-    figure = Figure(figsize=(width, height + depth_height))
-    top, bottom = figure.subfigures(2, 1, height_ratios=[height, depth_height])
-    _draw_over_training(top, history, layers, dims, classes, title, heat, (width, height))
-    last = history[-1]
-    _draw_depth(
-        bottom,
-        last["betti"],
-        layers,
-        dims,
-        f"Betti numbers by layer at epoch {last.get('epoch', len(history) - 1)} (last entry)",
-        _depth_axes(bottom, width, depth_height, layers, len(dims)),
-    )
+    with matplotlib.rc_context(_FONTS):
+        figure = Figure(figsize=(width, height + depth_height))
+        top, bottom = figure.subfigures(2, 1, height_ratios=[height, depth_height])
+        _draw_over_training(top, history, layers, dims, classes, title, heat, (width, height))
+        last = history[-1]
+        _draw_depth(
+            bottom,
+            last["betti"],
+            layers,
+            dims,
+            f"Betti numbers by layer at epoch {last.get('epoch', len(history) - 1)} (last entry)",
+            _depth_axes(bottom, width, depth_height, layers, len(dims)),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
     return path
