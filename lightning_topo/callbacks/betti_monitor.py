@@ -123,7 +123,7 @@ class _Measurement:
 
 
 def _lists_to_state(lists: NeighbourLists) -> dict[str, Any]:
-    arrays = {name: getattr(lists, name) for name in ("indices", "edges")}
+    arrays = {name: getattr(lists, name) for name in ("indices", "edges", "nearest")}
     return {
         "n_points": lists.n_points,
         "n_unique": lists.n_unique,
@@ -133,7 +133,8 @@ def _lists_to_state(lists: NeighbourLists) -> dict[str, Any]:
 
 
 def _lists_from_state(state: dict[str, Any]) -> NeighbourLists:
-    arrays = {name: None if state[name] is None else state[name].numpy() for name in ("indices", "edges")}
+    names = ("indices", "edges", "nearest")
+    arrays = {name: None if state.get(name) is None else state[name].numpy() for name in names}
     return NeighbourLists(state["n_points"], state["n_unique"], state["metric"], **arrays)
 
 

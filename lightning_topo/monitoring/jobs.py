@@ -50,12 +50,19 @@ def _pixels(figure: Any) -> np.ndarray:
 
 
 def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, np.ndarray]:
-    """The monitor's TensorBoard images as ``{tag: (height, width, 3) uint8}``: Betti over training, depth profile."""
+    """The monitor's TensorBoard images as ``{tag: (height, width, 3) uint8}``: Betti over training, depth profile,
+    and, when the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map."""
     from lightning_topo.monitoring.report import depth_figure, over_training_figure
 
     last = history[-1]
     title = f"Betti numbers by layer, epoch {last['epoch']}"
-    return {
+    images = {
         "betti/over_training": _pixels(over_training_figure(history, layers, dims)),
         "betti/depth_profile": _pixels(depth_figure(last["betti"], layers, dims, title)),
     }
+    if any(entry.get("id") for entry in history):  # the monitor's intrinsic_dimension=True
+        from lightning_topo.monitoring.intrinsic import id_depth_figure, id_over_training_figure
+
+        images["id/depth_profile"] = _pixels(id_depth_figure(history, layers))
+        images["id/over_training"] = _pixels(id_over_training_figure(history, layers))
+    return images

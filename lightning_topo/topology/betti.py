@@ -103,8 +103,22 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
     unique = cloud - cloud.mean(axis=0) if high else cloud  # centred on every point's mean
     unique = unique[keep] if len(keep) < len(cloud) else unique
     if metric == "knn":
-        return NeighbourLists(len(cloud), len(unique), metric, knn_indices(unique, k, centre=False), None)
-    return NeighbourLists(len(cloud), len(unique), metric, None, radius_edges(unique, float(scale), centre=False))
+        indices = knn_indices(unique, k, centre=False)
+        return NeighbourLists(len(cloud), len(unique), metric, indices, None, _two_nearest(unique, indices))
+    edges = radius_edges(unique, float(scale), centre=False)
+    return NeighbourLists(len(cloud), len(unique), metric, None, edges, _two_nearest(unique, None))
+
+
+def _two_nearest(unique: np.ndarray, indices: np.ndarray | None) -> np.ndarray | None:
+    """Each distinct point's first and second neighbour distances (``None`` below 3 points): the lengths to the
+    second and third entries of its k-NN list (itself first, then by distance), or a k-d tree / block search."""
+    if len(unique) < 3:
+        return None
+    if indices is not None and indices.shape[1] >= 3:
+        return np.linalg.norm(unique[indices[:, 1:3]] - unique[:, None, :], axis=2)
+    from lightning_topo.topology.intrinsic import two_nearest_distances
+
+    return np.stack(two_nearest_distances(unique), axis=1)
 
 
 def betti_from_neighbours(

@@ -32,6 +32,9 @@ class NeighbourLists:
         indices: ``metric="knn"``: ``(n_unique, min(k, n_unique))`` ``int64``; row ``i`` lists ``i``'s nearest
             distinct points, ``i`` itself first, then by distance, ties broken by the lower index.
         edges: ``metric="euclidean"``: ``(2, m)`` ``int64`` pairs ``i < j`` at distance ``<= scale``, sorted.
+        nearest: ``(n_unique, 2)`` ``float64``: each distinct point's first and second nearest-neighbour distances,
+            kept from the distance step that built the lists (the intrinsic dimension's input:
+            :func:`lightning_topo.topology.lists_intrinsic_dimension`); ``None`` below 3 distinct points.
     """
 
     n_points: int
@@ -39,8 +42,9 @@ class NeighbourLists:
     metric: str
     indices: np.ndarray | None
     edges: np.ndarray | None
+    nearest: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (what pickling sends, up to a small header)."""
-        return sum(a.nbytes for a in (self.indices, self.edges) if a is not None)
+        return sum(a.nbytes for a in (self.indices, self.edges, self.nearest) if a is not None)

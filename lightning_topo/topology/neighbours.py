@@ -339,17 +339,39 @@ def lists_from_distances(
     elif n_unique < n:
         dist = dist.subset(keep, block_bytes)
     # else: no duplicate, the distances are reused (the k-NN pass below overwrites their diagonal)
+    nearest = []  # each point's first and second neighbour distances, from the very distances ranked here
     if metric == "knn":
         kk = min(k, n_unique)
         parts = []
         for rows, d2 in dist.blocks():
             d2[torch.arange(len(rows), device=d2.device), rows] = -torch.inf  # the point itself first
             parts.append(_first_k(d2, kk))
-        return NeighbourLists(n, n_unique, metric, torch.cat(parts).cpu().numpy().astype(np.int64), None)
+            if n_unique >= 3:
+                nearest.append(_two_nearest(d2, parts[-1]))
+        lists = torch.cat(parts).cpu().numpy().astype(np.int64)
+        return NeighbourLists(n, n_unique, metric, lists, None, _joined(nearest))
     limit = float(scale) * float(scale)
     found = []
     for rows, d2 in dist.blocks():
         r, c = torch.nonzero(d2 <= limit, as_tuple=True)
         r = rows[r]
         found.append(torch.stack([r[r < c], c[r < c]]))
-    return NeighbourLists(n, n_unique, metric, None, torch.cat(found, dim=1).cpu().numpy().astype(np.int64))
+        if n_unique >= 3:
+            d2[torch.arange(len(rows), device=d2.device), rows] = -torch.inf
+            nearest.append(_two_nearest(d2, None))
+    edges = torch.cat(found, dim=1).cpu().numpy().astype(np.int64)
+    return NeighbourLists(n, n_unique, metric, None, edges, _joined(nearest))
+
+
+def _two_nearest(d2: torch.Tensor, ranked: torch.Tensor | None) -> torch.Tensor:
+    """Each row's first and second neighbour distances: read at ``ranked[:, 1:3]`` (its k-NN list, self first)
+    when it has them, else the three smallest entries of the row (its own ``-inf`` first)."""
+    if ranked is not None and ranked.shape[1] >= 3:
+        squared = d2.gather(1, ranked[:, 1:3])
+    else:
+        squared = torch.topk(d2, 3, dim=1, largest=False, sorted=True).values[:, 1:3]
+    return squared.clamp_min(0).sqrt()
+
+
+def _joined(nearest: list[torch.Tensor]) -> np.ndarray | None:
+    return torch.cat(nearest).to(torch.float64).cpu().numpy() if nearest else None
