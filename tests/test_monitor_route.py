@@ -440,19 +440,20 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     y = torch.arange(300) % 3
     x = torch.randn(300, 4) + 3.0 * y[:, None].float()
-    monitor = Shares(probe_size=90, k=5, num_workers=1)
+    monitor = Shares(probe_size=90, k=5, num_workers=1, intrinsic_dimension=True)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=3, enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False, callbacks=[monitor],
                          logger=TensorBoardLogger(out, name="ddp", version=0))
     model = Net()
     trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=30))
     # the same measurement in one process, on the final weights and the same probe
-    single = BettiMonitor(probe=monitor._probe, k=5, num_workers=0)
-    single._probe, single._watched = monitor._probe, monitor._watched
-    reference = single.compute(model.cpu(), epoch=2, step=trainer.global_step)["betti"]
+    single = BettiMonitor(k=5, num_workers=0, intrinsic_dimension=True)
+    single.set_probe(*monitor.probe, model=model.cpu())
+    reference = single.compute(model.cpu(), epoch=2, step=trainer.global_step)
     with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
         json.dump({"history": [(e["epoch"], e["step"], e["betti"]) for e in monitor.history],
-                   "measured": monitor.measured, "single": reference}, f)
+                   "ids": [e["id"] for e in monitor.history],
+                   "measured": monitor.measured, "single": reference["betti"], "single_id": reference["id"]}, f)
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 """
@@ -464,6 +465,9 @@ def test_two_rank_ddp_shares_the_work_and_gives_the_numbers_of_one_process(tmp_p
     assert rank0["history"] == rank1["history"] and len(rank0["history"]) == 3
     assert rank0["history"][-1][2] == rank0["single"]  # gathered numbers == one process's, same weights and probe
     assert set(rank0["single"]["logits"]) == {"0", "1", "2"}
+    # the intrinsic dimensions of each rank's share are gathered too: one process's numbers
+    assert rank0["ids"] == rank1["ids"] and rank0["ids"][-1] == rank0["single_id"]
+    assert set(rank0["single_id"]["logits"]) == {"0", "1", "2"}
     accumulator = EventAccumulator(str(tmp_path / "ddp" / "version_0"), size_guidance={"scalars": 0})
     accumulator.Reload()
     steps = [e.step for e in accumulator.Scalars("betti/logits/class_1/b0")]
