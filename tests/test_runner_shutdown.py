@@ -11,6 +11,7 @@ from concurrent.futures import CancelledError
 import pytest
 from monitor_jobs import stubborn_job
 
+from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring import runner as runner_module
 from lightning_topo.monitoring.runner import JobRunner, WorkerDied
 
@@ -69,3 +70,31 @@ def test_close_returns_while_a_job_is_stuck_on_its_way_to_a_worker(monkeypatch):
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+class _Runner:
+    """A runner whose waiting close fails with ``error``; its cancelling close works."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error, self.calls = error, []
+
+    def close(self, cancel: bool) -> None:
+        self.calls.append(cancel)
+        if not cancel:
+            raise self.error
+
+
+def test_a_failing_shutdown_is_a_warning_and_still_cancels_the_workers():
+    monitor = BettiMonitor(num_workers=1)
+    monitor._runner = runner = _Runner(RuntimeError("pipe trouble"))
+    with pytest.warns(UserWarning, match="could not stop its workers cleanly: RuntimeError: pipe trouble"):
+        monitor._close(cancel=False)
+    assert runner.calls == [False, True] and monitor._runner is None
+
+
+def test_a_ctrl_c_during_a_waiting_shutdown_cancels_the_workers_and_goes_on():
+    monitor = BettiMonitor(num_workers=1)
+    monitor._runner = runner = _Runner(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        monitor._close(cancel=False)
+    assert runner.calls == [False, True] and monitor._runner is None
