@@ -22,3 +22,12 @@ def slow_job(items, **options):
     """Take a long time: the fit is interrupted while this runs."""
     time.sleep(float(os.environ.get("LIGHTNING_TOPO_TEST_SLEEP", "60")))
     return betti_job(items, **options)
+
+
+def stubborn_job(marker: str) -> None:
+    """Ignore SIGTERM and run for two minutes: a worker that only SIGKILL stops (say, stuck in native code)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(120)

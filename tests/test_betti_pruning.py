@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
@@ -12,7 +11,7 @@ import pytest
 import torch
 import torchvision
 import yaml
-from conftest import quiet_trainer, run_two_rank_script
+from conftest import quiet_trainer, run_child, run_two_rank_script
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -145,7 +144,7 @@ def test_pruning_our_cnn_in_place_then_reload_in_a_fresh_process(tmp_path):
             torch.save(model(torch.load({str(tmp_path / "x.pt")!r})), {str(tmp_path / "out.pt")!r})
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    run_child([sys.executable, "-c", script], check=True)
     assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
-from conftest import RECIPES
+from conftest import RECIPES, run_child
 
 from lightning_topo.cli import main, recipes_dir, resolve_config_paths, run_cli
 
@@ -49,12 +48,8 @@ def test_recipes_are_found_from_any_directory(tmp_path, monkeypatch):
     ],
 )
 def test_bad_configuration_fails_before_training_naming_the_field(override, field, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "lightning_topo.cli", "fit", "-c", "recipes/d1_circles.yaml", override],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_child(
+        [sys.executable, "-m", "lightning_topo.cli", "fit", "-c", "recipes/d1_circles.yaml", override], cwd=tmp_path
     )
     assert result.returncode != 0
     assert field in result.stderr

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import warnings
 from pathlib import Path
 
 import pytest
-from conftest import quiet_trainer
+from conftest import quiet_trainer, run_child
 
 from lightning_topo.data import SyntheticDataModule
 from lightning_topo.models import MLPClassifier
@@ -56,7 +55,7 @@ def test_the_main_job_prints_only_progress_and_lightnings_start_up_lines(tmp_pat
     script = Path(sys.executable).with_name("lightning-topo")
     assert script.is_file(), f"no console script at {script}: install the package (pip install -e .)"
     env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}  # the console's defaults
-    run = subprocess.run(
+    run = run_child(
         [
             str(script),
             "fit",
@@ -67,9 +66,7 @@ def test_the_main_job_prints_only_progress_and_lightnings_start_up_lines(tmp_pat
         ],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        timeout=300,
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+
+from conftest import run_child
 
 #: Modules whose examples are self-contained (no training, no download). They run in a fresh interpreter,
 #: since an example registers an activation and so changes the registry of the process it runs in.
@@ -36,7 +37,7 @@ print(json.dumps(results))
 
 
 def test_docstring_examples_run_as_written():
-    run = subprocess.run([sys.executable, "-c", SCRIPT, *MODULES], capture_output=True, text=True, timeout=600)
+    run = run_child([sys.executable, "-c", SCRIPT, *MODULES], timeout=300)
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout.strip().splitlines()[-1])
     failed = {name: run.stdout for name, (n_failed, _) in results.items() if n_failed}

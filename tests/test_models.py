@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import quiet_trainer
+from conftest import quiet_trainer, run_child
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -108,7 +107,7 @@ def test_checkpoint_round_trip_in_a_fresh_process(tmp_path):
             torch.save(model(torch.load({str(tmp_path / "x.pt")!r})), {str(tmp_path / "out.pt")!r})
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    run_child([sys.executable, "-c", script], check=True)
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "out.pt"), model(x))
     assert torch.equal(expected.detach(), model(x).detach())

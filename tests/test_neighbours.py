@@ -230,15 +230,16 @@ def test_bad_torch_options_say_what_to_pass():
 
 
 def test_the_topology_package_imports_torch_only_on_demand():
-    import subprocess
     import sys
+
+    from conftest import run_child
 
     script = (
         "import sys, lightning_topo.topology as t;"
         "assert 'torch' not in sys.modules, 'torch imported by lightning_topo.topology';"
         "t.neighbour_lists; assert 'torch' in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    run_child([sys.executable, "-c", script], check=True)
 
 
 # ---------------------------------------------------------------- conv filters: every filter's lists at once

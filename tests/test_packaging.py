@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import RECIPES, REPO
+from conftest import RECIPES, REPO, run_child
 
 #: What the wheel is built from; copied out so that the build's build/ and egg-info stay out of the checkout.
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "lightning_topo", "recipes")
@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(origin, source / name)
-    build = subprocess.run(
+    build = run_child(
         [
             sys.executable,
             "-m",
@@ -40,8 +40,6 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(root / "dist"),
             str(source),
         ],
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
@@ -105,14 +103,7 @@ def test_the_installed_wheel_finds_its_recipes_from_any_directory(wheel, tmp_pat
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "lightning_topo.cli", *args],
-            cwd=elsewhere,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_child([sys.executable, "-m", "lightning_topo.cli", *args], cwd=elsewhere, env=env, timeout=300)
 
     listing = cli("--recipes")
     assert listing.returncode == 0, listing.stderr

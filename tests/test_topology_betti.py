@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_child
 from ripser import ripser
 from scipy.sparse.csgraph import shortest_path
 
@@ -231,4 +231,4 @@ def test_importing_the_topology_core_loads_no_lightning():
         "from lightning_topo import BettiMonitor, betti_numbers;"  # the public API still resolves, lazily
         "assert 'lightning' in sys.modules and BettiMonitor.__name__ == 'BettiMonitor'"
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    run_child([sys.executable, "-c", script], check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -564,8 +565,8 @@ class BettiMonitor(TopoCallback):
         try:
             measurement = self._start(model, epoch, step)
             found, seconds = measurement.results()
-        finally:
-            self._runner.close(cancel=False)
+        finally:  # an exception (a Ctrl-C) on the way out cancels the jobs rather than waiting for them
+            self._runner.close(cancel=sys.exc_info()[0] is not None)
             self._runner = runner
         measurement.blocked_seconds = time.perf_counter() - start
         return self._entry(measurement, found, seconds)
@@ -634,9 +635,20 @@ class BettiMonitor(TopoCallback):
         self._close(cancel=True)
 
     def _close(self, cancel: bool) -> None:
-        if self._runner is not None:
-            self._runner.close(cancel=cancel)
-            self._runner = None
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        try:
+            runner.close(cancel=cancel)
+        except BaseException as error:  # a Ctrl-C during a waiting close, or a failure: the workers go at once
+            try:
+                runner.close(cancel=True)
+            except Exception:  # pragma: no cover - the first failure is the one worth reporting
+                pass
+            if not isinstance(error, Exception):
+                raise
+            # shutting the monitor down must not replace the fit's own outcome
+            rank_zero_warn(f"BettiMonitor: could not stop its workers cleanly: {type(error).__name__}: {error}")
 
     # ------------------------------------------------------------------------------ results, in order
     def _drain(self, trainer: Any, block: bool, limit: int | None = None) -> None:

@@ -10,6 +10,13 @@ terminal reaches the trainer alone, which then closes the runner; :meth:`JobRunn
 so does interpreter exit at the latest.  A worker that dies fails the job it held, nothing else; the next job
 starts a new one.
 
+Shutdown is bounded: a cancelling close sends the workers SIGTERM and SIGKILL to those still there after
+:data:`STOP_GRACE` seconds, waits for none of its locks, pipes or threads (the reader threads are daemons, no
+job is written to a pipe while the runner's lock is held), and finishes its work even when a second Ctrl-C
+interrupts it.  The synchronous mode's threads are the exception: a running job cannot be stopped inside gudhi,
+and the interpreter waits for it at exit (a daemon thread inside gudhi's native code aborts the interpreter
+instead), so a cancelled synchronous job still costs the rest of its own run.
+
 Example:
     >>> runner = JobRunner(num_workers=0)
     >>> runner.submit(sum, [1, 2, 3]).result()
@@ -25,19 +32,22 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
-__all__ = ["JobRunner", "WorkerDied", "read_frame", "write_frame"]
+__all__ = ["STOP_GRACE", "JobRunner", "WorkerDied", "read_frame", "write_frame"]
 
 _HEADER = struct.Struct(">Q")
 #: A worker's jobs are single-threaded (gudhi, scipy.sparse); thread pools of their own would only fight training's.
 _ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 #: Workers run at a lower CPU priority than the trainer, so on a busy CPU training gets the cores first.
 WORKER_NICENESS = 10
+#: Seconds a cancelled worker gets to end after SIGTERM before it is killed (and again after SIGKILL, at most).
+STOP_GRACE = 3.0
 
 
 class WorkerDied(RuntimeError):
@@ -63,15 +73,49 @@ def read_frame(stream: BinaryIO) -> Any:
     return pickle.loads(data)
 
 
-def _kill(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
+def _stop(processes: list[subprocess.Popen], stopped: threading.Event | None = None) -> None:
+    """Terminate the live ones, kill those still there after :data:`STOP_GRACE` s; returns within ``2 * STOP_GRACE``.
+
+    Also the runner's finalizer (``stopped``: its closed flag, so no reader thread starts a new worker meanwhile).
+    A ``KeyboardInterrupt`` during the waits still ends with every process sent SIGKILL.
+    """
+    if stopped is not None:
+        stopped.set()
+    live = [p for p in list(processes) if p.poll() is None]
+    try:
+        for process in live:
+            _signal(process, "terminate")
+        _wait_all(live, STOP_GRACE)
+    finally:
+        for process in live:
+            if process.poll() is None:
+                _signal(process, "kill")
+    _wait_all(live, STOP_GRACE)
+
+
+def _signal(process: subprocess.Popen, how: str) -> None:
+    try:
+        getattr(process, how)()
+    except OSError:  # pragma: no cover - it ended in between
+        pass
+
+
+def _wait_all(processes: list[subprocess.Popen], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
     for process in processes:
         try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a kill does not time out in practice
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             pass
+
+
+def _fail(future: Future, error: BaseException) -> None:
+    """Finish a future with ``error`` unless it is finished already (another thread may finish it meanwhile)."""
+    try:
+        if not future.done():
+            future.set_exception(error)
+    except InvalidStateError:
+        pass
 
 
 class _Worker:
@@ -99,9 +143,10 @@ class _Worker:
         self.current = future
         try:
             write_frame(self.process.stdin, job)
-        except (BrokenPipeError, OSError) as error:
-            self.current = None
-            future.set_exception(WorkerDied(f"could not send a job to the Betti worker: {error}"))
+        except (BrokenPipeError, OSError, ValueError) as error:  # ValueError: its pipe closed by a closing runner
+            if self.current is future:
+                self.current = None
+            _fail(future, WorkerDied(f"could not send a job to the Betti worker: {error}"))
 
     def _read(self) -> None:
         while True:
@@ -110,19 +155,25 @@ class _Worker:
             except Exception:
                 break
             future, self.current = self.current, None
-            if future is not None and not future.done():
-                future.set_result(value) if ok else future.set_exception(RuntimeError(value))
+            if future is not None:
+                try:
+                    future.set_result(value) if ok else future.set_exception(RuntimeError(value))
+                except InvalidStateError:  # cancelled by a closing runner meanwhile
+                    pass
             self._runner._dispatch()
         future, self.current = self.current, None
         if future is not None and not future.done():
-            code = self.process.wait()
-            future.set_exception(WorkerDied(f"the Betti worker process {self.process.pid} ended (exit code {code})"))
+            try:
+                code = self.process.wait(timeout=2 * STOP_GRACE)
+            except subprocess.TimeoutExpired:  # pragma: no cover - its answer pipe closed, it did not end
+                code = "still running"
+            _fail(future, WorkerDied(f"the Betti worker process {self.process.pid} ended (exit code {code})"))
         self._runner._dispatch()
 
     def close(self) -> None:
         try:
             self.process.stdin.close()
-        except OSError:
+        except (OSError, ValueError):  # a broken pipe's buffered bytes cannot be flushed
             pass
 
 
@@ -140,10 +191,14 @@ class JobRunner:
         self._workers: list[_Worker] = []
         self._queue: deque[tuple[Future, tuple]] = deque()
         self._lock = threading.RLock()
-        self._closed = False
+        self._stopped = threading.Event()  # closed: no new job, no new worker
         self._threads: ThreadPoolExecutor | None = None
         self._processes: list[subprocess.Popen] = []
-        self._finalizer = weakref.finalize(self, _kill, self._processes)
+        self._finalizer = weakref.finalize(self, _stop, self._processes, self._stopped)
+
+    @property
+    def _closed(self) -> bool:
+        return self._stopped.is_set()
 
     @property
     def synchronous(self) -> bool:
@@ -169,6 +224,9 @@ class JobRunner:
         return future
 
     def _dispatch(self) -> None:
+        """Hand queued jobs to idle workers (starting workers up to ``num_workers``); the pipes are written to
+        after the lock is released, so that a worker slow to read never holds up :meth:`close` or another thread."""
+        sends: list[tuple[_Worker, Future, tuple]] = []
         with self._lock:
             if self._closed:
                 return
@@ -178,41 +236,53 @@ class JobRunner:
                 if idle is None and len(self._workers) < self.num_workers:
                     idle = _Worker(self)
                     self._workers.append(idle)
-                    self._processes.append(idle.process)
+                    self._processes[:] = [p for p in self._processes if p.poll() is None] + [idle.process]
                 if idle is None:
-                    return
+                    break
                 future, job = self._queue.popleft()
                 if future.set_running_or_notify_cancel():
-                    idle.send(future, job)
+                    idle.current = future  # taken: the next idle worker is another one
+                    sends.append((idle, future, job))
+        for worker, future, job in sends:
+            worker.send(future, job)
 
     def close(self, cancel: bool = True) -> None:
-        """Stop the workers: ``cancel`` drops queued and running jobs at once, else lets them finish first."""
-        threads, self._threads = self._threads, None
-        if threads is not None:
+        """Stop the workers: ``cancel`` drops queued and running jobs at once, else lets them finish first.
+
+        A cancelling close returns within ``2 * STOP_GRACE`` seconds (plus the time to signal the workers), and
+        a ``KeyboardInterrupt`` raised during a non-cancelling one's wait leaves the runner for a cancelling
+        close (the callback's ``on_exception``) to finish.
+        """
+        threads = self._threads
+        if threads is not None:  # dropped only once shut down: an interrupted wait leaves it to the next close
             threads.shutdown(wait=not cancel, cancel_futures=cancel)
+            self._threads = None
         if not cancel:
             for future in [f for f, _ in list(self._queue)] + [w.current for w in list(self._workers) if w.current]:
                 try:
                     future.exception()
                 except CancelledError:
                     pass
-        with self._lock:
-            self._closed = True
+        locked = self._lock.acquire(timeout=STOP_GRACE)  # a reader thread inside a worker's start, at most
+        try:
+            self._stopped.set()
             queued, self._queue = list(self._queue), deque()
-            workers, self._workers = self._workers, []
-        for future, _ in queued:
-            future.cancel()
-        for worker in workers:
-            worker.close()
-        if cancel:
-            _kill([w.process for w in workers])
-        else:
+            workers, self._workers = list(self._workers), []
+        finally:
+            if locked:
+                self._lock.release()
+        try:
+            for future, _ in queued:
+                future.cancel()
+            if cancel:
+                _stop(self._processes)  # every worker this runner started, not only those it still lists
             for worker in workers:
-                try:
-                    worker.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    _kill([worker.process])
-        for worker in workers:
-            current = worker.current
-            if current is not None and not current.done():
-                current.cancel() or current.set_exception(CancelledError())
+                worker.close()
+            if not cancel:
+                _wait_all([w.process for w in workers], 10)  # they leave once their pipe is closed
+                _stop([w.process for w in workers])
+        finally:
+            for worker in workers:
+                current = worker.current
+                if current is not None and not current.cancel():
+                    _fail(current, CancelledError())
