@@ -657,8 +657,10 @@ class BettiMonitor(TopoCallback):
         while self._pending and (limit is None or logged < limit):
             if not block and not self._pending[0].done():
                 break
-            measurement = self._pending.popleft()
-            self._record(trainer, measurement, *measurement.results())
+            measurement = self._pending[0]
+            found = measurement.results()  # waits; a Ctrl-C here leaves the measurement pending (and reported)
+            self._pending.popleft()
+            self._record(trainer, measurement, *found)
             logged += 1
         self._flush_renders(trainer, block=False)
 
