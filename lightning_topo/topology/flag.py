@@ -103,6 +103,10 @@ def flag_complex_betti(
         n_jobs: threads for the components (``None`` or ``1``: serial; ``-1``: one per CPU core).
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(2, -1)
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
+    if collapse and max_dim == 1 and workers == 1 and _ripser_sparse is not None:
+        # serial anyway: one Ripser call for the whole graph (components and trees cost it nothing)
+        return tuple(_ripser_betti(n_vertices, edges, max_dim))
     graph = sp.coo_matrix((np.ones(edges.shape[1], dtype=bool), (edges[0], edges[1])), shape=(n_vertices,) * 2)
     n_components, component = connected_components(graph, directed=False)
     if max_dim == 0:
@@ -122,7 +126,6 @@ def flag_complex_betti(
         sub = edges[:, edge_component == c]
         return _component_betti(int(sizes[c]), local_index[sub], max_dim, collapse=True)
 
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
     if workers > 1 and len(cyclic) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(cyclic))) as pool:
             parts = list(pool.map(one, cyclic))
