@@ -39,7 +39,7 @@ __all__ = [
 
 DIRECT_MAX_DIM = 16  # up to here: k-d tree candidates and direct differences; above: centred Gram blocks
 _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
-_TIE_SLACK = 4  # extra k-d tree neighbours fetched so that ties at the k-th distance are all seen
+_TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
 _KD_TINY = 1e-100  # tree distances below this (squares near underflow) are always re-ranked with ours
 
