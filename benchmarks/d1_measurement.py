@@ -76,6 +76,8 @@ def worker(args: argparse.Namespace) -> None:
 
     import torch
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         monitor, model = build(1)
         model.load_state_dict(torch.load(args.weights, weights_only=True))
@@ -108,6 +110,7 @@ def old_tree(commit: str, into: str) -> str:
 def run_worker(path: str, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([path, str(REPO / "benchmarks")]))
     command = [sys.executable, __file__, "--worker", "--repeats", str(args.repeats), "--weights", args.weights]
+    command += ["--torch-threads", str(args.torch_threads)]
     out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
@@ -129,8 +132,9 @@ def compare(args: argparse.Namespace) -> None:
         args.weights = str(Path(tmp) / "d1.pt")
         torch.save(model.state_dict(), args.weights)
         paths = {"old": old_tree(args.old, str(Path(tmp) / "old")), "new": str(REPO)}
+        threads = args.torch_threads or "torch's default"
         print(
-            f"old: commit {args.old} (git archive); new: this tree; {args.epochs} training epochs; "
+            f"old: commit {args.old} (git archive); new: this tree; {args.epochs} training epochs; torch threads {threads}; "
             f"{args.rounds} rounds x {args.repeats} measurements per side, alternating"
         )
         for round_ in range(args.rounds):
@@ -258,7 +262,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[125, 250, 500, 1000, 2000, 4000])
     parser.add_argument("--widths", type=int, nargs="+", default=[2, 5, 10, 15])
     parser.add_argument("--k", type=int, default=14)
-    parser.add_argument("--torch-threads", type=int, default=0, help="crossover: torch threads (0: torch's default)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch threads of the measuring process (0: torch's default, the cores)",
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing of this tree's code")
     parser.add_argument("--top", type=int, default=35, help="rows of the profile listing")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
