@@ -141,7 +141,6 @@ def _old_betti(cloud: np.ndarray, k: int, scale: float, max_dim: int) -> tuple[i
     """betti_numbers as it stood: float64 copy, np.unique on whole rows, brute-force float64 k-NN, hop edges."""
     import scipy.sparse as sp
 
-    from lightning_topo.topology.flag import flag_complex_betti
     from lightning_topo.topology.graph import hop_edges
 
     cloud = cloud.astype(np.float64)
@@ -158,7 +157,28 @@ def _old_betti(cloud: np.ndarray, k: int, scale: float, max_dim: int) -> tuple[i
     keep = rows != idx.ravel()
     adj = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], idx.ravel()[keep])), shape=(n, n))
     adj = (adj + adj.T).astype(bool).tocsr()
-    return flag_complex_betti(n, hop_edges(adj, hops=int(math.floor(scale))), max_dim, n_jobs=1)
+    return _old_flag_betti(n, hop_edges(adj, hops=int(math.floor(scale))), max_dim)
+
+
+def _old_flag_betti(n: int, edges: np.ndarray, max_dim: int) -> tuple[int, ...]:
+    """The Betti engine as it stood before issue 20, so that the check does not share the new engine: one gudhi
+    simplex tree of the whole graph, ``collapse_edges`` repeated to a fixed point, expansion, persistence."""
+    import gudhi
+
+    tree = gudhi.SimplexTree()
+    tree.insert_batch(np.arange(n, dtype=np.int64)[None, :], np.zeros(n))
+    if edges.shape[1]:
+        tree.insert_batch(np.ascontiguousarray(edges, dtype=np.int64), np.zeros(edges.shape[1]))
+    size = tree.num_simplices()
+    for _ in range(16):
+        tree.collapse_edges(nb_iterations=1)
+        if tree.num_simplices() == size:
+            break
+        size = tree.num_simplices()
+    tree.expansion(max_dim + 1)
+    tree.compute_persistence(homology_coeff_field=2, persistence_dim_max=True)
+    betti = list(tree.betti_numbers())[: max_dim + 1]
+    return tuple(int(b) for b in betti + [0] * (max_dim + 1 - len(betti)))
 
 
 def old_route(model, x, y, layers, k, scale, max_dim, batch_size) -> dict:

@@ -307,3 +307,65 @@ def test_filter_scores_auto_route_matches_both():
     np.testing.assert_array_equal(filters.filter_betti_scores(torch.from_numpy(maps), k=6), expected)  # auto
     for device in DEVICES:
         np.testing.assert_array_equal(filters.filter_betti_scores(torch.from_numpy(maps).to(device), k=6), expected)
+
+
+# ---------------------------------------------------------------- the k-d tree's fast paths (issue 20)
+def reference_knn(cloud: np.ndarray, k: int) -> np.ndarray:
+    """The protocol by its definition: direct differences left to right, self first, (distance, index) order."""
+    out = []
+    for i in range(len(cloud)):
+        diff = cloud[:, 0] - cloud[i, 0]
+        d2 = diff * diff
+        for c in range(1, cloud.shape[1]):
+            diff = cloud[:, c] - cloud[i, c]
+            d2 = d2 + diff * diff
+        d2[i] = -np.inf
+        out.append(np.lexsort((np.arange(len(cloud)), d2))[:k])
+    return np.asarray(out, dtype=np.int64)
+
+
+def relu_cloud(n: int, d: int, seed: int) -> np.ndarray:
+    """2-D points through a random ReLU layer of width ``d``: the monitor's D-I hidden clouds in miniature."""
+    gen = np.random.default_rng(seed)
+    base = gen.uniform(-1, 1, size=(n, 2))
+    return np.maximum(base @ gen.normal(size=(2, d)) + gen.normal(size=d), 0.0)
+
+
+@pytest.mark.parametrize(
+    "cloud",
+    [
+        lattice_with_duplicates()[:64],  # ties everywhere: every row is re-ranked
+        relu_cloud(400, 15, 0),  # continuous, distinct: the rows kept in the tree's order
+        relu_cloud(400, 5, 1)[np.r_[0:400, 7:40]],  # and with duplicates (dropped first)
+        np.round(relu_cloud(300, 3, 2), 1),  # many ties at one decimal
+        np.vstack([relu_cloud(200, 2, 3) * 1e-160, relu_cloud(50, 2, 4) * 1e-170]),  # squares near underflow
+        rounded_cloud(16),
+    ],
+    ids=["grid", "relu-15d", "relu-5d-duplicates", "rounded-relu-3d", "tiny", "rounded-16d"],
+)
+@pytest.mark.parametrize("k", [2, 5, 14])
+def test_kd_tree_lists_equal_the_definition_and_the_torch_route(cloud, k):
+    unique = cloud[first_occurrences(cloud)]
+    got = numpy_neighbour_lists(cloud, k=k)
+    np.testing.assert_array_equal(got.indices, reference_knn(unique, k))
+    assert_same(torch_route(cloud, k=k), got)  # torch brute force: direct differences and topk
+    assert_same(neighbour_lists(torch.as_tensor(cloud), k=k), got)  # the CPU default: the k-d tree
+
+
+def hashed_first_occurrences(cloud: np.ndarray) -> list[int]:
+    seen: dict[bytes, int] = {}
+    for i, row in enumerate(np.asarray(cloud, dtype=np.float64)):
+        seen.setdefault((row + 0.0).tobytes(), i)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("d", [1, 2, 15, 16])
+def test_narrow_first_occurrences_equal_hashing_rows(d):
+    gen = np.random.default_rng(d)
+    rows = np.round(gen.normal(size=(500, d)), 0)  # few distinct values: many duplicates, in any order
+    rows[::9] = 0.0
+    rows[1::9] = -0.0  # the same point as 0.0
+    rows[2::9, 0] = 5e-324  # the smallest subnormal is not 0
+    assert first_occurrences(rows).tolist() == hashed_first_occurrences(rows)
+    assert first_occurrences(rows.astype(np.float32)).tolist() == hashed_first_occurrences(rows.astype(np.float32))
+    assert first_occurrences(np.zeros((7, d))).tolist() == [0]

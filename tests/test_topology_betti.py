@@ -232,3 +232,47 @@ def test_importing_the_topology_core_loads_no_lightning():
         "assert 'lightning' in sys.modules and BettiMonitor.__name__ == 'BettiMonitor'"
     )
     run_child([sys.executable, "-c", script], check=True)
+
+
+# ---------------------------------------------------------------- the fast routes of flag_complex_betti (issue 20)
+def hop_graphs(seed: int):
+    """Seeded 2-hop graphs of k-NN graphs: circles, noise in 2-D and 3-D, a ReLU cloud; several components."""
+    gen = np.random.default_rng(seed)
+    for _ in range(6):
+        n, k = int(gen.integers(40, 220)), int(gen.integers(3, 10))
+        kind = int(gen.integers(0, 4))
+        if kind == 0:
+            pts = np.vstack([circle(gen, n // 2, (0, 0)), circle(gen, n - n // 2, (4, 0), 1.5)])
+        elif kind == 3:
+            pts = np.maximum(gen.uniform(-1, 1, size=(n, 2)) @ gen.normal(size=(2, 15)) + gen.normal(size=15), 0)
+        else:
+            pts = gen.normal(size=(n, kind + 1))
+        yield n, hop_edges(knn_graph(pts, k), hops=int(gen.integers(1, 3)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_fast_route_agrees_with_the_straightforward_one(seed, monkeypatch):
+    from lightning_topo.topology import flag
+
+    assert flag._ripser_sparse is not None and flag._collapse_edges is not None  # this gudhi has both
+    for n, edges in hop_graphs(seed):
+        for max_dim in (1, 2):
+            expected = flag_complex_betti(n, edges, max_dim=max_dim, collapse=False)
+            assert flag_complex_betti(n, edges, max_dim=max_dim) == expected  # Ripser (1) / array collapse (2)
+            assert flag_complex_betti(n, edges, max_dim=max_dim, n_jobs=2) == expected
+            with monkeypatch.context() as patch:
+                patch.setattr(flag, "_ripser_sparse", None)  # array collapse at max_dim 1 too
+                assert flag_complex_betti(n, edges, max_dim=max_dim) == expected
+                patch.setattr(flag, "_collapse_edges", None)  # the simplex tree's own collapse (older gudhi)
+                assert flag_complex_betti(n, edges, max_dim=max_dim) == expected
+
+
+def test_fast_routes_on_small_and_edge_free_graphs():
+    square = np.array([[0, 1, 2, 0], [1, 2, 3, 3]])
+    assert flag_complex_betti(4, square, max_dim=1) == (1, 1)
+    filled = np.array([[0, 1, 2, 0, 0, 1], [1, 2, 3, 3, 2, 3]])  # K4: a solid tetrahedron
+    assert flag_complex_betti(4, filled, max_dim=2) == (1, 0, 0)
+    assert flag_complex_betti(5, np.zeros((2, 0), dtype=np.int64), max_dim=1) == (5, 0)
+    octahedron = np.array([(i, j) for i in range(6) for j in range(i + 1, 6) if j != i + 3 or i >= 3]).T
+    assert flag_complex_betti(6, octahedron, max_dim=2) == (1, 0, 1)
+    assert flag_complex_betti(6, octahedron, max_dim=1) == (1, 0)

@@ -1,8 +1,11 @@
 """Homology of the flag (clique) complex of a graph, with gudhi, over Z/2.
 
-The fast route collapses edges first (Boissonnat & Pritam's strong edge collapse, which keeps the
-homotopy type of the flag complex) and expands the much smaller graph afterwards; the
-straightforward route expands the full graph.  Both give the same numbers.
+The fast route, per connected component: up to ``beta_1`` (``max_dim=1``), gudhi's Ripser on the graph as a
+sparse filtration with every edge at 0, which never builds the complex (it enumerates triangles only where
+a coboundary needs them); above, or where this gudhi has no Ripser, Boissonnat & Pritam's strong edge
+collapse (which keeps the homotopy type of the flag complex) on the edge arrays, repeated to a fixed point,
+then the much smaller graph expanded in a simplex tree.  The straightforward route expands the full graph.
+All give the same numbers: Betti numbers over Z/2 of the same complex (or of a homotopy-equivalent one).
 
 Example:
     >>> import numpy as np
@@ -23,16 +26,52 @@ from scipy.sparse.csgraph import connected_components
 
 __all__ = ["flag_complex_betti"]
 
+try:  # gudhi >= 3.10: Ripser on a sparse graph (what gudhi.sklearn's RipsPersistence calls)
+    from gudhi._ripser_ext import _sparse as _ripser_sparse
+except ImportError:  # pragma: no cover - older gudhi: the edge-collapse route serves every max_dim
+    _ripser_sparse = None
+try:  # the edge collapse on edge arrays, without a simplex tree's insertion and extraction
+    from gudhi._edge_collapse_ext import _collapse_edges
+except ImportError:  # pragma: no cover - older gudhi: SimplexTree.collapse_edges
+    _collapse_edges = None
+
 _MAX_COLLAPSE_ROUNDS = 16
+
+
+def _ripser_betti(n_vertices: int, edges: np.ndarray, max_dim: int) -> list[int]:
+    """``beta_0..beta_max_dim`` of the flag complex from Ripser's essential classes (every simplex at 0)."""
+    zeros = np.zeros(edges.shape[1])
+    diagrams = _ripser_sparse(
+        edges[0], edges[1], zeros, n_vertices, max_dimension=max_dim, max_edge_length=1.0, homology_coeff_field=2
+    )
+    betti = [int(np.isinf(np.asarray(d, dtype=np.float64).reshape(-1, 2)[:, 1]).sum()) for d in diagrams]
+    return (betti + [0] * (max_dim + 1))[: max_dim + 1]
+
+
+def _collapsed_edges(edges: np.ndarray) -> np.ndarray:
+    """The edges left when strong edge collapses are repeated until one round removes none."""
+    rows, cols = edges[0], edges[1]
+    for _ in range(_MAX_COLLAPSE_ROUNDS):
+        (rows, cols), _ = _collapse_edges(rows, cols, np.zeros(len(rows)), 1)
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        if len(rows) == edges.shape[1]:
+            break
+        edges = np.vstack([rows, cols])
+    return edges
 
 
 def _component_betti(n_vertices: int, edges: np.ndarray, max_dim: int, collapse: bool) -> list[int]:
     """Betti numbers of the flag complex of one graph, with gudhi (``beta_0`` included)."""
+    edges = np.ascontiguousarray(edges, dtype=np.int64).reshape(2, -1)
+    if collapse and max_dim <= 1 and _ripser_sparse is not None:
+        return _ripser_betti(n_vertices, edges, max_dim)
+    if collapse and _collapse_edges is not None and edges.shape[1]:
+        edges = _collapsed_edges(edges)
     tree = gudhi.SimplexTree()
     tree.insert_batch(np.arange(n_vertices, dtype=np.int64)[None, :], np.zeros(n_vertices))
     if edges.shape[1]:
         tree.insert_batch(np.ascontiguousarray(edges, dtype=np.int64), np.zeros(edges.shape[1]))
-    if collapse:
+    if collapse and _collapse_edges is None:
         size = tree.num_simplices()
         for _ in range(_MAX_COLLAPSE_ROUNDS):
             tree.collapse_edges(nb_iterations=1)
@@ -59,10 +98,15 @@ def flag_complex_betti(
         n_vertices: vertices are ``0..n_vertices-1``; isolated vertices count as components.
         edges: ``int`` array of shape ``(2, m)``.
         max_dim: highest homology dimension wanted (simplices up to ``max_dim + 1`` are built).
-        collapse: collapse edges before the expansion (fast); ``False`` is the straightforward route.
+        collapse: the fast route (Ripser up to ``max_dim=1``, else edge collapse before the expansion);
+            ``False`` is the straightforward route.
         n_jobs: threads for the components (``None`` or ``1``: serial; ``-1``: one per CPU core).
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(2, -1)
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
+    if collapse and max_dim == 1 and workers == 1 and _ripser_sparse is not None:
+        # serial anyway: one Ripser call for the whole graph (components and trees cost it nothing)
+        return tuple(_ripser_betti(n_vertices, edges, max_dim))
     graph = sp.coo_matrix((np.ones(edges.shape[1], dtype=bool), (edges[0], edges[1])), shape=(n_vertices,) * 2)
     n_components, component = connected_components(graph, directed=False)
     if max_dim == 0:
@@ -82,7 +126,6 @@ def flag_complex_betti(
         sub = edges[:, edge_component == c]
         return _component_betti(int(sizes[c]), local_index[sub], max_dim, collapse=True)
 
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
     if workers > 1 and len(cyclic) > 1:
         with ThreadPoolExecutor(max_workers=min(workers, len(cyclic))) as pool:
             parts = list(pool.map(one, cyclic))

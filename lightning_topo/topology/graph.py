@@ -39,20 +39,28 @@ __all__ = [
 
 DIRECT_MAX_DIM = 16  # up to here: k-d tree candidates and direct differences; above: centred Gram blocks
 _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
-_TIE_SLACK = 4  # extra k-d tree neighbours fetched so that ties at the k-th distance are all seen
+_TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
+_KD_TINY = 1e-100  # tree distances below this (squares near underflow) are always re-ranked with ours
 
 
 def first_occurrences(points: np.ndarray) -> np.ndarray:
     """Sorted indices of the first occurrence of every distinct row (exact equality, ``-0.0 == 0.0``).
 
-    Rows are hashed, never sorted, so wide rows (a layer's activations) cost one pass over the data.
+    Narrow rows (``d <= 16``) are compared as raw bytes by ``np.unique`` (after ``+ 0.0``, which turns -0.0
+    into 0.0; NaN never gets here); wide rows (a layer's activations) are hashed, never sorted, so they cost
+    one pass over the data.
 
     Example:
         >>> first_occurrences(np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [-0.0, 0.0]]))
         array([0, 1])
     """
     rows = np.asarray(points, dtype=np.float64)
+    if rows.ndim == 2 and rows.shape[1] <= DIRECT_MAX_DIM and len(rows):
+        normal = np.ascontiguousarray(rows + 0.0)
+        as_bytes = normal.view(np.dtype((np.void, normal.itemsize * normal.shape[1]))).reshape(-1)
+        _, first = np.unique(as_bytes, return_index=True)  # the index of each value's first occurrence
+        return np.sort(first).astype(np.int64, copy=False)
     seen: dict[bytes, int] = {}
     for i, row in enumerate(rows):
         seen.setdefault((row + 0.0).tobytes(), i)  # + 0.0 turns -0.0 into 0.0; one row copied at a time
@@ -99,12 +107,20 @@ def _knn_low_dim(points: np.ndarray, k: int) -> np.ndarray:
     # a row is settled when the tree's last candidate is clearly farther than its k-th: no tie is cut off
     settled = np.ones(n, bool) if kk == n else dist[:, kk - 1] > dist[:, k - 1] * (1 + _KD_MARGIN)
     out = np.empty((n, k), dtype=np.int64)
-    cols = np.sort(idx[settled], axis=1)  # index order first, then a stable sort by distance
-    rows = np.flatnonzero(settled)
+    # A settled row whose first k + 1 tree distances are strictly apart (by the margin, and far from underflow)
+    # is in the exact order already: the point itself (distance 0) first, then by distance, no tie to break
+    # (the (k+1)-th apart too, so that no tie at the k-th place is cut off either).
+    last = min(k + 1, kk)
+    steps = dist[:, 1:last] > dist[:, : last - 1] * (1 + _KD_MARGIN)
+    clean = settled & steps.all(axis=1) & (dist[:, min(1, k - 1)] > _KD_TINY)
+    out[clean] = idx[clean, :k]
+    rerank = settled & ~clean
+    cols = np.sort(idx[rerank], axis=1)  # index order first, then a stable sort by distance
+    rows = np.flatnonzero(rerank)
     sq = _direct_sq(points[rows, None, :], points[cols])
     sq[cols == rows[:, None]] = -np.inf  # the point itself first
     order = np.argsort(sq, axis=1, kind="stable")[:, :k]
-    out[settled] = np.take_along_axis(cols, order, axis=1)
+    out[rerank] = np.take_along_axis(cols, order, axis=1)
     tied = np.flatnonzero(~settled)
     if len(tied):  # every point within the k-th distance (and a hair)
         balls = tree.query_ball_point(points[tied], dist[tied, k - 1] * (1 + _KD_MARGIN) + 1e-300)

@@ -1,0 +1,289 @@
+"""One D-I measurement of the BettiMonitor (its ``betti/seconds``): old code against new, in the same run.
+
+The model and probe are the D-I recipe's (``recipes/d1_circles.yaml``: 9x15 ReLU MLP, probe 2,000 points in 2
+classes, 11 watched layers, k=14, dims 0 and 1), trained ``--epochs`` epochs without the monitor's own
+measurements, then measured with ``BettiMonitor.compute(model)`` (one synchronous measurement, Betti jobs in
+threads of this process, as during a CPU fit). The old code is the package at ``--old`` (a commit), extracted
+with ``git archive`` into a temporary folder; every measurement runs in a fresh subprocess, old and new
+alternating round by round so that a change in the machine's load hits both. It prints each side's median
+``betti/seconds``, their ratio, the load average beside each round, and whether both sides gave the same Betti
+numbers.
+
+``--crossover`` prints the neighbour-list table instead: the CPU k-d tree route (``neighbour_lists``'s default on
+the CPU, what the monitor runs) against the torch brute force (``kd_tree=False``, direct differences and
+``topk``) across cloud sizes and widths, both exact (the script checks that their lists are identical).
+
+``--profile`` prints cProfile's cumulative listing of ``--repeats`` measurements of the code it runs with.
+
+Usage:
+    python benchmarks/d1_measurement.py --old 6dac436 --rounds 5 --repeats 5
+    python benchmarks/d1_measurement.py --crossover
+    python benchmarks/d1_measurement.py --profile --repeats 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+from provenance import print_header
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(epochs: int):
+    """The D-I recipe's model after ``epochs`` epochs and its monitor, ready for ``compute`` (probe drawn)."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from lightning_topo.callbacks import BettiMonitor
+    from lightning_topo.cli import run_cli
+
+    cli = run_cli(
+        [
+            "-c",
+            str(REPO / "recipes" / "d1_circles.yaml"),
+            "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false",
+            f"--trainer.max_epochs={epochs}",
+        ],
+        run=False,
+    )
+    monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
+    monitor.every_n_epochs = 10**9  # it draws its probe and picks its layers at train start, then stays idle
+    cli.trainer.callbacks[:] = [monitor]
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    return monitor, cli.model
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Runs in a subprocess with the code under test on PYTHONPATH: JSON of the measurements on the last line.
+
+    One epoch sets the monitor up (its probe, drawn with a fixed seed, and its layers); then the weights trained
+    once by the parent (``--weights``) are loaded, so that both sides measure the very same model.
+    """
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        monitor, model = build(1)
+        model.load_state_dict(torch.load(args.weights, weights_only=True))
+        from lightning_topo.callbacks import betti_monitor
+
+        capture: list[float] = []  # the capture's share of each betti/seconds (forward passes and neighbour lists)
+        results = betti_monitor._Measurement.results
+
+        def recorded(self):
+            capture.append(self.capture_seconds)
+            return results(self)
+
+        betti_monitor._Measurement.results = recorded
+        monitor.compute(model)  # warm-up: imports, thread pool
+        entries = [monitor.compute(model) for _ in range(args.repeats)]
+    seconds = [e["seconds"] for e in entries]
+    print(json.dumps({"seconds": seconds, "capture": capture[1:], "betti": entries[-1]["betti"]}))
+
+
+def old_tree(commit: str, into: str) -> str:
+    """The package as it was at ``commit``, extracted into ``into``; its path, for PYTHONPATH."""
+    data = subprocess.run(
+        ["git", "archive", commit, "lightning_topo"], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def run_worker(path: str, args: argparse.Namespace) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([path, str(REPO / "benchmarks")]))
+    command = [sys.executable, __file__, "--worker", "--repeats", str(args.repeats), "--weights", args.weights]
+    command += ["--torch-threads", str(args.torch_threads)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(args: argparse.Namespace) -> None:
+    seconds: dict[str, list[float]] = {"old": [], "new": []}
+    capture: dict[str, list[float]] = {"old": [], "new": []}
+    betti: dict[str, dict] = {}
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            _, model = build(args.epochs)
+        args.weights = str(Path(tmp) / "d1.pt")
+        torch.save(model.state_dict(), args.weights)
+        paths = {"old": old_tree(args.old, str(Path(tmp) / "old")), "new": str(REPO)}
+        threads = args.torch_threads or "torch's default"
+        print(
+            f"old: commit {args.old} (git archive); new: this tree; {args.epochs} training epochs; torch threads {threads}; "
+            f"{args.rounds} rounds x {args.repeats} measurements per side, alternating"
+        )
+        for round_ in range(args.rounds):
+            for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
+                got = run_worker(paths[side], args)
+                seconds[side] += got["seconds"]
+                capture[side] += got["capture"]
+                betti.setdefault(side, got["betti"])
+                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(
+                    f"round {round_ + 1} {side}: betti/seconds median {statistics.median(got['seconds']):.3f} s "
+                    f"(min {min(got['seconds']):.3f}, max {max(got['seconds']):.3f}; of which capture median "
+                    f"{statistics.median(got['capture']):.3f} s); load average {load}",
+                    flush=True,
+                )
+    old, new = statistics.median(seconds["old"]), statistics.median(seconds["new"])
+    print(
+        f"\nD-I measurement, betti/seconds median of {len(seconds['old'])}: old {old:.3f} s, new {new:.3f} s, "
+        f"ratio old/new {old / new:.2f}x; load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    for side in ("old", "new"):
+        part = statistics.median(capture[side])
+        print(
+            f"  {side}: capture (forward passes + neighbour lists, main thread) median {part:.3f} s, "
+            f"the rest (Betti jobs, summed over their threads) {statistics.median(seconds[side]) - part:.3f} s"
+        )
+    same = betti["old"] == betti["new"]
+    n_values = sum(len(per) for per in betti["new"].values())
+    print(
+        f"Betti numbers of the last measurement: {n_values} (layer, class) values, "
+        f"{'identical' if same else 'DIFFERENT'} old vs new"
+    )
+
+
+def crossover(args: argparse.Namespace) -> None:
+    """k-d tree route against torch brute force on seeded 2-D data pushed through a random ReLU layer."""
+    import numpy as np
+    import torch
+
+    from lightning_topo.topology import neighbour_lists
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+
+    def median_time(fn, repeats: int) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    print(
+        f"neighbour lists, k={args.k}, float64, torch threads {torch.get_num_threads()}; "
+        f"median of {args.repeats}; data: 2-D uniform points, through a random ReLU layer of width d when d > 2"
+    )
+    print("| n | d | k-d tree (default) | torch brute force | faster | lists identical | load average |")
+    print("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    for n in args.sizes:
+        for d in args.widths:
+            base = rng.uniform(-1, 1, size=(n, 2))
+            x = base if d == 2 else np.maximum(base @ rng.normal(size=(2, d)) + rng.normal(size=d), 0.0)
+            cloud = torch.from_numpy(x)
+            tree = median_time(lambda c=cloud: neighbour_lists(c, k=args.k), args.repeats)
+            brute = median_time(lambda c=cloud: neighbour_lists(c, k=args.k, kd_tree=False), args.repeats)
+            a, b = neighbour_lists(cloud, k=args.k), neighbour_lists(cloud, k=args.k, kd_tree=False)
+            same = a.n_unique == b.n_unique and np.array_equal(a.indices, b.indices)
+            load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+            faster = "k-d tree" if tree <= brute else "brute force"
+            print(
+                f"| {n:,} | {d} | {tree * 1e3:.1f} ms | {brute * 1e3:.1f} ms | {faster} | {same} | {load} |", flush=True
+            )
+
+
+def profile(args: argparse.Namespace) -> None:
+    import cProfile
+    import io
+    import pstats
+    from contextlib import redirect_stderr, redirect_stdout
+
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        monitor, model = build(args.epochs)
+        monitor.compute(model)
+    seconds = []
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.repeats):
+        seconds.append(monitor.compute(model)["seconds"])
+    profiler.disable()
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"{args.repeats} D-I measurements under cProfile (main thread only; the Betti jobs run in threads and "
+        f"appear as the wait in results()): betti/seconds median {statistics.median(seconds):.3f} s "
+        f"(cProfile inflates it); load average {load}\n"
+    )
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.top)
+    print(stream.getvalue())
+    # the threads' side: the Betti jobs profiled serially, one (layer, class) at a time
+    from lightning_topo.monitoring.clouds import reduce_clouds
+    from lightning_topo.monitoring.jobs import betti_job
+
+    x, _ = monitor._probe
+    found = reduce_clouds(model, x, monitor._clouds(), monitor._share(0, 1), k=14, scale=2.5)
+    items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.repeats):
+        betti_job(items, max_dim=1, scale=2.5)
+    profiler.disable()
+    print(f"\nThe Betti jobs of {args.repeats} measurements ({len(items)} clouds each) run serially under cProfile:")
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(args.top)
+    print(stream.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old", default="6dac436", help="commit of the old code (default: before this issue)")
+    parser.add_argument("--rounds", type=int, default=4, help="old/new subprocess pairs")
+    parser.add_argument("--repeats", type=int, default=5, help="measurements per subprocess")
+    parser.add_argument("--epochs", type=int, default=300, help="training epochs before measuring")
+    parser.add_argument("--crossover", action="store_true", help="print the neighbour-route table instead")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[125, 250, 500, 1000, 2000, 4000])
+    parser.add_argument("--widths", type=int, nargs="+", default=[2, 5, 10, 15])
+    parser.add_argument("--k", type=int, default=14)
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch threads of the measuring process (0: torch's default, the cores)",
+    )
+    parser.add_argument("--profile", action="store_true", help="print a cProfile listing of this tree's code")
+    parser.add_argument("--top", type=int, default=35, help="rows of the profile listing")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+    print_header()
+    if args.crossover:
+        crossover(args)
+    elif args.profile:
+        profile(args)
+    else:
+        compare(args)
+
+
+if __name__ == "__main__":
+    main()
