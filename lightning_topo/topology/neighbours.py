@@ -377,6 +377,11 @@ def _joined(nearest: list[torch.Tensor]) -> np.ndarray | None:
     return torch.cat(nearest).to(torch.float64).cpu().numpy() if nearest else None
 
 
+def _gram(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    u = x.to(dtype)
+    return u @ u.T
+
+
 def batched_neighbour_lists(
     stack: torch.Tensor,
     *,
@@ -427,9 +432,9 @@ def batched_neighbour_lists(
     check_options(metric, k, scale)
     check_k(k, n)
     with torch.no_grad():
-        u = stack.detach().to(dtype)
+        stack = stack.detach()
         if narrow:
-            columns = u.transpose(1, 2)  # (C, d, n)
+            columns = stack.to(dtype).transpose(1, 2)  # (C, d, n)
             diff = columns[:, 0, :, None] - columns[:, 0, None, :]
             dist = diff * diff
             for j in range(1, d):
@@ -439,14 +444,14 @@ def batched_neighbour_lists(
             suspect = dist <= 0
         else:
             # one product per cloud, the per-cloud route's own call: a batched product (bmm) picks other kernels
-            # (on the CPU even by batch count) whose sums round differently in the last bits
-            gram = torch.stack([part @ part.T for part in u])
+            # (on the CPU even by batch count) whose sums round differently in the last bits; one cloud's working
+            # copy at a time, as that route holds (a stack of wide float64 copies would multiply its peak memory)
+            gram = torch.stack([_gram(part, dtype) for part in stack])
             sq = gram.diagonal(dim1=1, dim2=2).clone()
             dist = (sq[:, :, None] + sq[:, None, :]).sub_(gram.mul_(2.0))  # as _expand
             del gram
             bound = duplicate_tolerance(sq[:, :, None] + sq.max(dim=1).values[:, None, None], d)
             suspect = dist <= bound
-        del u
         eye = torch.arange(n, device=dist.device)
         suspect[:, eye, eye] = False
         bad = suspect.any(dim=2).any(dim=1) | ~torch.isfinite(dist).all(dim=2).all(dim=1)
