@@ -38,7 +38,7 @@ from lightning_topo.topology.checks import (
 from lightning_topo.topology.graph import DIRECT_MAX_DIM
 from lightning_topo.topology.lists import NeighbourLists
 
-__all__ = ["NeighbourLists", "neighbour_lists"]
+__all__ = ["NeighbourLists", "batched_neighbour_lists", "neighbour_lists"]
 
 _TIE_SLACK = 4  # extra neighbours taken by topk so that ties at the k-th distance are all seen
 _DTYPES = (torch.float32, torch.float64)
@@ -375,3 +375,104 @@ def _two_nearest(d2: torch.Tensor, ranked: torch.Tensor | None) -> torch.Tensor:
 
 def _joined(nearest: list[torch.Tensor]) -> np.ndarray | None:
     return torch.cat(nearest).to(torch.float64).cpu().numpy() if nearest else None
+
+
+def _gram(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    u = x.to(dtype)
+    return u @ u.T
+
+
+def batched_neighbour_lists(
+    stack: torch.Tensor,
+    *,
+    metric: str = "knn",
+    k: int = 14,
+    scale: float = 2.5,
+    dtype: torch.dtype = torch.float64,
+    block_bytes: int = 2**28,
+    kd_tree: bool | None = None,
+) -> list[NeighbourLists]:
+    """``[neighbour_lists(stack[c], ...) for c]`` for a ``(C, n, d)`` stack of equal-size clouds, bit for bit, in
+    a few batched launches instead of a dozen per cloud.
+
+    Every cloud's squared distances come with the per-cloud route's own arithmetic: ``d <= 16``, direct differences,
+    coordinate by coordinate, batched over the clouds (elementwise, so bit for bit); above, ``(|x|^2 + |y|^2) - 2 x.y``
+    of the uncentred cloud as :func:`_centred_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
+    ``bmm`` rounds differently, measured on the CPU) and the expansion batched.  One batched ``topk`` ranks them all, and only the rows with a tie at the
+    ``k``-th distance are sorted fully (``_first_k``'s repair).  The lists depend only on the distances (value, then
+    index), so they equal the per-cloud ones whenever the distances do.  A cloud that needs anything else is
+    handed to :func:`neighbour_lists` itself: a duplicate candidate (a zero distance, or one within the duplicate
+    bound above 16 dimensions), a non-finite distance, fewer than 3 points or ``k < 3``.  The whole stack goes
+    the per-cloud way when that route would not use these distances: ``metric="euclidean"``, ``kd_tree`` (``None``: a CPU
+    stack of ``d <= 16`` in float64, as :func:`neighbour_lists`), a wide cloud too large for one Gram block
+    (``n * n * itemsize > block_bytes``), or a stack whose distances exceed ``block_bytes`` together.
+    """
+    per_cloud = [
+        dict(metric=metric, k=k, scale=scale, dtype=dtype, block_bytes=block_bytes, kd_tree=kd_tree) for _ in stack
+    ]
+    if stack.dim() != 3 or len(stack) == 0:
+        raise ValueError(f"expected a (clouds, points, dims) stack, got shape {tuple(stack.shape)}")
+    c, n, d = stack.shape
+    itemsize = torch.finfo(dtype).bits // 8
+    narrow = d <= DIRECT_MAX_DIM
+    if kd_tree is None:
+        kd_tree = stack.device.type == "cpu" and narrow and dtype == torch.float64
+    if (
+        metric != "knn"
+        or n < 3
+        or not isinstance(k, (int, np.integer))
+        or k < 3
+        or dtype not in _DTYPES
+        or not stack.is_floating_point()
+        or kd_tree
+        or (not narrow and n * n * itemsize > block_bytes)
+        or c * n * n * itemsize > block_bytes
+    ):
+        return [neighbour_lists(stack[i], **options) for i, options in enumerate(per_cloud)]
+    check_options(metric, k, scale)
+    check_k(k, n)
+    with torch.no_grad():
+        stack = stack.detach()
+        if narrow:
+            columns = stack.to(dtype).transpose(1, 2)  # (C, d, n)
+            diff = columns[:, 0, :, None] - columns[:, 0, None, :]
+            dist = diff * diff
+            for j in range(1, d):
+                diff = columns[:, j, :, None] - columns[:, j, None, :]
+                dist = dist + diff * diff  # not addcmul: as _Distances.rows
+            del diff
+            suspect = dist <= 0
+        else:
+            # one product per cloud, the per-cloud route's own call: a batched product (bmm) picks other kernels
+            # (on the CPU even by batch count) whose sums round differently in the last bits; one cloud's working
+            # copy at a time, as that route holds (a stack of wide float64 copies would multiply its peak memory)
+            gram = torch.stack([_gram(part, dtype) for part in stack])
+            sq = gram.diagonal(dim1=1, dim2=2).clone()
+            dist = (sq[:, :, None] + sq[:, None, :]).sub_(gram.mul_(2.0))  # as _expand
+            del gram
+            bound = duplicate_tolerance(sq[:, :, None] + sq.max(dim=1).values[:, None, None], d)
+            suspect = dist <= bound
+        eye = torch.arange(n, device=dist.device)
+        suspect[:, eye, eye] = False
+        bad = suspect.any(dim=2).any(dim=1) | ~torch.isfinite(dist).all(dim=2).all(dim=1)
+        dist[:, eye, eye] = -torch.inf  # the point itself first
+        kk = min(k, n)
+        slack = min(n, kk + _TIE_SLACK)
+        vals, idx = torch.topk(dist, slack, dim=2, largest=False, sorted=True)
+        idx, perm = idx.sort(dim=2)
+        order = vals.gather(2, perm).sort(dim=2, stable=True).indices
+        ranked = idx.gather(2, order)[:, :, :kk]
+        if slack < n:
+            tied = vals[:, :, slack - 1] <= vals[:, :, kk - 1]
+            if bool(tied.any()):
+                ranked[tied] = torch.sort(dist[tied], dim=1, stable=True).indices[:, :kk]
+        nearest = dist.gather(2, ranked[:, :, 1:3]).clamp_min(0).sqrt()
+        lists = ranked.cpu().numpy().astype(np.int64)
+        nearest_np = nearest.to(torch.float64).cpu().numpy()
+        redo = bad.cpu().numpy()
+    return [
+        neighbour_lists(stack[i], **per_cloud[i])
+        if redo[i]
+        else NeighbourLists(n, n, metric, lists[i].copy(), None, nearest_np[i].copy())
+        for i in range(c)
+    ]
