@@ -226,8 +226,8 @@ def test_accuracy_guard_restores_the_unpruned_weights(tmp_path):
 def test_a_failure_half_way_through_pruning_restores_the_trained_model(tmp_path, monkeypatch):
     import lightning_topo.callbacks.betti_pruning as module
 
-    def prune_one_layer_then_fail(model, plan, example):
-        remove_filters(model, {"features.block1.conv": plan["features.block1.conv"]}, example)
+    def prune_one_layer_then_fail(model, plan, example, forward_fn=None):
+        remove_filters(model, {"features.block1.conv": plan["features.block1.conv"]}, example, forward_fn)
         raise RuntimeError("dependency graph broke on layer 2")
 
     monkeypatch.setattr(module, "remove_filters", prune_one_layer_then_fail)

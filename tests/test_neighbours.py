@@ -179,10 +179,12 @@ def test_lists_pickle_small_and_device_free():
     lists = neighbour_lists(cloud, k=14)
     assert isinstance(lists.indices, np.ndarray) and lists.indices.shape == (200, 14)
     blob = pickle.dumps(lists)
-    assert len(blob) < 200 * 14 * 8 + 1000  # the indices and a small header, never the cloud (8 MB)
+    # the indices, the two nearest distances per point and a small header, never the cloud (8 MB)
+    assert len(blob) < 200 * 14 * 8 + 200 * 2 * 8 + 1000
     again = pickle.loads(blob)
     assert_same(again, lists)
-    assert lists.nbytes == 200 * 14 * 8
+    assert np.array_equal(again.nearest, lists.nearest) and lists.nearest.shape == (200, 2)
+    assert lists.nbytes == 200 * 14 * 8 + 200 * 2 * 8
 
 
 def test_lists_are_capped_at_the_unique_points():

@@ -255,7 +255,7 @@ class BettiPruning(TopoCallback):
         try:
             before = self._measure(trainer, pl_module, latency_input)
             example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
-            sizes = remove_filters(pl_module, plan, example, self._tracing_forward)
+            sizes = remove_filters(pl_module, plan, example, forward_fn=self._tracing_forward)
             self._update_hparams(pl_module)
             self._recalibrate(trainer, pl_module)
             pruned_acc = None
