@@ -113,7 +113,7 @@ def run_worker(path: str, args: argparse.Namespace) -> dict:
     command += ["--torch-threads", str(args.torch_threads)]
     out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
+        raise RuntimeError(f"worker exited with {out.returncode}:\n{out.stderr[-3000:]}\n{out.stdout[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -365,3 +365,24 @@ def test_mlp_classifier_in_a_yaml_recipe_gets_the_monitor(tmp_path, monkeypatch)
     cli = run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--trainer.max_epochs=2", "--trainer.logger=false"])
     monitors = [c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor)]
     assert len(monitors) == 1 and isinstance(cli.model, MLPClassifier)
+
+
+@pytest.mark.parametrize(("share", "drawn"), [(0.0, [1, 4]), (1e9, [1, 2, 3, 4])])
+def test_figures_are_drawn_within_their_time_budget_and_always_at_the_end(tmp_path, monkeypatch, share, drawn):
+    """Drawing the figures at every measurement doubled a small full-batch fit: they are redrawn only while their
+    drawing stays within FIGURE_SHARE of the fit's time, the first and the last measurement's always."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import lightning_topo.callbacks.betti_monitor as module
+
+    monkeypatch.setattr(module, "FIGURE_SHARE", share)
+    monitor = BettiMonitor(probe_size=40, k=5, num_workers=0)
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    quiet_trainer(tmp_path, max_epochs=4, callbacks=[monitor], logger=logger).fit(
+        TinyNet(), DataLoader(blobs(), batch_size=256)
+    )
+    events = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"images": 0})
+    events.Reload()
+    assert [image.step for image in events.Images("betti/over_training")] == drawn
+    assert [e["step"] for e in monitor.history] == [1, 2, 3, 4]

@@ -474,7 +474,7 @@ def test_two_rank_ddp_shares_the_work_and_gives_the_numbers_of_one_process(tmp_p
 
 
 # ------------------------------------------------------------------------------------------- topology at a glance
-def test_the_d1_recipe_writes_betti_over_training_at_every_measurement(tmp_path, monkeypatch):
+def test_the_d1_recipe_writes_betti_over_training_at_its_first_and_last_measurements(tmp_path, monkeypatch):
     from lightning_topo.cli import run_cli
 
     monkeypatch.chdir(tmp_path)
