@@ -8,7 +8,7 @@ import torch
 from conftest import RECIPES, quiet_trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from lightning_topo.callbacks import FitEndCheckpoint
+from lightning_topo.callbacks import BettiMonitor, FitEndCheckpoint
 from lightning_topo.cli import run_cli
 from lightning_topo.data import SyntheticDataModule
 from lightning_topo.models import MLPClassifier
@@ -116,7 +116,9 @@ def test_the_d1_recipe_resumes_from_its_checkpoint_where_it_stopped(tmp_path, mo
     first = run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--trainer.max_epochs=30", logs])
     checkpoints = tmp_path / "tb" / "d1_circles" / "version_0" / "checkpoints"
     names = sorted(p.name for p in checkpoints.iterdir())
-    assert len(names) == 2 and names[0].startswith("epoch=29-step=30-train_acc=") and names[1] == "last.ckpt", names
+    # the best checkpoint, last.ckpt, and the monitor's probe, saved once beside them (not inside each checkpoint)
+    assert len(names) == 3 and names[0].startswith("betti_probe-") and names[1].startswith("epoch=29-step=30-"), names
+    assert names[2] == "last.ckpt", names
     resumed = run_cli(
         [
             "fit",
@@ -135,6 +137,9 @@ def test_the_d1_recipe_resumes_from_its_checkpoint_where_it_stopped(tmp_path, mo
         tmp_path / "tb" / "d1_circles" / "version_1" / "checkpoints" / "last.ckpt", weights_only=False
     )
     assert resumed_last["epoch"] == 44 and resumed_last["global_step"] == 45
+    # the resumed monitor measures the very points the first one drew (read back from the probe file)
+    monitors = [next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor)) for cli in (first, resumed)]
+    assert all(torch.equal(a, b) for a, b in zip(monitors[0].probe, monitors[1].probe))
     straight = run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--trainer.max_epochs=45", "--trainer.logger=false"])
     for name, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name

@@ -130,10 +130,9 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
     # by train_acc is the last epoch's (100%), and last.ckpt is that epoch too
     epoch = trainer.current_epoch - 1  # Lightning names and stores the 0-based index of the last epoch run
     checkpoints = events[0].parent / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir()) == [
-        f"epoch={epoch}-step={trainer.global_step}-train_acc=1.0000.ckpt",
-        "last.ckpt",
-    ]
+    names = sorted(p.name for p in checkpoints.iterdir())
+    assert names[1:] == [f"epoch={epoch}-step={trainer.global_step}-train_acc=1.0000.ckpt", "last.ckpt"], names
+    assert names[0].startswith("betti_probe-") and names[0].endswith(".pt")  # the monitor's probe, saved once
     assert torch.load(checkpoints / "last.ckpt", weights_only=False)["epoch"] == epoch
 
 

@@ -41,6 +41,6 @@ def test_hf_text_classifier_example_watches_each_encoder_layer(tmp_path: Path) -
     layers = [f"model.bert.encoder.layer.{n}" for n in range(4)]
     assert f"watched: {', '.join(layers)}, logits" in out  # token ids are not measured as an input layer
     rows = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert len(rows) == 4 and all(row.count(":") == 5 for row in rows), out  # 4 blocks and the logits, each epoch
+    assert len(rows) == 4 and all(row.count(":") == 6 for row in rows), out  # "layer:", 4 blocks and the logits
     accuracy = float(next(line for line in out.splitlines() if line.startswith("train_acc")).split()[1])
     assert accuracy > 0.8, out  # the three topics are learnt: the monitor watched a real fit

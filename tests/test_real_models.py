@@ -145,6 +145,7 @@ def test_default_and_block_views_of_a_real_model_on_ten_of_a_hundred_classes(nam
     build, n_blocks = MODELS[name]
     module, data = build()
     options = {"probe_size": 60, "k": 4, "classes": 10, "log_figure": False, "token_pooling": "first"}
+    options["intrinsic_dimension"] = True
     default, blocks = BettiMonitor(**options), BettiMonitor(layers="blocks", **options)
     _fit(module, data, tmp_path, default, blocks)
 
@@ -157,6 +158,11 @@ def test_default_and_block_views_of_a_real_model_on_ten_of_a_hundred_classes(nam
         for layer, per_class in entry["betti"].items():
             assert len(per_class) == 10, (name, layer, sorted(per_class))
             assert all(numbers[0] >= 1 for numbers in per_class.values()), (name, layer)
+        # the intrinsic dimension of every measured (layer, class), on classes= and blocks alike
+        assert {layer: sorted(c) for layer, c in entry["id"].items()} == {
+            layer: sorted(c) for layer, c in entry["betti"].items()
+        }, name
+        assert all(v > 0 for per_class in entry["id"].values() for v in per_class.values()), name
     assert len([layer for layer in blocks.watched_layers if layer not in ("input", "logits")]) == n_blocks
     default_hidden = [layer for layer in default.watched_layers if layer not in ("input", "logits")]
     assert all(is_activation(dict(module.named_modules())[layer]) for layer in default_hidden) or (
@@ -215,7 +221,8 @@ def test_bert_is_monitored_in_its_own_convention_without_options(tmp_path: Path)
         layer: ["3", "7"] for layer in monitor.watched_layers
     }
     inputs, labels = monitor.probe
-    assert set(inputs) == {"input_ids", "attention_mask"} and inputs["input_ids"].shape == (40, SEQ)
+    # the two classes' 8 sequences each (fewer than the 20 asked for), ids and mask together
+    assert set(inputs) == {"input_ids", "attention_mask"} and inputs["input_ids"].shape == (2 * PER_CLASS, SEQ)
     assert sorted(set(labels.tolist())) == [3, 7]
 
 
