@@ -192,6 +192,45 @@ def _layer_groups(
     return groups
 
 
+def _hooked_pass(
+    model: nn.Module,
+    batch: ModelInputs,
+    layers: Sequence[str],
+    calls: Mapping[str, int],
+    output_key: OutputKey,
+    token_pooling: str | None,
+    forward: ForwardFn,
+    reduce: Callable[[Any, OutputKey, str | None], Any],
+) -> dict[str, Any]:
+    """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
+    inputs and the logits reduced around the pass."""
+    found: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+
+    def hook(name: str):
+        def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] == calls.get(name, 1):
+                found[name] = reduce(output, None, token_pooling)
+
+        return reduce_here
+
+    if INPUT in layers:
+        found[INPUT] = reduce(primary_tensor(batch), None, None)
+    result: dict[str, Any] = {}
+    forward_with_hooks(
+        model,
+        batch,
+        {n: hook(n) for n in layers if n not in (INPUT, LOGITS)},
+        result=result,
+        prepared=True,
+        forward=forward,
+    )
+    if LOGITS in layers:
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling)
+    return found
+
+
 def _one_pass(
     model: nn.Module,
     batch: ModelInputs,
@@ -203,31 +242,11 @@ def _one_pass(
     forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
-    found: dict[str, NeighbourLists | str] = {}
-    seen: dict[str, int] = {}
 
-    def hook(name: str):
-        def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] == calls.get(name, 1):
-                found[name] = _reduce(output, None, token_pooling, topology)
+    def reduce(output: Any, key: OutputKey, pooling: str | None) -> NeighbourLists | str:
+        return _reduce(output, key, pooling, topology)
 
-        return reduce_here
-
-    if INPUT in layers:
-        found[INPUT] = _reduce(primary_tensor(batch), None, None, topology)
-    result: dict[str, Any] = {}
-    forward_with_hooks(
-        model,
-        batch,
-        {n: hook(n) for n in layers if n not in (INPUT, LOGITS)},
-        result=result,
-        prepared=True,
-        forward=forward,
-    )
-    if LOGITS in layers:
-        found[LOGITS] = _reduce(result["output"], output_key, token_pooling, topology)
-    return found
+    return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
 
 
 def _stacked_pass(
@@ -243,30 +262,11 @@ def _stacked_pass(
 ) -> list[dict[str, NeighbourLists | str]]:
     """``n_clouds`` equal clouds, one after the other in ``batch``, in one forward pass: each layer's hook reduces
     all of them with one batched distance computation (:func:`batched_neighbour_lists`)."""
-    found: dict[str, list[NeighbourLists | str]] = {}
-    seen: dict[str, int] = {}
 
-    def hook(name: str):
-        def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] == calls.get(name, 1):
-                found[name] = _reduce_stacked(output, None, token_pooling, topology, n_clouds)
+    def reduce(output: Any, key: OutputKey, pooling: str | None) -> list[NeighbourLists | str]:
+        return _reduce_stacked(output, key, pooling, topology, n_clouds)
 
-        return reduce_here
-
-    if INPUT in layers:
-        found[INPUT] = _reduce_stacked(primary_tensor(batch), None, None, topology, n_clouds)
-    result: dict[str, Any] = {}
-    forward_with_hooks(
-        model,
-        batch,
-        {n: hook(n) for n in layers if n not in (INPUT, LOGITS)},
-        result=result,
-        prepared=True,
-        forward=forward,
-    )
-    if LOGITS in layers:
-        found[LOGITS] = _reduce_stacked(result["output"], output_key, token_pooling, topology, n_clouds)
+    found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
     return [{name: per_cloud[i] for name, per_cloud in found.items()} for i in range(n_clouds)]
 
 
