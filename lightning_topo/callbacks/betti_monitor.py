@@ -17,7 +17,16 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.monitoring import INPUT, custom_scalars_layout, flatten_scalars, group_by_class
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, n_samples, pin, primary_tensor, take
+from lightning_topo.monitoring.batches import (
+    BatchReader,
+    ForwardFn,
+    ModelInputs,
+    n_samples,
+    pin,
+    primary_tensor,
+    take,
+    to_host,
+)
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
 from lightning_topo.monitoring.intrinsic import flatten_id_scalars, id_scalars_layout
 from lightning_topo.monitoring.jobs import betti_job, render_job
@@ -426,7 +435,7 @@ class BettiMonitor(TopoCallback):
         if self._given_probe is not None:
             x, y = self._given_probe
             y = torch.as_tensor(y).detach().cpu().reshape(-1)
-            x = take(x, slice(None))
+            x = to_host(x)  # as before: detached and on the host (a no-op view for a CPU tensor)
             chosen = resolve_classes(self.classes, pl_module, x, self.seed, self._reader.forward, self.output_key)
             if chosen is not None:
                 keep = torch.nonzero(torch.isin(y, torch.tensor(chosen))).flatten()
