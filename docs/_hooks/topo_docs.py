@@ -9,8 +9,10 @@ Two directives, each alone on a line of a page's Markdown, expanded before the p
     - ``table="PREFIX"``: the Markdown table whose header line starts with PREFIX (``occurrence="last"`` or a
       number picks among several); ``rows="REGEX"`` keeps only the data rows that match; ``cols="0,1,4"`` keeps
       those columns (0-based).
-    - ``start="REGEX"`` [``end="REGEX"``]: the text lines from the first line matching ``start`` to the first
-      later line matching ``end`` (both included; without ``end``: up to the next blank line), as a code block.
+    - ``start="REGEX"`` [``end="REGEX"`` | ``until="REGEX"``]: the text lines from the first line matching
+      ``start`` (``occurrence=`` as above) to the first later line matching ``end`` (included) or ``until`` (not
+      included); without either, up to the next blank line. A code block, or Markdown as it is with
+      ``as="markdown"``.
     - neither: the whole file, as a code block.
 
     Every inclusion ends with a line naming the file it came from, linked to the copy the site serves. A file or
@@ -96,7 +98,8 @@ def _results(args: str, page) -> str:
     if "table" in options:
         body = _table(lines, options, name)
     elif "start" in options:
-        body = _code(_span(lines, options, name))
+        span = _span(lines, options, name)
+        body = "\n".join(span) if options.get("as") == "markdown" else _code(span)
     else:
         body = _code(lines)
     return f"{body}\n\n{_source_line(name, page)}\n"
@@ -157,10 +160,11 @@ def _cells(line: str) -> list[str]:
 def _span(lines: list[str], options: dict[str, str], name: str) -> list[str]:
     start = re.compile(options["start"])
     first = _find(lines, lambda line: bool(start.search(line)), name, f"matches {options['start']!r}", options.get("occurrence", "first"))
-    if "end" in options:
-        end = re.compile(options["end"])
-        last = _find(lines[first + 1 :], lambda line: bool(end.search(line)), name, f"after the start matches {options['end']!r}")
-        return lines[first : first + 2 + last]
+    if "end" in options or "until" in options:
+        key = "end" if "end" in options else "until"
+        stop = re.compile(options[key])
+        last = _find(lines[first + 1 :], lambda line: bool(stop.search(line)), name, f"after the start matches {options[key]!r}")
+        return lines[first : first + 1 + last + (key == "end")]
     span = []
     for line in lines[first:]:
         if not line.strip():
