@@ -130,7 +130,11 @@ def _find(lines: list[str], pattern, name: str, what: str, occurrence: str = "fi
 def _table(lines: list[str], options: dict[str, str], name: str) -> str:
     prefix = options["table"]
     first = _find(
-        lines, lambda line: line.startswith(prefix), name, f"starts a table with {prefix!r}", options.get("occurrence", "first")
+        lines,
+        lambda line: line.startswith(prefix),
+        name,
+        f"starts a table with {prefix!r}",
+        options.get("occurrence", "first"),
     )
     table = []
     for line in lines[first:]:
@@ -144,7 +148,9 @@ def _table(lines: list[str], options: dict[str, str], name: str) -> str:
         keep = re.compile(options["rows"])
         rows = [row for row in rows if keep.search(row)]
         if not rows:
-            raise PluginError(f"benchmarks/results/{name}: no row of the table at {prefix!r} matches {options['rows']!r}")
+            raise PluginError(
+                f"benchmarks/results/{name}: no row of the table at {prefix!r} matches {options['rows']!r}"
+            )
     table = [header, rule, *rows]
     if "cols" in options:
         columns = [int(c) for c in options["cols"].split(",")]
@@ -159,11 +165,19 @@ def _cells(line: str) -> list[str]:
 
 def _span(lines: list[str], options: dict[str, str], name: str) -> list[str]:
     start = re.compile(options["start"])
-    first = _find(lines, lambda line: bool(start.search(line)), name, f"matches {options['start']!r}", options.get("occurrence", "first"))
+    first = _find(
+        lines,
+        lambda line: bool(start.search(line)),
+        name,
+        f"matches {options['start']!r}",
+        options.get("occurrence", "first"),
+    )
     if "end" in options or "until" in options:
         key = "end" if "end" in options else "until"
         stop = re.compile(options[key])
-        last = _find(lines[first + 1 :], lambda line: bool(stop.search(line)), name, f"after the start matches {options[key]!r}")
+        last = _find(
+            lines[first + 1 :], lambda line: bool(stop.search(line)), name, f"after the start matches {options[key]!r}"
+        )
         return lines[first : first + 1 + last + (key == "end")]
     span = []
     for line in lines[first:]:
@@ -234,9 +248,7 @@ def _api(package: str) -> str:
         value = repr(getattr(importlib.import_module(package), name))
         if len(value) > 300:
             value = value[:300] + " ..."
-        blocks.append(
-            f"### `{name}` {{ #{package}.{name} }}\n\n```python\n{package}.{name} = {value}\n```\n"
-        )
+        blocks.append(f"### `{name}` {{ #{package}.{name} }}\n\n```python\n{package}.{name} = {value}\n```\n")
     return "\n".join(blocks)
 
 
