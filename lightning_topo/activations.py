@@ -122,10 +122,10 @@ class Fold(nn.Module):
     MLP, initialisation, full-batch Adam and budget for every activation): the fold reaches 100% training
     accuracy in fewer epochs than ReLU on D-I, D-II, D-III and the 169-disk set. The measured factors move
     with the build (torch version, machine), so they are quoted once, each with the build that produced it,
-    in the README section "The proposed activation: the fold ``|x|``" (table in
-    ``benchmarks/results/convergence.md``). Betti numbers fall faster across layers than ReLU's on D-I,
-    D-III and the 169-disk set, slower on D-II: see the same section. The seed paper's own formula is not
-    published; this is our reconstruction.
+    on the documentation site's page "Results > Convergence" (``docs/results/convergence.md``, its table
+    included from ``benchmarks/results/convergence.md``). Whether its Betti numbers fall faster across
+    layers, at the end of training and at equal epochs, is on "Results > Mechanism at equal epochs". The
+    seed paper's own formula is not published; this is our reconstruction.
 
     Example:
         >>> Fold()(torch.tensor([-2.0, 3.0]))
