@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
@@ -35,35 +37,58 @@ def tiny_history() -> list[dict]:
     return history
 
 
-def heat_axes(figure) -> dict[tuple[str, int], object]:
-    """{(class, dim): axes} read back from the panel titles."""
+@dataclass
+class Block:
+    """One class's rows of one dimension's heat map."""
+
+    ax: object
+    first_row: int
+
+    @property
+    def image(self):
+        return self.ax.images[0]
+
+    @property
+    def data(self) -> np.ma.MaskedArray:
+        return self.image.get_array()[self.first_row : self.first_row + len(LAYERS)]
+
+
+def heat_blocks(figure, n_layers: int = len(LAYERS)) -> dict[tuple[str, int], Block]:
+    """{(class, dim): block} read back from the axes titles ("$\\beta_1$") and the class names beside the blocks."""
     found = {}
     for ax in figure.axes:
         if ax.images:
-            title = ax.get_title()  # "class 1: $\\beta_0$"
-            found[(title.split(":")[0].split()[-1], int(title.rstrip("$")[-1]))] = ax
+            title = ax.get_title()  # "$\\beta_0$", or "$\\beta_0$ of class 1" when there is one class
+            dim = int(title.split("beta_")[1][0])
+            names = [t.get_gid().split(":", 1)[1] for t in ax.texts if (t.get_gid() or "").startswith("class_label:")]
+            if not names:
+                names = ["all" if title.endswith("all classes") else title.split()[-1]]
+            for b, cls in enumerate(names):
+                found[cls, dim] = Block(ax, b * n_layers)
     return found
 
 
-def test_one_heat_map_per_class_and_dimension_each_with_a_colorbar():
+def test_one_heat_map_per_dimension_with_a_block_of_rows_per_class_and_one_colorbar():
     figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
-    panels = heat_axes(figure)
-    assert sorted(panels) == [("0", 0), ("0", 1), ("1", 0), ("1", 1)]
-    assert len(figure.axes) == 8  # 4 heat maps + 4 colorbars
-    # rows: layers top to bottom in forward order; columns: the epochs
-    for ax in panels.values():
-        assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "layer1.act", "logits"]
+    blocks = heat_blocks(figure)
+    assert sorted(blocks) == [("0", 0), ("0", 1), ("1", 0), ("1", 1)]
+    assert len(figure.axes) == 4  # 2 heat maps + 2 colorbars
+    for ax in {id(block.ax): block.ax for block in blocks.values()}.values():
+        # rows: each class's layers top to bottom in forward order; columns: the epochs
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "layer1.act", "logits"] * 2
         assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "50", "100", "150"]
         assert ax.get_xlabel() == "epoch"
         bottom, top = ax.get_ylim()
         assert top < bottom  # row 0 (the first layer) is drawn at the top
+        # a white line between the two classes' blocks, and each class named beside its block's middle row
+        assert [line.get_ydata()[0] for line in ax.get_lines()] == [2.5]
+        assert [(t.get_text(), t.get_position()[1]) for t in ax.texts] == [("class 0", 1.0), ("class 1", 4.0)]
 
 
 def test_image_cells_hold_the_history_values_and_the_skipped_one_is_masked_not_zero():
     figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
-    for (cls, dim), ax in heat_axes(figure).items():
-        image = ax.images[0]
-        data = image.get_array()
+    for (cls, dim), block in heat_blocks(figure).items():
+        data = block.data
         assert data.shape == (len(LAYERS), len(EPOCHS))
         for row, layer in enumerate(LAYERS):
             for col in range(len(EPOCHS)):
@@ -73,8 +98,8 @@ def test_image_cells_hold_the_history_values_and_the_skipped_one_is_masked_not_z
                     assert not np.ma.getmaskarray(data)[row, col]
                     assert data[row, col] == value(row, int(cls), dim, col)
         # missing cells are drawn grey, a colour viridis itself never uses
-        assert matplotlib.colors.to_hex(image.cmap.get_bad()) == matplotlib.colors.to_hex("lightgrey")
-        assert image.cmap.name.startswith("viridis")
+        assert matplotlib.colors.to_hex(block.image.cmap.get_bad()) == matplotlib.colors.to_hex("lightgrey")
+        assert block.image.cmap.name.startswith("viridis")
 
 
 def cell_numbers(ax) -> CellNumbers | None:
@@ -85,18 +110,23 @@ def cell_numbers(ax) -> CellNumbers | None:
 
 def test_cells_show_their_values_with_contrasting_text():
     figure, colours = over_training_figure(tiny_history(), LAYERS, dims=(0, 1)), set()
-    for (cls, dim), ax in heat_axes(figure).items():
-        numbers = cell_numbers(ax)
+    for (cls, dim), block in heat_blocks(figure).items():
+        numbers = cell_numbers(block.ax)
+        in_block = {
+            (row - block.first_row, col): text
+            for (row, col), text in numbers.numbers.items()
+            if block.first_row <= row < block.first_row + len(LAYERS)
+        }
         expected = {
             (row, col): str(value(row, int(cls), dim, col))
             for row, layer in enumerate(LAYERS)
             for col in range(len(EPOCHS))
             if (layer, cls, col) != MISSING
         }
-        assert numbers.numbers == expected
+        assert in_block == expected
         # each glyph sits on its cell: offsets are (column, row) in data coordinates
         assert [tuple(xy) for xy in numbers.get_offsets()] == [(col, row) for row, col in numbers.numbers]
-        image = ax.images[0]
+        image = block.image
         for cell, text in numbers.numbers.items():  # white on dark cells, black on light ones
             red, green, blue, _ = image.cmap(image.norm(int(text)))
             luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
@@ -111,8 +141,8 @@ def test_numbers_are_drawn_inside_their_cells_and_none_on_the_missing_one():
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
     pixels = np.asarray(canvas.buffer_rgba())[..., :3].astype(int)
-    ax = heat_axes(figure)["1", 0]
-    numbers = cell_numbers(ax)
+    block = heat_blocks(figure)["1", 0]
+    ax, numbers = block.ax, cell_numbers(block.ax)
 
     def cell_pixels(row: int, col: int) -> np.ndarray:
         (x0, y0), (x1, y1) = ax.transData.transform([(col - 0.5, row + 0.5), (col + 0.5, row - 0.5)])
@@ -121,19 +151,25 @@ def test_numbers_are_drawn_inside_their_cells_and_none_on_the_missing_one():
 
     for (row, col), colour in numbers.colours.items():
         target = np.array([255, 255, 255] if colour == "white" else [0, 0, 0])
-        assert (np.abs(cell_pixels(row, col) - target).sum(axis=1) < 60).sum() >= 5  # the glyphs' ink
+        cell = cell_pixels(row, col)
+        colours, counts = np.unique(cell, axis=0, return_counts=True)
+        background = colours[counts.argmax()]
+        # the glyphs' ink: pixels much nearer the text colour than the cell's own colour is
+        near = np.abs(cell - target).sum(axis=1) < 0.5 * np.abs(background - target).sum()
+        assert near.sum() >= 5, (row, col, numbers.numbers[row, col])
     layer, _, col = MISSING
-    grey = cell_pixels(LAYERS.index(layer), col)
+    grey = cell_pixels(block.first_row + LAYERS.index(layer), col)
     assert (np.abs(grey - 211).max(axis=1) <= 2).all()  # lightgrey (211, 211, 211) and nothing else
+    assert (block.first_row + LAYERS.index(layer), col) not in numbers.numbers
 
 
 def test_colour_scale_starts_at_zero_and_is_shared_by_the_classes_of_one_dimension():
     figure = over_training_figure(tiny_history(), LAYERS, dims=(0, 1))
-    panels = heat_axes(figure)
+    blocks = heat_blocks(figure)
     for dim in (0, 1):
         highest = max(value(row, c, dim, col) for row in range(len(LAYERS)) for c in (0, 1) for col in range(4))
         for cls in ("0", "1"):
-            norm = panels[cls, dim].images[0].norm
+            norm = blocks[cls, dim].image.norm
             assert (norm.vmin, norm.vmax) == (0, highest)
 
 
@@ -152,19 +188,37 @@ def test_many_epochs_thin_the_labels_drop_the_cell_numbers_and_cap_the_size():
     large = over_training_figure(history, [f"l{i}" for i in range(11)], dims=(0, 1))
     assert small.get_figwidth() < medium.get_figwidth() < large.get_figwidth() <= 20
     assert large.get_figheight() <= 16
-    for ax in heat_axes(large).values():
+    for ax in [ax for ax in large.axes if ax.images]:
         labels = [t.get_text() for t in ax.get_xticklabels()]
         assert 2 <= len(labels) < 30 and labels[0] == "0"
         assert cell_numbers(ax) is None  # 100 columns: no room for numbers
-    assert all(len(cell_numbers(ax).numbers) == 11 * 20 for ax in heat_axes(medium).values())
+    assert all(len(cell_numbers(ax).numbers) == 2 * 11 * 20 for ax in medium.axes if ax.images)
+
+
+def test_two_hundred_classes_fit_the_page_and_name_their_blocks():
+    # one block per class; too short to name 11 layers each, so the rows name the classes, thinned
+    layers, classes = [f"l{i}" for i in range(11)], [str(c) for c in range(200)]
+    history = [{"epoch": e, "betti": {la: {c: [int(c), e] for c in classes} for la in layers}} for e in range(3)]
+    figure = over_training_figure(history, layers, dims=(0, 1))
+    assert figure.get_figheight() <= 16 and figure.get_figwidth() <= 20
+    (ax, _) = [ax for ax in figure.axes if ax.images]
+    assert ax.images[0].get_array().shape == (200 * 11, 3)
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names[0] == "0" and 10 <= len(names) < 200 and set(names) <= set(classes)
+    for name, row in zip(names, ax.get_yticks()):  # each name at its block's middle row
+        assert row == int(name) * 11 + 5
+    assert ax.images[0].get_array()[11 * 42 + 3, 1] == 42  # class 42's beta_0, layer l3, epoch 1
+    assert ax.get_ylabel() == "class (each a block of 11 layers)"
 
 
 def test_classes_argument_selects_panels_and_all_class_is_named():
     figure = over_training_figure(tiny_history(), LAYERS, dims=(1,), classes=["1"])
-    assert sorted(heat_axes(figure)) == [("1", 1)]
+    assert sorted(heat_blocks(figure)) == [("1", 1)]
+    (ax,) = [ax for ax in figure.axes if ax.images]
+    assert ax.get_title() == r"$\beta_1$ of class 1" and ax.get_ylabel() == "layer" and not ax.get_lines()
     pooled = [{"epoch": 0, "step": 0, "seconds": 0.0, "betti": {"a": {"all": [2, 1]}}}]
     (ax,) = [ax for ax in over_training_figure(pooled, ["a"], dims=(0,)).axes if ax.images]
-    assert ax.get_title().startswith("all classes")
+    assert ax.get_title().endswith("of all classes")
 
 
 def test_pure_figures_leave_pyplot_alone():

@@ -32,6 +32,7 @@ from lightning_topo.monitoring.intrinsic import flatten_id_scalars, id_scalars_l
 from lightning_topo.monitoring.jobs import betti_job, render_job
 from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, MAX_DEFAULT_LAYERS, resolve_layers
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
+from lightning_topo.monitoring.pictures import write_picture
 from lightning_topo.monitoring.probe import check_classes, draw_probe, resolve_classes
 from lightning_topo.monitoring.probe_file import ProbeFileError, fingerprint, load_probe, save_probe
 from lightning_topo.monitoring.report import SECONDS_TAG
@@ -753,8 +754,8 @@ class BettiMonitor(TopoCallback):
             for logger in trainer.loggers:
                 experiment = getattr(logger, "experiment", None)
                 if hasattr(experiment, "add_image"):
-                    for tag, pixels in images.items():
-                        experiment.add_image(tag, pixels, step, dataformats="HWC")
+                    for tag, picture in images.items():
+                        write_picture(experiment, tag, picture, step)
 
     # ------------------------------------------------------------------------------ figures for papers
     def plot(self, path: str | Path, **options: Any) -> Path:

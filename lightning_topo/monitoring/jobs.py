@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from lightning_topo.monitoring.pictures import Picture, encode_png
 
 __all__ = ["betti_job", "render_job"]
 
@@ -41,28 +41,20 @@ def betti_job(
     return out
 
 
-def _pixels(figure: Any) -> np.ndarray:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, np.ndarray]:
-    """The monitor's TensorBoard images as ``{tag: (height, width, 3) uint8}``: Betti over training, depth profile,
-    and, when the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map."""
+def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, Picture]:
+    """The monitor's TensorBoard images as ``{tag: Picture}`` (PNG): Betti over training, depth profile, and, when
+    the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map."""
     from lightning_topo.monitoring.report import depth_figure, over_training_figure
 
     last = history[-1]
     title = f"Betti numbers by layer, epoch {last['epoch']}"
     images = {
-        "betti/over_training": _pixels(over_training_figure(history, layers, dims)),
-        "betti/depth_profile": _pixels(depth_figure(last["betti"], layers, dims, title)),
+        "betti/over_training": encode_png(over_training_figure(history, layers, dims)),
+        "betti/depth_profile": encode_png(depth_figure(last["betti"], layers, dims, title)),
     }
     if any(entry.get("id") for entry in history):  # the monitor's intrinsic_dimension=True
         from lightning_topo.monitoring.intrinsic import id_depth_figure, id_over_training_figure
 
-        images["id/depth_profile"] = _pixels(id_depth_figure(history, layers))
-        images["id/over_training"] = _pixels(id_over_training_figure(history, layers))
+        images["id/depth_profile"] = encode_png(id_depth_figure(history, layers))
+        images["id/over_training"] = encode_png(id_over_training_figure(history, layers))
     return images

@@ -124,10 +124,11 @@ def over_training_figure(
     classes: Sequence[str] | None = None,
     title: str = "Betti numbers over training",
 ) -> Figure:
-    """Heat maps of every layer's Betti numbers across the monitored epochs, one per (class, dimension).
+    """Heat maps of every layer's Betti numbers across the monitored epochs, one per dimension.
 
-    Rows are the layers in forward order (top: first layer), columns the history's entries labelled with
-    their epoch, colour (one scale per dimension, from 0) and cell text the Betti number; grey cells were not
+    Each heat map stacks the classes as blocks of rows, separated by white lines and named on the left; within a
+    block the rows are the layers in forward order (top: first layer). Columns are the history's entries labelled
+    with their epoch, colour (one scale per dimension, from 0) and cell text the Betti number; grey cells were not
     measured. ``classes`` defaults to every class in the history. Pure (no pyplot), cheap enough to call
     from a callback at every measurement.
 
@@ -137,7 +138,7 @@ def over_training_figure(
         ...     for e in range(4)
         ... ]
         >>> figure = over_training_figure(history, ["a", "b"], dims=(0, 1))
-        >>> [ax.images[0].get_array().tolist() for ax in figure.axes if ax.images][0]  # class 0, beta_0
+        >>> [ax.images[0].get_array().tolist() for ax in figure.axes if ax.images][0]  # beta_0 of the one class
         [[9.0, 8.0, 7.0, 6.0], [9.0, 7.0, 5.0, 3.0]]
     """
     _check_history(history)
@@ -207,6 +208,8 @@ _CHAR = 0.6 * _LABEL_PT / 72  # inches per character of a tick label (DejaVu San
 _HEADER = 0.4  # figure title
 _PANEL_TOP, _PANEL_BOTTOM = 0.3, 0.5  # panel title; epoch labels and "epoch"
 _COLORBAR = 0.75  # gap, colour bar and its labels
+_CLASS_LABEL = 0.25  # the rotated class names left of the layer names
+_MIN_BLOCK = 0.5  # a class's block of rows shorter than this names its class only, not its layers
 
 
 def _short(layer: str) -> str:
@@ -257,18 +260,32 @@ def _depth_axes(figure: FigureBase, width: float, height: float, layers: Sequenc
 def _over_training_size(
     history: Sequence[Mapping], layers: Sequence[str], dims: Sequence[int], classes: Sequence[str]
 ) -> tuple[float, float, tuple[float, float]]:
-    """Figure width and height, and the size of one heat map, in inches: grows with epochs and layers, capped."""
-    panel_width = _label_width(layers) + _COLORBAR
+    """Figure width and height, and the size of one dimension's heat map, in inches: grows with epochs, layers and
+    classes, capped."""
+    heat_height = _heat_height(layers, classes)
+    panel_width = _label_width(layers, classes, heat_height) + _COLORBAR
     heat_width = min(max(0.34 * len(history), 2.0), 9.0, (_MAX_WIDTH - 0.2) / len(dims) - panel_width)
-    panel_height = _PANEL_TOP + _PANEL_BOTTOM
-    heat_height = min(max(0.24 * len(layers), 1.2), 5.0, (_MAX_HEIGHT - _HEADER) / len(classes) - panel_height)
     width = len(dims) * (heat_width + panel_width) + 0.2
-    height = len(classes) * (heat_height + panel_height) + _HEADER
-    return width, height, (heat_width, heat_height)
+    return width, heat_height + _HEADER + _PANEL_TOP + _PANEL_BOTTOM, (heat_width, heat_height)
 
 
-def _label_width(layers: Sequence[str]) -> float:
-    return 0.42 + _CHAR * max(len(_short(layer)) for layer in layers)  # layer names and "layer"
+def _heat_height(layers: Sequence[str], classes: Sequence[str]) -> float:
+    """Inches of one heat map: a block of rows per class, each block a row per layer."""
+    block = max(0.24 * len(layers), 1.2 if len(classes) == 1 else _MIN_BLOCK)
+    return min(block * len(classes), _MAX_HEIGHT - _HEADER - _PANEL_TOP - _PANEL_BOTTOM)
+
+
+def _names_layers(classes: Sequence[str], heat_height: float) -> bool:
+    """Whether each class's block is tall enough to name its layers (else only the classes are named)."""
+    return len(classes) == 1 or heat_height / len(classes) >= _MIN_BLOCK
+
+
+def _label_width(layers: Sequence[str], classes: Sequence[str], heat_height: float) -> float:
+    """Inches left of a heat map: the layer names and, with several classes, the class names beside them."""
+    if not _names_layers(classes, heat_height):
+        return 0.42 + _CHAR * max(len(cls) for cls in classes)  # class names and "class"
+    names = 0.42 + _CHAR * max(len(_short(layer)) for layer in layers)  # layer names and "layer"
+    return names + (_CLASS_LABEL if len(classes) > 1 else 0.0)
 
 
 def _draw_over_training(
@@ -281,30 +298,59 @@ def _draw_over_training(
     heat: tuple[float, float],
     size: tuple[float, float],
 ) -> None:
-    """The heat maps on ``figure`` (a Figure or SubFigure of ``size`` inches), centred horizontally."""
+    """One heat map per dimension on ``figure`` (a Figure or SubFigure of ``size`` inches), centred horizontally.
+
+    Each heat map stacks the classes as blocks of rows (one row per layer, forward order) separated by white lines,
+    so a dimension has one colour scale and one colour bar, and ten classes draw as fast as one.
+    """
     width, height = size
-    label = _label_width(layers)
+    label = _label_width(layers, classes, heat[1])
     panel_width = label + heat[0] + _COLORBAR
     margin = (width - len(dims) * panel_width) / 2
     epochs = [str(entry.get("epoch", i)) for i, entry in enumerate(history)]
     epoch_ticks = _thinned(len(epochs), heat[0], 0.62 * _LABEL_PT * max(len(e) for e in epochs))
-    layer_ticks = _thinned(len(layers), heat[1], 1.2 * _LABEL_PT - 6)
-    matrices = {(cls, d): betti_matrix(history, layers, cls, d) for cls in classes for d in dims}
-    any_missing = any(values.mask.any() for values in matrices.values())
-    # one colour scale per dimension, from 0: the same colour means the same number in every class's panel
-    highest = {d: max([1.0, *(float(v) for cls in classes for v in matrices[cls, d].compressed())]) for d in dims}
-    for row, cls in enumerate(classes):
-        for col, d in enumerate(dims):
-            x = margin + col * panel_width + label
-            y = height - _HEADER - row * (heat[1] + _PANEL_TOP + _PANEL_BOTTOM) - _PANEL_TOP - heat[1]
-            ax = figure.add_axes([x / width, y / height, heat[0] / width, heat[1] / height])
-            cax = figure.add_axes([(x + heat[0] + 0.1) / width, y / height, 0.13 / width, heat[1] / height])
-            _heat_map(figure, ax, cax, matrices[cls, d], Normalize(vmin=0, vmax=highest[d]), heat)
-            ax.set_title(rf"{_class_title(cls)}: $\beta_{d}$", fontsize=9)
-            ax.set_yticks(layer_ticks, [_short(layers[i]) for i in layer_ticks], fontsize=_LABEL_PT)
-            ax.set_xticks(epoch_ticks, [epochs[i] for i in epoch_ticks], fontsize=_LABEL_PT)
-            ax.set_xlabel("epoch", fontsize=8, labelpad=2)
+    n_layers, block = len(layers), heat[1] / len(classes)
+    if _names_layers(classes, heat[1]):
+        rows = [b * n_layers + i for b in range(len(classes)) for i in _thinned(n_layers, block, 1.2 * _LABEL_PT - 6)]
+        row_names = [_short(layers[row % n_layers]) for row in rows]
+    else:  # too many classes for their layers' names: one name per class block, thinned
+        shown = _thinned(len(classes), heat[1], 1.2 * _LABEL_PT - 6)
+        rows, row_names = [b * n_layers + (n_layers - 1) / 2 for b in shown], [classes[b] for b in shown]
+    stacked = {d: np.ma.concatenate([betti_matrix(history, layers, cls, d) for cls in classes]) for d in dims}
+    any_missing = any(np.ma.getmaskarray(values).any() for values in stacked.values())
+    # one colour scale per dimension, from 0: the same colour means the same number in every class's block
+    highest = {d: max([1.0, *(float(v) for v in stacked[d].compressed())]) for d in dims}
+    y = height - _HEADER - _PANEL_TOP - heat[1]
+    for col, d in enumerate(dims):
+        x = margin + col * panel_width + label
+        ax = figure.add_axes([x / width, y / height, heat[0] / width, heat[1] / height])
+        cax = figure.add_axes([(x + heat[0] + 0.1) / width, y / height, 0.13 / width, heat[1] / height])
+        _heat_map(figure, ax, cax, stacked[d], Normalize(vmin=0, vmax=highest[d]), heat)
+        single = f" of {_class_title(classes[0])}" if len(classes) == 1 else ""
+        ax.set_title(rf"$\beta_{d}${single}", fontsize=9)
+        ax.set_yticks(rows, row_names, fontsize=_LABEL_PT)
+        ax.set_xticks(epoch_ticks, [epochs[i] for i in epoch_ticks], fontsize=_LABEL_PT)
+        ax.set_xlabel("epoch", fontsize=8, labelpad=2)
+        separator = min(2.0, 0.1 * block * 72)  # points: thinner between short blocks
+        for b in range(1, len(classes)):
+            ax.axhline(b * n_layers - 0.5, color="white", linewidth=separator)
+        if len(classes) == 1:
             ax.set_ylabel("layer", fontsize=8, labelpad=2)
+        elif _names_layers(classes, heat[1]):
+            beside = -(label - 0.12) / heat[0]  # in axes widths: left of the layer names
+            for b, cls in enumerate(classes):
+                ax.text(
+                    *(beside, (b + 0.5) * n_layers - 0.5),
+                    _class_title(cls),
+                    transform=ax.get_yaxis_transform(),  # x in axes widths, y in rows
+                    rotation=90,
+                    ha="left",
+                    va="center",
+                    fontsize=8,
+                    gid=f"class_label:{cls}",
+                )
+        else:
+            ax.set_ylabel(f"class (each a block of {n_layers} layers)", fontsize=8, labelpad=2)
     figure.suptitle(
         title + (" (grey: not measured)" if any_missing else ""), fontsize=10, y=1 - 0.08 / height, va="top"
     )
