@@ -8,13 +8,13 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torchvision
-from conftest import quiet_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import quiet_trainer
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.models import MLPClassifier
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 import torchvision
 import yaml
-from conftest import quiet_trainer, run_child, run_two_rank_script
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import quiet_trainer, run_child, run_two_rank_script
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 from lightning_topo.pruning import load_pruned, remove_filters, select_filters
@@ -330,7 +330,6 @@ def write_idx(path, array: np.ndarray) -> None:
 
 def test_pruning_recipe_prunes_and_saves_after_a_short_fit(tmp_path, monkeypatch):
     from conftest import REPO
-
     from lightning_topo.cli import run_cli
 
     raw = tmp_path / "FashionMNIST" / "raw"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import RECIPES, run_child
 
+from conftest import RECIPES, run_child
 from lightning_topo.cli import main, recipes_dir, resolve_config_paths, run_cli
 
 FAST = ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]

@@ -9,8 +9,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import quiet_trainer, run_child
 
+from conftest import quiet_trainer, run_child
 from lightning_topo.data import SyntheticDataModule
 from lightning_topo.models import MLPClassifier
 

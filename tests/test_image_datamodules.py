@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import quiet_trainer
 from PIL import Image
 
+from conftest import quiet_trainer
 from lightning_topo.data.images import CatsVsDogsDataModule, CIFAR10DataModule, FashionMNISTDataModule
 
 CIFAR_CLASSES = CIFAR10DataModule.CLASS_NAMES
@@ -326,7 +326,6 @@ def test_bad_options_fail_in_init_naming_the_field(options, message):
 @pytest.mark.parametrize("recipe", ["fashion_mnist", "cifar10", "cats_vs_dogs"])
 def test_image_recipe_runs_a_fast_dev_run_on_local_files(recipe, tmp_path, monkeypatch):
     from conftest import REPO
-
     from lightning_topo.cli import run_cli
 
     if recipe == "fashion_mnist":

@@ -15,12 +15,12 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import quiet_trainer, run_child, run_two_rank_script
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import quiet_trainer, run_child, run_two_rank_script
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.betti_monitor import _Measurement
 from lightning_topo.monitoring.outputs import per_sample, select_tensor

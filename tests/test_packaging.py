@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from conftest import RECIPES, REPO, run_child
 
 #: What the wheel is built from; copied out so that the build's build/ and egg-info stay out of the checkout.

@@ -128,9 +128,18 @@ def check_image_file(path: str | Path) -> str | None:
     middle can still pass; the data modules skip such files when they fail to load.
 
     Example:
-        >>> check_image_file("data/cats_vs_dogs/train/cat/cat.1.jpg") is None
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "cat.1.jpg"
+        >>> Image.new("RGB", (8, 8)).save(path)
+        >>> check_image_file(path) is None
         True
-        >>> check_image_file("empty.jpg")
+        >>> _ = path.write_bytes(path.read_bytes()[:-40])  # cut off: no end marker
+        >>> check_image_file(path)
+        'truncated or damaged JPEG: its end marker is missing and it cannot be decoded (OSError: Truncated File Read)'
+        >>> _ = path.write_bytes(b"")
+        >>> check_image_file(path)
         'empty file'
     """
     try:
@@ -375,10 +384,12 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         """Every skipped image file -> why: found at set-up, or failed to decode while loading (workers too).
 
         Example:
-            >>> dm = CatsVsDogsDataModule(root="./data")
-            >>> dm.setup("fit")  # one BadImageFileWarning if it skips files
+            Not run as a test: it needs the cats-vs-dogs images on disk.
+
+            >>> dm = CatsVsDogsDataModule(root="./data")  # doctest: +SKIP
+            >>> dm.setup("fit")  # one BadImageFileWarning if it skips files  # doctest: +SKIP
             >>> for path, why in dm.bad_files.items():  # after training, also those that failed to decode
-            ...     print(path, why)
+            ...     print(path, why)  # doctest: +SKIP
         """
         found = dict(self._bad_at_setup)
         for data in (self.train_set, self.val_set, self.test_set):
