@@ -4,7 +4,7 @@ Each fit is a fresh process training a small model with ``BettiMonitor(num_worke
 slowed down (a sleep of 0.5 s, 5 s or 60 s in the worker, in turn), so that an interrupt finds jobs running,
 queued, finished or blocking the training loop.  The fit is interrupted in one of three ways, in turn:
 
-* ``self``: the process sends itself SIGINT at the start of epoch 1 (what ``tests/test_monitor_route.py`` does);
+* ``self``: the process sends itself SIGINT at the start of epoch 1 (what ``tests/callbacks/test_betti_monitor_route.py`` does);
 * ``external``: this script sends SIGINT at a random moment 0 to 1.5 s after epoch 1 started (a Ctrl-C typed
   while training, the monitor capturing, or the loop waiting for the workers);
 * ``double``: as ``external``, then a second SIGINT 0.05 to 0.5 s later (an impatient user).

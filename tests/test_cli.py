@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 import pytest
+from helpers.paths import RECIPES
+from helpers.processes import run_child
 
-from conftest import RECIPES, run_child
 from lightning_topo.cli import main, recipes_dir, resolve_config_paths, run_cli
 
 FAST = ["--trainer.fast_dev_run=true", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
@@ -137,13 +138,22 @@ def test_main_job_recipe_trains_d1_to_100_percent_and_writes_tensorboard_events(
 
 
 def test_a_class_count_that_does_not_match_the_data_fails_before_the_first_step(tmp_path, monkeypatch):
+    from lightning_topo.models import MLPClassifier
+
+    steps = []
+    training_step = MLPClassifier.training_step
+    monkeypatch.setattr(
+        MLPClassifier, "training_step", lambda self, *args: steps.append(1) or training_step(self, *args)
+    )
     monkeypatch.chdir(tmp_path)
     with pytest.raises(
         ValueError,
         match=r"model.num_classes=3 but SyntheticDataModule serves 2 classes; set --model.init_args.num_classes=2",
     ):
         run_cli(["fit", "-c", "recipes/d1_circles.yaml", "--model.init_args.num_classes=3", *FAST])
-    assert not list(tmp_path.rglob("*.ckpt"))
+    assert steps == []  # not one training step ran
+    run_cli(["fit", "-c", "recipes/d1_circles.yaml", *FAST])  # the same recipe with its own class count does train
+    assert steps == [1]
 
 
 def test_short_class_names_resolve(tmp_path, monkeypatch):

@@ -11,8 +11,8 @@ import sys
 import lightning.pytorch as pl
 import torch
 import yaml
+from helpers.paths import REPO
 
-from conftest import REPO
 from lightning_topo.activations import get_activation
 from lightning_topo.cli import LightningTopoCLI
 

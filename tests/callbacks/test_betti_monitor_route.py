@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import json
 import os
 import sys
@@ -15,68 +13,18 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.paths import TESTS
+from helpers.processes import run_child, run_two_rank_script
+from helpers.trainers import quiet_trainer
+from helpers.user_models import OutputsNet as Net
+from helpers.user_models import route_blobs as blobs
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
-from conftest import quiet_trainer, run_child, run_two_rank_script
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.betti_monitor import _Measurement
-from lightning_topo.monitoring.outputs import per_sample, select_tensor
-
-TESTS = Path(__file__).resolve().parent
-
-
-def blobs(n: int = 240, dim: int = 4, seed: int = 0) -> TensorDataset:
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 2
-    x = torch.randn(n, dim, generator=gen) + 3.0 * y[:, None].float()
-    return TensorDataset(x, y)
-
-
-Output = collections.namedtuple("Output", ["features", "logits"])
-
-
-@dataclasses.dataclass
-class ModelOutputLike(collections.OrderedDict):
-    """Hugging Face's ModelOutput: an ordered dict that is also a dataclass, read by key or attribute."""
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if getattr(self, f.name) is not None:
-                self[f.name] = getattr(self, f.name)
-
-
-class Net(pl.LightningModule):
-    """A small user model whose forward returns a tensor, a dict, a named tuple or a ModelOutput-like object."""
-
-    def __init__(self, returns: str = "tensor") -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.returns = returns
-        self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh())
-        self.head = nn.Linear(8, 2)
-
-    def forward(self, x: torch.Tensor):
-        features = self.body(x)
-        logits = self.head(features)
-        if self.returns == "dict":
-            return {"features": features, "logits": logits}
-        if self.returns == "namedtuple":
-            return Output(features, logits)
-        if self.returns == "modeloutput":
-            return ModelOutputLike(loss=logits.sum() * 0, logits=logits)
-        return logits
-
-    def training_step(self, batch, batch_idx):
-        return nn.functional.cross_entropy(select_tensor(self(batch[0])), batch[1])
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=0.01)
 
 
 def fit(tmp_path: Path, monitor: BettiMonitor, returns: str = "tensor", epochs: int = 3, **trainer_options) -> Net:
@@ -92,22 +40,6 @@ def numbers(history: list[dict]) -> list[tuple]:
 
 
 # ------------------------------------------------------------------------------------------- output structures
-def test_select_tensor_rule():
-    t = torch.ones(3, 2)
-    assert select_tensor({"features": torch.zeros(3, 5), "logits": t}) is t
-    assert select_tensor({"a": "text", "b": t}) is t  # no logits: the first tensor
-    assert select_tensor(Output(torch.zeros(3, 5), t)) is t
-    assert select_tensor((torch.zeros(3, 5), t), key=1) is t
-    assert select_tensor({"x": t}, key=lambda out: out["x"] * 2).sum() == 12
-    assert select_tensor(ModelOutputLike(logits=t)) is t
-    with pytest.raises(TypeError, match="no key 'scores'; its keys are"):
-        select_tensor({"logits": t}, key="scores")
-    with pytest.raises(TypeError, match="found no tensor .* pass output_key"):
-        select_tensor({"a": "text"})
-    assert per_sample(torch.ones(4, 7, 3)).shape == (4, 21)
-    assert per_sample(torch.arange(24.0).reshape(2, 4, 3), "first").tolist() == [[0, 1, 2], [12, 13, 14]]
-
-
 @pytest.mark.parametrize("returns", ["dict", "namedtuple", "modeloutput"])
 def test_models_returning_structures_are_monitored_on_every_layer(returns, tmp_path):
     plain = BettiMonitor(probe_size=60, k=5, num_workers=0)
@@ -213,7 +145,7 @@ def test_tags_are_written_in_step_order_when_results_arrive_late(tmp_path):
 
 
 def test_a_crashed_worker_skips_that_measurement_and_training_goes_on(tmp_path, monkeypatch):
-    from monitor_jobs import crash_once_job
+    from helpers.monitor_jobs import crash_once_job
 
     monkeypatch.setenv("LIGHTNING_TOPO_TEST_MARKER", str(tmp_path / "crashed"))
     monitor = BettiMonitor(probe_size=80, k=5, num_workers=1)
@@ -249,8 +181,8 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 import lightning.pytorch as pl, torch
 from torch.utils.data import DataLoader
-from test_monitor_route import Net, blobs
-from monitor_jobs import slow_job
+from helpers.user_models import OutputsNet as Net, route_blobs as blobs
+from helpers.monitor_jobs import slow_job
 from lightning_topo.callbacks import BettiMonitor
 
 class CtrlC(pl.Callback):

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import CancelledError
 
 import pytest
-from monitor_jobs import stubborn_job
+from helpers.monitor_jobs import stubborn_job
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring import runner as runner_module

@@ -11,10 +11,11 @@ import pytest
 import torch
 import torchvision
 import yaml
+from helpers.processes import run_child, run_two_rank_script
+from helpers.trainers import quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer, run_child, run_two_rank_script
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 from lightning_topo.pruning import load_pruned, remove_filters, select_filters
@@ -329,7 +330,8 @@ def write_idx(path, array: np.ndarray) -> None:
 
 
 def test_pruning_recipe_prunes_and_saves_after_a_short_fit(tmp_path, monkeypatch):
-    from conftest import REPO
+    from helpers.paths import REPO
+
     from lightning_topo.cli import run_cli
 
     raw = tmp_path / "FashionMNIST" / "raw"
@@ -455,10 +457,13 @@ def test_pruning_recalibrates_batchnorm_on_training_batches_and_reports_accuracy
     for model, batches in ((stale, 0), (fresh, 3)):
         pl.seed_everything(0, verbose=False)
         pruner = BettiPruning(amount=0.5, probe_size=100, k=5, recalibrate_batches=batches, fine_tune_epochs=1)
-        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, loader, DataLoader(data, batch_size=128))
-        assert (
-            "before fine-tuning" in pruner.report["table"] and 0.0 <= pruner.report["val_acc_before_fine_tune"] <= 1.0
-        )
+        trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner])
+        trainer.fit(model, loader, DataLoader(data, batch_size=128))
+        accuracy = pruner.report["val_acc_before_fine_tune"]
+        # a share of the validation samples (not a loss or a percentage), shown on the table's own row
+        assert abs(accuracy * len(data) - round(accuracy * len(data))) < 1e-4
+        (row,) = [line for line in pruner.report["table"].splitlines() if "of which before fine-tuning" in line]
+        assert float(row.split()[-2]) == pytest.approx(accuracy, abs=5e-4), row  # columns: before, after, ratio
     # the fit counted 4 batches, the fine-tune epoch 4 more; recalibration restarts the count at its 3 batches
     assert int(stale.features.block2.bn.num_batches_tracked) == 8
     assert int(fresh.features.block2.bn.num_batches_tracked) == 3 + 4

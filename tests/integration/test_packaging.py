@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import RECIPES, REPO, run_child
+from helpers.paths import RECIPES, REPO
+from helpers.processes import run_child
 
 #: What the wheel is built from; copied out so that the build's build/ and egg-info stay out of the checkout.
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "lightning_topo", "recipes")

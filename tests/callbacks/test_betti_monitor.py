@@ -8,13 +8,14 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torchvision
+from helpers.trainers import quiet_trainer
+from helpers.user_models import TinyNet, blobs
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.models import MLPClassifier
 
@@ -23,46 +24,6 @@ def event_tags(log_dir: Path) -> dict[str, list]:
     accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 0})
     accumulator.Reload()
     return accumulator.Tags() | {"_acc": accumulator}
-
-
-def blobs(n: int = 256, seed: int = 0) -> TensorDataset:
-    """Two separable Gaussian blobs in R^4."""
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 2
-    x = torch.randn(n, 4, generator=gen) + 3.0 * y[:, None].float()
-    return TensorDataset(x, y)
-
-
-class FlakyTanh(nn.Tanh):
-    """A tanh that returns NaN in eval mode: it blows up exactly when the monitor looks at it."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = super().forward(x)
-        return y if self.training else y * float("nan")
-
-
-class TinyNet(pl.LightningModule):
-    """A user's own LightningModule, nothing from this package."""
-
-    def __init__(self, poison: bool = False, norm: bool = False) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8), FlakyTanh() if poison else nn.Tanh())
-        # BatchNorm statistics and Dropout's random draws are what a careless monitor would disturb
-        self.out = nn.Sequential(nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 2)) if norm else nn.Linear(8, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.body(x)
-        if not torch.isfinite(h).all():  # the network routes around its broken layer; the monitor must cope
-            h = torch.tanh(self.body[:3](x))
-        return self.out(h)
-
-    def training_step(self, batch, batch_idx):
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.log("train_loss", loss)
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=0.01)
 
 
 # ------------------------------------------------------------------------------------------ the science
@@ -337,7 +298,7 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
     assert len(monitor.history) == 2 and "net.1" in monitor.history[-1]["betti"]
 
 
-# (2-process DDP: tests/test_monitor_route.py shares the work over ranks and checks the numbers)
+# (2-process DDP: tests/callbacks/test_betti_monitor_route.py shares the work over ranks and checks the numbers)
 
 
 # ------------------------------------------------------------------------------------------ validation

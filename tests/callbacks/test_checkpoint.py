@@ -5,9 +5,10 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.paths import RECIPES
+from helpers.trainers import quiet_trainer
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from conftest import RECIPES, quiet_trainer
 from lightning_topo.callbacks import BettiMonitor, FitEndCheckpoint
 from lightning_topo.cli import run_cli
 from lightning_topo.data import SyntheticDataModule

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers.processes import run_child
 from ripser import ripser
 from scipy.sparse.csgraph import shortest_path
 
-from conftest import run_child
 from lightning_topo.topology import (
     betti_numbers,
     betti_numbers_per_class,

@@ -234,7 +234,7 @@ def test_bad_torch_options_say_what_to_pass():
 def test_the_topology_package_imports_torch_only_on_demand():
     import sys
 
-    from conftest import run_child
+    from helpers.processes import run_child
 
     script = (
         "import sys, lightning_topo.topology as t;"

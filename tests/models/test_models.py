@@ -8,10 +8,11 @@ import textwrap
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.processes import run_child
+from helpers.trainers import quiet_trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import quiet_trainer, run_child
 from lightning_topo.models import CNNClassifier, MLPClassifier
 
 

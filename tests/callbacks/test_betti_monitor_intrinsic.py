@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_betti_monitor import TinyNet, blobs
+from helpers.trainers import quiet_trainer
+from helpers.user_models import TinyNet, blobs
 from torch import nn
 from torch.utils.data import DataLoader
 
-from conftest import quiet_trainer
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring import capture_activations
 from lightning_topo.topology import intrinsic_dimension

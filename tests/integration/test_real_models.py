@@ -14,10 +14,10 @@ from typing import Any
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from conftest import quiet_trainer
 from lightning_topo.callbacks import BettiMonitor, BettiPruning
 from lightning_topo.monitoring import find_blocks, is_activation, select_layers
 

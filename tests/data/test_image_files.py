@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from PIL import Image
 
-from conftest import quiet_trainer
 from lightning_topo.data.images import (
     BadImageFilesError,
     BadImageFileWarning,

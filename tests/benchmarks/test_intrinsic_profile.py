@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 import torch
+from helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import intrinsic_profile as ip  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.trainers import quiet_trainer
 from PIL import Image
 
-from conftest import quiet_trainer
 from lightning_topo.data.images import CatsVsDogsDataModule, CIFAR10DataModule, FashionMNISTDataModule
 
 CIFAR_CLASSES = CIFAR10DataModule.CLASS_NAMES
@@ -325,7 +325,8 @@ def test_bad_options_fail_in_init_naming_the_field(options, message):
 @pytest.mark.filterwarnings("ignore:BettiMonitor. the probe has")  # the tiny files give a small probe, as expected
 @pytest.mark.parametrize("recipe", ["fashion_mnist", "cifar10", "cats_vs_dogs"])
 def test_image_recipe_runs_a_fast_dev_run_on_local_files(recipe, tmp_path, monkeypatch):
-    from conftest import REPO
+    from helpers.paths import REPO
+
     from lightning_topo.cli import run_cli
 
     if recipe == "fashion_mnist":

@@ -9,8 +9,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers.processes import run_child
+from helpers.trainers import quiet_trainer
 
-from conftest import quiet_trainer, run_child
 from lightning_topo.data import SyntheticDataModule
 from lightning_topo.models import MLPClassifier
 

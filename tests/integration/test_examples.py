@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import REPO
+from helpers.paths import REPO
 
 DATA = REPO.parent / "shared" / "data"
 
