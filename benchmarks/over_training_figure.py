@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import over_training_figure, plot_history
-from lightning_topo.monitoring.report import CellNumbers
+from lightning_topo.monitoring.figures import CellNumbers
 
 LAYERS = ["input", *(f"features.layer{i}.act" for i in range(1, 10)), "logits"]
 

@@ -742,7 +742,7 @@ def plot_collapse(grouped: dict[str, dict[str, list[dict[str, Any]]]], path: Pat
 
 def heat_map(record: dict[str, Any], path: Path, max_columns: int = 26) -> Path:
     """The monitor's own per-layer heat map of one run (columns thinned to at most ``max_columns`` epochs)."""
-    from lightning_topo.monitoring.report import plot_history
+    from lightning_topo.monitoring.figures import plot_history
 
     history = record["history"]
     stride = max(1, math.ceil(len(history) / max_columns))

@@ -28,15 +28,14 @@ from lightning_topo.monitoring.batches import (
     to_host,
 )
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
-from lightning_topo.monitoring.intrinsic import flatten_id_scalars, id_scalars_layout
 from lightning_topo.monitoring.jobs import betti_job, render_job
 from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, MAX_DEFAULT_LAYERS, resolve_layers
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
 from lightning_topo.monitoring.pictures import write_picture
 from lightning_topo.monitoring.probe import check_classes, draw_probe, resolve_classes
 from lightning_topo.monitoring.probe_file import ProbeFileError, fingerprint, load_probe, save_probe
-from lightning_topo.monitoring.report import SECONDS_TAG
 from lightning_topo.monitoring.runner import JobRunner
+from lightning_topo.monitoring.tags import SECONDS_TAG, flatten_id_scalars, id_scalars_layout
 from lightning_topo.topology import METRICS
 from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
 from lightning_topo.topology.lists import NeighbourLists
@@ -760,7 +759,7 @@ class BettiMonitor(TopoCallback):
     # ------------------------------------------------------------------------------ figures for papers
     def plot(self, path: str | Path, **options: Any) -> Path:
         """Write the Betti-over-training heat maps and the last depth profile of ``history`` to a PNG."""
-        from lightning_topo.monitoring.report import plot_history
+        from lightning_topo.monitoring.figures import plot_history
 
         return plot_history(self.history, path, layers=self._watched or None, dims=self.dims, **options)
 

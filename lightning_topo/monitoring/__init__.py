@@ -1,6 +1,6 @@
 """Building blocks of the BettiMonitor callback: reading batches of any convention, layer selection, forward
 hooks, reading outputs, the probe, the device-side reduction of layer outputs to neighbour lists, the background
-job runner, and reporting (scalar tags, depth profile, over-training heat maps, ``plot_history``).
+job runner, TensorBoard tags and layout (:mod:`.tags`), and the figures (:mod:`.figures`, :mod:`.id_figures`).
 
 Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.  Names are imported
 on first use (PEP 562), so the monitor's worker processes, which need only :mod:`.jobs`, load no torch.
@@ -40,14 +40,14 @@ _EXPORTS = {
     "choose_classes": "probe",
     "group_by_class": "probe",
     "probe_from_batches": "probe",
-    "betti_matrix": "report",
-    "custom_scalars_layout": "report",
-    "depth_figure": "report",
-    "flatten_scalars": "report",
-    "history_layers": "report",
-    "over_training_figure": "report",
-    "plot_history": "report",
-    "scalar_tag": "report",
+    "betti_matrix": "figures",
+    "custom_scalars_layout": "tags",
+    "depth_figure": "figures",
+    "flatten_scalars": "tags",
+    "history_layers": "figures",
+    "over_training_figure": "figures",
+    "plot_history": "figures",
+    "scalar_tag": "tags",
     "JobRunner": "runner",
 }
 
@@ -57,6 +57,13 @@ if TYPE_CHECKING:
     from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, as_model_input, call_model
     from lightning_topo.monitoring.capture import capture_activations
     from lightning_topo.monitoring.clouds import CloudKey, layer_profile, reduce_clouds
+    from lightning_topo.monitoring.figures import (
+        betti_matrix,
+        depth_figure,
+        history_layers,
+        over_training_figure,
+        plot_history,
+    )
     from lightning_topo.monitoring.hooks import eval_mode, forward_order, forward_with_hooks, output_shapes
     from lightning_topo.monitoring.layers import (
         ACTIVATION_MODULES,
@@ -69,17 +76,8 @@ if TYPE_CHECKING:
     )
     from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
     from lightning_topo.monitoring.probe import balanced_indices, choose_classes, group_by_class, probe_from_batches
-    from lightning_topo.monitoring.report import (
-        betti_matrix,
-        custom_scalars_layout,
-        depth_figure,
-        flatten_scalars,
-        history_layers,
-        over_training_figure,
-        plot_history,
-        scalar_tag,
-    )
     from lightning_topo.monitoring.runner import JobRunner
+    from lightning_topo.monitoring.tags import custom_scalars_layout, flatten_scalars, scalar_tag
 
 
 def __getattr__(name: str) -> Any:

@@ -44,7 +44,7 @@ def betti_job(
 def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, Picture]:
     """The monitor's TensorBoard images as ``{tag: Picture}`` (PNG): Betti over training, depth profile, and, when
     the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map."""
-    from lightning_topo.monitoring.report import depth_figure, over_training_figure
+    from lightning_topo.monitoring.figures import depth_figure, over_training_figure
 
     last = history[-1]
     title = f"Betti numbers by layer, epoch {last['epoch']}"
@@ -53,7 +53,7 @@ def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: S
         "betti/depth_profile": encode_png(depth_figure(last["betti"], layers, dims, title)),
     }
     if any(entry.get("id") for entry in history):  # the monitor's intrinsic_dimension=True
-        from lightning_topo.monitoring.intrinsic import id_depth_figure, id_over_training_figure
+        from lightning_topo.monitoring.id_figures import id_depth_figure, id_over_training_figure
 
         images["id/depth_profile"] = encode_png(id_depth_figure(history, layers))
         images["id/over_training"] = encode_png(id_over_training_figure(history, layers))

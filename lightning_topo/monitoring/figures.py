@@ -1,17 +1,15 @@
-"""How Betti numbers are named and drawn: scalar tags, the TensorBoard custom-scalars layout, a depth figure,
-heat maps of every layer over training (``over_training_figure``) and an image file of both (``plot_history``).
-
-Tags: ``betti/<layer>/class_<c>/b<d>`` (``class_all`` when not per class) and ``betti/seconds`` for
-the monitor's own compute time.
+"""How the monitor draws Betti numbers: a depth figure, heat maps of every layer over training
+(``over_training_figure``) and an image file of both (``plot_history``). Pure Matplotlib (no pyplot, no torch):
+the monitor's worker processes import this module to draw.
 
 Example:
-    >>> scalar_tag("features.layer1.act", 0, 1)
-    'betti/features.layer1.act/class_0/b1'
+    >>> history = [{"epoch": e, "betti": {"a": {"0": [3 - e, 0]}}} for e in range(3)]
+    >>> betti_matrix(history, ["a"], "0", 0).tolist()
+    [[3.0, 2.0, 1.0]]
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,55 +23,22 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Affine2D
 
+from lightning_topo.monitoring.tags import EpochBetti
+
 __all__ = [
-    "SECONDS_TAG",
     "CellNumbers",
     "betti_matrix",
-    "custom_scalars_layout",
     "depth_figure",
-    "flatten_scalars",
     "history_layers",
     "over_training_figure",
     "plot_history",
-    "scalar_tag",
 ]
-
-SECONDS_TAG = "betti/seconds"
-
-# {layer: {class: (b0, b1, ...)}}, classes as strings ("0", "1", ... or "all") so they survive serialisation
-EpochBetti = Mapping[str, Mapping[str, Sequence[int]]]
 
 
 #: Matplotlib ships DejaVu Sans: figures built with it named (not the generic "sans-serif", which a matplotlibrc or
 #: style may map to fonts the machine lacks) look the same everywhere and never print findfont's "Falling back to
 #: DejaVu Sans" lines (960 of them for one D-I heat map under a matplotlibrc naming Arial, Helvetica).
 _FONTS = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans"}
-
-
-def scalar_tag(layer: str, cls: int | str, dim: int) -> str:
-    return f"betti/{layer}/class_{cls}/b{dim}"
-
-
-def flatten_scalars(betti: EpochBetti, dims: Sequence[int]) -> dict[str, float]:
-    """``{tag: value}`` for every computed (layer, class, dimension)."""
-    return {
-        scalar_tag(layer, cls, d): float(values[d])
-        for layer, per_class in betti.items()
-        for cls, values in per_class.items()
-        for d in dims
-        if d < len(values)
-    }
-
-
-def custom_scalars_layout(layers: Sequence[str], classes: Sequence[str], dims: Sequence[int]) -> dict:
-    """One chart per (class, dimension) with a line per layer, plus the compute-time chart."""
-    charts = {
-        f"class {cls}, beta_{d}": ["Multiline", [rf"^betti/.*/class_{re.escape(str(cls))}/b{d}$"]]
-        for cls in classes
-        for d in dims
-    }
-    charts["monitor compute time (s)"] = ["Multiline", [f"^{SECONDS_TAG}$"]]
-    return {"Betti numbers by layer": charts}
 
 
 def depth_figure(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int], title: str) -> Figure:

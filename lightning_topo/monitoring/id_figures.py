@@ -1,72 +1,21 @@
-"""The intrinsic dimension in the monitor's output: its scalar tags and its two figures.
-
-Tags: ``id/<layer>/class_<c>`` per watched layer and class, ``id/<layer>/all`` for the whole probe's cloud. The
-figures are Ansuini et al.'s curve (ID against layer depth, one line per monitored epoch) and a heat map of every
-layer over training, beside the Betti heat maps. A history entry keeps the values as ``entry["id"]``:
-``{layer: {cloud: float}}``.
-
-Example:
-    >>> id_tag("blocks.3", "7"), id_tag("blocks.3", "all")
-    ('id/blocks.3/class_7', 'id/blocks.3/all')
+"""How the monitor draws intrinsic dimensions: Ansuini et al.'s curve (ID against layer depth, one line per
+monitored epoch) and a heat map of every layer over training, beside the Betti heat maps. A history entry keeps the
+values as ``entry["id"]``: ``{layer: {cloud: float}}``. Pure Matplotlib: the worker processes import it to draw.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
 
-from lightning_topo.monitoring.report import _FONTS  # one font choice for every figure the monitor draws
+from lightning_topo.monitoring.figures import _FONTS  # one font choice for every figure the monitor draws
+from lightning_topo.monitoring.tags import EpochIDs
 
-__all__ = [
-    "depth_curve",
-    "flatten_id_scalars",
-    "id_depth_figure",
-    "id_over_training_figure",
-    "id_scalars_layout",
-    "id_tag",
-]
-
-# {layer: {cloud: intrinsic dimension}}
-EpochIDs = Mapping[str, Mapping[str, float]]
-
-
-def id_tag(layer: str, cloud: str) -> str:
-    """The scalar tag of one (layer, cloud): ``id/<layer>/class_<c>``, or ``id/<layer>/all`` for the whole probe."""
-    return f"id/{layer}/all" if cloud == "all" else f"id/{layer}/class_{cloud}"
-
-
-def flatten_id_scalars(ids: EpochIDs) -> dict[str, float]:
-    """``{tag: value}`` for every (layer, cloud) whose dimension was estimated.
-
-    Example:
-        >>> flatten_id_scalars({"a": {"0": 2.5, "1": 3.0}})
-        {'id/a/class_0': 2.5, 'id/a/class_1': 3.0}
-    """
-    return {
-        id_tag(layer, cloud): float(value) for layer, per_cloud in ids.items() for cloud, value in per_cloud.items()
-    }
-
-
-def id_scalars_layout(classes: Sequence[str]) -> dict:
-    """TensorBoard custom-scalars charts: one per class (or the whole probe), a line per layer.
-
-    Example:
-        >>> list(id_scalars_layout(["0", "1"])["Intrinsic dimension by layer"])
-        ['class 0', 'class 1']
-    """
-    charts = {
-        ("whole probe" if cls == "all" else f"class {cls}"): [
-            "Multiline",
-            [r"^id/.*/all$" if cls == "all" else rf"^id/.*/class_{re.escape(str(cls))}$"],
-        ]
-        for cls in classes
-    }
-    return {"Intrinsic dimension by layer": charts}
+__all__ = ["depth_curve", "id_depth_figure", "id_over_training_figure"]
 
 
 def depth_curve(ids: EpochIDs, layers: Sequence[str]) -> np.ndarray:

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from lightning_topo.monitoring import betti_matrix, history_layers, over_training_figure, plot_history
-from lightning_topo.monitoring.report import CellNumbers
+from lightning_topo.monitoring.figures import CellNumbers
 
 LAYERS = ["input", "features.layer1.act", "logits"]
 EPOCHS = [0, 50, 100, 150]
