@@ -36,7 +36,8 @@ from unittest import mock
 from PIL import Image
 
 from lightning_topo.data import images
-from lightning_topo.data.images import CatsVsDogsDataModule, check_image_file
+from lightning_topo.data.image_files import check_image_file
+from lightning_topo.data.images import CatsVsDogsDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "cats_vs_dogs"

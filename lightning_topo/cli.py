@@ -29,7 +29,7 @@ import lightning_topo.data.datamodules  # noqa: F401  --data=SyntheticDataModule
 import lightning_topo.data.images  # noqa: F401  the package itself imports them lazily)
 import lightning_topo.models  # noqa: F401
 from lightning_topo import __version__
-from lightning_topo.data.images import BadImageFilesError
+from lightning_topo.data.image_files import BadImageFilesError
 
 try:
     from pytorch_lightning.callbacks import ModelCheckpoint as _StandaloneModelCheckpoint

@@ -36,9 +36,6 @@ Example:
 from __future__ import annotations
 
 import multiprocessing
-import os
-import re
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,200 +43,30 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
-from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from lightning_topo.data.image_datasets import FileImages, TensorImages
+from lightning_topo.data.image_files import (
+    BadImageFilesError,
+    BadImageFileWarning,
+    check_image_file,
+    describe_bad_files,
+)
+from lightning_topo.data.image_layouts import kaggle_files, missing_files, split_flat
+from lightning_topo.data.image_transforms import file_transform, tensor_transform
 from lightning_topo.data.validation import NoValidationWithoutSplit
 
 __all__ = [
-    "BadImageFileWarning",
-    "BadImageFilesError",
     "CIFAR10DataModule",
     "CatsVsDogsDataModule",
     "FashionMNISTDataModule",
     "ImageDataModule",
-    "check_image_file",
 ]
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-_KAGGLE_NAME = re.compile(r"^(cat|dog)\.\d+\.(jpe?g|png)$", re.IGNORECASE)
 #: Files named in a warning or error before "... and N more".
-_SHOW_BAD = 5
-
-
-# ----------------------------------------------------------------- unreadable files
-class BadImageFileWarning(UserWarning):
-    """An image file was skipped because it is empty, not an image, truncated or otherwise undecodable."""
-
-
-class BadImageFilesError(ValueError):
-    """Unreadable image files were found at set-up with ``on_bad_file="raise"``; ``bad_files`` maps path -> reason."""
-
-    def __init__(self, message: str, bad_files: dict[Path, str]) -> None:
-        super().__init__(message)
-        self.bad_files = bad_files
-
-
-def _image_format(head: bytes) -> str | None:
-    """The format that the first bytes announce (JPEG, PNG, GIF or BMP), or ``None``."""
-    signatures = {
-        b"\xff\xd8\xff": "JPEG",
-        b"\x89PNG\r\n\x1a\n": "PNG",
-        b"GIF87a": "GIF",
-        b"GIF89a": "GIF",
-        b"BM": "BMP",
-    }
-    return next((name for magic, name in signatures.items() if head.startswith(magic)), None)
-
-
-def _looks_complete(kind: str | None, tail: bytes, size: int, head: bytes) -> bool:
-    """Whether the format's end marker (or, for BMP, the stated file size) is there: no decode needed."""
-    if kind == "JPEG":  # SOI ... EOI; a cut-off file lacks the final FF D9
-        return tail.endswith(b"\xff\xd9")
-    if kind == "PNG":  # the last chunk is IEND (with its CRC)
-        return tail.endswith(b"IEND\xaeB`\x82")
-    if kind == "GIF":
-        return tail.endswith(b";")
-    if kind == "BMP" and len(head) >= 6:
-        return int.from_bytes(head[2:6], "little") <= size
-    return False
-
-
-def _decode_problem(path: str | Path) -> str | None:
-    """Why PIL cannot decode ``path`` (``None`` if it can): the slow, exact check."""
-    try:
-        with Image.open(path) as image:
-            image.convert("RGB")
-    except UnidentifiedImageError:
-        return "not an image PIL can read"
-    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, EOFError... for broken files
-        return f"cannot be decoded ({type(error).__name__}: {error})"
-    return None
-
-
-def check_image_file(path: str | Path) -> str | None:
-    """Why an image file is unreadable (empty, not an image, truncated), or ``None`` when it looks fine.
-
-    Cheap: reads the size, the first and the last 16 bytes. A JPEG, PNG, GIF or BMP whose end marker (or
-    stated size) is present passes without decoding; anything else (a cut-off file, an unknown or wrong
-    format, trailing bytes after the end marker) is decoded once with PIL to decide. A file damaged in the
-    middle can still pass; the data modules skip such files when they fail to load.
-
-    Example:
-        >>> import tempfile
-        >>> from pathlib import Path
-        >>> from PIL import Image
-        >>> path = Path(tempfile.mkdtemp()) / "cat.1.jpg"
-        >>> Image.new("RGB", (8, 8)).save(path)
-        >>> check_image_file(path) is None
-        True
-        >>> _ = path.write_bytes(path.read_bytes()[:-40])  # cut off: no end marker
-        >>> check_image_file(path)
-        'truncated or damaged JPEG: its end marker is missing and it cannot be decoded (OSError: Truncated File Read)'
-        >>> _ = path.write_bytes(b"")
-        >>> check_image_file(path)
-        'empty file'
-    """
-    try:
-        with open(path, "rb", buffering=0) as f:  # unbuffered: two 16-byte reads, not two 8 KiB ones
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return "empty file"
-            head = f.read(16)
-            f.seek(max(0, size - 16))
-            tail = f.read(16)
-    except OSError as error:
-        return f"cannot be read ({type(error).__name__}: {error})"
-    kind = _image_format(head)
-    if _looks_complete(kind, tail, size, head):
-        return None
-    problem = _decode_problem(path)  # missing end marker, trailing bytes or unknown format: let PIL decide
-    if problem is not None and kind is not None:
-        return f"truncated or damaged {kind}: its end marker is missing and it {problem}"
-    return problem
-
-
-def _list_bad(bad: dict[Path, str], limit: int | None = _SHOW_BAD) -> str:
-    items = list(bad.items())
-    shown = "; ".join(f"{path} ({why})" for path, why in items[:limit])
-    return shown + (f"; ... and {len(items) - limit} more" if limit is not None and len(items) > limit else "")
-
-
-class _ToFloat:
-    """uint8 image -> float32 ``(x / 255 - mean) / std`` per channel, in one fused multiply-add."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        self.scale = (1.0 / (255.0 * torch.tensor(std))).view(-1, 1, 1)
-        self.shift = (-torch.tensor(mean) / torch.tensor(std)).view(-1, 1, 1)
-
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, image.as_subclass(torch.Tensor).float(), self.scale)
-
-
-class _TensorImages(Dataset):
-    """Images held in memory as a uint8 ``(N, C, H, W)`` tensor; ``transform`` maps one uint8 image to float."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor]):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(self.images[index]), self.labels[index]
-
-
-class _FileImages(Dataset):
-    """Images read from files on every access (for sets too large to hold decoded in memory).
-
-    A file that fails to decode is replaced by the next decodable sample, warned about once (naming it) and
-    recorded in :attr:`failed`; files failing in DataLoader worker processes are sent back through
-    :attr:`reports` (set by the data module) and gathered by :meth:`collect_failed`.
-    """
-
-    def __init__(self, paths: Sequence[Path], labels: torch.Tensor, transform: Callable[[Any], torch.Tensor]):
-        self.paths, self.labels, self.transform = list(paths), labels, transform
-        self.failed: dict[Path, str] = {}
-        self.reports: Any = None  # a multiprocessing.Queue when loaded by worker processes
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        for step in range(len(self)):
-            at = (index + step) % len(self)
-            path = self.paths[at]
-            if path in self.failed:
-                continue
-            try:
-                with Image.open(path) as image:
-                    rgb = image.convert("RGB")
-            except Exception as error:  # PIL raises OSError, SyntaxError, ValueError... for broken files
-                self._fail(path, f"{type(error).__name__}: {error}")
-                continue
-            return self.transform(rgb), self.labels[at]
-        raise RuntimeError(f"none of the {len(self)} image files could be decoded: {_list_bad(self.failed)}")
-
-    def _fail(self, path: Path, reason: str) -> None:
-        self.failed[path] = reason
-        if self.reports is not None and get_worker_info() is not None:
-            self.reports.cancel_join_thread()  # a worker must be able to exit before the main process reads
-            self.reports.put((str(path), reason))
-        warnings.warn(
-            f"skipped image file {path}: it passed the set-up check but failed to decode ({reason}); the next "
-            "sample was used instead. Delete or replace the file; datamodule.bad_files lists every skipped file.",
-            BadImageFileWarning,
-            stacklevel=2,
-        )
-
-    def collect_failed(self) -> dict[Path, str]:
-        """Every file that failed to decode so far, in this process or in DataLoader workers."""
-        while self.reports is not None and not self.reports.empty():
-            path, reason = self.reports.get()
-            self.failed.setdefault(Path(path), reason)
-        return self.failed
 
 
 class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
@@ -351,32 +178,22 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- transforms
-    def _finish(self) -> list[Callable]:
-        mean, std = (self.MEAN, self.STD) if self.normalize else ((0.0,) * self.IN_CHANNELS, (1.0,) * self.IN_CHANNELS)
-        return [_ToFloat(mean, std)]
+    def _normalisation(self) -> tuple[Sequence[float], Sequence[float]]:
+        return (self.MEAN, self.STD) if self.normalize else ((0.0,) * self.IN_CHANNELS, (1.0,) * self.IN_CHANNELS)
 
     def _tensor_transform(self, train: bool) -> Callable:
-        steps: list[Callable] = []
-        if train and self.augment:
-            padding = max(1, round(self.CROP_PADDING * self.image_size / self.NATIVE_SIZE))
-            steps += [v2.RandomCrop(self.image_size, padding=padding), v2.RandomHorizontalFlip()]
-        return v2.Compose(steps + self._finish())
+        padding = max(1, round(self.CROP_PADDING * self.image_size / self.NATIVE_SIZE))
+        return tensor_transform(self.image_size, padding, train and self.augment, *self._normalisation())
 
     def _file_transform(self, train: bool) -> Callable:
-        load = round(self.image_size * 8 / 7)  # resize a little larger, then crop (randomly when training)
-        steps: list[Callable] = [v2.PILToTensor(), v2.Resize(load, antialias=True)]
-        if train and self.augment:
-            steps += [v2.RandomCrop(self.image_size), v2.RandomHorizontalFlip()]
-        else:
-            steps.append(v2.CenterCrop(self.image_size))
-        return v2.Compose(steps + self._finish())
+        return file_transform(self.image_size, train and self.augment, *self._normalisation())
 
     def _dataset(self, images: torch.Tensor | list[Path], labels: torch.Tensor, train: bool) -> Dataset:
         if isinstance(images, torch.Tensor):
             if images.shape[-1] != self.image_size:
                 images = v2.functional.resize(images, [self.image_size, self.image_size], antialias=True)
-            return _TensorImages(images, labels, self._tensor_transform(train))
-        return _FileImages(images, labels, self._file_transform(train))
+            return TensorImages(images, labels, self._tensor_transform(train))
+        return FileImages(images, labels, self._file_transform(train))
 
     # ----------------------------------------------------------------- unreadable files
     @property
@@ -393,7 +210,7 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         """
         found = dict(self._bad_at_setup)
         for data in (self.train_set, self.val_set, self.test_set):
-            if isinstance(data, _FileImages):
+            if isinstance(data, FileImages):
                 for path, reason in data.collect_failed().items():
                     found.setdefault(path, reason)
         return found
@@ -415,13 +232,13 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         what = f"{len(bad)} unreadable image file{'s' * (len(bad) > 1)} in the {split} split of {type(self).__name__}"
         if self.on_bad_file == "raise":
             raise BadImageFilesError(
-                f"{what}: {_list_bad(bad, limit=20)}. Delete or replace them, or set on_bad_file='skip' "
+                f"{what}: {describe_bad_files(bad, limit=20)}. Delete or replace them, or set on_bad_file='skip' "
                 "(--data.on_bad_file skip) to train without them.",
                 bad,
             )
         self._bad_at_setup.update(bad)
         rank_zero_warn(
-            f"skipped {what}: {_list_bad(bad)}. datamodule.bad_files lists them all; set on_bad_file='raise' to "
+            f"skipped {what}: {describe_bad_files(bad)}. datamodule.bad_files lists them all; set on_bad_file='raise' to "
             "stop instead.",
             category=BadImageFileWarning,
         )
@@ -458,7 +275,7 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
     def _loader(self, data: Dataset | None, shuffle: bool) -> DataLoader | list:
         if data is None:
             return []
-        if isinstance(data, _FileImages) and self.num_workers > 0 and data.reports is None:
+        if isinstance(data, FileImages) and self.num_workers > 0 and data.reports is None:
             data.reports = multiprocessing.Queue()  # workers report files that fail to decode through it
         return DataLoader(
             data,
@@ -489,11 +306,6 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
 
 def _take(images: torch.Tensor | list[Path], index: torch.Tensor) -> torch.Tensor | list[Path]:
     return images[index] if isinstance(images, torch.Tensor) else [images[int(i)] for i in index]
-
-
-def _missing(name: str, looked: Sequence[Path], layout: str, how: str) -> FileNotFoundError:
-    where = "\n".join(f"  - {p.resolve()}" for p in looked)
-    return FileNotFoundError(f"{name} not found. Looked for:\n{where}\nExpected layout:\n{layout}\nTo get it: {how}")
 
 
 class FashionMNISTDataModule(ImageDataModule):
@@ -531,7 +343,7 @@ class FashionMNISTDataModule(ImageDataModule):
 
     def _not_found(self, why: str = "") -> FileNotFoundError:
         raw = self.root / "FashionMNIST" / "raw"
-        return _missing(
+        return missing_files(
             "Fashion-MNIST",
             [raw / f for f in self.FILES],
             f"  {self.root}/FashionMNIST/raw/{{{', '.join(self.FILES)}}} (uncompressed IDX files)",
@@ -589,7 +401,7 @@ class CIFAR10DataModule(ImageDataModule):
                 raise self._not_found("train", f"the download failed ({type(error).__name__}: {error}). ") from error
 
     def _not_found(self, split: str, why: str = "") -> FileNotFoundError:
-        return _missing(
+        return missing_files(
             "CIFAR-10",
             [self._png_dir / split, self._batches_dir],
             f"  {self._png_dir}/{{train,test}}/<class>/*.png with <class> in {list(self.CLASS_NAMES)}\n"
@@ -613,7 +425,7 @@ class CIFAR10DataModule(ImageDataModule):
         wanted = [self.CLASS_NAMES[i] for i in self.class_ids]
         missing = [c for c in wanted if not (folder / c).is_dir()]
         if missing:
-            raise _missing(
+            raise missing_files(
                 "CIFAR-10 class folders",
                 [folder / c for c in missing],
                 f"  {folder}/<class>/*.png with <class> in {list(self.CLASS_NAMES)}",
@@ -639,7 +451,7 @@ class CIFAR10DataModule(ImageDataModule):
         self._handle_bad(failed, folder.name)
         images = torch.stack(decoded) if decoded else None
         if images is None:
-            raise _missing(
+            raise missing_files(
                 "CIFAR-10 images", [folder / c for c in wanted], f"  {folder}/<class>/*.png", "export the images."
             )
         return images, torch.tensor(targets)
@@ -688,15 +500,15 @@ class CatsVsDogsDataModule(ImageDataModule):
             if all((base / "train" / c).is_dir() for c in self.CLASS_NAMES):
                 return self._read_folders(base, train)
             for flat in (base / "train", base):
-                files = self._kaggle_files(flat)
+                files = kaggle_files(flat)
                 if files:
-                    return self._split_flat(files, train)
+                    return split_flat(files, self.CLASS_NAMES, train, self.test_fraction, self.seed + 1)
         layout = (
             "  <root>/cats_vs_dogs/train/{cat,dog}/*.jpg and <root>/cats_vs_dogs/val/{cat,dog}/*.jpg (class folders)\n"
             "  or Kaggle's flat <root>/cats_vs_dogs/train/{cat,dog}.N.jpg (unzipped train.zip)"
         )
         looked = [p for base in self._candidates() for p in (base / "train" / "cat", base / "train", base)]
-        raise _missing(
+        raise missing_files(
             "Cats vs dogs images",
             list(dict.fromkeys(looked)),
             layout,
@@ -704,26 +516,13 @@ class CatsVsDogsDataModule(ImageDataModule):
             f"unzip it into {(self.root / 'cats_vs_dogs').resolve()}, or point root at a folder with class folders.",
         )
 
-    @staticmethod
-    def _kaggle_files(folder: Path) -> list[Path]:
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.iterdir() if _KAGGLE_NAME.match(p.name))
-
-    def _split_flat(self, files: list[Path], train: bool) -> tuple[list[Path], torch.Tensor]:
-        labels = torch.tensor([self.CLASS_NAMES.index(p.name.split(".")[0].lower()) for p in files])
-        order = torch.randperm(len(files), generator=torch.Generator().manual_seed(self.seed + 1))
-        n_test = max(1, int(round(self.test_fraction * len(files))))
-        part = order[n_test:] if train else order[:n_test]
-        return [files[int(i)] for i in part], labels[part]
-
     def _read_folders(self, base: Path, train: bool) -> tuple[list[Path], torch.Tensor]:
         if train:
             folder = base / "train"
         else:
             folder = next((base / s for s in ("val", "test") if (base / s).is_dir()), None)
             if folder is None:
-                raise _missing(
+                raise missing_files(
                     "Cats vs dogs held-out images",
                     [base / "val", base / "test"],
                     f"  {base}/val/{{cat,dog}}/*.jpg (or test/)",
@@ -737,7 +536,7 @@ class CatsVsDogsDataModule(ImageDataModule):
             self.CLASS_NAMES.index(data.classes[t]) for _, t in data.samples if data.classes[t] in self.CLASS_NAMES
         ]
         if not paths:
-            raise _missing(
+            raise missing_files(
                 "Cats vs dogs images",
                 [folder / c for c in self.CLASS_NAMES],
                 f"  {folder}/{{cat,dog}}/*.jpg",

@@ -11,13 +11,8 @@ import torch
 from helpers.trainers import quiet_trainer
 from PIL import Image
 
-from lightning_topo.data.images import (
-    BadImageFilesError,
-    BadImageFileWarning,
-    CatsVsDogsDataModule,
-    CIFAR10DataModule,
-    check_image_file,
-)
+from lightning_topo.data.image_files import BadImageFilesError, BadImageFileWarning, check_image_file
+from lightning_topo.data.images import CatsVsDogsDataModule, CIFAR10DataModule
 
 #: A JPEG start (SOI + APP0 marker) and end (EOI) around zeros: passes the cheap check, PIL cannot open it.
 UNDECODABLE_JPEG = b"\xff\xd8\xff\xe0" + bytes(100) + b"\xff\xd9"
