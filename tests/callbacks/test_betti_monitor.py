@@ -335,7 +335,7 @@ def test_figures_are_drawn_within_their_time_budget_and_always_at_the_end(tmp_pa
     from lightning.pytorch.loggers import TensorBoardLogger
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    import lightning_topo.callbacks.betti_monitor as module
+    import lightning_topo.monitoring.logger_output as module
 
     monkeypatch.setattr(module, "FIGURE_SHARE", share)
     monitor = BettiMonitor(probe_size=40, k=5, num_workers=0)

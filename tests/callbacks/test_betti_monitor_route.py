@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
-from lightning_topo.callbacks.betti_monitor import _Measurement
+from lightning_topo.monitoring.measurement import Measurement
 
 
 def fit(tmp_path: Path, monitor: BettiMonitor, returns: str = "tensor", epochs: int = 3, **trainer_options) -> Net:
@@ -129,7 +129,7 @@ def test_tags_are_written_in_step_order_when_results_arrive_late(tmp_path):
     items = [((layer, c), values) for layer, per in monitor.history[0]["betti"].items() for c, values in per.items()]
     early, late = Future(), Future()
     monitor._pending.extend(
-        [_Measurement(epoch=1, step=step + 6, futures=[early]), _Measurement(epoch=2, step=step + 12, futures=[late])]
+        [Measurement(epoch=1, step=step + 6, futures=[early]), Measurement(epoch=2, step=step + 12, futures=[late])]
     )
     late.set_result([(key, [9, 9], 0.0) for key, _ in items])  # the later measurement finishes first
     monitor._drain(trainer, block=False)
@@ -351,6 +351,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring.sharing import share
 
 class Net(pl.LightningModule):
     def __init__(self):
@@ -365,7 +366,7 @@ class Net(pl.LightningModule):
 
 class Shares(BettiMonitor):
     def _start(self, model, epoch, step, rank=0, world=1):
-        self.measured = getattr(self, "measured", []) + [sorted(self._share(rank, world))]
+        self.measured = getattr(self, "measured", []) + [sorted(share(self._clouds(), self.watched_layers, rank, world))]
         return super()._start(model, epoch, step, rank, world)
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""Which layers a monitor measures on a model: the ``layers`` rule resolved on it (:mod:`.layers`), the inputs
+first when they are measurable (not token ids), and what the default chose, said once when it is not plain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
+from lightning_topo.monitoring.layers import BLOCKS, INPUT, MAX_DEFAULT_LAYERS, resolve_layers
+
+__all__ = ["watched_layers"]
+
+
+def watched_layers(
+    model: torch.nn.Module,
+    layers: str | Sequence[str] | None,
+    example: ModelInputs,
+    forward: Callable,
+    include_input: bool,
+    info: Callable[[str], Any] | None = None,
+    warn: Callable[[str], Any] | None = None,
+) -> list[str]:
+    """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced."""
+    watched, rule = resolve_layers(model, layers, example, forward)
+    if info is not None and warn is not None:
+        _announce(model, layers, watched, rule, info, warn)
+    if include_input and INPUT not in watched:
+        if primary_tensor(example).is_floating_point():
+            watched.insert(0, INPUT)
+        elif info is not None:  # token ids: their differences mean nothing, so neither would their Betti numbers
+            info("BettiMonitor: the model inputs are integer ids (tokens), so layer 'input' is not measured")
+    return watched
+
+
+def _announce(
+    model: torch.nn.Module,
+    layers: str | Sequence[str] | None,
+    watched: list[str],
+    rule: str,
+    info: Callable[[str], Any],
+    warn: Callable[[str], Any],
+) -> None:
+    """Say which layers the default chose when it was not the plain activation rule, or that it found none."""
+    hidden = [name for name in watched if name not in (INPUT, "logits")]
+    if layers is None and rule == BLOCKS:
+        info(
+            f"BettiMonitor: {type(model).__name__} has more than {MAX_DEFAULT_LAYERS} activation modules (or "
+            f"none), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... {hidden[-1]}); "
+            "pass layers='activations' for every activation, or names/glob patterns"
+        )
+    elif not hidden:
+        warn(
+            f"BettiMonitor: found no hidden layer to watch in {type(model).__name__} (no activation module "
+            "and no repeated blocks), so only the logits are measured; pass layers=[...] with module names or "
+            "glob patterns (e.g. layers=['encoder.*']) to watch its layers"
+        )
