@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -23,7 +24,8 @@ from matplotlib.textpath import TextPath
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Affine2D
 
-from lightning_topo.monitoring.tags import EpochBetti
+if TYPE_CHECKING:  # annotations only: the worker process that draws the figures imports no tags module
+    from lightning_topo.monitoring.tags import EpochBetti
 
 __all__ = [
     "CellNumbers",

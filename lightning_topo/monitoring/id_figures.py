@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure
 
 from lightning_topo.monitoring.figures import _FONTS  # one font choice for every figure the monitor draws
-from lightning_topo.monitoring.tags import EpochIDs
+
+if TYPE_CHECKING:  # annotations only: the worker process that draws the figures imports no tags module
+    from lightning_topo.monitoring.tags import EpochIDs
 
 __all__ = ["depth_curve", "id_depth_figure", "id_over_training_figure"]
 
