@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
-from lightning_topo.monitoring import capture_activations, eval_mode, select_layers
+from lightning_topo.monitoring import eval_mode, select_layers
 from lightning_topo.monitoring.batches import (
     BatchReader,
     ForwardFn,
@@ -22,7 +20,6 @@ from lightning_topo.monitoring.batches import (
     take,
     to_host,
 )
-from lightning_topo.monitoring.hooks import output_shapes
 from lightning_topo.monitoring.outputs import select_tensor
 from lightning_topo.monitoring.probe import check_classes, draw_probe
 from lightning_topo.pruning import (
@@ -34,13 +31,15 @@ from lightning_topo.pruning import (
     remove_filters,
     save_pruned,
     saved_size_bytes,
-    select_filters,
 )
-from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
+from lightning_topo.pruning.report import layer_rows
+from lightning_topo.pruning.rollback import restore, snapshot
+from lightning_topo.pruning.scoring import CRITERIA, filter_scores, pruning_plan
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["BettiPruning", "CRITERIA"]
-
-CRITERIA = ("knn", "euclidean", "cubical", "l1")
 
 
 class BettiPruning(TopoCallback):
@@ -58,13 +57,11 @@ class BettiPruning(TopoCallback):
     latency, validation accuracy, before and after) is printed and sent to the loggers.
 
     What the threshold means depends on the protocol. Under the default k-NN hop protocol a filter's
-    cloud is connected (beta_0 = 1), so the score is beta_1, the number of loops, which is small (0-3 on
-    a Fashion-MNIST CNN): the paper's "> 300" never fires there, and ``amount`` is the practical rule.
-    ``criterion="euclidean"`` (a Vietoris-Rips complex at radius ``scale``, score beta_0) gives scores in
-    the hundreds, where 300 does fire, but we measured its high scorers to be the useful filters. On our
-    Fashion-MNIST CNN no Betti criterion chose filters clearly better than chance once the BatchNorm
-    statistics were re-estimated, while ``criterion="l1", direction="lowest"`` did (the README's table):
-    measure on your own model.
+    cloud is connected (beta_0 = 1), so the score is beta_1, the number of loops, which is small: the paper's
+    "> 300" never fires there, and ``amount`` is the practical rule. ``criterion="euclidean"`` (a
+    Vietoris-Rips complex at radius ``scale``, score beta_0) gives scores in the hundreds, where 300 does
+    fire. Which criterion keeps the useful filters is an open question: the docs' pruning results compare
+    them with random choices and the L1 norm on a Fashion-MNIST CNN; measure on your own model.
 
     Args:
         threshold: remove filters scoring above this (ignored when ``amount`` is given).
@@ -78,9 +75,8 @@ class BettiPruning(TopoCallback):
         k, scale: topology options (hops for ``knn``, radius for ``euclidean``).
         min_filters_per_layer: never leave fewer filters in a layer (a rule that would is clamped, with a warning).
         recalibrate_batches: training batches over which every BatchNorm's running statistics are re-estimated
-            right after the surgery (no gradient step; 0 keeps the stale ones). Measured on the Fashion-MNIST
-            CNN, half of every conv's filters removed at random: 0.10-0.52 test accuracy with the stale
-            statistics, 0.41-0.80 with re-estimated ones.
+            right after the surgery (no gradient step; 0 keeps the stale ones). Stale statistics cost much of
+            a pruned model's accuracy (the docs' pruning results measure how much).
         fine_tune_epochs: epochs of fine-tuning after pruning (single-process training only).
         fine_tune_lr: the learning rate of every parameter group while fine-tuning; ``None`` continues at the
             rates the fit ended with (a decayed schedule is not restarted from its top).
@@ -200,18 +196,9 @@ class BettiPruning(TopoCallback):
         plan, scores = None, None
         if trainer.is_global_zero:
             scores = self.score(pl_module)
-            plan = {
-                name: select_filters(
-                    s,
-                    threshold=None if self.amount is not None else self.threshold,
-                    amount=self.amount,
-                    direction=self.direction,
-                    min_keep=self.min_filters_per_layer,
-                    seed=self.seed,
-                    layer=name,
-                ).tolist()
-                for name, s in scores.items()
-            }
+            plan = pruning_plan(
+                scores, self.threshold, self.amount, self.direction, self.min_filters_per_layer, self.seed
+            )
         plan = trainer.strategy.broadcast(plan, src=0)
         if not any(plan.values()):
             rank_zero_warn(
@@ -223,24 +210,9 @@ class BettiPruning(TopoCallback):
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:
         """Each selected conv layer's filter scores on the probe: ``{name: (n_filters,)}``."""
-        modules = dict(model.named_modules())
-        if self.criterion == "l1":
-            return {name: l1_scores(modules[name].weight) for name in self._convs}
-        # maps stay on the model's device: on a GPU the filters' distances are computed there, in one batch
-        forward = self._reader.forward
-        outputs = capture_activations(model, self._probe[0], self._convs, device=None, forward=forward)
-        example = take(self._probe[0], slice(0, 1))
-        shapes = output_shapes(model, example, self._convs, forward) if self.criterion == "cubical" else {}
-        scores = {}
-        for name in self._convs:
-            maps = outputs[name].reshape(len(outputs[name]), modules[name].out_channels, -1)
-            if self.criterion == "cubical":  # each map as the 2-D image it is (height x width, square or not)
-                scores[name] = cubical_scores(maps.reshape(maps.shape[0], *shapes[name]).cpu())
-            else:
-                scores[name] = filter_betti_scores(
-                    maps[..., None], dim=self.dim, metric=self.criterion, k=self.k, scale=self.scale
-                )
-        return scores
+        return filter_scores(
+            model, self._convs, self._probe[0], self.criterion, self._reader.forward, self.dim, self.k, self.scale
+        )
 
     def prune(
         self, trainer: Any, pl_module: Any, plan: dict[str, list[int]], scores: dict[str, np.ndarray] | None
@@ -250,7 +222,7 @@ class BettiPruning(TopoCallback):
         If the surgery, the fine-tuning or the measurements fail, the trained model is restored with a loud
         warning (single-process training; under DDP the error is raised, as one rank cannot restore alone).
         """
-        backup = _snapshot(pl_module)
+        backup = snapshot(pl_module)
         latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
         try:
             before = self._measure(trainer, pl_module, latency_input)
@@ -265,7 +237,7 @@ class BettiPruning(TopoCallback):
             after = self._measure(trainer, pl_module, latency_input)
             pruned_acc = after["val_acc"] if pruned_acc is None else pruned_acc
         except Exception as error:  # the trained model is worth more than the pruning: never lose it
-            _restore(pl_module, backup)
+            restore(pl_module, backup)
             if trainer.world_size > 1:
                 raise
             rank_zero_warn(
@@ -280,7 +252,7 @@ class BettiPruning(TopoCallback):
             self.max_accuracy_drop is not None and drop > self.max_accuracy_drop, src=0
         )
         if kept_unpruned:
-            _restore(pl_module, backup)
+            restore(pl_module, backup)
             rank_zero_warn(
                 f"\n!!! BettiPruning: validation accuracy fell by {100 * drop:.2f} points "
                 f"({before['val_acc']:.4f} -> {after['val_acc']:.4f}), more than max_accuracy_drop="
@@ -395,17 +367,7 @@ class BettiPruning(TopoCallback):
         }
 
     def _report(self, trainer, plan, sizes, scores, before, after, pruned_acc, kept_unpruned) -> None:
-        rows = {}
-        for name, (n_before, n_after) in sizes.items():
-            s = scores[name] if scores and name in scores else np.array([np.nan])
-            rows[name] = {
-                "before": n_before,
-                "after": n_after,
-                "removed": n_before - n_after,
-                "score_min": float(np.min(s)),
-                "score_median": float(np.median(s)),
-                "score_max": float(np.max(s)),
-            }
+        rows = layer_rows(sizes, scores)
         totals = {
             "parameters": (before["parameters"], after["parameters"]),
             "saved size (MB)": (before["size_mb"], after["size_mb"]),
@@ -441,23 +403,3 @@ class BettiPruning(TopoCallback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
-
-
-Snapshot = tuple[dict[str, nn.Module], dict[str, Any]]  # a module's children and hyper-parameters
-
-
-def _snapshot(module: nn.Module) -> Snapshot:
-    """Copies of the module's children and hyper-parameters, taken before pruning touches them."""
-    return (
-        {name: copy.deepcopy(child) for name, child in module.named_children()},
-        copy.deepcopy(dict(getattr(module, "hparams", {}))),
-    )
-
-
-def _restore(module: nn.Module, snapshot: Snapshot) -> None:
-    """Put back the children and hyper-parameters that a pruning attempt replaced."""
-    children, hparams = snapshot
-    for name, child in children.items():
-        setattr(module, name, child)
-    if hasattr(module, "hparams"):
-        module.hparams.update(hparams)

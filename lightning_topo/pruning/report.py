@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["cpu_latency", "count_parameters", "format_report", "saved_size_bytes"]
+__all__ = ["cpu_latency", "count_parameters", "format_report", "layer_rows", "saved_size_bytes"]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -60,3 +61,19 @@ def format_report(layers: Mapping[str, Mapping[str, Any]], totals: Mapping[str, 
         ratio = f"{b / a:.3f}" if a else "-"
         lines.append(f"{key:32} {a:>13.4g} {b:>10.4g} {ratio:>8}")
     return "\n".join(lines)
+
+
+def layer_rows(sizes: Mapping[str, tuple[int, int]], scores: Mapping[str, np.ndarray] | None) -> dict[str, dict]:
+    """The report's row per pruned layer: filters before, after and removed, and the scores' spread."""
+    rows = {}
+    for name, (n_before, n_after) in sizes.items():
+        s = scores[name] if scores and name in scores else np.array([np.nan])
+        rows[name] = {
+            "before": n_before,
+            "after": n_after,
+            "removed": n_before - n_after,
+            "score_min": float(np.min(s)),
+            "score_median": float(np.median(s)),
+            "score_max": float(np.max(s)),
+        }
+    return rows
