@@ -114,7 +114,7 @@ class BettiMonitor(TopoCallback):
         num_workers: background processes for the Betti numbers (and figures); ``0`` computes them in the
             training loop (the synchronous mode). Default (``None``): a quarter of the CPU cores, 1 to 4, when the
             model trains on an accelerator; ``0`` when it trains on the CPU, where a background process only competes
-            with training's own threads (the docs' monitor-cost results measure both).
+            with training's own threads.
         max_pending: measurements in flight at most; a slower monitor makes training wait, never piles up.
         batch_size: probe batch size of the capture; a class up to this size is reduced in one forward pass
             without keeping any layer's output.
