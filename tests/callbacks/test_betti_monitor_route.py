@@ -318,32 +318,6 @@ def test_a_probe_passed_in_is_used_as_it_is(tmp_path):
     assert px.data_ptr() == x.data_ptr() and py.data_ptr() == y.data_ptr()  # no copy, no reordering
 
 
-def test_a_class_that_is_one_run_of_the_probe_is_read_as_a_view_not_a_copy():
-    from lightning_topo.monitoring.clouds import _members
-
-    x = torch.randn(10, 3)
-    run, scattered = _members(x, torch.arange(3, 7)), _members(x, torch.tensor([1, 4, 5]))
-    assert run.data_ptr() == x[3].data_ptr() and torch.equal(run, x[3:7])
-    assert scattered.data_ptr() != x.data_ptr() and torch.equal(scattered, x[[1, 4, 5]])
-    assert torch.equal(_members(x, torch.arange(10) >= 8), x[8:]) and _members(x, None) is x
-
-
-def test_eval_mode_restores_mixed_modes_and_leaves_an_eval_model_untouched(monkeypatch):
-    from lightning_topo.monitoring.hooks import eval_mode
-
-    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(), nn.BatchNorm1d(2))
-    model[1].eval()
-    with eval_mode(model):
-        assert not any(m.training for m in model.modules())
-        calls = []
-        monkeypatch.setattr(nn.Module, "train", lambda self, mode=True: calls.append(mode) or self)
-        with eval_mode(model):  # nested, as the monitor's passes are: nothing to switch
-            pass
-        assert calls == []
-        monkeypatch.undo()
-    assert [m.training for m in model.modules()] == [True, True, False, True]
-
-
 # ------------------------------------------------------------------------------------------- DDP
 DDP_SCRIPT = """
 import json, os, sys, torch, lightning.pytorch as pl

@@ -1,4 +1,4 @@
-"""Filter scores and BettiPruning: tangled filters score higher, pruned models are smaller, run and reload."""
+"""BettiPruning in a Trainer: pruned models are smaller, run and reload; failures keep the trained model."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
-from lightning_topo.pruning import load_pruned, remove_filters, select_filters
-from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
+from lightning_topo.pruning import load_pruned, remove_filters
+from lightning_topo.topology.filters import cubical_scores
 
 
 def images(n: int = 256, size: int = 12, seed: int = 0) -> TensorDataset:
@@ -31,31 +31,6 @@ def images(n: int = 256, size: int = 12, seed: int = 0) -> TensorDataset:
 
 
 # ------------------------------------------------------------------------------------------ scores
-def test_a_tangled_filter_scores_above_a_clean_one():
-    rng = np.random.default_rng(0)
-    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
-    maps = np.zeros((200, 2, 2, 2))
-    # filter 0: its outputs over the images trace three separate circles (tangled); filter 1: a line (clean)
-    for i, (cx, cy) in enumerate([(0, 0), (5, 0), (10, 0)]):
-        part = slice(i * 67, (i + 1) * 67 if i < 2 else 200)
-        maps[part, 0, 0, 0] = cx + np.cos(t[part] * 3)
-        maps[part, 0, 0, 1] = cy + np.sin(t[part] * 3)
-    maps[:, 1, 0, 0] = np.linspace(0, 1, 200)
-    maps += 0.001 * rng.normal(size=maps.shape)
-    loops = filter_betti_scores(maps, dim=1, k=6)
-    components = filter_betti_scores(maps, dim=0, k=6)
-    assert loops[0] == 3 and loops[1] == 0
-    assert components[0] == 3 and components[1] == 1
-
-
-def test_cubical_scores_count_blobs_in_each_map():
-    maps = np.zeros((3, 2, 16, 16))
-    maps[:, 0, 3, 3] = maps[:, 0, 3, 12] = maps[:, 0, 12, 7] = 1.0  # three separate peaks
-    maps[:, 1, 8, 8] = 1.0  # one peak
-    scores = cubical_scores(maps, min_persistence=0.5)
-    assert scores[0] > scores[1] >= 1
-
-
 def test_cubical_criterion_reads_non_square_maps_as_they_are():
     model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,)).eval()
     x = torch.randn(30, 1, 12, 20, generator=torch.Generator().manual_seed(0))  # wide images: 12 x 20 maps
@@ -65,50 +40,6 @@ def test_cubical_criterion_reads_non_square_maps_as_they_are():
         maps = model.features.block1.conv(x)
     assert maps.shape[-2:] == (12, 20)
     np.testing.assert_allclose(pruner.score(model)["features.block1.conv"], cubical_scores(maps))
-
-
-def test_l1_scores_and_bad_shapes():
-    weight = torch.zeros(3, 2, 3, 3)
-    weight[1] = 1.0
-    assert l1_scores(weight).tolist() == [0.0, 18.0, 0.0]
-    with pytest.raises(ValueError, match="n_images, n_filters, height, width"):
-        filter_betti_scores(np.zeros((4, 3)))
-
-
-# ------------------------------------------------------------------------------------------ selection
-def test_threshold_amount_direction_and_clamp():
-    scores = np.array([1.0, 400.0, 350.0, 2.0, 301.0])
-    assert select_filters(scores, threshold=300).tolist() == [1, 2, 4]
-    assert select_filters(scores, amount=0.4).tolist() == [1, 2]
-    assert select_filters(scores, amount=0.4, direction="lowest").tolist() == [0, 3]
-    with pytest.warns(UserWarning, match="clamped to 3 so that 2 remain"):
-        assert len(select_filters(scores, threshold=0.0, min_keep=2)) == 3
-    with pytest.warns(UserWarning, match="clamped"):
-        assert len(select_filters(np.full(4, 500.0), threshold=300)) == 3  # never removes every filter
-
-
-def test_ties_are_broken_by_a_seeded_random_order_not_by_position():
-    picks = {tuple(select_filters(np.zeros(20), amount=0.25, seed=s)) for s in range(5)}
-    assert len(picks) > 1 and all(len(p) == 5 for p in picks)
-    assert (
-        select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
-        == select_filters(np.zeros(20), amount=0.25, seed=3).tolist()
-    )
-
-
-# ------------------------------------------------------------------------------------------ structural removal
-def test_user_resnet18_filters_are_really_removed_including_residual_couplings():
-    net = torchvision.models.resnet18(num_classes=2).eval()
-    x = torch.randn(2, 3, 32, 32)
-    params = sum(p.numel() for p in net.parameters())
-    sizes = remove_filters(net, {"layer1.0.conv1": list(range(32)), "layer2.0.conv2": [0, 1, 2, 3]}, x[:1])
-    assert sizes["layer1.0.conv1"] == (64, 32)
-    assert net.layer1[0].bn1.num_features == 32 and net.layer1[0].conv2.in_channels == 32
-    assert (
-        net.layer2[0].conv2.out_channels == 124 and net.layer2[0].downsample[0].out_channels == 124
-    )  # the residual sum
-    assert net(x).shape == (2, 2)
-    assert sum(p.numel() for p in net.parameters()) < params
 
 
 # ------------------------------------------------------------------------------------------ the callback
@@ -413,38 +344,6 @@ def test_two_process_cpu_ddp_prunes_every_rank_alike(tmp_path):
         rank0["channels"] == rank1["channels"] == [4, 8] and rank0["kept_unpruned"] is rank1["kept_unpruned"] is False
     )
     assert rank0["state"] == rank1["state"]  # the same filters removed on both ranks: identical models
-
-
-# ------------------------------------------------------------------------------------------ BatchNorm recalibration
-def test_recalibration_sets_batchnorm_statistics_to_those_of_the_batches_without_training():
-    from lightning_topo.pruning import recalibrate_batchnorm
-
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
-    net[2].running_mean.fill_(7.0)  # stale statistics, as after a surgery
-    batches = [(torch.randn(32, 3) * 3 + 1, None) for _ in range(5)]
-    weights = [p.detach().clone() for p in net.parameters()]
-    net.train()
-    assert recalibrate_batchnorm(net, batches, max_batches=4) == 4
-    with torch.no_grad():
-        seen = torch.cat([net[0](x) for x, _ in batches[:4]])  # BatchNorm's inputs, dropout off
-    # a cumulative average of the per-batch means (equal batches: the mean of all rows) and unbiased variances
-    assert torch.allclose(net[2].running_mean, seen.mean(0), atol=1e-5)
-    per_batch_var = torch.stack([chunk.var(0, unbiased=True) for chunk in seen.split(32)]).mean(0)
-    assert torch.allclose(net[2].running_var, per_batch_var, atol=1e-4)
-    assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters()))  # no weight moved
-    assert net.training and net[1].training and net[2].momentum == 0.1  # modes and momentum restored
-
-
-def test_recalibration_without_batches_fails_and_keeps_the_old_statistics():
-    from lightning_topo.pruning import recalibrate_batchnorm
-
-    bn = nn.BatchNorm1d(2)
-    bn.running_mean.fill_(3.0)
-    with pytest.raises(ValueError, match="no batch"):
-        recalibrate_batchnorm(nn.Sequential(bn), [])
-    assert torch.equal(bn.running_mean, torch.full((2,), 3.0))
-    assert recalibrate_batchnorm(nn.Linear(2, 2), [torch.zeros(1, 2)]) == 0  # no BatchNorm: nothing to do
 
 
 def test_pruning_recalibrates_batchnorm_on_training_batches_and_reports_accuracy_before_fine_tuning(tmp_path):
