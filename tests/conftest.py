@@ -1,6 +1,10 @@
 """Shared fixtures: no command line for the CLI, and a ReLU MLP trained to 100% on D-I (built once per session).
 
-Helpers that are not fixtures (paths, child processes, trainers, small models) live in ``tests/helpers/``.
+The layout: a test of ``lightning_topo/<package>/<module>.py`` goes in ``tests/<package>/``; the callbacks in a
+Trainer in ``tests/callbacks/``; whole runs (recipes, console, examples, real timm and transformers models, the
+wheel) in ``tests/integration/``; the benchmark scripts' helpers in ``tests/benchmarks/``; the import rules in
+``tests/test_architecture.py``. Helpers that are not fixtures (paths, child processes, trainers, small models) live
+in ``tests/helpers/``; no test imports another test file.
 """
 
 from __future__ import annotations
