@@ -170,7 +170,7 @@ def run_cli(argv: list[str] | None = None, run: bool = True) -> LightningTopoCLI
     ``model`` and ``datamodule`` of the config (benchmarks use this).
 
     Example:
-        >>> cli = run_cli(["-c", "d1_circles.yaml", "--trainer.logger=false"], run=False)  # doctest: +SKIP
+        >>> cli = run_cli(["-c", "d1_circles.yaml", "--trainer.logger=false"], run=False)  # reads a recipe file  # doctest: +SKIP
     """
     silence_upstream_warnings()
     if argv is None:

@@ -134,8 +134,8 @@ class BettiMonitor(TopoCallback):
         >>> monitor = BettiMonitor(layers=["features.*.act", "logits"], every_n_epochs=50, k=14)
         >>> hf_monitor = BettiMonitor(layers="blocks", classes=10, token_pooling="first")
         >>> import lightning.pytorch as pl
-        >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1)  # doctest: +SKIP
-        >>> monitor.plot("betti.png")  # doctest: +SKIP
+        >>> trainer = pl.Trainer(callbacks=[monitor], max_epochs=1)  # a fit needs a model and data  # doctest: +SKIP
+        >>> monitor.plot("betti.png")  # after a fit; writes a file  # doctest: +SKIP
     """
 
     def __init__(

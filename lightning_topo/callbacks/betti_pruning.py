@@ -92,7 +92,7 @@ class BettiPruning(TopoCallback):
     Example:
         >>> pruner = BettiPruning(amount=0.5, fine_tune_epochs=1, max_accuracy_drop=0.005)
         >>> import lightning.pytorch as pl
-        >>> trainer = pl.Trainer(callbacks=[pruner], max_epochs=2)  # doctest: +SKIP
+        >>> trainer = pl.Trainer(callbacks=[pruner], max_epochs=2)  # a fit needs a model and data  # doctest: +SKIP
         >>> trainer.fit(model, datamodule=dm)  # doctest: +SKIP
         >>> pruner.report["parameters"]  # doctest: +SKIP
         (93642, 26218)

@@ -17,7 +17,7 @@ class ContinueAtLearningRates(TopoCallback):
 
     Example:
         >>> import lightning.pytorch as pl
-        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # doctest: +SKIP
+        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # a fit  # doctest: +SKIP
     """
 
     def __init__(self, learning_rates: Sequence[float]) -> None:

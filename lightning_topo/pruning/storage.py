@@ -3,7 +3,7 @@ ones its constructor would build (for our CNNClassifier, ``load_from_checkpoint`
 pruner updates ``hparams["channels"]``).
 
 Example:
-    >>> save_pruned(model, "pruned.pt")             # doctest: +SKIP
+    >>> save_pruned(model, "pruned.pt")             # writes a file: not run as a test  # doctest: +SKIP
     >>> model = load_pruned("pruned.pt")            # in any process; predicts identically  # doctest: +SKIP
 """
 
