@@ -199,17 +199,22 @@ class Parser(argparse.ArgumentParser):
         self.add_argument("--data-root", default=str(default), help=help, **kwargs)
         return self
 
-    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
-        """Parse, apply ``--threads`` and print the provenance header (unless silenced)."""
-        parsed = super().parse_args(args, namespace)
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse (``parse_args`` comes here too), apply ``--threads`` and print the provenance header (unless
+        silenced)."""
+        parsed, extra = super().parse_known_args(args, namespace)
         threads = getattr(parsed, "threads", None)
+        if threads is not None and threads < 0:
+            self.error(f"--threads must be 0 (torch's default) or a positive integer, got {threads}")
         if threads:
             import torch
 
             torch.set_num_threads(threads)
         if self.header and not any(getattr(parsed, dest, None) for dest in self.silent_when):
             print_header(None if args is None else [sys.argv[0], *args])
-        return parsed
+        return parsed, extra
 
 
 # ---------------------------------------------------------------------------------------------- recipes
