@@ -1,7 +1,9 @@
-"""What every script in ``benchmarks/`` shares: its argument parser, its provenance and where recipes live.
+"""What every script in ``benchmarks/`` shares: its argument parser, its provenance, its training loop, recipes.
 
 :class:`Parser` holds the options scripts repeat and prints the provenance :func:`header` (date, commit, command,
-machine, versions) once the arguments are parsed; :func:`write_json` stores a result with that same record.
+machine, versions) once the arguments are parsed; :func:`write_json` stores a result with that same record;
+:func:`training_steps` is the full-batch loop that ``convergence.py``, ``trajectories.py`` and
+``intrinsic_profile.py`` train with.
 
 Example:
     >>> record = provenance(["benchmarks/example.py", "--fast"])
@@ -25,7 +27,7 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ __all__ = [
     "probe_clouds",
     "provenance",
     "recipe_path",
+    "training_steps",
     "write_json",
 ]
 
@@ -208,13 +211,36 @@ class Parser(argparse.ArgumentParser):
         threads = getattr(parsed, "threads", None)
         if threads is not None and threads < 0:
             self.error(f"--threads must be 0 (torch's default) or a positive integer, got {threads}")
-        if threads:
+        if threads or str(getattr(parsed, "device", "")).startswith("cuda"):  # the header names the GPU
             import torch
 
-            torch.set_num_threads(threads)
+            if threads:
+                torch.set_num_threads(threads)
         if self.header and not any(getattr(parsed, dest, None) for dest in self.silent_when):
             print_header(None if args is None else [sys.argv[0], *args])
         return parsed, extra
+
+
+# ---------------------------------------------------------------------------------------------- training
+def training_steps(model: Any, x: Any, y: Any, cfg: Any, epochs: int) -> Iterator[tuple[int, Any, float]]:
+    """Full-batch Adam at ``cfg.lr``, halved every ``cfg.lr_halve_every`` steps (a set's schedule, e.g.
+    ``convergence.SetConfig``): yields ``(step, logits, accuracy)`` BEFORE update ``step`` (the
+    accuracy after ``step`` updates), ``epochs + 1`` times; the caller may stop early (``convergence.run_one`` at 100%)."""
+    import torch
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
+    for step in range(epochs + 1):
+        logits = model(x)
+        yield step, logits, (logits.argmax(1) == y).float().mean().item()
+        if step == epochs:
+            return
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
 
 
 # ---------------------------------------------------------------------------------------------- recipes
