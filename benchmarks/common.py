@@ -197,7 +197,7 @@ class Parser(argparse.ArgumentParser):
 
     def with_data_root(
         self, default: str | Path = DATA_ROOT, help: str = "folder holding the data sets", **kwargs: Any
-    ):
+    ) -> Parser:
         """``--data-root PATH`` (default: ``../shared/data`` beside the checkout)."""
         self.add_argument("--data-root", default=str(default), help=help, **kwargs)
         return self
@@ -224,8 +224,8 @@ class Parser(argparse.ArgumentParser):
 # ---------------------------------------------------------------------------------------------- training
 def training_steps(model: Any, x: Any, y: Any, cfg: Any, epochs: int) -> Iterator[tuple[int, Any, float]]:
     """Full-batch Adam at ``cfg.lr``, halved every ``cfg.lr_halve_every`` steps (a set's schedule, e.g.
-    ``convergence.SetConfig``): yields ``(step, logits, accuracy)`` BEFORE update ``step`` (the
-    accuracy after ``step`` updates), ``epochs + 1`` times; the caller may stop early (``convergence.run_one`` at 100%)."""
+    ``convergence.SetConfig``): yields ``(step, logits, accuracy)`` BEFORE update ``step`` (the accuracy after
+    ``step`` updates), ``epochs + 1`` times; the caller may stop early (``convergence.run_one`` at 100%)."""
     import torch
     import torch.nn.functional as F
 
