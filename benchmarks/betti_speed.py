@@ -18,7 +18,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import resource
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from common import Parser
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def run(case: Case, collapse: bool, timeout: float, memory_cap: int = 0) -> tupl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument(
         "--baseline-timeout", type=float, default=120.0, help="seconds allowed to the straightforward route"
     )

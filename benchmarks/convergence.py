@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -43,9 +42,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))  # for ``candidates`` and ``provenance`` when run as a script
+sys.path.insert(0, str(HERE))  # for ``candidates`` and ``common`` when run as a script
 
-from provenance import print_header, provenance  # noqa: E402
+from common import Parser, training_steps, write_json  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -171,32 +170,12 @@ def layer_outputs(model: Any, x: Any) -> list[Any]:
     return outputs
 
 
-def training_steps(model: Any, x: Any, y: Any, cfg: SetConfig, epochs: int) -> Any:
-    """Full-batch Adam with the set's schedule: yields ``(step, logits, accuracy)`` BEFORE update ``step`` (the
-    accuracy after ``step`` updates), ``epochs + 1`` times; the caller may stop early (``run_one`` at 100%)."""
-    import torch
-    import torch.nn.functional as F
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_halve_every, gamma=0.5)
-    for step in range(epochs + 1):
-        logits = model(x)
-        yield step, logits, (logits.argmax(1) == y).float().mean().item()
-        if step == epochs:
-            return
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-
-
 def run_one(
     set_name: str, activation: str, seed: int, cfg: SetConfig, device: str = "cpu", tag: str = ""
 ) -> dict[str, Any]:
     """Train one network to 100% training accuracy (or the budget) on ``device``; return the run's record.
 
-    The record's ``provenance`` (:func:`provenance.provenance`: date, commit, command, machine, versions) says
+    The record's ``provenance`` (:func:`common.provenance`: date, commit, command, machine, versions) says
     which build made it; ``tag`` (``--tag``), when given, names the batch of runs it belongs to."""
     import torch
 
@@ -250,7 +229,6 @@ def run_one(
         "torch_threads": 1,
         "device": torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu",
         **({"tag": tag} if tag else {}),
-        "provenance": provenance(),
     }
 
 
@@ -271,7 +249,7 @@ def _job(args: tuple[str, str, int, str, str]) -> str:
     path = run_path(set_name, activation, seed, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
+    write_json(tmp, record)  # with this run's provenance
     tmp.replace(path)
     return (
         f"{cell_name(set_name, tag):9s} {activation:16s} seed {seed}: epochs {record['epochs']:6d} "
@@ -569,12 +547,12 @@ def _plot(summary: dict, sets: list[str], path: Path, baseline: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(__doc__, silent_when=["pick_probe"])  # a bare set name for the shell's $(...): no header
     parser.add_argument("--sets", nargs="+", default=["d1"], choices=sorted(SETS))
     parser.add_argument("--activations", nargs="+", default=["relu", "leaky_relu", "tanh", "sigmoid", "proposed"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.with_seeds([0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=2, help="parallel training processes (each single-threaded)")
-    parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda (worker processes share the GPU)")
+    parser.with_device(help="where to train: cpu, or cuda (worker processes share the GPU)")
     parser.add_argument(
         "--pick-probe", metavar="PREFIX", help="print the set named PREFIX* where ReLU did best, and exit"
     )
@@ -589,10 +567,9 @@ def main(argv: list[str] | None = None) -> None:
         "instead of runs/<set>/",
     )
     args = parser.parse_args(argv)
-    if args.pick_probe:  # a bare set name, for the shell's $(...): no header
+    if args.pick_probe:
         print(best_baseline_probe(args.pick_probe))
         return
-    print_header(argv if argv is None else [sys.argv[0], *argv])
     if not args.report_only:
         _register_candidates()
         from lightning_topo.activations import get_activation

@@ -27,7 +27,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -43,9 +42,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from provenance import print_header
+from common import REPO, Parser
 
-REPO = Path(__file__).resolve().parents[1]
 MODES = ("self", "external", "double")
 SLEEPS = (0.5, 5.0, 60.0)
 
@@ -65,8 +63,10 @@ faulthandler.register(signal.SIGUSR1, all_threads=True)
 import lightning.pytorch as pl, torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.callbacks import BettiMonitor, betti_monitor
 from stress_jobs import slow_job
+
+betti_monitor.betti_job = slow_job  # the monitor's Betti job, read when a monitor is made
 
 ready, mode = sys.argv[1], sys.argv[2]
 
@@ -85,7 +85,7 @@ class Ready(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         if trainer.current_epoch == 1:  # epoch 0's measurement is in the workers
             with open(ready + ".tmp", "w") as f:
-                json.dump({"time": time.time(), "pids": monitor._runner.pids}, f)
+                json.dump({"time": time.time()}, f)
             os.replace(ready + ".tmp", ready)
             if mode == "self":
                 os.kill(os.getpid(), signal.SIGINT)
@@ -99,7 +99,6 @@ if __name__ == "__main__":
     y = torch.arange(240) % 2
     x = torch.randn(240, 4) + 3.0 * y[:, None].float()
     monitor = BettiMonitor(probe_size=80, k=5, num_workers=2)
-    monitor._betti_job = slow_job
     trainer = pl.Trainer(max_epochs=100000, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor, Ready()])
     trainer.fit(Net(), DataLoader(TensorDataset(x, y), batch_size=40))
@@ -203,14 +202,13 @@ def one_fit(directory: Path, index: int, mode: str, sleep: float, hang_after: fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--fits", type=int, default=51, help="interrupted fits (default 51: 17 per mode)")
     parser.add_argument("--load", type=int, default=2, help="busy-loop processes at nice 10 (default 2)")
     parser.add_argument("--hang-after", type=float, default=60.0, help="seconds after SIGINT that count as hung")
     parser.add_argument("--parallel", type=int, default=1, help="fits running at once (default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.with_seed()
     args = parser.parse_args()
-    print_header()
     print(
         f"# {args.fits} fits ({args.parallel} at a time), {args.load} busy-loop processes (nice 10), hung = not "
         f"returned {args.hang_after:g} s after SIGINT; modes {'/'.join(MODES)} x job sleeps "

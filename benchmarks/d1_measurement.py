@@ -35,9 +35,8 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-from provenance import print_header
-
-REPO = Path(__file__).resolve().parents[1]
+import yaml
+from common import REPO, Parser, load_recipe, probe_clouds
 
 
 def build(epochs: int):
@@ -48,16 +47,23 @@ def build(epochs: int):
     from lightning_topo.callbacks import BettiMonitor
     from lightning_topo.cli import run_cli
 
-    cli = run_cli(
-        [
-            "-c",
-            str(REPO / "recipes" / "d1_circles.yaml"),
-            "--trainer.logger=false",
-            "--trainer.enable_checkpointing=false",
-            f"--trainer.max_epochs={epochs}",
-        ],
-        run=False,
-    )
+    config = load_recipe("d1_circles")  # model, data and monitor only: the old package knows no newer callback
+    config["trainer"]["callbacks"] = [
+        c for c in config["trainer"]["callbacks"] if c["class_path"].endswith("BettiMonitor")
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        recipe = Path(tmp) / "d1_monitor_only.yaml"
+        recipe.write_text(yaml.safe_dump(config))
+        cli = run_cli(
+            [
+                "-c",
+                str(recipe),
+                "--trainer.logger=false",
+                "--trainer.enable_checkpointing=false",
+                f"--trainer.max_epochs={epochs}",
+            ],
+            run=False,
+        )
     monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
     monitor.every_n_epochs = 10**9  # it draws its probe and picks its layers at train start, then stays idle
     cli.trainer.callbacks[:] = [monitor]
@@ -238,8 +244,7 @@ def profile(args: argparse.Namespace) -> None:
     from lightning_topo.monitoring.clouds import reduce_clouds
     from lightning_topo.monitoring.jobs import betti_job
 
-    x, _ = monitor._probe
-    found = reduce_clouds(model, x, monitor._clouds(), monitor._share(0, 1), k=14, scale=2.5)
+    found = reduce_clouds(model, *probe_clouds(monitor), k=14, scale=2.5)
     items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
     profiler = cProfile.Profile()
     profiler.enable()
@@ -253,7 +258,7 @@ def profile(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__, silent_when=["worker"])
     parser.add_argument("--old", default="6dac436", help="commit of the old code (default: before this issue)")
     parser.add_argument("--rounds", type=int, default=4, help="old/new subprocess pairs")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per subprocess")
@@ -276,7 +281,6 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    print_header()
     if args.crossover:
         crossover(args)
     elif args.profile:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from provenance import print_header
+from common import Parser
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.topology import intrinsic_dimension, neighbour_lists, numpy_neighbour_lists
@@ -86,7 +86,7 @@ def resnet_id_cost(repeats: int = 5) -> None:
 
 
 def main() -> int:
-    print_header()
+    Parser(__doc__).parse_args()
     print(f"GPU: {torch.cuda.get_device_name(0)}", flush=True)
     start = time.perf_counter()
     ok = lists_agree() & monitor_agrees()

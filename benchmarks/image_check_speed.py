@@ -23,7 +23,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import tempfile
@@ -33,14 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
+from common import DATA_ROOT, Parser
 from PIL import Image
 
 from lightning_topo.data import images
 from lightning_topo.data.image_files import check_image_file
 from lightning_topo.data.images import CatsVsDogsDataModule
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "cats_vs_dogs"
+DEFAULT_SOURCE = DATA_ROOT / "cats_vs_dogs"
 
 
 def build_folder(folder: Path, source: Path, n: int, resize: int | None) -> tuple[list[Path], set[Path]]:
@@ -130,7 +129,7 @@ def timed_setup(root: str, repeat: int, check: bool) -> tuple[float, set[Path]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(__doc__)
     parser.add_argument("--n", type=int, default=25_000, help="good JPEGs to copy (default: Kaggle's 25,000)")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="folder with <split>/<class>/*.jpg")
     parser.add_argument("--resize", type=int, default=None, help="re-encode the copies this many pixels wide")

@@ -17,12 +17,11 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 
 import torch
-from provenance import print_header
+from common import Parser
 
 from lightning_topo.callbacks import BettiMonitor
 
@@ -60,11 +59,10 @@ def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, options: d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print_header()
     for case in args.cases:
         title, build = CASES[case]
         model, x, y, options = build()

@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -43,9 +42,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))  # provenance.py and convergence.py, when run as a script
+sys.path.insert(0, str(HERE))  # common.py and convergence.py, when run as a script
 if str(REPO) not in sys.path:
     sys.path.insert(1, str(REPO))  # lightning_topo from this checkout where it is not installed
+
+from common import Parser, provenance, training_steps, write_json  # noqa: E402
 
 PARTS = ("fmnist", "cifar", "resnet", "mlp")
 #: Epochs at which part 3 measures, per set: from trajectories.py's TRAJECTORY_EPOCHS (D-I 1,000, D-II 2,000;
@@ -408,7 +409,7 @@ def mlp_run(
 ) -> dict[str, Any]:
     """One equal-epoch run: train to ``max(epochs)`` with convergence.py's loop, profile every layer at ``epochs``."""
     import torch
-    from convergence import SETS, _register_candidates, layer_outputs, load_data, training_steps
+    from convergence import SETS, _register_candidates, layer_outputs, load_data
 
     from lightning_topo.models import MLPClassifier
 
@@ -557,15 +558,12 @@ def figure(results: dict[str, Any], path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument(
-        "--data-root",
-        type=Path,
-        default=REPO.parent / "shared" / "data",
-        help="folder holding FashionMNIST/raw and cifar10/{train,test} (default ../shared/data)",
+    parser = Parser(__doc__)
+    parser.with_device(choices=("cpu", "cuda"))
+    parser.with_data_root(
+        type=Path, help="folder holding FashionMNIST/raw and cifar10/{train,test} (default ../shared/data)"
     )
-    parser.add_argument("--quick", action="store_true", help="a small CPU smoke run (not results)")
+    parser.with_quick("a small CPU smoke run (not results)")
     parser.add_argument(
         "--parts",
         nargs="+",
@@ -573,7 +571,7 @@ def main(argv: list[str] | None = None) -> None:
         default=list(PARTS),
         help="fmnist, cifar: parts 1 and 2; resnet: part 1; mlp: part 3",
     )
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "intrinsic_profile")
+    parser.with_out(HERE / "results" / "intrinsic_profile")
     parser.add_argument("--probe-per-class", type=int, default=200, help="probe test images per class (10 classes)")
     parser.add_argument("--resnet-epochs", type=int, default=None, help="default: the CIFAR recipe's max_epochs")
     parser.add_argument("--quick-batches", type=int, default=15, help="--quick: training batches per epoch")
@@ -588,9 +586,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.data_root.is_absolute():
         args.data_root = (REPO / args.data_root).resolve() if not args.data_root.exists() else args.data_root
     import torch
-    from provenance import print_header, provenance
 
-    print_header(argv if argv is None else [sys.argv[0], *argv])
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda but torch sees no GPU")
     if args.quick:
@@ -623,7 +619,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:
         log(f"FIGURE FAILED:\n{traceback.format_exc()}")
     results["seconds"] = round(time.perf_counter() - total, 1)
-    (args.out / "intrinsic_profile.json").write_text(json.dumps(results, indent=1, default=float))
+    write_json(args.out / "intrinsic_profile.json", results, default=float)
     log(f"numbers: {args.out / 'intrinsic_profile.json'}")
     log(f"TOTAL TIME {results['seconds']:.1f} s")
 

@@ -25,7 +25,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import os
 import pstats
@@ -33,19 +32,18 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from common import Parser, recipe_path
 from lightning.pytorch.callbacks import EarlyStopping
-from provenance import print_header
 
 from lightning_topo.callbacks import BettiMonitor, EpochProgress
 from lightning_topo.cli import run_cli
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "d1_circles.yaml"
+RECIPE = recipe_path("d1_circles")
 SKIP = 10  # epochs left out of the timing: the first ones build caches, lazy imports, the logger's file
 
 
@@ -226,15 +224,12 @@ def profile(epochs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.with_threads()
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    print_header()
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(args.rounds):
         for name, run in VARIANTS.items():

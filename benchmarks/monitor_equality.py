@@ -12,16 +12,15 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
 import lightning.pytorch as pl
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for ``common`` and ``monitor_scale`` when imported
 
+from common import Parser, recipe_path  # noqa: E402
 from monitor_scale import old_route  # noqa: E402
 
 from lightning_topo.callbacks import BettiMonitor  # noqa: E402
@@ -38,18 +37,17 @@ class OldRoute(pl.Callback):
         monitor = self.monitor
         if (trainer.current_epoch + 1) % monitor.every_n_epochs:
             return
-        x, y = monitor._probe
+        x, y = monitor.probe
         topology = monitor.topology
         self.found[trainer.current_epoch] = old_route(
-            pl_module, x, y, monitor._watched, topology["k"], topology["scale"], topology["max_dim"], 256
+            pl_module, x, y, monitor.watched_layers, topology["k"], topology["scale"], topology["max_dim"], 256
         )
 
 
 def compare(recipe: str, overrides: list[str]) -> None:
     with tempfile.TemporaryDirectory() as logs:
         cli = run_cli(
-            ["-c", str(HERE.parent / "recipes" / f"{recipe}.yaml"), f"--trainer.logger.init_args.save_dir={logs}"]
-            + overrides,
+            ["-c", str(recipe_path(recipe)), f"--trainer.logger.init_args.save_dir={logs}"] + overrides,
             run=False,
         )
         monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
@@ -70,7 +68,7 @@ def compare(recipe: str, overrides: list[str]) -> None:
                     differ += 1
                     examples.append((entry["epoch"], layer, cls, values, new))
     print(
-        f"\n== {recipe}: {len(monitor.history)} measurements, {len(monitor._watched)} layers; "
+        f"\n== {recipe}: {len(monitor.history)} measurements, {len(monitor.watched_layers)} layers; "
         f"{compared} (epoch, layer, class) Betti numbers compared with the old route: {differ} differ"
         + (f" {examples[:5]}" if examples else " (identical)"),
         flush=True,
@@ -78,8 +76,8 @@ def compare(recipe: str, overrides: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=str(HERE.parent.parent / "shared" / "data"))
+    parser = Parser(__doc__)
+    parser.with_data_root()
     parser.add_argument("--recipes", nargs="+", default=["d1_circles", "fashion_mnist"])
     args = parser.parse_args()
     for recipe in args.recipes:

@@ -27,21 +27,19 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-import yaml
-from provenance import print_header
+from common import Parser, load_recipe, probe_clouds
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.data import FashionMNISTDataModule
 from lightning_topo.models import CNNClassifier
 from lightning_topo.monitoring import clouds as clouds_module
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "fashion_mnist.yaml"
+RECIPE = "fashion_mnist"
 
 
 def say(*parts: Any) -> None:
@@ -49,7 +47,7 @@ def say(*parts: Any) -> None:
 
 
 def recipe() -> tuple[dict, dict]:
-    config = yaml.safe_load(RECIPE.read_text())
+    config = load_recipe(RECIPE)
     return config["model"]["init_args"], config["data"]["init_args"]
 
 
@@ -127,10 +125,9 @@ def compare_routes(args: argparse.Namespace, model: pl.LightningModule, probe: t
         monitor = make_monitor(args)
         monitor.set_probe(*probe, model=model)
         entries[name] = monitor.compute(model)
-        x, _ = monitor._probe
         sync(args.device)
         start = time.perf_counter()
-        lists[name] = reduce_clouds(model, x, monitor._clouds(), monitor._share(0, 1), k=14, batch_size=args.batch_size)
+        lists[name] = reduce_clouds(model, *probe_clouds(monitor), k=14, batch_size=args.batch_size)
         sync(args.device)
         seconds[name] = time.perf_counter() - start
     clouds_module.BATCH_CLASSES = None
@@ -143,15 +140,14 @@ def compare_routes(args: argparse.Namespace, model: pl.LightningModule, probe: t
 
 
 def main() -> int:
-    print_header()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser = Parser(__doc__)
+    parser.with_device("cuda", choices=["cuda", "cpu"])
     parser.add_argument("--data-root", required=True, help="folder holding FashionMNIST/raw/*-ubyte")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe", type=int, default=1000, help="probe images (class balanced)")
     parser.add_argument("--batch-size", type=int, default=1000, help="the monitor's probe batch size")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of --limit-batches, 1 repeat")
+    parser.with_quick("smoke run: 1 epoch of --limit-batches, 1 repeat")
     parser.add_argument("--limit-batches", type=int, default=10)
     args = parser.parse_args()
     if args.quick:
@@ -161,7 +157,7 @@ def main() -> int:
         return 2
     begin = time.perf_counter()
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
-    say(f"# {name}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    say(f"# device: {name}")
     say(
         f"# {args.epochs} epochs per fit, {args.repeats} interleaved rounds, probe {args.probe}, "
         f"monitor batch_size {args.batch_size}{', QUICK smoke run' if args.quick else ''}"
@@ -183,7 +179,7 @@ def main() -> int:
                 betti[variant].append([entry["betti"] for entry in monitor.history])
                 line += "; blocked per measurement: " + ", ".join(f"{s:.3f}" for s in blocked[variant][-1]) + " s"
                 if variant == "c":
-                    last = (model, monitor._probe)
+                    last = (model, monitor.probe)
             say(line)
         say(
             f"round {round_ + 1}: (b)/(a) = {times['b'][-1] / times['a'][-1]:.3f}, "

@@ -26,20 +26,18 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-import yaml
+from common import Parser, load_recipe
 from lightning.pytorch.loggers import TensorBoardLogger
-from provenance import print_header
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.data import FashionMNISTDataModule
 from lightning_topo.models import CNNClassifier
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "fashion_mnist.yaml"
+RECIPE = "fashion_mnist"
 HOOKS = ("setup", "on_train_start", "on_train_batch_end", "on_train_epoch_end", "on_train_end", "teardown")
 VARIANTS = {"a": "no monitor", "m": "recipe's monitor", "f": "monitor, no figures"}
 
@@ -49,14 +47,14 @@ def say(*parts: Any) -> None:
 
 
 def recipe() -> dict:
-    return yaml.safe_load(RECIPE.read_text())
+    return load_recipe(RECIPE)
 
 
 def monitor_options(config: dict) -> dict:
     for callback in config["trainer"]["callbacks"]:
         if callback["class_path"].endswith("BettiMonitor"):
             return dict(callback["init_args"])
-    raise SystemExit(f"{RECIPE} has no BettiMonitor")
+    raise SystemExit(f"recipes/{RECIPE}.yaml has no BettiMonitor")
 
 
 def sync(device: str) -> None:
@@ -122,14 +120,13 @@ def fit(args: argparse.Namespace, variant: str, logs: str) -> tuple[float, Betti
 
 
 def main() -> int:
-    print_header()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser = Parser(__doc__)
+    parser.with_device("cuda", choices=["cuda", "cpu"])
     parser.add_argument("--data-root", required=True, help="folder holding FashionMNIST/raw/*-ubyte")
     parser.add_argument("--epochs", type=int, default=recipe()["trainer"]["max_epochs"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--variants", default="amf", help="which fits to run, in order: a, m, f")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 epochs of --limit-batches, 1 repeat")
+    parser.with_quick("smoke run: 2 epochs of --limit-batches, 1 repeat")
     parser.add_argument("--limit-batches", type=int, default=10)
     args = parser.parse_args()
     if args.quick:
@@ -140,7 +137,7 @@ def main() -> int:
     begin = time.perf_counter()
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
     options = monitor_options(recipe())
-    say(f"# {name}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    say(f"# device: {name}")
     say(f"# {args.epochs} epochs per fit, {args.repeats} interleaved rounds; the recipe's monitor: {options}")
     variants = list(args.variants)
     times: dict[str, list[float]] = {v: [] for v in variants}

@@ -19,25 +19,22 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 
 import lightning.pytorch as pl
+from common import Parser, recipe_path
 from lightning.pytorch.callbacks import EarlyStopping
 
 from lightning_topo.callbacks import BettiMonitor, EpochProgress
 from lightning_topo.cli import run_cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def build(recipe: str, overrides: list[str]) -> tuple[pl.Trainer, pl.LightningModule, pl.LightningDataModule]:
     cli = run_cli(
         [
             "-c",
-            str(REPO / "recipes" / f"{recipe}.yaml"),
+            str(recipe_path(recipe)),
             "--trainer.logger=false",
             "--trainer.enable_checkpointing=false",
             "--trainer.enable_progress_bar=false",
@@ -70,10 +67,10 @@ def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
     baseline = statistics.mean([base_1, base_2])
     costs = [entry["seconds"] for entry in monitor.history]
     blocked = [entry.get("blocked_seconds", entry["seconds"]) for entry in monitor.history]
-    n_jobs = len(monitor._watched) * len({c for e in monitor.history for per in e["betti"].values() for c in per})
+    n_jobs = len(monitor.watched_layers) * len({c for e in monitor.history for per in e["betti"].values() for c in per})
     print(f"\n== {recipe} {' '.join(overrides)}")
     print(
-        f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor._watched)} layers, {n_jobs} Betti computations per monitored epoch"
+        f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor.watched_layers)} layers, {n_jobs} Betti computations per monitored epoch"
     )
     print(f"baseline fits: {base_1:.1f} s, {base_2:.1f} s (mean {baseline:.1f} s)")
     print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
@@ -84,7 +81,7 @@ def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--recipes", nargs="+", default=["d1_circles", "fashion_mnist"])
     parser.add_argument(
         "--d1-epochs", type=int, default=1000, help="epochs of the D-I fits (about what the recipe needs)"
@@ -94,7 +91,7 @@ def main() -> None:
         "--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs"
     )
     parser.add_argument("--accelerator", default=None, help="override the recipes' trainer.accelerator (e.g. gpu)")
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.with_data_root()
     args = parser.parse_args()
     for recipe in args.recipes:
         if recipe.startswith("d"):

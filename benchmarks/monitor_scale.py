@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import Parser
 
 IMAGE_SIZE = 224
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -254,7 +255,8 @@ def measure(args: argparse.Namespace) -> dict:
 
     if args.memory_only:  # one measurement outside a fit: its time and the host memory it adds
         monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe)
-        monitor._probe, monitor._watched = probe, layers
+        monitor.set_probe(*probe, model=model)
+        assert monitor.watched_layers == layers, (monitor.watched_layers, layers)
         monitor.compute(model)  # warm-up: lazy imports, allocator pools
         rss_before = reset_peak()
         start = time.perf_counter()
@@ -362,8 +364,8 @@ def report(result: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser = Parser(__doc__, silent_when=["probe"])
+    parser.with_data_root(type=Path)
     parser.add_argument("--probes", type=int, nargs="+", default=[500, 1000])
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--skip-before", action="store_true", help="do not measure the old route")
@@ -375,7 +377,6 @@ def main() -> None:
     if args.probe is not None:
         args.json.write_text(json.dumps(measure(args)))
         return
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}")
     for probe in args.probes:
         target = Path(f"/tmp/monitor_scale_{probe}.json")
         command = [

@@ -14,12 +14,11 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
+from common import Parser
 from lightning.pytorch.callbacks import EarlyStopping
 
 from lightning_topo.callbacks import BettiMonitor
@@ -49,19 +48,19 @@ def train_and_measure(activation: str, seed: int, max_epochs: int) -> tuple[list
     entry = monitor.compute(model)
     # a layer the monitor had to skip (it warns) is a NaN, so the columns stay aligned across runs
     return (
-        [entry["betti"].get(layer, {}).get("0", [float("nan")])[0] for layer in monitor._watched],
+        [entry["betti"].get(layer, {}).get("0", [float("nan")])[0] for layer in monitor.watched_layers],
         trainer.current_epoch,
         accuracy,
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--activations", nargs="+", default=["relu", "leaky_relu", "tanh"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.with_seeds([0, 1, 2])
     parser.add_argument("--max-epochs", type=int, default=12000)
+    parser.with_threads(1, help="torch CPU threads (default 1)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
 
     table: dict[str, np.ndarray] = {}
     for activation in args.activations:

@@ -27,13 +27,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import statistics
 import time
 from typing import Any
 
 import numpy as np
+from common import Parser
 
 CASES = {
     "50 x 800,000": dict(n=50, d=800_000, duplicates=0),
@@ -194,31 +194,23 @@ def filters_benchmark(data: str, k: int, device: str, repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--k", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old-repeats", type=int, default=1, help="repeats of the old route (about a minute each)")
-    parser.add_argument("--device", default="cpu", help="device of the torch routes (cpu, cuda)")
+    parser.with_device("cpu", help="device of the torch routes (cpu, cuda)")
     parser.add_argument("--routes", default="old,numpy,torch64,torch32")
     parser.add_argument("--filters", action="store_true", help="only the conv filter scores (see above)")
     parser.add_argument("--data", default="/work/shared/data", help="folder holding FashionMNIST/raw")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.with_threads(0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
     routes = args.routes.split(",")
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
     if args.filters:
-        print(f"torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads")
         filters_benchmark(args.data, 10, args.device, args.repeats)
         return
 
-    print(
-        f"k={args.k}, median of {args.repeats} (old route: {args.old_repeats}), torch {torch.__version__} on {args.device}, {torch.get_num_threads()} threads"
-    )
+    print(f"k={args.k}, median of {args.repeats} (old route: {args.old_repeats}), on {args.device}")
     header = f"{'cloud':30} {'route':8} {'seconds':>8} {'peak MB':>8} {'speed-up':>9}  same lists as old"
     print(header)
     print("-" * len(header))

@@ -16,7 +16,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -25,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import Parser, recipe_path, write_json
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from lightning_topo.callbacks import BettiMonitor
@@ -42,7 +42,7 @@ def train(save_history: Path | None) -> list[dict]:
     """The D-I recipe as shipped; returns the monitor's history (and saves it as JSON when asked)."""
     with tempfile.TemporaryDirectory() as logs:
         start = time.perf_counter()
-        cli = run_cli(["fit", "-c", "recipes/d1_circles.yaml", f"--trainer.logger.init_args.save_dir={logs}"])
+        cli = run_cli(["fit", "-c", str(recipe_path("d1_circles")), f"--trainer.logger.init_args.save_dir={logs}"])
         wall = time.perf_counter() - start
     monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
     print(
@@ -51,7 +51,7 @@ def train(save_history: Path | None) -> list[dict]:
         flush=True,
     )
     if save_history is not None:
-        save_history.write_text(json.dumps(monitor.history))
+        write_json(save_history, {"history": monitor.history}, indent=None)
     return monitor.history
 
 
@@ -104,16 +104,19 @@ def time_figure(repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/d1_over_training.png"))
     parser.add_argument("--dpi", type=int, default=110)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-training", action="store_true", help="only time the figure")
-    parser.add_argument("--save-history", type=Path, help="also write the run's history to this JSON file")
+    parser.add_argument(
+        "--save-history", type=Path, help="also write the run's history (with provenance) to this JSON file"
+    )
     parser.add_argument("--history", type=Path, help="plot this saved history (--save-history) instead of training")
     args = parser.parse_args()
     if args.history is not None:
-        plot(json.loads(args.history.read_text()), args.out, args.dpi)
+        stored = json.loads(args.history.read_text())
+        plot(stored["history"] if isinstance(stored, dict) else stored, args.out, args.dpi)  # old files: a list
     elif not args.skip_training:
         plot(train(args.save_history), args.out, args.dpi)
     time_figure(args.repeats)

@@ -21,7 +21,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.utils.prune as torch_prune
+from common import Parser, recipe_path
 from torch import nn
 
 from lightning_topo.callbacks import BettiMonitor, BettiPruning, ContinueAtLearningRates, EpochProgress
@@ -44,8 +44,6 @@ from lightning_topo.pruning import (
     select_filters,
 )
 from lightning_topo.topology.filters import cubical_scores, filter_betti_scores, l1_scores
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @torch.no_grad()
@@ -102,8 +100,8 @@ def euclidean_scale(maps: torch.Tensor, neighbour: int = 10, filters: int = 8) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser = Parser(__doc__)
+    parser.with_data_root()
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's max_epochs)")
     parser.add_argument("--amount", type=float, default=0.5)
     parser.add_argument("--probe-size", type=int, default=500)
@@ -111,7 +109,7 @@ def main() -> None:
     parser.add_argument("--fine-tune-lr", type=float, default=0.001, help="the second fine-tune learning rate tried")
     parser.add_argument("--random-draws", type=int, default=10)
     parser.add_argument("--recalibrate-batches", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the training run (and of everything after it)")
+    parser.with_seed(0, help="seed of the training run (and of everything after it)")
     parser.add_argument("--trained", help="file of trained weights: loaded if it exists, else written after training")
     args = parser.parse_args()
 
@@ -120,7 +118,7 @@ def main() -> None:
     cli = run_cli(
         [
             "-c",
-            str(REPO / "recipes" / "fashion_mnist.yaml"),
+            str(recipe_path("fashion_mnist")),
             f"--data.root={args.data_root}",
             "--data.download=false",
             "--trainer.logger=false",

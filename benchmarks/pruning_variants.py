@@ -16,14 +16,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import copy
-from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import Parser, recipe_path
 from pruning import accuracy, plan_by_amount, pruned_copy
 from torch import nn
 
@@ -32,12 +31,10 @@ from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import count_parameters
 from lightning_topo.topology.filters import filter_betti_scores, l1_scores
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser = Parser(__doc__)
+    parser.with_data_root()
     parser.add_argument("--trained", required=True, help="trained weights written by benchmarks/pruning.py --trained")
     parser.add_argument("--amount", type=float, default=0.5)
     parser.add_argument("--amounts", type=float, nargs="+", default=[0.5, 0.4], help="amounts of the fine-tuning part")
@@ -49,7 +46,7 @@ def main() -> None:
     cli = run_cli(
         [
             "-c",
-            str(REPO / "recipes" / "fashion_mnist.yaml"),
+            str(recipe_path("fashion_mnist")),
             f"--data.root={args.data_root}",
             "--data.download=false",
             "--trainer.logger=false",

@@ -15,14 +15,14 @@ CIFAR-10 subset >= 60%; cats-vs-dogs subset >= 70%.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import torch  # noqa: F401  (imported before the header, so that the header names the GPU)
+from common import Parser, recipe_path
+
 TARGETS = {"fashion_mnist": 0.91, "cifar10": 0.60, "cats_vs_dogs": 0.70}
 TIME_LIMIT_S = {"fashion_mnist": 600.0}
 
@@ -34,7 +34,7 @@ def run_one(name: str, data_root: Path, extra: list[str]) -> dict[str, float | i
     args = [
         "fit",
         "-c",
-        str(REPO / "recipes" / f"{name}.yaml"),
+        str(recipe_path(name)),
         f"--data.init_args.root={data_root}",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
@@ -59,19 +59,15 @@ def run_one(name: str, data_root: Path, extra: list[str]) -> dict[str, float | i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    parser = Parser(__doc__)
+    parser.with_data_root(type=Path)
     parser.add_argument("--only", nargs="+", choices=sorted(TARGETS), default=list(TARGETS))
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.with_threads()
     parser.add_argument("extra", nargs="*", help="extra LightningCLI overrides, after --")
     options = parser.parse_args()
 
-    import torch
-
-    if options.threads:
-        torch.set_num_threads(options.threads)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    print(f"data: {options.data_root.resolve()}  torch threads: {torch.get_num_threads()}  cpus: {os.cpu_count()}")
+    print(f"data: {options.data_root.resolve()}")
     rows = []
     for name in options.only:
         row = run_one(name, options.data_root, options.extra)

@@ -36,7 +36,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import tempfile
@@ -45,14 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from provenance import print_header
+from common import Parser, recipe_path
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.epoch_progress import budget_reached
 from lightning_topo.cli import run_cli
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 MAIN_RECIPES = ("d1_circles", "d2_tori", "d3_spheres", "d1_large")
 
 
@@ -115,9 +112,9 @@ def _network(model: Any) -> str:
 
 
 def _recipe(name: str) -> Path:
-    path = RECIPES / f"{name}.yaml"
+    path = recipe_path(name)
     if not path.is_file():
-        raise SystemExit(f"no recipe {path}; choose from {sorted(p.stem for p in RECIPES.glob('*.yaml'))}")
+        raise SystemExit(f"no recipe {path}; choose from {sorted(p.stem for p in path.parent.glob('*.yaml'))}")
     return path
 
 
@@ -227,14 +224,9 @@ HEADER = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(__doc__)
     parser.add_argument("--recipes", nargs="+", default=list(MAIN_RECIPES), help="recipe names (recipes/<name>.yaml)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads (default: torch's own, one per core); see the docstring",
-    )
+    parser.with_threads(help="torch threads (default: torch's own, one per core); see the docstring")
     parser.add_argument("--plain", action="store_true", help="bare PyTorch loop only: the epoch of 100%% (see above)")
     parser.add_argument(
         "--no-monitor-off",
@@ -242,12 +234,6 @@ def main() -> None:
         help="skip the third run per recipe (the recipe without BettiMonitor)",
     )
     args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"--threads must be a positive integer, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    print_header()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
     rows: list[Row] = []
     for recipe in args.recipes:
         plain = run_plain(recipe, extra)

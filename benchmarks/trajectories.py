@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -39,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # convergence.py and candidates.py, when run as a script
+sys.path.insert(0, str(HERE))  # common.py, convergence.py and candidates.py, when run as a script
 
+from common import Parser, training_steps, write_json  # noqa: E402
 from convergence import (  # noqa: E402
     LARGE_SET,
     RESULTS,
@@ -50,7 +50,6 @@ from convergence import (  # noqa: E402
     load_data,
     load_runs,
     summarise,
-    training_steps,
 )
 
 TRAJECTORIES = RESULTS / "trajectories"
@@ -86,17 +85,15 @@ def make_monitor(model: Any, x: Any, y: Any, cfg: SetConfig) -> Any:
         >>> from lightning_topo.models import MLPClassifier
         >>> model = MLPClassifier(2, 2, hidden=(4, 4))
         >>> x, y = torch.randn(40, 2), torch.arange(40) % 2
-        >>> make_monitor(model, x, y, SETS["d1"])._watched
+        >>> make_monitor(model, x, y, SETS["d1"]).watched_layers
         ['input', 'features.layer1.act', 'features.layer2.act', 'logits']
     """
     from lightning_topo.callbacks import BettiMonitor
-    from lightning_topo.monitoring import INPUT, select_layers
 
     monitor = BettiMonitor(
         layers=None, dims=tuple(range(cfg.max_dim + 1)), k=cfg.k, num_workers=0, log_figure=False, probe_size=len(y)
     )
-    monitor._probe = (x, y)
-    monitor._watched = [INPUT, *select_layers(model, None, x[:2])]
+    monitor.set_probe(x, y, model=model)
     return monitor
 
 
@@ -178,7 +175,7 @@ def run_trajectory(
         "diverged_at": diverged,
         "final_acc": acc,
         "acc": accuracy,
-        "layers": list(monitor._watched),
+        "layers": monitor.watched_layers,
         "dims": list(monitor.dims),
         "probe_points": {str(int(c)): int((y[idx] == c).sum()) for c in torch.unique(y[idx])},
         "history": history,
@@ -217,11 +214,11 @@ def route_checks(
             layer_outputs(model, members[s : s + monitor.batch_size])
             for s in range(0, len(members), monitor.batch_size)
         ]
-        for layer, parts in zip(monitor._watched, zip(*chunks)):
+        for layer, parts in zip(monitor.watched_layers, zip(*chunks)):
             cloud = torch.cat(parts).cpu()
             per_class &= same(layer, c, betti_numbers(cloud, k=cfg.k, max_dim=cfg.max_dim))
     full = True
-    for layer, o in zip(monitor._watched, layer_outputs(model, x)):
+    for layer, o in zip(monitor.watched_layers, layer_outputs(model, x)):
         ref = betti_numbers_per_class(o.cpu(), y.cpu(), k=cfg.k, max_points=cfg.betti_points, max_dim=cfg.max_dim)
         full &= all(same(layer, c, ref[c]) for c in ref)
     return {"route_check": bool(per_class), "full_batch_check": bool(full)}
@@ -238,7 +235,7 @@ def _job(args: tuple[str, str, int, int, int, str]) -> str:
     path = run_path(set_name, activation, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=None, separators=(",", ":")))
+    write_json(tmp, record, indent=None, separators=(",", ":"))  # with this run's provenance
     tmp.replace(path)
     curve = run_curve(record)
     return (
@@ -755,13 +752,13 @@ def heat_map(record: dict[str, Any], path: Path, max_columns: int = 26) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = Parser(__doc__)
     parser.add_argument("--sets", nargs="+", default=["d1"], choices=list(TRAJECTORY_EPOCHS))
     parser.add_argument("--activations", nargs="+", default=list(ACTIVATIONS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.with_seeds([0, 1, 2, 3, 4])
     parser.add_argument("--every", type=int, default=50, help="measure every this many epochs (50 or 100)")
     parser.add_argument("--workers", type=int, default=1, help="parallel training processes (each single-threaded)")
-    parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda")
+    parser.with_device(help="where to train: cpu, or cuda")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from stored JSON, no training")
     parser.add_argument("--force", action="store_true", help="retrain runs that already have a JSON file")
     parser.add_argument(
