@@ -87,16 +87,19 @@ def worker(args: argparse.Namespace) -> None:
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         monitor, model = build(1)
         model.load_state_dict(torch.load(args.weights, weights_only=True))
-        from lightning_topo.callbacks import betti_monitor
+        try:
+            from lightning_topo.monitoring.measurement import Measurement
+        except ImportError:  # an --old package, from before the monitor's measurement had a module of its own
+            from lightning_topo.callbacks.betti_monitor import _Measurement as Measurement
 
         capture: list[float] = []  # the capture's share of each betti/seconds (forward passes and neighbour lists)
-        results = betti_monitor._Measurement.results
+        results = Measurement.results
 
         def recorded(self):
             capture.append(self.capture_seconds)
             return results(self)
 
-        betti_monitor._Measurement.results = recorded
+        Measurement.results = recorded
         monitor.compute(model)  # warm-up: imports, thread pool
         entries = [monitor.compute(model) for _ in range(args.repeats)]
     seconds = [e["seconds"] for e in entries]
