@@ -1,0 +1,125 @@
+"""What the monitor's figures cost, before and after the heat maps were stacked and PNG-encoded in the background.
+
+Issue 20: on the H200 the Fashion-MNIST recipe's monitored fit was 1.129x the bare fit with the figures and 1.018x
+without (``monitor_gpu_fit_h200_before.txt``): the excess was the figures, drawn in the background but waited for
+at the end of the fit, and re-encoded by ``add_image`` in the training thread at every drawing. This script measures
+both parts on this machine, old and new in the same run, for two histories shaped like the recipes':
+Fashion-MNIST (10 classes, 7 watched layers, 5 measurements) and D-I (2 classes, 11 layers, 20 measurements).
+
+1. The background drawing of ``betti/over_training``: the old layout (one heat map and colour bar per class and
+   dimension; ``report.py`` of commit d52f289, read with ``git show``) rendered to pixels, against the stacked
+   layout rendered and PNG-encoded (what ``render_job`` now does).
+2. The training thread's part of writing the figures to TensorBoard: ``add_image`` of the pixels (before), against
+   ``write_picture`` of the PNG (after), for both images of a drawing.
+
+Usage:
+    python benchmarks/figure_logging.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from common import REPO, Parser
+from torch.utils.tensorboard import SummaryWriter
+
+from lightning_topo.monitoring.figures import depth_figure, over_training_figure
+from lightning_topo.monitoring.pictures import encode_png, write_picture
+
+OLD_COMMIT = "d52f289"
+
+
+def old_figures():
+    """The over-training figure as it was drawn before the stacking (report.py at ``OLD_COMMIT``)."""
+    source = subprocess.run(
+        ["git", "show", f"{OLD_COMMIT}:lightning_topo/monitoring/report.py"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "report_before.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("report_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def history(classes: int, layers: int, entries: int, seed: int = 0) -> tuple[list[str], list[dict]]:
+    rng = np.random.default_rng(seed)
+    names = [f"features.layer{i}.act" for i in range(1, layers)] + ["logits"]
+    clouds = [str(c) for c in range(classes)]
+    return names, [
+        {
+            "epoch": e,
+            "step": 100 * e,
+            "seconds": 0.1,
+            "betti": {n: {c: [int(rng.integers(1, 12)), int(rng.integers(0, 9))] for c in clouds} for n in names},
+        }
+        for e in range(entries)
+    ]
+
+
+def pixels(figure) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm-up: fonts, colour maps
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(name: str, shape: tuple[int, int, int], before, writer: SummaryWriter, repeats: int) -> None:
+    """Print one history's two comparisons."""
+    classes, layers, entries = shape
+    watched, hist = history(classes, layers, entries)
+    old_draw = median_seconds(lambda: pixels(before.over_training_figure(hist, watched, (0, 1))), repeats)
+    new_draw = median_seconds(lambda: encode_png(over_training_figure(hist, watched, (0, 1))), repeats)
+    figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(hist[-1]["betti"], watched, (0, 1), "depth")]
+    raw, encoded = [pixels(f) for f in figures], [encode_png(f) for f in figures]
+
+    def add_images() -> None:
+        for tag, image in zip("ab", raw):
+            writer.add_image(tag, image, 0, dataformats="HWC")
+
+    def write_pictures() -> None:
+        for tag, picture in zip("ab", encoded):
+            write_picture(writer, tag, picture, 0)
+
+    old_main, new_main = median_seconds(add_images, repeats), median_seconds(write_pictures, repeats)
+    print(
+        f"{name} history ({classes} classes, {layers} layers, {entries} measurements), median of {repeats}:\n"
+        f"  background, betti/over_training drawn: before (a heat map per class and dimension, pixels) "
+        f"{old_draw:.3f} s, after (stacked, PNG-encoded) {new_draw:.3f} s: {old_draw / new_draw:.2f}x faster\n"
+        f"  training thread, both images written to TensorBoard: before (add_image) {old_main * 1000:.1f} ms, "
+        f"after (write_picture) {new_main * 1000:.1f} ms: {old_main / new_main:.0f}x less",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = Parser(__doc__)
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each case (after one warm-up)")
+    args = parser.parse_args()
+    before = old_figures()
+    writer = SummaryWriter(tempfile.mkdtemp())
+    for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
+        measure(name, shape, before, writer, args.repeats)
+    writer.close()
+
+
+if __name__ == "__main__":
+    main()
