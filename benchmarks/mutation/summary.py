@@ -68,8 +68,9 @@ def tally(codes: dict[str, int | None], equivalent: dict[str, str]) -> dict[str,
 
 
 def score(c: Counter) -> tuple[int, int]:
-    """(detected, non-equivalent mutants that ran): a timeout counts as detected, as in mutmut."""
-    ran = c["killed"] + c["timeout"] + c["survived"] + c["suspicious"]
+    """(detected, non-equivalent mutants checked): a timeout counts as detected, as in mutmut; a mutant that no
+    selected test reaches ("no tests") counts as not detected, since it is a gap of the selected tests."""
+    ran = c["killed"] + c["timeout"] + c["survived"] + c["suspicious"] + c["no tests"]
     return c["killed"] + c["timeout"], ran
 
 
@@ -124,8 +125,8 @@ def main() -> None:
         print(render(tally(before, {}), "before (existing tests only)"))
         print()
     print(render(tally(codes, equivalent), "after" if args.before else "results"))
-    survivors = sorted(n for n, c in codes.items() if status(c) == "survived" and n not in equivalent)
-    print(f"\nsurvivors not listed as equivalent: {len(survivors)}")
+    survivors = sorted(n for n, c in codes.items() if status(c) in ("survived", "no tests") and n not in equivalent)
+    print(f"\nsurvivors (and "no tests") not listed as equivalent: {len(survivors)}")
     if args.survivors:
         print("\n".join(survivors))
     if equivalent:
