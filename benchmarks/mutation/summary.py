@@ -99,7 +99,7 @@ def header(commands: list[str]) -> str:
     return "\n".join(
         [
             f"# date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
-            f"# commit: {commit.stdout.strip() or 'unknown'} (the tests this commit adds were the 'after' run's)",
+            f"# commit: {commit.stdout.strip() or 'unknown'} (HEAD when this printout was made; its tests/topology/ are the 'after' run's)",
             f"# machine: nproc {os.cpu_count()} (shared with other jobs), python {platform.python_version()}",
             f"# versions: {versions}",
             *(f"# command: {c}" for c in commands),
@@ -126,7 +126,7 @@ def main() -> None:
         print()
     print(render(tally(codes, equivalent), "after" if args.before else "results"))
     survivors = sorted(n for n, c in codes.items() if status(c) in ("survived", "no tests") and n not in equivalent)
-    print(f"\nsurvivors (and "no tests") not listed as equivalent: {len(survivors)}")
+    print(f"\nsurvivors (and 'no tests') not listed as equivalent: {len(survivors)}")
     if args.survivors:
         print("\n".join(survivors))
     if equivalent:
