@@ -183,3 +183,24 @@ def test_betti_numbers_defaults_and_options():
     assert betti_numbers(CIRCLE, k=3, collapse=False, n_jobs=None, max_dim=2) == (1, 1, 0)
     with pytest.raises(ValueError, match="max_dim must be a non-negative integer"):
         betti_numbers(CIRCLE, max_dim=-1)
+
+
+def test_per_class_passes_its_seed_and_defaults_to_zero(monkeypatch):
+    from lightning_topo.topology import betti
+
+    seen = []
+
+    def spy(labels, max_points, seed=-1):
+        seen.append(seed)
+        return subsample_per_class(labels, max_points, seed)
+
+    monkeypatch.setattr(betti, "subsample_per_class", spy)
+    betti_numbers_per_class(CIRCLE, np.zeros(30, dtype=int), k=3, max_points=12, seed=5)
+    betti_numbers_per_class(CIRCLE, np.zeros(30, dtype=int), k=3, max_points=12)
+    assert seen == [5, 0]
+
+
+def test_per_class_flattens_two_dimensional_labels():
+    labels = np.zeros((3, 10), dtype=int)
+    assert betti_numbers_per_class(CIRCLE, labels, k=3) == {0: (1, 1)}
+    assert betti_numbers_per_class(CIRCLE, torch.zeros(30, 1, dtype=torch.long), k=3) == {0: (1, 1)}

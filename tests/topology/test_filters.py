@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -83,3 +85,53 @@ def test_filter_betti_scores_messages():
         cubical_scores(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="k must be an integer >= 2"):
         filter_betti_scores(_two_filters(), k=1, route="torch")
+
+
+def _circle_maps() -> np.ndarray:
+    """(30 images, 1 filter, 1, 2): a circle of 30 points; at k=10 one loop at 2 hops, none at 3 or at k=11."""
+    angles = np.linspace(0, 2 * np.pi, 30, endpoint=False)
+    return np.c_[np.cos(angles), np.sin(angles)][:, None, None, :]
+
+
+@pytest.mark.parametrize("route", ["numpy", "torch"])
+def test_filter_betti_scores_defaults_scale_and_dim(route):
+    maps = _circle_maps()
+    assert filter_betti_scores(maps, route=route).tolist() == [1.0]  # k=10, scale 2.5
+    assert filter_betti_scores(maps, k=11, route=route).tolist() == [0.0]
+    assert filter_betti_scores(maps, scale=3.5, route=route).tolist() == [0.0]
+    assert filter_betti_scores(maps, k=3, dim=2, route=route).tolist() == [0.0]
+
+
+def test_filter_betti_scores_route_choice(monkeypatch):
+    from lightning_topo.topology import filter_lists
+
+    class Chosen(Exception):
+        pass
+
+    def spy(*args, **kwargs):
+        raise Chosen
+
+    monkeypatch.setattr(filter_lists, "filter_neighbour_lists", spy)
+    maps = _two_filters()
+    with pytest.raises(Chosen):
+        filter_betti_scores(maps, k=2, route="torch")
+    assert filter_betti_scores(maps, k=2, route="numpy").tolist() == [0.0, 0.0]
+    assert filter_betti_scores(torch.tensor(maps), k=2).tolist() == [0.0, 0.0]  # auto, CPU tensor: numpy
+    on_gpu = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"))
+    with pytest.raises(Chosen):  # auto on an accelerator: torch
+        filter_betti_scores(on_gpu, k=2)
+    with pytest.raises(ValueError, match="got rank 0"):  # auto, a device without a type: the host
+        filter_betti_scores(types.SimpleNamespace(device=object()), k=2)
+
+
+def test_cubical_scores_normalise_accumulate_and_warn_not():
+    scaled = _ring()[None, None] * 7.0 + 2.0
+    assert cubical_scores(scaled, min_persistence=1.0).tolist() == [1.0]  # the hole's persistence is 1 after scaling
+    assert cubical_scores(np.stack([np.full((5, 5), 4.0), _ring()])[:, None]).tolist() == [1.5]  # constant first
+    assert cubical_scores(np.stack([_ring(), _ring()])[:, None]).tolist() == [3.0]
+    basins = np.array([[0.0, 1.0, 0.5]])[None, None]  # a component born at 0.5 dies at 1: persistence 0.5
+    assert cubical_scores(basins, min_persistence=0.55).tolist() == [1.0]
+    assert cubical_scores(np.stack([_ring()] * 65)[:, None], max_images=64).tolist() == [3.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a constant map is skipped, never divided by its zero span
+        assert cubical_scores(np.ones((2, 1, 3, 3))).tolist() == [0.0]
