@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Mutation testing of lightning_topo/topology/ with mutmut 3 (a benchmark, not CI). What is mutated and which tests
+# run: pyproject.toml's [tool.mutmut]. Resumable: mutmut keeps every verdict in mutants/ (git-ignored), and running
+# a step again checks only the mutants not checked yet. One mutmut run for the modules listed (each run starts with
+# the clean test suite, minutes on a small machine), in MODULES' order. Usage, from the repository root:
+#   bash benchmarks/mutation/run.sh before    # the existing tests only (tests/topology/ moved aside meanwhile);
+#                                             # keeps the verdicts in benchmarks/mutation/before.json
+#   bash benchmarks/mutation/run.sh after     # re-checks the before run's survivors with today's tests
+#   bash benchmarks/mutation/run.sh summary   # the scores: benchmarks/results/mutation_topology.txt
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+MUTMUT=${MUTMUT:-.venv/bin/mutmut}
+HERE=benchmarks/mutation
+MODULES=${MODULES:-"checks filters x_ betti graph flag filter_lists intrinsic neighbours"}  # x_: __init__.py
+case "${1:-summary}" in
+  before)
+    rm -rf mutants
+    stash=$(mktemp -d) && mv tests/topology/*.py "$stash"/  # mutmut copies tests/ at every run
+    globs=() && for m in $MODULES; do globs+=("lightning_topo.topology.$m*"); done
+    nice -n 19 "$MUTMUT" run --max-children 2 "${globs[@]}" || true  # cut short: the verdicts so far stay
+    mv "$stash"/*.py tests/topology/
+    "$PY" "$HERE/summary.py" --save "$HERE/before.json" > /dev/null
+    ;;
+  after)
+    # shellcheck disable=SC2046
+    nice -n 19 "$MUTMUT" run --max-children 2 $("$PY" "$HERE/summary.py" --survivors | grep -E '^lightning_topo[^ ]*__mutmut_[0-9]+$') || true
+    ;;
+  summary)
+    "$PY" "$HERE/summary.py" --before "$HERE/before.json" \
+      --command "bash benchmarks/mutation/run.sh before   # nice -n 19 mutmut run --max-children 2 'lightning_topo.topology.<module>*' ..." \
+      --command "bash benchmarks/mutation/run.sh after    # nice -n 19 mutmut run --max-children 2 <the before run's survivors>" \
+      --command "bash benchmarks/mutation/run.sh summary"
+    ;;
+esac

@@ -1,0 +1,85 @@
+"""Exact messages and boundaries of the shared validation (lightning_topo.topology.checks)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from lightning_topo.topology.checks import (
+    METRICS,
+    check_k,
+    check_options,
+    dtype_error,
+    nonfinite_error,
+    rank_error,
+    too_few_error,
+)
+
+
+def test_metrics_are_knn_and_euclidean():
+    assert METRICS == ("knn", "euclidean")
+
+
+def test_unknown_metric_message():
+    with pytest.raises(ValueError, match=re.escape("unknown metric 'cosine'; choose one of ('knn', 'euclidean')")):
+        check_options("cosine", k=5, scale=1.0)
+
+
+@pytest.mark.parametrize("max_dim", [-1, 1.5, "1"])
+def test_bad_max_dim_message(max_dim):
+    with pytest.raises(ValueError, match=re.escape(f"max_dim must be a non-negative integer, got {max_dim!r}")):
+        check_options("knn", k=5, scale=1.0, max_dim=max_dim)
+
+
+@pytest.mark.parametrize("max_dim", [None, 0, np.int64(2)])
+def test_good_max_dim_passes(max_dim):
+    assert check_options("knn", k=5, scale=1.0, max_dim=max_dim) is None
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, float("inf"), float("nan"), "2"])
+def test_bad_scale_message(scale):
+    with pytest.raises(ValueError, match=re.escape(f"scale must be a positive finite number, got {scale!r}")):
+        check_options("euclidean", k=5, scale=scale)
+
+
+@pytest.mark.parametrize("scale", [1, 1e-9, np.float32(2.5)])
+def test_good_scale_passes(scale):
+    check_options("euclidean", k=5, scale=scale)
+
+
+@pytest.mark.parametrize("k", [1, 0, 2.0, "3"])
+def test_bad_k_message(k):
+    with pytest.raises(
+        ValueError, match=re.escape(f"k must be an integer >= 2 (it counts the point itself), got {k!r}")
+    ):
+        check_options("knn", k=k, scale=1.0)
+
+
+def test_k_is_not_checked_for_euclidean_and_two_is_enough():
+    check_options("euclidean", k=1, scale=1.0)
+    check_options("knn", k=2, scale=1.0)
+    check_options("knn", k=np.int32(2), scale=1.0)
+
+
+def test_check_k_boundary_and_message():
+    check_k(9, 10)
+    with pytest.raises(ValueError) as info:
+        check_k(10, 10)
+    assert str(info.value) == (
+        "k=10 neighbours needs more points than that, got 10 points; lower k below 10 or pass more points"
+    )
+
+
+def test_error_builders_exact_text():
+    assert str(rank_error((2, 3, 4))) == (
+        "points must be a 2-D array of shape (n_points, n_features), got rank 3 with shape (2, 3, 4); "
+        "flatten each sample first, e.g. points.reshape(len(points), -1)"
+    )
+    assert str(dtype_error(np.dtype(complex))) == "points must be real numbers, got dtype complex128"
+    assert str(too_few_error(1)) == "need at least 2 points to compute Betti numbers, got 1"
+    assert str(nonfinite_error(3, 10)) == (
+        "points contain NaN or Inf values (3 of 10 points); check the layer that produced them (exploding "
+        "activations, a division by zero) or drop those rows before calling"
+    )

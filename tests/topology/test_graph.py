@@ -1,0 +1,136 @@
+"""Exact neighbour lists, edges and distances of the numpy graph route (lightning_topo.topology.graph)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lightning_topo.topology.graph import (
+    DIRECT_MAX_DIM,
+    _direct_sq,
+    _distance_blocks,
+    first_occurrences,
+    hop_edges,
+    knn_from_indices,
+    knn_graph,
+    knn_indices,
+    radius_edges,
+)
+
+LINE = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])  # gaps 1, 2, 3, 4: no ties
+
+
+def _wide(points: np.ndarray) -> np.ndarray:
+    """The same cloud padded with zero columns past DIRECT_MAX_DIM (the Gram-block route, same distances)."""
+    return np.hstack([points, np.zeros((len(points), DIRECT_MAX_DIM + 1 - points.shape[1]))])
+
+
+def test_direct_max_dim_is_sixteen():
+    assert DIRECT_MAX_DIM == 16
+
+
+def test_knn_on_a_line_exact_low_and_wide():
+    expected = np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0], [3, 2, 4], [4, 3, 2]])
+    np.testing.assert_array_equal(knn_indices(LINE, 3), expected)
+    np.testing.assert_array_equal(knn_indices(_wide(LINE), 3), expected)
+    np.testing.assert_array_equal(knn_indices(_wide(LINE), 3, block_bytes=8), expected)
+
+
+def test_knn_ties_go_to_the_lower_index_low_and_wide():
+    pts = np.array([[0.0], [1.0], [-1.0], [2.0], [-2.0]])  # 1 and 2 tie around 0; so do 3 and 4
+    expected = np.array([[0, 1, 2], [1, 0, 3], [2, 0, 4], [3, 1, 0], [4, 2, 0]])
+    np.testing.assert_array_equal(knn_indices(pts, 3), expected)
+    np.testing.assert_array_equal(knn_indices(_wide(pts), 3), expected)
+
+
+def test_knn_square_ties_every_row():
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_array_equal(knn_indices(square, 3), [[0, 1, 2], [1, 0, 3], [2, 0, 3], [3, 1, 2]])
+    np.testing.assert_array_equal(knn_indices(square, 2), [[0, 1], [1, 0], [2, 0], [3, 1]])
+
+
+def test_knn_k_capped_at_n_and_k_one_is_the_point_itself():
+    assert knn_indices(LINE[:3], 10).tolist() == [[0, 1, 2], [1, 0, 2], [2, 1, 0]]
+    assert knn_indices(LINE, 1).ravel().tolist() == [0, 1, 2, 3, 4]
+    assert knn_indices(_wide(LINE), 1).ravel().tolist() == [0, 1, 2, 3, 4]
+
+
+def test_knn_with_duplicate_points_keeps_self_first():
+    pts = np.array([[0.0], [0.0], [5.0]])
+    np.testing.assert_array_equal(knn_indices(pts, 2), [[0, 1], [1, 0], [2, 0]])
+    np.testing.assert_array_equal(knn_indices(_wide(pts), 2), [[0, 1], [1, 0], [2, 0]])
+
+
+def test_knn_tiny_coordinates_are_still_ordered():
+    pts = LINE * 1e-160  # squares underflow to zero: the tree's order cannot be trusted
+    assert knn_indices(pts, 2)[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_knn_from_indices_symmetrises_and_drops_self():
+    adj = knn_from_indices(np.array([[0, 1], [1, 0], [2, 1]]))
+    assert adj.dtype == bool and adj.shape == (3, 3)
+    assert adj.toarray().tolist() == [[False, True, False], [True, False, True], [False, True, False]]
+
+
+def test_knn_graph_on_a_line():
+    adj = knn_graph(LINE, 2).toarray().astype(int)
+    assert adj.tolist() == [
+        [0, 1, 0, 0, 0],
+        [1, 0, 1, 0, 0],
+        [0, 1, 0, 1, 0],
+        [0, 0, 1, 0, 1],
+        [0, 0, 0, 1, 0],
+    ]
+
+
+def _path(n: int) -> sp.csr_matrix:
+    i = np.arange(n - 1)
+    a = sp.csr_matrix((np.ones(n - 1), (i, i + 1)), shape=(n, n))
+    return (a + a.T).tocsr()
+
+
+def test_hop_edges_on_a_path_exact():
+    assert hop_edges(_path(5), 0).shape == (2, 0)
+    assert hop_edges(_path(5), 1).tolist() == [[0, 1, 2, 3], [1, 2, 3, 4]]
+    assert sorted(zip(*hop_edges(_path(5), 2).tolist())) == [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3), (2, 4), (3, 4)]
+    three = hop_edges(_path(5), 3)
+    assert three.dtype == np.int64
+    assert sorted(zip(*three.tolist())) == [(i, j) for i in range(5) for j in range(i + 1, 5) if j - i <= 3]
+
+
+def test_hop_edges_ignore_self_loops():
+    adj = _path(3) + sp.identity(3, format="csr")
+    assert hop_edges(adj, 1).tolist() == [[0, 1], [1, 2]]
+
+
+def test_radius_edges_exact_and_inclusive_low_and_wide():
+    expected = [[0, 0, 1, 2], [1, 2, 2, 3]]  # distances 1, 3, 2, 3 are <= 3; 4 is not
+    assert radius_edges(LINE, 3.0).tolist() == expected
+    wide = radius_edges(_wide(LINE), 3.0)
+    assert sorted(zip(*wide.tolist())) == sorted(zip(*expected))
+    assert wide.dtype == np.int64
+    assert radius_edges(LINE, 0.5).shape == (2, 0)
+    assert radius_edges(_wide(LINE), 0.5).shape == (2, 0)
+    blocked = radius_edges(_wide(LINE), 3.0, block_bytes=8)
+    assert sorted(zip(*blocked.tolist())) == sorted(zip(*expected))
+
+
+def test_direct_sq_and_distance_blocks_exact():
+    a = np.array([[1.0, 2.0, 3.0]])
+    b = np.array([[4.0, 6.0, 3.0]])
+    assert _direct_sq(a, b).tolist() == [25.0]
+    blocks = list(_distance_blocks(LINE, block_bytes=8 * 5 * 2))
+    assert [(s, e) for s, e, _ in blocks] == [(0, 2), (2, 4), (4, 5)]
+    full = np.vstack([d for _, _, d in blocks])
+    np.testing.assert_allclose(full, (LINE - LINE.T) ** 2, atol=1e-9)
+    raw = np.vstack([d for _, _, d in _distance_blocks(LINE, centre=False)])
+    np.testing.assert_allclose(raw, (LINE - LINE.T) ** 2, atol=1e-9)
+
+
+def test_first_occurrences_narrow_and_wide():
+    narrow = np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [-0.0, 0.0], [3.0, 3.0]])
+    assert first_occurrences(narrow).tolist() == [0, 1, 4]
+    wide = _wide(narrow)
+    out = first_occurrences(wide)
+    assert out.tolist() == [0, 1, 4] and out.dtype == np.int64
+    assert first_occurrences(np.empty((0, 2))).tolist() == []
