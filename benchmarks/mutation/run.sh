@@ -6,6 +6,8 @@
 #   bash benchmarks/mutation/run.sh before    # the existing tests only (tests/topology/ moved aside meanwhile);
 #                                             # keeps the verdicts in benchmarks/mutation/before.json
 #   bash benchmarks/mutation/run.sh after     # re-checks the before run's survivors with today's tests
+#   bash benchmarks/mutation/run.sh sample    # a seeded uniform sample of all mutants (SAMPLE, default 300), so
+#                                             # that the score stands for every module, not the ones run first
 #   bash benchmarks/mutation/run.sh summary   # the scores: benchmarks/results/mutation_topology.txt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +18,9 @@ MODULES=${MODULES:-"checks filters x_ betti graph flag filter_lists intrinsic ne
 case "${1:-summary}" in
   before)
     rm -rf mutants
-    stash=$(mktemp -d) && mv tests/topology/*.py "$stash"/  # mutmut copies tests/ at every run
+    # the value tests added with the mutation work, moved aside (mutmut copies tests/ at every run)
+    added="checks graph filters betti_options lazy_exports flag filter_lists intrinsic_routes neighbour_routes"
+    stash=$(mktemp -d) && for t in $added; do mv "tests/topology/test_$t.py" "$stash"/; done
     globs=() && for m in $MODULES; do globs+=("lightning_topo.topology.$m*"); done
     nice -n 19 "$MUTMUT" run --max-children 2 "${globs[@]}" || true  # cut short: the verdicts so far stay
     mv "$stash"/*.py tests/topology/
@@ -26,10 +30,16 @@ case "${1:-summary}" in
     # shellcheck disable=SC2046
     nice -n 19 "$MUTMUT" run --max-children 2 $("$PY" "$HERE/summary.py" --survivors | grep -E '^lightning_topo[^ ]*__mutmut_[0-9]+$') || true
     ;;
+  sample)
+    "$PY" "$HERE/summary.py" --draw "${SAMPLE:-300}" --seed 0 > "$HERE/sample.txt"
+    # shellcheck disable=SC2046
+    nice -n 19 "$MUTMUT" run --max-children 2 $(cat "$HERE/sample.txt") || true
+    ;;
   summary)
-    "$PY" "$HERE/summary.py" --before "$HERE/before.json" \
+    "$PY" "$HERE/summary.py" --before "$HERE/before.json" --sampled "$HERE/sample.txt" \
       --command "bash benchmarks/mutation/run.sh before   # nice -n 19 mutmut run --max-children 2 'lightning_topo.topology.<module>*' ..." \
       --command "bash benchmarks/mutation/run.sh after    # nice -n 19 mutmut run --max-children 2 <the before run's survivors>" \
+      --command "bash benchmarks/mutation/run.sh sample   # nice -n 19 mutmut run --max-children 2 <300 mutants drawn with seed 0>" \
       --command "bash benchmarks/mutation/run.sh summary"
     ;;
 esac

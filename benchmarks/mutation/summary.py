@@ -15,6 +15,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import random
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -114,8 +115,14 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="a --save snapshot to score as 'before'")
     parser.add_argument("--command", action="append", default=[], help="a command to quote in the header")
     parser.add_argument("--survivors", action="store_true", help="list the surviving non-equivalent mutants")
+    parser.add_argument("--draw", type=int, help="print this many mutant names drawn uniformly from all (no header)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --draw")
+    parser.add_argument("--sampled", type=Path, help="a file of drawn names: also score those mutants alone")
     args = parser.parse_args()
     codes = load_results(args.mutants)
+    if args.draw:
+        print("\n".join(sorted(random.Random(args.seed).sample(sorted(codes), args.draw))))
+        return
     if args.save:
         args.save.write_text(json.dumps(codes, indent=0, sort_keys=True))
     equivalent = load_equivalent()
@@ -125,6 +132,16 @@ def main() -> None:
         print(render(tally(before, {}), "before (existing tests only)"))
         print()
     print(render(tally(codes, equivalent), "after" if args.before else "results"))
+    if args.sampled:
+        names = args.sampled.read_text().split()
+        print()
+        print(
+            render(
+                tally({n: codes.get(n) for n in names}, equivalent),
+                f"a uniform sample of {len(names)} of all {len(codes)} mutants ({args.sampled.name}), today's tests: "
+                "the estimate for the whole of topology/",
+            )
+        )
     survivors = sorted(n for n, c in codes.items() if status(c) in ("survived", "no tests") and n not in equivalent)
     print(f"\nsurvivors (and 'no tests') not listed as equivalent: {len(survivors)}")
     if args.survivors:
