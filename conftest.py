@@ -6,14 +6,12 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _activation_registry_restored(request: pytest.FixtureRequest):
-    """An example may register an activation (``activations``' does): the registry is put back after each doctest."""
+def _doctest_isolation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a doctest: work in a fresh ``tmp_path`` (no example writes into the repository) and put back the
+    activation registry afterwards (an example registers a name)."""
     if not isinstance(request.node, pytest.DoctestItem):
-        yield
         return
     from lightning_topo import activations
 
-    saved = dict(activations._REGISTRY)
-    yield
-    activations._REGISTRY.clear()
-    activations._REGISTRY.update(saved)
+    monkeypatch.chdir(request.getfixturevalue("tmp_path"))
+    monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))

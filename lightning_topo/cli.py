@@ -170,7 +170,9 @@ def run_cli(argv: list[str] | None = None, run: bool = True) -> LightningTopoCLI
     ``model`` and ``datamodule`` of the config (benchmarks use this).
 
     Example:
-        >>> cli = run_cli(["-c", "d1_circles.yaml", "--trainer.logger=false"], run=False)  # reads a recipe file  # doctest: +SKIP
+        >>> cli = run_cli(["-c", "d1_circles.yaml", "--trainer.logger=false"], run=False)
+        >>> type(cli.model).__name__, type(cli.datamodule).__name__
+        ('MLPClassifier', 'SyntheticDataModule')
     """
     silence_upstream_warnings()
     if argv is None:

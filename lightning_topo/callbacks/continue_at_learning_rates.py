@@ -15,9 +15,12 @@ __all__ = ["ContinueAtLearningRates"]
 class ContinueAtLearningRates(TopoCallback):
     """Start a new fit at given learning rates (one per parameter group, in optimiser order).
 
-    Example:
+    Example (the fit itself is not run here: it needs a model and data):
         >>> import lightning.pytorch as pl
-        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[ContinueAtLearningRates([2.5e-4])])  # a fit  # doctest: +SKIP
+        >>> callback = ContinueAtLearningRates([2.5e-4])
+        >>> callback.learning_rates
+        [0.00025]
+        >>> tuner = pl.Trainer(max_epochs=1, callbacks=[callback])  # doctest: +SKIP
     """
 
     def __init__(self, learning_rates: Sequence[float]) -> None:
