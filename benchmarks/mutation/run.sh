@@ -28,7 +28,7 @@ case "${1:-summary}" in
     ;;
   after)
     # shellcheck disable=SC2046
-    nice -n 19 "$MUTMUT" run --max-children 2 $("$PY" "$HERE/summary.py" --survivors | grep -E '^lightning_topo[^ ]*__mutmut_[0-9]+$') || true
+    nice -n 19 "$MUTMUT" run --max-children 2 $("$PY" "$HERE/summary.py" --survivors-of "$HERE/before.json") || true
     ;;
   sample)
     "$PY" "$HERE/summary.py" --draw "${SAMPLE:-300}" --seed 0 > "$HERE/sample.txt"

@@ -115,11 +115,20 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="a --save snapshot to score as 'before'")
     parser.add_argument("--command", action="append", default=[], help="a command to quote in the header")
     parser.add_argument("--survivors", action="store_true", help="list the surviving non-equivalent mutants")
+    parser.add_argument("--survivors-of", type=Path, help="print the survivors of a --save snapshot (no header)")
     parser.add_argument("--draw", type=int, help="print this many mutant names drawn uniformly from all (no header)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --draw")
     parser.add_argument("--sampled", type=Path, help="a file of drawn names: also score those mutants alone")
     args = parser.parse_args()
     codes = load_results(args.mutants)
+    if args.survivors_of:
+        before, equivalent = json.loads(args.survivors_of.read_text()), load_equivalent()
+        print(
+            "\n".join(
+                sorted(n for n, c in before.items() if status(c) in ("survived", "no tests") and n not in equivalent)
+            )
+        )
+        return
     if args.draw:
         print("\n".join(sorted(random.Random(args.seed).sample(sorted(codes), args.draw))))
         return
