@@ -31,7 +31,7 @@ from common import REPO, Parser
 from torch.utils.tensorboard import SummaryWriter
 
 from lightning_topo.monitoring.figures import depth_figure, over_training_figure
-from lightning_topo.monitoring.pictures import encode_png, write_picture
+from lightning_topo.monitoring.pictures import encode_png, render_rgb, write_picture
 
 OLD_COMMIT = "d52f289"
 
@@ -64,14 +64,6 @@ def history(classes: int, layers: int, entries: int, seed: int = 0) -> tuple[lis
     ]
 
 
-def pixels(figure) -> np.ndarray:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
     run()  # warm-up: fonts, colour maps
     times = []
@@ -86,10 +78,10 @@ def measure(name: str, shape: tuple[int, int, int], before, writer: SummaryWrite
     """Print one history's two comparisons."""
     classes, layers, entries = shape
     watched, hist = history(classes, layers, entries)
-    old_draw = median_seconds(lambda: pixels(before.over_training_figure(hist, watched, (0, 1))), repeats)
+    old_draw = median_seconds(lambda: render_rgb(before.over_training_figure(hist, watched, (0, 1))), repeats)
     new_draw = median_seconds(lambda: encode_png(over_training_figure(hist, watched, (0, 1))), repeats)
     figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(hist[-1]["betti"], watched, (0, 1), "depth")]
-    raw, encoded = [pixels(f) for f in figures], [encode_png(f) for f in figures]
+    raw, encoded = [render_rgb(f) for f in figures], [encode_png(f) for f in figures]
 
     def add_images() -> None:
         for tag, image in zip("ab", raw):

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Picture", "encode_png", "write_picture"]
+__all__ = ["Picture", "encode_png", "render_rgb", "write_picture"]
 
 
 class Picture(NamedTuple):
@@ -35,14 +35,20 @@ class Picture(NamedTuple):
             return np.asarray(image.convert("RGB"))
 
 
-def encode_png(figure: Any) -> Picture:
-    """Render a Matplotlib figure with Agg and encode it as PNG (zlib level 6, the PNG default)."""
+def render_rgb(figure: Any) -> np.ndarray:
+    """A Matplotlib figure rendered with Agg: its ``(height, width, 3)`` uint8 RGB pixels."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
 
     canvas = FigureCanvasAgg(figure)
     canvas.draw()
-    rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def encode_png(figure: Any) -> Picture:
+    """Render a Matplotlib figure with Agg and encode it as PNG (zlib level 6, the PNG default)."""
+    from PIL import Image
+
+    rgb = render_rgb(figure)
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG", compress_level=6)
     return Picture(buffer.getvalue(), *rgb.shape[:2])
