@@ -478,11 +478,14 @@ class BettiMonitor(TopoCallback):
     def _log(self, trainer: Any, entry: dict[str, Any]) -> None:
         scalars = entry_scalars(entry, self.dims)
         trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in scalars.items()})
-        layout = lambda: monitor_layout(self._watched, self._clouds(), self.dims, self.intrinsic_dimension)  # noqa: E731
-        log_scalars(trainer.loggers, scalars, entry["step"], layout, self._layout_written)
+        log_scalars(trainer.loggers, scalars, entry["step"], self._layout, self._layout_written)
         if self.log_figure and has_images(trainer.loggers):
             self._figures.flush(trainer.loggers, block=False, warn=rank_zero_warn)
             self._figures.due(entry["step"], self._job_runner(), self.history, self._watched, list(self.dims))
+
+    def _layout(self) -> dict:
+        """The custom-scalars charts (built only for a logger that has not had them yet)."""
+        return monitor_layout(self._watched, self._clouds(), self.dims, self.intrinsic_dimension)
 
     # ------------------------------------------------------------------------------ figures for papers
     def plot(self, path: str | Path, **options: Any) -> Path:

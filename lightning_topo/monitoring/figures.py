@@ -277,7 +277,8 @@ def _draw_over_training(
     epochs = [str(entry.get("epoch", i)) for i, entry in enumerate(history)]
     epoch_ticks = _thinned(len(epochs), heat[0], 0.62 * _LABEL_PT * max(len(e) for e in epochs))
     n_layers, block = len(layers), heat[1] / len(classes)
-    if _names_layers(classes, heat[1]):
+    names_layers = _names_layers(classes, heat[1])
+    if names_layers:
         rows = [b * n_layers + i for b in range(len(classes)) for i in _thinned(n_layers, block, 1.2 * _LABEL_PT - 6)]
         row_names = [_short(layers[row % n_layers]) for row in rows]
     else:  # too many classes for their layers' names: one name per class block, thinned
@@ -303,7 +304,7 @@ def _draw_over_training(
             ax.axhline(b * n_layers - 0.5, color="white", linewidth=separator)
         if len(classes) == 1:
             ax.set_ylabel("layer", fontsize=8, labelpad=2)
-        elif _names_layers(classes, heat[1]):
+        elif names_layers:
             beside = -(label - 0.12) / heat[0]  # in axes widths: left of the layer names
             for b, cls in enumerate(classes):
                 ax.text(

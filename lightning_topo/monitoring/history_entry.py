@@ -30,7 +30,6 @@ def history_entry(
     clouds: Sequence[str],
     warn: Callable[[str], Any],
     intrinsic_dimension: bool = False,
-    ids: dict[CloudKey, float | str] | None = None,
 ) -> dict[str, Any]:
     """The history entry of a measurement (``{}`` when the whole measurement failed, with a warning)."""
     epoch = measurement.epoch
@@ -45,9 +44,7 @@ def history_entry(
         "betti": _table(found, watched, clouds, epoch, "skipped", list, warn),
     }
     if intrinsic_dimension:
-        entry["id"] = _table(
-            measurement.ids if ids is None else ids, watched, clouds, epoch, "no intrinsic dimension for", float, warn
-        )
+        entry["id"] = _table(measurement.ids, watched, clouds, epoch, "no intrinsic dimension for", float, warn)
     return entry
 
 
