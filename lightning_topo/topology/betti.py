@@ -35,6 +35,7 @@ from lightning_topo.topology.checks import (
 from lightning_topo.topology.flag import flag_complex_betti
 from lightning_topo.topology.graph import (
     DIRECT_MAX_DIM,
+    distinct_knn_indices,
     first_occurrences,
     hop_edges,
     knn_from_indices,
@@ -42,6 +43,7 @@ from lightning_topo.topology.graph import (
     radius_edges,
 )
 from lightning_topo.topology.lists import NeighbourLists
+from lightning_topo.topology.reduction import reduced_hop_graph
 
 __all__ = [
     "METRICS",
@@ -98,6 +100,10 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
     cloud = as_point_cloud(points)
     if metric == "knn":
         check_k(k, len(cloud))
+    if metric == "knn":  # a narrow cloud without duplicates: one k-d tree query does both jobs
+        indices = distinct_knn_indices(cloud, k)
+        if indices is not None:
+            return NeighbourLists(len(cloud), len(cloud), metric, indices, None, _two_nearest(cloud, indices))
     keep = first_occurrences(cloud)
     high = cloud.shape[1] > DIRECT_MAX_DIM
     unique = cloud - cloud.mean(axis=0) if high else cloud  # centred on every point's mean
@@ -136,7 +142,9 @@ def betti_from_neighbours(
         max_dim: highest homology dimension.
         scale: the complex's scale in hops for ``metric="knn"`` (2.5: "at most 2 hops apart"); ignored for
             ``"euclidean"``, whose edges were cut at their scale when the lists were made.
-        collapse: collapse edges before building higher simplices (same result, much faster).
+        collapse: the fast route (same result, much faster): for ``"knn"``, the vertices whose k-NN neighbourhood
+            lies inside a neighbour's are dropped first (:mod:`lightning_topo.topology.reduction`), then Ripser or
+            edge collapses (:func:`flag_complex_betti`); ``False``: the whole complex, expanded and reduced.
         n_jobs: threads for the connected components (``None``/``1``: serial; ``-1``: every core).
 
     Example:
@@ -154,12 +162,16 @@ def betti_from_neighbours(
     if lists.metric == "knn":
         if lists.indices is None or lists.indices.ndim != 2 or len(lists.indices) != lists.n_unique:
             raise ValueError(f"knn lists need indices of shape (n_unique={lists.n_unique}, k), got {lists.indices!r}")
-        edges = hop_edges(knn_from_indices(lists.indices), hops=int(math.floor(scale)))
+        hops = int(math.floor(scale))
+        if collapse:  # dominated vertices dropped first: the same homotopy type, a smaller complex
+            n_vertices, edges = reduced_hop_graph(lists.indices, hops)
+        else:  # the straightforward route: the whole hop graph
+            n_vertices, edges = lists.n_unique, hop_edges(knn_from_indices(lists.indices), hops)
     else:
         if lists.edges is None or lists.edges.ndim != 2 or lists.edges.shape[0] != 2:
             raise ValueError(f"euclidean lists need edges of shape (2, m), got {lists.edges!r}")
-        edges = lists.edges
-    return flag_complex_betti(lists.n_unique, edges, max_dim, collapse=collapse, n_jobs=n_jobs)
+        n_vertices, edges = lists.n_unique, lists.edges
+    return flag_complex_betti(n_vertices, edges, max_dim, collapse=collapse, n_jobs=n_jobs)
 
 
 def betti_numbers(

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 __all__ = [
     "DIRECT_MAX_DIM",
+    "distinct_knn_indices",
     "first_occurrences",
     "hop_edges",
     "knn_from_indices",
@@ -98,12 +99,42 @@ def _first_k(rows: np.ndarray, cols: np.ndarray, sq: np.ndarray, n: int, k: int)
     return cols[order[starts[:, None] + np.arange(k)]].astype(np.int64, copy=False)
 
 
-def _knn_low_dim(points: np.ndarray, k: int) -> np.ndarray:
+def _tree_query(points: np.ndarray, k: int) -> tuple[cKDTree, np.ndarray, np.ndarray]:
+    """A k-d tree of the points and every point's ``k + 1`` nearest by it (one past the k-th, for ties)."""
     n = len(points)
     kk = min(n, k + _TIE_SLACK)
-    tree = cKDTree(points)
+    tree = cKDTree(points, balanced_tree=False)  # sliding-midpoint splits: built and queried a little faster here
     dist, idx = tree.query(points, k=kk)
-    dist, idx = dist.reshape(n, kk), idx.reshape(n, kk)
+    return tree, dist.reshape(n, kk), idx.reshape(n, kk)
+
+
+def distinct_knn_indices(points: np.ndarray, k: int) -> np.ndarray | None:
+    """:func:`knn_indices` of a narrow cloud (``d <= 16``) whose rows are all distinct, else ``None``.
+
+    One k-d tree query finds the neighbours and proves the rows distinct: every point's nearest other point lies at
+    a distance above 0 (exact duplicates, and points within an underflowing distance, give 0).  On ``None`` the
+    caller drops the duplicates (:func:`first_occurrences`) and asks again; most clouds need no second query.
+
+    Example:
+        >>> distinct_knn_indices(np.array([[0.0], [1.0], [3.0]]), k=2).tolist()
+        [[0, 1], [1, 0], [2, 1]]
+        >>> distinct_knn_indices(np.array([[0.0], [1.0], [0.0]]), k=2) is None
+        True
+    """
+    points = np.asarray(points, dtype=np.float64)
+    k = min(k, len(points))
+    if points.ndim != 2 or points.shape[1] > DIRECT_MAX_DIM or k < 2:
+        return None
+    query = _tree_query(points, k)
+    if not (query[1][:, 1] > 0).all():
+        return None
+    return _knn_low_dim(points, k, query)
+
+
+def _knn_low_dim(points: np.ndarray, k: int, query: tuple[cKDTree, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    n = len(points)
+    tree, dist, idx = _tree_query(points, k) if query is None else query
+    kk = dist.shape[1]
     # a row is settled when the tree's last candidate is clearly farther than its k-th: no tie is cut off
     settled = np.ones(n, bool) if kk == n else dist[:, kk - 1] > dist[:, k - 1] * (1 + _KD_MARGIN)
     out = np.empty((n, k), dtype=np.int64)

@@ -134,3 +134,24 @@ def test_first_occurrences_narrow_and_wide():
     out = first_occurrences(wide)
     assert out.tolist() == [0, 1, 4] and out.dtype == np.int64
     assert first_occurrences(np.empty((0, 2))).tolist() == []
+
+
+def test_distinct_knn_indices_equal_knn_indices_on_distinct_rows():
+    from lightning_topo.topology.graph import distinct_knn_indices
+
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 5, 16):
+        points = rng.normal(size=(200, d))
+        np.testing.assert_array_equal(distinct_knn_indices(points, 7), knn_indices(points, 7))
+    tied = np.array([[0.0], [1.0], [-1.0], [2.0], [-2.0]])  # distinct rows, tied distances: the same exact rule
+    np.testing.assert_array_equal(distinct_knn_indices(tied, 3), knn_indices(tied, 3))
+
+
+def test_distinct_knn_indices_decline_duplicates_wide_clouds_and_single_neighbours():
+    from lightning_topo.topology.graph import distinct_knn_indices
+
+    assert distinct_knn_indices(np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0]]), 2) is None
+    assert distinct_knn_indices(np.array([[0.0], [-0.0], [1.0]]), 2) is None  # -0.0 == 0.0
+    assert distinct_knn_indices(_wide(LINE), 3) is None  # above 16 dimensions: the Gram route decides
+    assert distinct_knn_indices(LINE, 1) is None  # one neighbour (the point itself) proves nothing
+    assert distinct_knn_indices(LINE, 9).shape == (5, 5)  # k capped at the number of points
