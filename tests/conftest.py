@@ -32,6 +32,14 @@ def _no_command_line_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "argv", sys.argv[:1])
 
 
+@pytest.fixture(autouse=True)
+def _fresh_betti_memo() -> None:
+    """Every test computes its Betti numbers itself: no answer from another test's identical clouds."""
+    from lightning_topo.monitoring.memo import BETTI_MEMO
+
+    BETTI_MEMO.clear()
+
+
 @pytest.fixture(scope="session")
 def trained_d1_mlp(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.LightningModule, pl.LightningDataModule]:
     """The paper's 9x15 ReLU MLP trained on D-I until the training set is classified perfectly."""

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from lightning_topo.monitoring.memo import BETTI_MEMO
 from lightning_topo.monitoring.pictures import Picture, encode_png
 
 __all__ = ["betti_job", "render_job"]
@@ -27,14 +28,19 @@ __all__ = ["betti_job", "render_job"]
 def betti_job(
     items: Sequence[tuple[Any, Any]], *, max_dim: int, scale: float
 ) -> list[tuple[Any, list[int] | str, float]]:
-    """``[(key, Betti numbers or the reason it failed, seconds)]`` for ``[(key, NeighbourLists)]``."""
+    """``[(key, Betti numbers or the reason it failed, seconds)]`` for ``[(key, NeighbourLists)]``; lists this process
+    measured before are answered from its :data:`~lightning_topo.monitoring.memo.BETTI_MEMO`."""
     from lightning_topo.topology import betti_from_neighbours
 
     out: list[tuple[Any, list[int] | str, float]] = []
     for key, lists in items:
         start = time.perf_counter()
         try:
-            value: list[int] | str = [int(b) for b in betti_from_neighbours(lists, max_dim=max_dim, scale=scale)]
+            digest = BETTI_MEMO.key(lists, max_dim=max_dim, scale=scale)
+            value: list[int] | str | None = BETTI_MEMO.get(digest)
+            if value is None:  # lists not seen before (an unchanged cloud, e.g. the input layer, is found again)
+                value = [int(b) for b in betti_from_neighbours(lists, max_dim=max_dim, scale=scale)]
+                BETTI_MEMO.put(digest, value)
         except Exception as error:
             value = f"{type(error).__name__}: {error}"
         out.append((key, value, time.perf_counter() - start))
