@@ -9,6 +9,10 @@ alternating round by round so that a change in the machine's load hits both. It 
 ``betti/seconds``, their ratio, the load average beside each round, and whether both sides gave the same Betti
 numbers.
 
+``--fit`` compares whole D-I recipe fits instead (the monitor every 50 epochs until 100%, as shipped): each side's
+median ``betti/seconds`` over all its measurements, the figure TensorBoard shows a user, and whether every
+measurement's Betti numbers agree.
+
 ``--crossover`` prints the neighbour-list table instead: the CPU k-d tree route (``neighbour_lists``'s default on
 the CPU, what the monitor runs) against the torch brute force (``kd_tree=False``, direct differences and
 ``topk``) across cloud sizes and widths, both exact (the script checks that their lists are identical).
@@ -17,6 +21,7 @@ the CPU, what the monitor runs) against the torch brute force (``kd_tree=False``
 
 Usage:
     python benchmarks/d1_measurement.py --old 6dac436 --rounds 5 --repeats 5
+    python benchmarks/d1_measurement.py --fit --old bbbbe43 --rounds 3   # whole recipe fits, old vs new
     python benchmarks/d1_measurement.py --crossover
     python benchmarks/d1_measurement.py --profile --repeats 10
 """
@@ -39,36 +44,59 @@ import yaml
 from common import REPO, Parser, load_recipe, probe_clouds
 
 
-def build(epochs: int):
-    """The D-I recipe's model after ``epochs`` epochs and its monitor, ready for ``compute`` (probe drawn)."""
+def recipe_cli(epochs: int | None, keep: tuple[str, ...] = ("BettiMonitor",)):
+    """The D-I recipe built by the package's LightningCLI with only the callbacks named in ``keep`` (the old
+    package knows no newer callback), without logger or checkpoints; ``epochs`` overrides ``max_epochs``."""
     import warnings
 
     warnings.filterwarnings("ignore")
-    from lightning_topo.callbacks import BettiMonitor
     from lightning_topo.cli import run_cli
 
-    config = load_recipe("d1_circles")  # model, data and monitor only: the old package knows no newer callback
-    config["trainer"]["callbacks"] = [
-        c for c in config["trainer"]["callbacks"] if c["class_path"].endswith("BettiMonitor")
-    ]
+    config = load_recipe("d1_circles")
+    config["trainer"]["callbacks"] = [c for c in config["trainer"]["callbacks"] if c["class_path"].endswith(keep)]
+    overrides = ["--trainer.logger=false", "--trainer.enable_checkpointing=false"]
+    if epochs is not None:
+        overrides.append(f"--trainer.max_epochs={epochs}")
     with tempfile.TemporaryDirectory() as tmp:
         recipe = Path(tmp) / "d1_monitor_only.yaml"
         recipe.write_text(yaml.safe_dump(config))
-        cli = run_cli(
-            [
-                "-c",
-                str(recipe),
-                "--trainer.logger=false",
-                "--trainer.enable_checkpointing=false",
-                f"--trainer.max_epochs={epochs}",
-            ],
-            run=False,
-        )
+        return run_cli(["-c", str(recipe), *overrides], run=False)
+
+
+def build(epochs: int):
+    """The D-I recipe's model after ``epochs`` epochs and its monitor, ready for ``compute`` (probe drawn)."""
+    from lightning_topo.callbacks import BettiMonitor
+
+    cli = recipe_cli(epochs)
     monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
     monitor.every_n_epochs = 10**9  # it draws its probe and picks its layers at train start, then stays idle
     cli.trainer.callbacks[:] = [monitor]
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     return monitor, cli.model
+
+
+def fit_worker() -> None:
+    """``--fit``'s subprocess: the D-I recipe's fit with its BettiMonitor and EarlyStopping as shipped (every 50
+    epochs until 100% training accuracy); JSON of every measurement's ``betti/seconds`` on the last line."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from lightning_topo.callbacks import BettiMonitor
+
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        cli = recipe_cli(None, keep=("BettiMonitor", "EarlyStopping"))
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    history = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor)).history
+    print(
+        json.dumps(
+            {
+                "seconds": [entry["seconds"] for entry in history],
+                "blocked": [entry["blocked_seconds"] for entry in history],
+                "epochs": cli.trainer.current_epoch,
+                "betti": [entry["betti"] for entry in history],
+            }
+        )
+    )
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -118,8 +146,11 @@ def old_tree(commit: str, into: str) -> str:
 
 def run_worker(path: str, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([path, str(REPO / "benchmarks")]))
-    command = [sys.executable, __file__, "--worker", "--repeats", str(args.repeats), "--weights", args.weights]
-    command += ["--torch-threads", str(args.torch_threads)]
+    if args.fit:
+        command = [sys.executable, __file__, "--worker", "--fit"]
+    else:
+        command = [sys.executable, __file__, "--worker", "--repeats", str(args.repeats), "--weights", args.weights]
+        command += ["--torch-threads", str(args.torch_threads)]
     out = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if out.returncode:
         raise RuntimeError(f"worker exited with {out.returncode}:\n{out.stderr[-3000:]}\n{out.stdout[-2000:]}")
@@ -175,6 +206,45 @@ def compare(args: argparse.Namespace) -> None:
     print(
         f"Betti numbers of the last measurement: {n_values} (layer, class) values, "
         f"{'identical' if same else 'DIFFERENT'} old vs new"
+    )
+
+
+def compare_fits(args: argparse.Namespace) -> None:
+    """``--fit``: whole D-I recipe fits, old and new code alternating, each in a fresh subprocess."""
+    seconds: dict[str, list[float]] = {"old": [], "new": []}
+    blocked: dict[str, list[float]] = {"old": [], "new": []}
+    betti: dict[str, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {"old": old_tree(args.old, str(Path(tmp) / "old")), "new": str(REPO)}
+        print(
+            f"old: commit {args.old} (git archive); new: this tree; {args.rounds} rounds of one D-I recipe fit per "
+            "side (BettiMonitor and EarlyStopping as shipped, no logger or checkpoints), alternating"
+        )
+        for round_ in range(args.rounds):
+            for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
+                start = time.perf_counter()
+                got = run_worker(paths[side], args)
+                seconds[side] += got["seconds"]
+                blocked[side] += got["blocked"]
+                betti.setdefault(side, got["betti"])
+                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                print(
+                    f"round {round_ + 1} {side}: {len(got['seconds'])} measurements to epoch {got['epochs']}, "
+                    f"betti/seconds median {statistics.median(got['seconds']):.3f} s (min {min(got['seconds']):.3f}, "
+                    f"max {max(got['seconds']):.3f}), blocked median {statistics.median(got['blocked']):.3f} s; "
+                    f"{time.perf_counter() - start:.1f} s; load average {load}",
+                    flush=True,
+                )
+    old, new = statistics.median(seconds["old"]), statistics.median(seconds["new"])
+    print(
+        f"\nD-I recipe fits, betti/seconds median of {len(seconds['new'])} measurements: old {old:.3f} s, new "
+        f"{new:.3f} s, ratio old/new {old / new:.2f}x; training loop blocked: old "
+        f"{statistics.median(blocked['old']):.3f} s, new {statistics.median(blocked['new']):.3f} s"
+    )
+    same = betti["old"] == betti["new"]
+    values = sum(len(per) for entry in betti["new"] for per in entry.values())
+    print(
+        f"Betti numbers of every measurement of the first fit: {values} values, {'identical' if same else 'DIFFERENT'} old vs new"
     )
 
 
@@ -266,6 +336,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="old/new subprocess pairs")
     parser.add_argument("--repeats", type=int, default=5, help="measurements per subprocess")
     parser.add_argument("--epochs", type=int, default=300, help="training epochs before measuring")
+    parser.add_argument("--fit", action="store_true", help="compare whole recipe fits (their measurements' median)")
     parser.add_argument("--crossover", action="store_true", help="print the neighbour-route table instead")
     parser.add_argument("--sizes", type=int, nargs="+", default=[125, 250, 500, 1000, 2000, 4000])
     parser.add_argument("--widths", type=int, nargs="+", default=[2, 5, 10, 15])
@@ -282,12 +353,14 @@ def main() -> None:
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args)
+        fit_worker() if args.fit else worker(args)
         return
     if args.crossover:
         crossover(args)
     elif args.profile:
         profile(args)
+    elif args.fit:
+        compare_fits(args)
     else:
         compare(args)
 
