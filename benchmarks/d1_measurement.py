@@ -144,6 +144,17 @@ def old_tree(commit: str, into: str) -> str:
     return into
 
 
+def alternating(rounds: int):
+    """``(round, side)`` for ``rounds`` old/new pairs, the order swapped every round so that load hits both sides."""
+    for round_ in range(rounds):
+        for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
+            yield round_, side
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def run_worker(path: str, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([path, str(REPO / "benchmarks")]))
     if args.fit:
@@ -177,23 +188,21 @@ def compare(args: argparse.Namespace) -> None:
             f"old: commit {args.old} (git archive); new: this tree; {args.epochs} training epochs; torch threads {threads}; "
             f"{args.rounds} rounds x {args.repeats} measurements per side, alternating"
         )
-        for round_ in range(args.rounds):
-            for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
-                got = run_worker(paths[side], args)
-                seconds[side] += got["seconds"]
-                capture[side] += got["capture"]
-                betti.setdefault(side, got["betti"])
-                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-                print(
-                    f"round {round_ + 1} {side}: betti/seconds median {statistics.median(got['seconds']):.3f} s "
-                    f"(min {min(got['seconds']):.3f}, max {max(got['seconds']):.3f}; of which capture median "
-                    f"{statistics.median(got['capture']):.3f} s); load average {load}",
-                    flush=True,
-                )
+        for round_, side in alternating(args.rounds):
+            got = run_worker(paths[side], args)
+            seconds[side] += got["seconds"]
+            capture[side] += got["capture"]
+            betti.setdefault(side, got["betti"])
+            print(
+                f"round {round_ + 1} {side}: betti/seconds median {statistics.median(got['seconds']):.3f} s "
+                f"(min {min(got['seconds']):.3f}, max {max(got['seconds']):.3f}; of which capture median "
+                f"{statistics.median(got['capture']):.3f} s); load average {load_average()}",
+                flush=True,
+            )
     old, new = statistics.median(seconds["old"]), statistics.median(seconds["new"])
     print(
         f"\nD-I measurement, betti/seconds median of {len(seconds['old'])}: old {old:.3f} s, new {new:.3f} s, "
-        f"ratio old/new {old / new:.2f}x; load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"ratio old/new {old / new:.2f}x; load average at the end {load_average()}"
     )
     for side in ("old", "new"):
         part = statistics.median(capture[side])
@@ -220,21 +229,19 @@ def compare_fits(args: argparse.Namespace) -> None:
             f"old: commit {args.old} (git archive); new: this tree; {args.rounds} rounds of one D-I recipe fit per "
             "side (BettiMonitor and EarlyStopping as shipped, no logger or checkpoints), alternating"
         )
-        for round_ in range(args.rounds):
-            for side in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
-                start = time.perf_counter()
-                got = run_worker(paths[side], args)
-                seconds[side] += got["seconds"]
-                blocked[side] += got["blocked"]
-                betti.setdefault(side, got["betti"])
-                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-                print(
-                    f"round {round_ + 1} {side}: {len(got['seconds'])} measurements to epoch {got['epochs']}, "
-                    f"betti/seconds median {statistics.median(got['seconds']):.3f} s (min {min(got['seconds']):.3f}, "
-                    f"max {max(got['seconds']):.3f}), blocked median {statistics.median(got['blocked']):.3f} s; "
-                    f"{time.perf_counter() - start:.1f} s; load average {load}",
-                    flush=True,
-                )
+        for round_, side in alternating(args.rounds):
+            start = time.perf_counter()
+            got = run_worker(paths[side], args)
+            seconds[side] += got["seconds"]
+            blocked[side] += got["blocked"]
+            betti.setdefault(side, got["betti"])
+            print(
+                f"round {round_ + 1} {side}: {len(got['seconds'])} measurements to epoch {got['epochs']}, "
+                f"betti/seconds median {statistics.median(got['seconds']):.3f} s (min {min(got['seconds']):.3f}, "
+                f"max {max(got['seconds']):.3f}), blocked median {statistics.median(got['blocked']):.3f} s; "
+                f"{time.perf_counter() - start:.1f} s; load average {load_average()}",
+                flush=True,
+            )
     old, new = statistics.median(seconds["old"]), statistics.median(seconds["new"])
     print(
         f"\nD-I recipe fits, betti/seconds median of {len(seconds['new'])} measurements: old {old:.3f} s, new "

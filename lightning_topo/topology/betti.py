@@ -100,8 +100,7 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
     cloud = as_point_cloud(points)
     if metric == "knn":
         check_k(k, len(cloud))
-    if metric == "knn":  # a narrow cloud without duplicates: one k-d tree query does both jobs
-        indices = distinct_knn_indices(cloud, k)
+        indices = distinct_knn_indices(cloud, k)  # a narrow cloud without duplicates: one k-d tree query does both
         if indices is not None:
             return NeighbourLists(len(cloud), len(cloud), metric, indices, None, _two_nearest(cloud, indices))
     keep = first_occurrences(cloud)
