@@ -258,6 +258,22 @@ def load_recipe(name: str | Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- monitor internals
+def fresh_compute(monitor: Any, model: Any, **kwargs: Any) -> dict[str, Any]:
+    """``monitor.compute(model)`` with the Betti memo emptied first, so that a timed measurement does all its work.
+
+    The monitor answers neighbour lists it has already seen from its memo
+    (:mod:`lightning_topo.monitoring.memo`); measuring the same weights twice would time the second one's lookups.
+    In a fit the weights change between measurements, so only unchanged layers hit it.  An old package (``--old``
+    comparisons) has no memo and is left as it is."""
+    try:
+        from lightning_topo.monitoring.memo import BETTI_MEMO
+    except ImportError:
+        pass
+    else:
+        BETTI_MEMO.clear()
+    return monitor.compute(model, **kwargs)
+
+
 def probe_clouds(monitor: Any) -> tuple[Any, dict[str, Any], dict[str, list[str]]]:
     """``(inputs, clouds, layers per cloud)`` of a :class:`~lightning_topo.callbacks.BettiMonitor` whose probe is set,
     as its measurements pass them to :func:`lightning_topo.monitoring.clouds.reduce_clouds` on one process: one cloud

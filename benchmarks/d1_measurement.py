@@ -41,7 +41,7 @@ from io import BytesIO
 from pathlib import Path
 
 import yaml
-from common import REPO, Parser, load_recipe, probe_clouds
+from common import REPO, Parser, fresh_compute, load_recipe, probe_clouds
 
 
 def recipe_cli(epochs: int | None, keep: tuple[str, ...] = ("BettiMonitor",)):
@@ -128,8 +128,8 @@ def worker(args: argparse.Namespace) -> None:
             return results(self)
 
         Measurement.results = recorded
-        monitor.compute(model)  # warm-up: imports, thread pool
-        entries = [monitor.compute(model) for _ in range(args.repeats)]
+        fresh_compute(monitor, model)  # warm-up: imports, thread pool
+        entries = [fresh_compute(monitor, model) for _ in range(args.repeats)]
     seconds = [e["seconds"] for e in entries]
     print(json.dumps({"seconds": seconds, "capture": capture[1:], "betti": entries[-1]["betti"]}))
 
@@ -304,12 +304,12 @@ def profile(args: argparse.Namespace) -> None:
 
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         monitor, model = build(args.epochs)
-        monitor.compute(model)
+        fresh_compute(monitor, model)
     seconds = []
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.repeats):
-        seconds.append(monitor.compute(model)["seconds"])
+        seconds.append(fresh_compute(monitor, model)["seconds"])
     profiler.disable()
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
@@ -323,12 +323,14 @@ def profile(args: argparse.Namespace) -> None:
     # the threads' side: the Betti jobs profiled serially, one (layer, class) at a time
     from lightning_topo.monitoring.clouds import reduce_clouds
     from lightning_topo.monitoring.jobs import betti_job
+    from lightning_topo.monitoring.memo import BETTI_MEMO
 
     found = reduce_clouds(model, *probe_clouds(monitor), k=14, scale=2.5)
     items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.repeats):
+        BETTI_MEMO.clear()  # every repeat computes, as a fit's measurement of new weights does
         betti_job(items, max_dim=1, scale=2.5)
     profiler.disable()
     print(f"\nThe Betti jobs of {args.repeats} measurements ({len(items)} clouds each) run serially under cProfile:")

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import torch
-from common import Parser
+from common import Parser, fresh_compute
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.topology import intrinsic_dimension, neighbour_lists, numpy_neighbour_lists
@@ -74,7 +74,7 @@ def resnet_id_cost(repeats: int = 5) -> None:
             monitor = BettiMonitor(k=14, num_workers=0, intrinsic_dimension=with_id, log_figure=False)
             monitor.set_probe(x, y, model=model)
             torch.cuda.synchronize()
-            entry = monitor.compute(model)
+            entry = fresh_compute(monitor, model)
             if repeat:  # the first round warms up
                 runs[with_id].append((entry["blocked_seconds"], entry["seconds"]))
     for i, label in enumerate(("measurement wall time", "monitor compute")):

@@ -21,7 +21,7 @@ import os
 import statistics
 
 import torch
-from common import Parser
+from common import Parser, fresh_compute
 
 from lightning_topo.callbacks import BettiMonitor
 
@@ -54,7 +54,7 @@ CASES = {"d1": ("D-I recipe MLP, probe 2,000", d1_case), "resnet18": ("ResNet-18
 def measure(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, options: dict, with_id: bool) -> dict:
     monitor = BettiMonitor(num_workers=0, log_figure=False, intrinsic_dimension=with_id, **options)
     monitor.set_probe(x, y, model=model)
-    entry = monitor.compute(model)
+    entry = fresh_compute(monitor, model)
     return {"blocked": entry["blocked_seconds"], "compute": entry["seconds"], "entry": entry}
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import Parser
+from common import Parser, fresh_compute
 
 IMAGE_SIZE = 224
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -257,10 +257,10 @@ def measure(args: argparse.Namespace) -> dict:
         monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe)
         monitor.set_probe(*probe, model=model)
         assert monitor.watched_layers == layers, (monitor.watched_layers, layers)
-        monitor.compute(model)  # warm-up: lazy imports, allocator pools
+        fresh_compute(monitor, model)  # warm-up: lazy imports, allocator pools
         rss_before = reset_peak()
         start = time.perf_counter()
-        monitor.compute(model)
+        fresh_compute(monitor, model)
         out["measurement_alone_s"] = time.perf_counter() - start
         out["measurement_peak_mb"] = _status("self", "VmHWM") - rss_before
         return out
@@ -288,7 +288,7 @@ def measure(args: argparse.Namespace) -> dict:
     # the monitor's own peak, apart from training's: one measurement (capture + distances + Betti numbers) alone
     rss_before = reset_peak()
     start = time.perf_counter()
-    alone = monitor.compute(model)
+    alone = fresh_compute(monitor, model)
     out["measurement_alone_s"] = time.perf_counter() - start
     out["measurement_peak_mb"] = _status("self", "VmHWM") - rss_before
     assert alone["betti"] == new_betti  # the same weights as the fit's last measurement
