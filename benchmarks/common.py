@@ -258,19 +258,22 @@ def load_recipe(name: str | Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- monitor internals
-def fresh_compute(monitor: Any, model: Any, **kwargs: Any) -> dict[str, Any]:
-    """``monitor.compute(model)`` with the Betti memo emptied first, so that a timed measurement does all its work.
+def forget_betti() -> None:
+    """Empty the monitor's Betti memo (:mod:`lightning_topo.monitoring.memo`), so that the next Betti jobs compute.
 
-    The monitor answers neighbour lists it has already seen from its memo
-    (:mod:`lightning_topo.monitoring.memo`); measuring the same weights twice would time the second one's lookups.
-    In a fit the weights change between measurements, so only unchanged layers hit it.  An old package (``--old``
-    comparisons) has no memo and is left as it is."""
+    The memo answers neighbour lists it has already seen; timing the same weights twice would time the second
+    run's lookups.  In a fit the weights change between measurements, so only unchanged layers hit it.  An old
+    package (``--old`` comparisons) has no memo and is left as it is."""
     try:
         from lightning_topo.monitoring.memo import BETTI_MEMO
     except ImportError:
-        pass
-    else:
-        BETTI_MEMO.clear()
+        return
+    BETTI_MEMO.clear()
+
+
+def fresh_compute(monitor: Any, model: Any, **kwargs: Any) -> dict[str, Any]:
+    """``monitor.compute(model)`` after :func:`forget_betti`: a timed measurement that does all its work."""
+    forget_betti()
     return monitor.compute(model, **kwargs)
 
 

@@ -41,7 +41,7 @@ from io import BytesIO
 from pathlib import Path
 
 import yaml
-from common import REPO, Parser, fresh_compute, load_recipe, probe_clouds
+from common import REPO, Parser, forget_betti, fresh_compute, load_recipe, probe_clouds
 
 
 def recipe_cli(epochs: int | None, keep: tuple[str, ...] = ("BettiMonitor",)):
@@ -323,14 +323,13 @@ def profile(args: argparse.Namespace) -> None:
     # the threads' side: the Betti jobs profiled serially, one (layer, class) at a time
     from lightning_topo.monitoring.clouds import reduce_clouds
     from lightning_topo.monitoring.jobs import betti_job
-    from lightning_topo.monitoring.memo import BETTI_MEMO
 
     found = reduce_clouds(model, *probe_clouds(monitor), k=14, scale=2.5)
     items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(args.repeats):
-        BETTI_MEMO.clear()  # every repeat computes, as a fit's measurement of new weights does
+        forget_betti()  # every repeat computes, as a fit's measurement of new weights does
         betti_job(items, max_dim=1, scale=2.5)
     profiler.disable()
     print(f"\nThe Betti jobs of {args.repeats} measurements ({len(items)} clouds each) run serially under cProfile:")
