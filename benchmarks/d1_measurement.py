@@ -17,12 +17,18 @@ measurement's Betti numbers agree.
 the CPU, what the monitor runs) against the torch brute force (``kd_tree=False``, direct differences and
 ``topk``) across cloud sizes and widths, both exact (the script checks that their lists are identical).
 
+``--tree-workers`` prints where a threaded k-d tree query starts to pay: the query of every point's ``k + 1``
+nearest at 1 thread against ``--torch-threads`` threads (default: torch's, the cores), across cloud sizes, on the
+same data as ``--crossover``; ``knn_indices`` must give identical lists at both counts (printed). The threshold
+``PARALLEL_QUERY_MIN_POINTS`` in ``lightning_topo/topology/graph.py`` is read off this table.
+
 ``--profile`` prints cProfile's cumulative listing of ``--repeats`` measurements of the code it runs with.
 
 Usage:
     python benchmarks/d1_measurement.py --old 6dac436 --rounds 5 --repeats 5
     python benchmarks/d1_measurement.py --fit --old bbbbe43 --rounds 3   # whole recipe fits, old vs new
     python benchmarks/d1_measurement.py --crossover
+    python benchmarks/d1_measurement.py --tree-workers --repeats 31
     python benchmarks/d1_measurement.py --profile --repeats 10
 """
 
@@ -296,6 +302,43 @@ def crossover(args: argparse.Namespace) -> None:
             )
 
 
+def tree_workers(args: argparse.Namespace) -> None:
+    """The k-d tree query at 1 thread against torch's thread count, per cloud size, on the ``--crossover`` data."""
+    import numpy as np
+    import torch
+    from scipy.spatial import cKDTree
+
+    from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, knn_indices
+
+    threads = args.torch_threads or torch.get_num_threads()
+    print(
+        f"k-d tree query of every point's {args.k + 1} nearest (k={args.k} and one for ties), float64, "
+        f"1 thread against {threads}; median of {args.repeats}; the package threads from "
+        f"{PARALLEL_QUERY_MIN_POINTS} points on"
+    )
+    print(f"| n | d | 1 thread | {threads} threads | speed-up | lists identical | load average |")
+    print("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    for n in args.sizes:
+        for d in args.widths:
+            base = rng.uniform(-1, 1, size=(n, 2))
+            x = base if d == 2 else np.maximum(base @ rng.normal(size=(2, d)) + rng.normal(size=d), 0.0)
+            tree = cKDTree(x, balanced_tree=False)
+            times = {}
+            for _ in range(args.repeats):  # interleaved, so that a change of load hits both counts
+                for workers in (1, threads):
+                    start = time.perf_counter()
+                    tree.query(x, k=args.k + 1, workers=workers)
+                    times.setdefault(workers, []).append(time.perf_counter() - start)
+            one, many = (statistics.median(times[w]) for w in (1, threads))
+            same = np.array_equal(knn_indices(x, args.k), knn_indices(x, args.k, workers=threads))
+            load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+            print(
+                f"| {n:,} | {d} | {one * 1e3:.2f} ms | {many * 1e3:.2f} ms | {one / many:.2f}x | {same} | {load} |",
+                flush=True,
+            )
+
+
 def profile(args: argparse.Namespace) -> None:
     import cProfile
     import io
@@ -355,6 +398,7 @@ def main() -> None:
         default=0,
         help="torch threads of the measuring process (0: torch's default, the cores)",
     )
+    parser.add_argument("--tree-workers", action="store_true", help="print the threaded k-d tree query table")
     parser.add_argument("--profile", action="store_true", help="print a cProfile listing of this tree's code")
     parser.add_argument("--top", type=int, default=35, help="rows of the profile listing")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -365,6 +409,8 @@ def main() -> None:
         return
     if args.crossover:
         crossover(args)
+    elif args.tree_workers:
+        tree_workers(args)
     elif args.profile:
         profile(args)
     elif args.fit:

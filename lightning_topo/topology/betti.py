@@ -27,6 +27,7 @@ from lightning_topo.topology.checks import (
     METRICS,
     check_k,
     check_options,
+    check_workers,
     dtype_error,
     nonfinite_error,
     rank_error,
@@ -82,11 +83,15 @@ def as_point_cloud(points: Any) -> np.ndarray:
     return array
 
 
-def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scale: float = 2.5) -> NeighbourLists:
+def numpy_neighbour_lists(
+    points: Any, *, metric: str = "knn", k: int = 14, scale: float = 2.5, workers: int = 1
+) -> NeighbourLists:
     """The neighbour lists of one point cloud, with numpy/scipy on the host (the torch route's twin).
 
     Exact duplicate rows are dropped first (the first occurrence kept, in original order); the lists
     index the remaining rows.  Above 16 dimensions the cloud is centred on the mean of all its points.  See :mod:`lightning_topo.topology.graph` for the arithmetic.
+    ``workers``: threads the k-d tree query of a narrow cloud (``d <= 16``, ``metric="knn"``) may use, from
+    :data:`~lightning_topo.topology.graph.PARALLEL_QUERY_MIN_POINTS` points on; the lists do not depend on it.
 
     Raises:
         ValueError: bad array (see :func:`as_point_cloud`), bad options, or ``k >= n_points``.
@@ -97,10 +102,12 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
         (3, [[0, 1], [1, 0], [2, 1]])
     """
     check_options(metric, k, scale)
+    check_workers(workers)
     cloud = as_point_cloud(points)
     if metric == "knn":
         check_k(k, len(cloud))
-        indices = distinct_knn_indices(cloud, k)  # a narrow cloud without duplicates: one k-d tree query does both
+        # a narrow cloud without duplicates: one k-d tree query does both
+        indices = distinct_knn_indices(cloud, k, workers=workers)
         if indices is not None:
             return NeighbourLists(len(cloud), len(cloud), metric, indices, None, _two_nearest(cloud, indices))
     keep = first_occurrences(cloud)
@@ -108,7 +115,7 @@ def numpy_neighbour_lists(points: Any, *, metric: str = "knn", k: int = 14, scal
     unique = cloud - cloud.mean(axis=0) if high else cloud  # centred on every point's mean
     unique = unique[keep] if len(keep) < len(cloud) else unique
     if metric == "knn":
-        indices = knn_indices(unique, k, centre=False)
+        indices = knn_indices(unique, k, centre=False, workers=workers)
         return NeighbourLists(len(cloud), len(unique), metric, indices, None, _two_nearest(unique, indices))
     edges = radius_edges(unique, float(scale), centre=False)
     return NeighbourLists(len(cloud), len(unique), metric, None, edges, _two_nearest(unique, None))

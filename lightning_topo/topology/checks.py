@@ -14,7 +14,16 @@ import math
 
 import numpy as np
 
-__all__ = ["METRICS", "check_k", "check_options", "dtype_error", "nonfinite_error", "rank_error", "too_few_error"]
+__all__ = [
+    "METRICS",
+    "check_k",
+    "check_options",
+    "check_workers",
+    "dtype_error",
+    "nonfinite_error",
+    "rank_error",
+    "too_few_error",
+]
 
 METRICS = ("knn", "euclidean")
 
@@ -37,6 +46,15 @@ def check_k(k: int, n_points: int) -> None:
         raise ValueError(
             f"k={k} neighbours needs more points than that, got {n_points} points; "
             f"lower k below {n_points} or pass more points"
+        )
+
+
+def check_workers(workers: int) -> None:
+    """``workers`` (threads a k-d tree query may use) must be a positive integer."""
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(
+            f"workers must be a positive integer (threads for the k-d tree query), got {workers!r}; "
+            "1 keeps the query in the calling thread"
         )
 
 

@@ -29,6 +29,7 @@ from scipy.spatial import cKDTree
 
 __all__ = [
     "DIRECT_MAX_DIM",
+    "PARALLEL_QUERY_MIN_POINTS",
     "distinct_knn_indices",
     "first_occurrences",
     "hop_edges",
@@ -43,6 +44,9 @@ _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
 _TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
 _KD_TINY = 1e-100  # tree distances below this (squares near underflow) are always re-ranked with ours
+# k-d tree queries of at least this many points split them over ``workers`` threads; below, starting the threads
+# costs more than they save (benchmarks/results/tree_workers.txt)
+PARALLEL_QUERY_MIN_POINTS = 512
 
 
 def first_occurrences(points: np.ndarray) -> np.ndarray:
@@ -99,21 +103,27 @@ def _first_k(rows: np.ndarray, cols: np.ndarray, sq: np.ndarray, n: int, k: int)
     return cols[order[starts[:, None] + np.arange(k)]].astype(np.int64, copy=False)
 
 
-def _tree_query(points: np.ndarray, k: int) -> tuple[cKDTree, np.ndarray, np.ndarray]:
+def _query_workers(n_points: int, workers: int) -> int:
+    return workers if n_points >= PARALLEL_QUERY_MIN_POINTS else 1
+
+
+def _tree_query(points: np.ndarray, k: int, workers: int = 1) -> tuple[cKDTree, np.ndarray, np.ndarray]:
     """A k-d tree of the points and every point's ``k + 1`` nearest by it (one past the k-th, for ties)."""
     n = len(points)
     kk = min(n, k + _TIE_SLACK)
     tree = cKDTree(points, balanced_tree=False)  # sliding-midpoint splits: built and queried a little faster here
-    dist, idx = tree.query(points, k=kk)
+    dist, idx = tree.query(points, k=kk, workers=_query_workers(n, workers))
     return tree, dist.reshape(n, kk), idx.reshape(n, kk)
 
 
-def distinct_knn_indices(points: np.ndarray, k: int) -> np.ndarray | None:
+def distinct_knn_indices(points: np.ndarray, k: int, *, workers: int = 1) -> np.ndarray | None:
     """:func:`knn_indices` of a narrow cloud (``d <= 16``) whose rows are all distinct, else ``None``.
 
     One k-d tree query finds the neighbours and proves the rows distinct: every point's nearest other point lies at
     a distance above 0 (exact duplicates, and points within an underflowing distance, give 0).  On ``None`` the
     caller drops the duplicates (:func:`first_occurrences`) and asks again; most clouds need no second query.
+    ``workers``: threads the query may use (from :data:`PARALLEL_QUERY_MIN_POINTS` points on); the lists are the
+    same for any number.
 
     Example:
         >>> distinct_knn_indices(np.array([[0.0], [1.0], [3.0]]), k=2).tolist()
@@ -125,15 +135,17 @@ def distinct_knn_indices(points: np.ndarray, k: int) -> np.ndarray | None:
     k = min(k, len(points))
     if points.ndim != 2 or points.shape[1] > DIRECT_MAX_DIM or k < 2:
         return None
-    query = _tree_query(points, k)
+    query = _tree_query(points, k, workers)
     if not (query[1][:, 1] > 0).all():
         return None
     return _knn_low_dim(points, k, query)
 
 
-def _knn_low_dim(points: np.ndarray, k: int, query: tuple[cKDTree, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def _knn_low_dim(
+    points: np.ndarray, k: int, query: tuple[cKDTree, np.ndarray, np.ndarray] | None = None, workers: int = 1
+) -> np.ndarray:
     n = len(points)
-    tree, dist, idx = _tree_query(points, k) if query is None else query
+    tree, dist, idx = _tree_query(points, k, workers) if query is None else query
     kk = dist.shape[1]
     # a row is settled when the tree's last candidate is clearly farther than its k-th: no tie is cut off
     settled = np.ones(n, bool) if kk == n else dist[:, kk - 1] > dist[:, k - 1] * (1 + _KD_MARGIN)
@@ -164,18 +176,21 @@ def _knn_low_dim(points: np.ndarray, k: int, query: tuple[cKDTree, np.ndarray, n
     return out
 
 
-def knn_indices(points: np.ndarray, k: int, *, block_bytes: int = _BLOCK_BYTES, centre: bool = True) -> np.ndarray:
+def knn_indices(
+    points: np.ndarray, k: int, *, block_bytes: int = _BLOCK_BYTES, centre: bool = True, workers: int = 1
+) -> np.ndarray:
     """Indices of the ``k`` nearest points of every point, the point itself included (shape ``(n, k)``).
 
     ``k`` follows the original protocol's convention: it counts the point itself.  ``k`` is capped
     at the number of points.  Order: the point itself, then by distance, ties broken by the lower index.
-    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).
+    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).  ``workers``: threads
+    the k-d tree query of a narrow cloud may use (see :func:`distinct_knn_indices`).
     """
     points = np.asarray(points, dtype=np.float64)
     n = len(points)
     k = min(k, n)
     if points.shape[1] <= DIRECT_MAX_DIM:
-        return _knn_low_dim(points, k)
+        return _knn_low_dim(points, k, workers=workers)
     out = np.empty((n, k), dtype=np.int64)
     for start, stop, dist in _distance_blocks(points, block_bytes, centre):
         local = np.arange(stop - start)

@@ -11,6 +11,7 @@ from lightning_topo.topology.checks import (
     METRICS,
     check_k,
     check_options,
+    check_workers,
     dtype_error,
     nonfinite_error,
     rank_error,
@@ -83,3 +84,26 @@ def test_error_builders_exact_text():
         "points contain NaN or Inf values (3 of 10 points); check the layer that produced them (exploding "
         "activations, a division by zero) or drop those rows before calling"
     )
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2", None])
+def test_bad_workers_message(workers):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"workers must be a positive integer (threads for the k-d tree query), got {workers!r}; 1 keeps"
+        ),
+    ):
+        check_workers(workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2, np.int64(8)])
+def test_good_workers_pass(workers):
+    check_workers(workers)
+
+
+def test_numpy_lists_check_workers_before_any_work():
+    from lightning_topo.topology.betti import numpy_neighbour_lists
+
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        numpy_neighbour_lists(np.zeros((3, 2)), k=2, workers=0)

@@ -155,3 +155,25 @@ def test_distinct_knn_indices_decline_duplicates_wide_clouds_and_single_neighbou
     assert distinct_knn_indices(_wide(LINE), 3) is None  # above 16 dimensions: the Gram route decides
     assert distinct_knn_indices(LINE, 1) is None  # one neighbour (the point itself) proves nothing
     assert distinct_knn_indices(LINE, 9).shape == (5, 5)  # k capped at the number of points
+
+
+def test_tree_queries_use_their_workers_only_from_the_parallel_threshold_on():
+    from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, _query_workers
+
+    assert _query_workers(PARALLEL_QUERY_MIN_POINTS - 1, 4) == 1  # thread start-up costs more than it saves
+    assert _query_workers(PARALLEL_QUERY_MIN_POINTS, 4) == 4
+    assert _query_workers(10_000, 1) == 1
+
+
+def test_threaded_tree_queries_give_the_same_lists_ties_included():
+    from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, distinct_knn_indices
+
+    lattice = np.stack(np.meshgrid(np.arange(24.0), np.arange(24.0)), -1).reshape(-1, 2)  # every row full of ties
+    rng = np.random.default_rng(5)
+    for points in (lattice, rng.normal(size=(1500, 15)), np.repeat(rng.normal(size=(400, 3)), 2, axis=0)):
+        assert len(points) >= PARALLEL_QUERY_MIN_POINTS
+        one = knn_indices(points, 14)
+        for workers in (2, 3):
+            np.testing.assert_array_equal(knn_indices(points, 14, workers=workers), one)
+        distinct = distinct_knn_indices(points, 14, workers=2)
+        assert distinct is None if len(first_occurrences(points)) < len(points) else (distinct == one).all()
