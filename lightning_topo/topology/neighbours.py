@@ -246,6 +246,8 @@ def neighbour_lists(
         block_bytes: largest distance block held at once.
         kd_tree: hand the cloud to the numpy route's k-d tree (identical lists, by construction); ``None``, the
             default: when that is faster, i.e. the cloud is on the CPU, ``d <= 16`` and ``dtype`` is float64.
+            The tree's query uses as many threads as a torch operator would (``torch.get_num_threads()``, which
+            Lightning and ``OMP_NUM_THREADS`` set), from 512 points on.
 
     Raises:
         ValueError: the same as :func:`lightning_topo.topology.betti_numbers` for a bad cloud or bad options,
@@ -272,7 +274,8 @@ def neighbour_lists(
     if kd_tree:
         from lightning_topo.topology.betti import numpy_neighbour_lists
 
-        return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale)
+        workers = torch.get_num_threads()  # the CPU budget torch's own operators take in this process
+        return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale, workers=workers)
     with torch.no_grad():
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
             dist = _centred_gram_distances(x, dtype, block_bytes)  # wide and few: no working copy of the cloud

@@ -127,3 +127,20 @@ def test_messages():
 def test_duplicate_tolerance_value():
     got = duplicate_tolerance(torch.tensor([2.0], dtype=torch.float64), 16)
     assert got.item() == pytest.approx(64.0 * torch.finfo(torch.float64).eps * 4.0 * 2.0)
+
+
+def test_kd_tree_route_queries_with_torchs_thread_count(monkeypatch):
+    from lightning_topo.topology import graph
+
+    asked = []
+    real = graph._query_workers
+    monkeypatch.setattr(graph, "_query_workers", lambda n, workers: asked.append(workers) or real(n, workers))
+    cloud = torch.randn(600, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        threaded = neighbour_lists(cloud, k=5)
+    finally:
+        torch.set_num_threads(threads)
+    assert asked == [2]
+    np.testing.assert_array_equal(threaded.indices, numpy_neighbour_lists(cloud.numpy(), k=5).indices)
