@@ -100,3 +100,16 @@ def test_the_rule_for_the_batched_route(monkeypatch):
     assert _cloud_batches({"all": None}, {"all": ["act"]}, 256, "knn") == [["all"]]
     mixed = {**layers, "1": ["act", "logits"]}
     assert _cloud_batches(equal, mixed, 256, "knn") == [["0"], ["1"], ["2", "3"]]
+
+
+def test_the_heap_is_trimmed_after_large_layers_only(monkeypatch):
+    from lightning_topo.monitoring.clouds import _TRIM_MIN_BYTES, _reduce
+
+    trims = []
+    monkeypatch.setattr(clouds_module, "_release_host_memory", lambda: trims.append(1))
+    topology = {"metric": "knn", "k": 3, "scale": 1.0, "dtype": torch.float64}
+    small = torch.randn(20, 4)  # 640 bytes in float64: the heap's free lists take it back at no cost
+    assert _reduce(small, None, None, topology).n_points == 20 and trims == []
+    large = torch.randn(20, _TRIM_MIN_BYTES // 8 // 20 + 1)  # just over 1 MiB as a float64 working copy
+    assert _reduce(large, None, None, topology).n_points == 20 and trims == [1]
+    assert isinstance(_reduce(torch.full((20, 2), float("nan")), None, None, topology), str) and trims == [1]
