@@ -27,6 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from lightning_topo.topology.threads import split_query
+
 __all__ = [
     "DIRECT_MAX_DIM",
     "PARALLEL_QUERY_MIN_POINTS",
@@ -44,8 +46,8 @@ _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
 _TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
 _KD_TINY = 1e-100  # tree distances below this (squares near underflow) are always re-ranked with ours
-# k-d tree queries of at least this many points split them over ``workers`` threads; below, starting the threads
-# costs more than they save (benchmarks/results/tree_workers.txt)
+# k-d tree queries of at least this many points share them out over ``workers`` threads (topology/threads.py);
+# below, handing the shares over costs more than they save (benchmarks/results/tree_workers.txt)
 PARALLEL_QUERY_MIN_POINTS = 512
 
 
@@ -112,7 +114,7 @@ def _tree_query(points: np.ndarray, k: int, workers: int = 1) -> tuple[cKDTree, 
     n = len(points)
     kk = min(n, k + _TIE_SLACK)
     tree = cKDTree(points, balanced_tree=False)  # sliding-midpoint splits: built and queried a little faster here
-    dist, idx = tree.query(points, k=kk, workers=_query_workers(n, workers))
+    dist, idx = split_query(tree, points, kk, _query_workers(n, workers))
     return tree, dist.reshape(n, kk), idx.reshape(n, kk)
 
 
