@@ -18,8 +18,9 @@ the CPU, what the monitor runs) against the torch brute force (``kd_tree=False``
 ``topk``) across cloud sizes and widths, both exact (the script checks that their lists are identical).
 
 ``--tree-workers`` prints where a threaded k-d tree query starts to pay: the query of every point's ``k + 1``
-nearest at 1 thread against ``--torch-threads`` threads (default: torch's, the cores), across cloud sizes, on the
-same data as ``--crossover``; ``knn_indices`` must give identical lists at both counts (printed). The threshold
+nearest at 1 thread against ``--torch-threads`` threads (default: torch's, the cores), with scipy's ``workers=``
+and with the package's ``split_query`` (helper threads kept for the process), across cloud sizes, on the same data
+as ``--crossover``; ``knn_indices`` must give identical lists at both counts (printed). The threshold
 ``PARALLEL_QUERY_MIN_POINTS`` in ``lightning_topo/topology/graph.py`` is read off this table.
 
 ``--profile`` prints cProfile's cumulative listing of ``--repeats`` measurements of the code it runs with.
@@ -303,20 +304,23 @@ def crossover(args: argparse.Namespace) -> None:
 
 
 def tree_workers(args: argparse.Namespace) -> None:
-    """The k-d tree query at 1 thread against torch's thread count, per cloud size, on the ``--crossover`` data."""
+    """The k-d tree query at 1 thread, with scipy's ``workers=`` and shared out over the package's kept helper
+    threads (``split_query``), per cloud size, on the ``--crossover`` data."""
     import numpy as np
     import torch
     from scipy.spatial import cKDTree
 
     from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, knn_indices
+    from lightning_topo.topology.threads import split_query
 
     threads = args.torch_threads or torch.get_num_threads()
     print(
-        f"k-d tree query of every point's {args.k + 1} nearest (k={args.k} and one for ties), float64, "
-        f"1 thread against {threads}; median of {args.repeats}; the package threads from "
-        f"{PARALLEL_QUERY_MIN_POINTS} points on"
+        f"k-d tree query of every point's {args.k + 1} nearest (k={args.k} and one for ties), float64, 1 thread "
+        f"against {threads}: scipy's workers={threads} (threads started per query) and the package's split_query "
+        f"(kept helper threads); median of {args.repeats}, the three interleaved; the package shares the query out "
+        f"from {PARALLEL_QUERY_MIN_POINTS} points on"
     )
-    print(f"| n | d | 1 thread | {threads} threads | speed-up | lists identical | load average |")
+    print(f"| n | d | 1 thread | scipy workers={threads} | split_query | speed-up (scipy, split) | lists identical |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for n in args.sizes:
@@ -324,19 +328,25 @@ def tree_workers(args: argparse.Namespace) -> None:
             base = rng.uniform(-1, 1, size=(n, 2))
             x = base if d == 2 else np.maximum(base @ rng.normal(size=(2, d)) + rng.normal(size=d), 0.0)
             tree = cKDTree(x, balanced_tree=False)
-            times = {}
-            for _ in range(args.repeats):  # interleaved, so that a change of load hits both counts
-                for workers in (1, threads):
+            ways = {
+                "one": lambda t=tree, x=x: t.query(x, k=args.k + 1),
+                "scipy": lambda t=tree, x=x: t.query(x, k=args.k + 1, workers=threads),
+                "split": lambda t=tree, x=x: split_query(t, x, args.k + 1, threads),
+            }
+            times: dict[str, list[float]] = {name: [] for name in ways}
+            for _ in range(args.repeats):  # interleaved, so that a change of load hits all three
+                for name, way in ways.items():
                     start = time.perf_counter()
-                    tree.query(x, k=args.k + 1, workers=workers)
-                    times.setdefault(workers, []).append(time.perf_counter() - start)
-            one, many = (statistics.median(times[w]) for w in (1, threads))
+                    way()
+                    times[name].append(time.perf_counter() - start)
+            one, scipy_, split = (statistics.median(times[name]) for name in ways)
             same = np.array_equal(knn_indices(x, args.k), knn_indices(x, args.k, workers=threads))
-            load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
             print(
-                f"| {n:,} | {d} | {one * 1e3:.2f} ms | {many * 1e3:.2f} ms | {one / many:.2f}x | {same} | {load} |",
+                f"| {n:,} | {d} | {one * 1e3:.2f} ms | {scipy_ * 1e3:.2f} ms | {split * 1e3:.2f} ms "
+                f"| {one / scipy_:.2f}x, {one / split:.2f}x | {same} |",
                 flush=True,
             )
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def profile(args: argparse.Namespace) -> None:
