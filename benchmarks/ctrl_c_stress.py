@@ -23,6 +23,7 @@ deadline, so they never outlive the run by long.
 Usage:
     python benchmarks/ctrl_c_stress.py                     # 51 fits, 2 spinners
     python benchmarks/ctrl_c_stress.py --fits 9 --load 0   # quick, no load
+    python benchmarks/ctrl_c_stress.py --probe-size 1200 --parallel 2   # clouds large enough for helper threads
 """
 
 from __future__ import annotations
@@ -96,9 +97,10 @@ class Ready(pl.Callback):
 
 if __name__ == "__main__":
     torch.manual_seed(0)
-    y = torch.arange(240) % 2
-    x = torch.randn(240, 4) + 3.0 * y[:, None].float()
-    monitor = BettiMonitor(probe_size=80, k=5, num_workers=2)
+    probe = int(os.environ["STRESS_PROBE_SIZE"])
+    y = torch.arange(max(240, 3 * probe)) % 2
+    x = torch.randn(len(y), 4) + 3.0 * y[:, None].float()
+    monitor = BettiMonitor(probe_size=probe, k=5, num_workers=2)
     trainer = pl.Trainer(max_epochs=100000, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor, Ready()])
     trainer.fit(Net(), DataLoader(TensorDataset(x, y), batch_size=40))
@@ -207,10 +209,18 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=2, help="busy-loop processes at nice 10 (default 2)")
     parser.add_argument("--hang-after", type=float, default=60.0, help="seconds after SIGINT that count as hung")
     parser.add_argument("--parallel", type=int, default=1, help="fits running at once (default 1)")
+    parser.add_argument(
+        "--probe-size",
+        type=int,
+        default=80,
+        help="the monitor's probe (default 80; 1200 gives 600-point clouds, whose k-d tree queries use helper threads)",
+    )
     parser.with_seed()
     args = parser.parse_args()
+    os.environ["STRESS_PROBE_SIZE"] = str(args.probe_size)  # read by every child
     print(
-        f"# {args.fits} fits ({args.parallel} at a time), {args.load} busy-loop processes (nice 10), hung = not "
+        f"# {args.fits} fits ({args.parallel} at a time), probe {args.probe_size}, {args.load} busy-loop processes "
+        f"(nice 10), hung = not "
         f"returned {args.hang_after:g} s after SIGINT; modes {'/'.join(MODES)} x job sleeps "
         f"{'/'.join(f'{s:g}' for s in SLEEPS)} s in turn",
         flush=True,
