@@ -32,6 +32,7 @@ from lightning_topo.topology.threads import split_query
 __all__ = [
     "DIRECT_MAX_DIM",
     "PARALLEL_QUERY_MIN_POINTS",
+    "QUERY_SHARE_MIN_POINTS",
     "distinct_knn_indices",
     "first_occurrences",
     "hop_edges",
@@ -46,9 +47,11 @@ _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
 _TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
 _KD_TINY = 1e-100  # tree distances below this (squares near underflow) are always re-ranked with ours
-# k-d tree queries of at least this many points share them out over ``workers`` threads (topology/threads.py);
-# below, handing the shares over costs more than they save (benchmarks/results/tree_workers.txt)
-PARALLEL_QUERY_MIN_POINTS = 512
+# every thread of a k-d tree query gets at least this many points (topology/threads.py): below, handing a share
+# over costs about what it saves (benchmarks/results/tree_workers.txt, at 2 threads); so 2 threads from 512 points,
+# 4 from 1,024, and a many-core machine does not cut a small cloud into tiny shares
+QUERY_SHARE_MIN_POINTS = 256
+PARALLEL_QUERY_MIN_POINTS = 2 * QUERY_SHARE_MIN_POINTS  # the smallest query shared out at all
 
 
 def first_occurrences(points: np.ndarray) -> np.ndarray:
@@ -106,7 +109,8 @@ def _first_k(rows: np.ndarray, cols: np.ndarray, sq: np.ndarray, n: int, k: int)
 
 
 def _query_workers(n_points: int, workers: int) -> int:
-    return workers if n_points >= PARALLEL_QUERY_MIN_POINTS else 1
+    """Threads for a query of ``n_points``: at most ``workers``, each with ``QUERY_SHARE_MIN_POINTS`` or more."""
+    return max(1, min(workers, n_points // QUERY_SHARE_MIN_POINTS))
 
 
 def _tree_query(points: np.ndarray, k: int, workers: int = 1) -> tuple[cKDTree, np.ndarray, np.ndarray]:

@@ -247,7 +247,7 @@ def neighbour_lists(
         kd_tree: hand the cloud to the numpy route's k-d tree (identical lists, by construction); ``None``, the
             default: when that is faster, i.e. the cloud is on the CPU, ``d <= 16`` and ``dtype`` is float64.
             The tree's query uses as many threads as a torch operator would (``torch.get_num_threads()``, which
-            Lightning and ``OMP_NUM_THREADS`` set), from 512 points on.
+            Lightning and ``OMP_NUM_THREADS`` set), each thread with 256 points or more (2 threads from 512 points).
 
     Raises:
         ValueError: the same as :func:`lightning_topo.topology.betti_numbers` for a bad cloud or bad options,

@@ -157,12 +157,14 @@ def test_distinct_knn_indices_decline_duplicates_wide_clouds_and_single_neighbou
     assert distinct_knn_indices(LINE, 9).shape == (5, 5)  # k capped at the number of points
 
 
-def test_tree_queries_use_their_workers_only_from_the_parallel_threshold_on():
-    from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, _query_workers
+def test_tree_queries_give_each_thread_a_share_of_at_least_256_points():
+    from lightning_topo.topology.graph import PARALLEL_QUERY_MIN_POINTS, QUERY_SHARE_MIN_POINTS, _query_workers
 
-    assert _query_workers(PARALLEL_QUERY_MIN_POINTS - 1, 4) == 1  # thread start-up costs more than it saves
-    assert _query_workers(PARALLEL_QUERY_MIN_POINTS, 4) == 4
-    assert _query_workers(10_000, 1) == 1
+    assert PARALLEL_QUERY_MIN_POINTS == 2 * QUERY_SHARE_MIN_POINTS
+    assert _query_workers(PARALLEL_QUERY_MIN_POINTS - 1, 4) == 1  # handing shares over costs more than it saves
+    assert _query_workers(PARALLEL_QUERY_MIN_POINTS, 4) == 2  # each share at least QUERY_SHARE_MIN_POINTS
+    assert _query_workers(4 * QUERY_SHARE_MIN_POINTS - 1, 64) == 3  # a many-core machine: no tiny shares
+    assert _query_workers(10_000, 4) == 4 and _query_workers(10_000, 1) == 1
 
 
 def test_threaded_tree_queries_give_the_same_lists_ties_included():
