@@ -1,11 +1,12 @@
 """A k-d tree query split over a few threads that live as long as the process (no thread started per query).
 
-scipy's own ``cKDTree.query(..., workers=n)`` starts ``n`` threads on every call; at the monitor's cloud sizes
-(hundreds to a few thousand points, a few milliseconds a query) starting them costs about what they save, and on
-this project's 2-core machine ``workers=2`` ran 0.8-1.6x the one-thread query from one run to the next.  A pool kept
-for the process, with the calling thread taking the first share, is 1.3-2.4x faster from 250 points on
-(``python benchmarks/d1_measurement.py --tree-workers``; ``benchmarks/results/tree_workers.txt``).  The query
-releases the GIL, so the shares run side by side; each row's answer is the one the whole query gives.
+scipy's own ``cKDTree.query(..., workers=n)`` starts ``n`` threads on every call, which at the monitor's cloud sizes
+(hundreds to a few thousand points, a few milliseconds a query) costs a good share of what they save.  Here a pool
+kept for the process takes the shares and the calling thread the first one: on this project's 2-core machine the
+query is 1.27-1.66x faster than on one thread at 1,000-2,000 points, at least as fast as scipy's ``workers=`` in 18
+of the table's 20 rows, and not worth sharing below about 400 points (``python benchmarks/d1_measurement.py --tree-workers``;
+``benchmarks/results/tree_workers.txt``).  The query releases the GIL, so the shares run side by side; each row's
+answer is the one the whole query gives.
 
 Example:
     >>> import numpy as np
