@@ -32,6 +32,13 @@ def test_closed_adjacency_adds_the_diagonal_when_a_list_does_not_open_with_its_p
     assert closed.tolist() == [[1, 1, 0], [1, 1, 1], [0, 1, 1]]
 
 
+@pytest.mark.parametrize("lists", [[[0, 1], [1, 2], [2, 1]], [[1], [0], [1]]], ids=["self-first", "no-self"])
+def test_closed_adjacency_is_int32_on_both_routes(lists):
+    # the documented dtype: 0/1 counts in 4 bytes, so the sparse squares stay integer and half the size of float64
+    closed = closed_knn_adjacency(np.array(lists))
+    assert closed.dtype == np.int32 and closed.format == "csr"
+
+
 def test_a_stars_leaves_are_dominated_by_its_centre():
     star = closed_knn_adjacency(np.array([[0, 1], [1, 0], [2, 0], [3, 0], [4, 0]]))
     assert dominated_vertices(star).tolist() == [False, True, True, True, True]
