@@ -57,6 +57,14 @@ def module_of(name: str) -> str:
     return name.rsplit(".", 1)[0]
 
 
+def only_modules(codes: dict[str, int | None], modules: list[str] | None) -> dict[str, int | None]:
+    """The mutants of the named modules of topology/ (``["reduction"]``), or every mutant when ``modules`` is None."""
+    if not modules:
+        return codes
+    wanted = {f"lightning_topo.topology.{m}" for m in modules}
+    return {name: code for name, code in codes.items() if module_of(name) in wanted}
+
+
 def tally(codes: dict[str, int | None], equivalent: dict[str, str]) -> dict[str, Counter]:
     """Counts of each verdict per module (a surviving mutant listed as equivalent counts as "equivalent")."""
     table: dict[str, Counter] = {}
@@ -119,8 +127,9 @@ def main() -> None:
     parser.add_argument("--draw", type=int, help="print this many mutant names drawn uniformly from all (no header)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --draw")
     parser.add_argument("--sampled", type=Path, help="a file of drawn names: also score those mutants alone")
+    parser.add_argument("--modules", nargs="+", help="score only these modules of topology/ (e.g. reduction threads)")
     args = parser.parse_args()
-    codes = load_results(args.mutants)
+    codes = only_modules(load_results(args.mutants), args.modules)
     if args.survivors_of:
         before, equivalent = json.loads(args.survivors_of.read_text()), load_equivalent()
         print(
@@ -134,10 +143,10 @@ def main() -> None:
         return
     if args.save:
         args.save.write_text(json.dumps(codes, indent=0, sort_keys=True))
-    equivalent = load_equivalent()
+    equivalent = {n: why for n, why in load_equivalent().items() if n in codes}
     print(header(args.command))
     if args.before:
-        before = json.loads(args.before.read_text())
+        before = only_modules(json.loads(args.before.read_text()), args.modules)
         print(render(tally(before, {}), "before (existing tests only)"))
         print()
     print(render(tally(codes, equivalent), "after" if args.before else "results"))
