@@ -278,7 +278,7 @@ def neighbour_lists(
         return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale, workers=workers)
     with torch.no_grad():
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
-            dist = _centred_gram_distances(x, dtype, block_bytes)  # wide and few: no working copy of the cloud
+            dist = _gram_distances(x, dtype)  # wide and few: no working copy of the cloud
             return lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
         u = _working_copy(x, dtype)  # centred on every point's mean above 16 dimensions, as the numpy route
         if x.shape[1] <= DIRECT_MAX_DIM:
@@ -288,7 +288,7 @@ def neighbour_lists(
         )
 
 
-def _centred_gram_distances(x: torch.Tensor, dtype: torch.dtype, block_bytes: int) -> _Distances:
+def _gram_distances(x: torch.Tensor, dtype: torch.dtype) -> _Distances:
     """All squared distances of a wide cloud with few points, from one Gram product: ``|x|^2 + |y|^2 - 2 x.y``.
 
     Distances do not depend on where the origin is, so the cloud is not centred first: that saves the column
@@ -400,7 +400,7 @@ def batched_neighbour_lists(
 
     Every cloud's squared distances come with the per-cloud route's own arithmetic: ``d <= 16``, direct differences,
     coordinate by coordinate, batched over the clouds (elementwise, so bit for bit); above, ``(|x|^2 + |y|^2) - 2 x.y``
-    of the uncentred cloud as :func:`_centred_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
+    of the uncentred cloud as :func:`_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
     ``bmm`` rounds differently, measured on the CPU) and the expansion batched.  One batched ``topk`` ranks them all, and only the rows with a tie at the
     ``k``-th distance are sorted fully (``_first_k``'s repair).  The lists depend only on the distances (value, then
     index), so they equal the per-cloud ones whenever the distances do.  A cloud that needs anything else is
