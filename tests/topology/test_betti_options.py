@@ -110,6 +110,21 @@ def test_numpy_neighbour_lists_wide_cloud_is_centred_and_exact():
     np.testing.assert_allclose(lists.nearest, LINE_NEAREST)
 
 
+def test_numpy_neighbour_lists_wide_cloud_far_from_the_origin_keeps_its_lists():
+    cloud = np.random.default_rng(9).normal(size=(60, 20))
+    far = numpy_neighbour_lists(np.vstack([cloud, cloud[:2]]) + 1e8, k=5)  # duplicates too: the same route
+    assert far.indices.tolist() == numpy_neighbour_lists(cloud, k=5).indices.tolist()
+
+
+def test_numpy_neighbour_lists_default_k_and_scale_are_the_protocols():
+    cloud = np.random.default_rng(10).normal(size=(30, 3))
+    assert numpy_neighbour_lists(cloud).indices.tolist() == numpy_neighbour_lists(cloud, k=14).indices.tolist()
+    line = np.arange(8.0)[:, None]
+    default = numpy_neighbour_lists(line, metric="euclidean").edges.tolist()
+    assert default == numpy_neighbour_lists(line, metric="euclidean", scale=2.5).edges.tolist()
+    assert default != numpy_neighbour_lists(line, metric="euclidean", scale=3.5).edges.tolist()
+
+
 def test_numpy_neighbour_lists_euclidean_exact():
     lists = numpy_neighbour_lists(LINE, metric="euclidean", scale=3.0)
     assert (lists.n_points, lists.n_unique, lists.metric, lists.indices) == (6, 5, "euclidean", None)
@@ -135,6 +150,8 @@ def test_betti_from_neighbours_scale_floors_to_hops():
 def test_betti_from_neighbours_single_point_and_messages():
     one = NeighbourLists(4, 1, "knn", np.zeros((1, 1), dtype=np.int64), None)
     assert betti_from_neighbours(one, max_dim=2) == (1, 0, 0)
+    two_apart = numpy_neighbour_lists(np.array([[0.0], [10.0]]), metric="euclidean", scale=1.0)
+    assert betti_from_neighbours(two_apart, max_dim=1) == (2, 0)  # two points: not the one-point answer
     with pytest.raises(ValueError, match=re.escape("lists must be a NeighbourLists, got dict; make one with")):
         betti_from_neighbours({})
     bad = NeighbourLists(3, 3, "knn", None, None)

@@ -179,3 +179,32 @@ def test_threaded_tree_queries_give_the_same_lists_ties_included():
             np.testing.assert_array_equal(knn_indices(points, 14, workers=workers), one)
         distinct = distinct_knn_indices(points, 14, workers=2)
         assert distinct is None if len(first_occurrences(points)) < len(points) else (distinct == one).all()
+
+
+def test_workers_reach_the_query_on_every_narrow_path(monkeypatch):
+    from lightning_topo.topology import betti, graph
+
+    asked = []
+    real = graph._query_workers
+    monkeypatch.setattr(graph, "_query_workers", lambda n, workers: asked.append(workers) or real(n, workers))
+    points = np.random.default_rng(6).normal(size=(600, 3))
+    knn_indices(points, 5, workers=2)
+    assert asked == [2]
+    asked.clear()
+    betti.numpy_neighbour_lists(np.vstack([points, points[:3]]), k=5, workers=2)  # duplicates: a second query
+    assert asked == [2, 2]
+
+
+def test_a_wide_clouds_lists_do_not_move_with_it():
+    # distances are taken about the cloud's mean: far from the origin, |x|^2 + |y|^2 - 2 x.y would lose them
+    cloud = np.random.default_rng(7).normal(size=(60, 20))
+    np.testing.assert_array_equal(knn_indices(cloud + 1e8, 5), knn_indices(cloud, 5))
+
+
+def test_float32_points_are_ranked_in_float64():
+    # two tight clusters far apart in 20 dims: in float32 the expansion's rounding is as large as the distances
+    rng = np.random.default_rng(8)
+    centres = np.zeros((2, 20))
+    centres[:, 0] = [10.0, -10.0]
+    points = (np.repeat(centres, 30, axis=0) + rng.normal(scale=1e-3, size=(60, 20))).astype(np.float32)
+    np.testing.assert_array_equal(knn_indices(points, 6), knn_indices(points.astype(np.float64), 6))

@@ -144,3 +144,50 @@ def test_kd_tree_route_queries_with_torchs_thread_count(monkeypatch):
         torch.set_num_threads(threads)
     assert asked == [2]
     np.testing.assert_array_equal(threaded.indices, numpy_neighbour_lists(cloud.numpy(), k=5).indices)
+
+
+@pytest.mark.parametrize(
+    "dims, dtype, tree",
+    [(2, torch.float64, True), (16, torch.float64, True), (17, torch.float64, False), (2, torch.float32, False)],
+)
+def test_the_k_d_tree_takes_cpu_clouds_of_at_most_16_dims_in_float64_only(monkeypatch, dims, dtype, tree):
+    from lightning_topo.topology import betti
+
+    handed = []
+    real = betti.numpy_neighbour_lists
+    monkeypatch.setattr(betti, "numpy_neighbour_lists", lambda *a, **kw: handed.append(kw) or real(*a, **kw))
+    cloud = torch.randn(40, dims, dtype=torch.float64, generator=torch.Generator().manual_seed(dims))
+    lists = neighbour_lists(cloud, k=4, dtype=dtype)
+    assert bool(handed) is tree
+    assert lists.indices.tolist() == numpy_neighbour_lists(cloud.numpy(), k=4).indices.tolist()
+
+
+def test_the_k_d_tree_route_keeps_the_metric_and_its_scale():
+    ball = neighbour_lists(LINE, metric="euclidean", scale=3.0)  # a CPU cloud of 1 dim: the k-d tree's
+    assert (ball.metric, ball.indices, ball.edges.tolist()) == ("euclidean", None, EDGES3)
+
+
+def test_the_default_k_and_scale_are_the_protocols():
+    cloud = torch.randn(30, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    for kd in (True, False):
+        assert (
+            neighbour_lists(cloud, kd_tree=kd).indices.tolist()
+            == neighbour_lists(cloud, k=14, kd_tree=kd).indices.tolist()
+        )
+        line = torch.arange(8, dtype=torch.float64)[:, None]
+        default = neighbour_lists(line, metric="euclidean", kd_tree=kd).edges.tolist()
+        assert default == neighbour_lists(line, metric="euclidean", scale=2.5, kd_tree=kd).edges.tolist()
+        assert default != neighbour_lists(line, metric="euclidean", scale=3.5, kd_tree=kd).edges.tolist()
+
+
+def test_one_gram_product_only_for_a_wide_cloud_whose_distances_fit_in_block_bytes(monkeypatch):
+    from lightning_topo.topology import neighbours
+
+    products = []
+    real = neighbours._gram_distances
+    monkeypatch.setattr(neighbours, "_gram_distances", lambda x, dtype: products.append(len(x)) or real(x, dtype))
+    x = _wide(LINE)  # 6 points: 6 * 6 float64 distances are 288 bytes
+    for block_bytes, whole in [(288, True), (287, False)]:
+        products.clear()
+        lists = neighbour_lists(x, k=3, kd_tree=False, block_bytes=block_bytes)
+        assert bool(products) is whole and lists.indices.tolist() == KNN3
