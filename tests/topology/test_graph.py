@@ -208,3 +208,15 @@ def test_float32_points_are_ranked_in_float64():
     centres[:, 0] = [10.0, -10.0]
     points = (np.repeat(centres, 30, axis=0) + rng.normal(scale=1e-3, size=(60, 20))).astype(np.float32)
     np.testing.assert_array_equal(knn_indices(points, 6), knn_indices(points.astype(np.float64), 6))
+
+
+def test_float32_points_of_a_narrow_cloud_are_ranked_in_float64_too():
+    from lightning_topo.topology.graph import distinct_knn_indices
+
+    # |p1|^2 is 1 + 4.1e-11 exactly (float32 coordinates square exactly in float64) but 1 in float32 arithmetic,
+    # a tie that would put p1 before p2 = (1, 0) by index; in float64 p2 is nearer to the origin
+    points = np.array([[0, 0], [0.7988303, 0.6015565], [1, 0], [5, 5], [-5, 5], [5, -5]], dtype=np.float32)
+    a, b = points[1, 0], points[1, 1]
+    assert float(a) ** 2 + float(b) ** 2 > 1 and a * a + b * b == np.float32(1)
+    assert knn_indices(points, 3)[0].tolist() == [0, 2, 1]
+    assert distinct_knn_indices(points, 3)[0].tolist() == [0, 2, 1]
