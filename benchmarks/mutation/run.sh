@@ -9,18 +9,22 @@
 #   bash benchmarks/mutation/run.sh sample    # a seeded uniform sample of all mutants (SAMPLE, default 300), so
 #                                             # that the score stands for every module, not the ones run first
 #   bash benchmarks/mutation/run.sh summary   # the scores: benchmarks/results/mutation_topology.txt
-# Modules added later, each set with today's tests, then re-checked after new tests (MODULES names them):
+# Modules (or functions: graph.x_knn_indices, mutmut's name for graph.knn_indices) added or changed later, each set
+# with the tests of the day, then re-checked after new tests (MODULES names them, NAME the snapshot if not MODULES):
 #   MODULES="reduction threads" bash benchmarks/mutation/run.sh modules        # all their mutants; the first run
 #                                             # keeps its verdicts in benchmarks/mutation/before_reduction_threads.json
 #   MODULES="reduction threads" bash benchmarks/mutation/run.sh modules-after  # re-checks that run's survivors
 #   MODULES="reduction threads" BEFORE_COMMIT=<the first run's commit> bash benchmarks/mutation/run.sh modules-summary
 #                                             # the scores: benchmarks/results/mutation_reduction_threads.txt
+#   (the functions changed after the topology sample: MODULES="betti.x_numpy_neighbour_lists ..." NAME=changed_since_bc62159,
+#   as benchmarks/results/mutation_changed_since_bc62159.txt quotes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 MUTMUT=${MUTMUT:-.venv/bin/mutmut}
 HERE=benchmarks/mutation
 MODULES=${MODULES:-"checks filters x_ betti graph flag filter_lists intrinsic neighbours"}  # x_: __init__.py
+SNAPSHOT="$HERE/before_${NAME:-${MODULES// /_}}.json"  # the modules steps' first verdicts
 recheck() {  # re-run a snapshot's non-equivalent survivors (none: nothing, since a bare "mutmut run" runs them all)
   local names
   names=$("$PY" "$HERE/summary.py" --survivors-of "$1")
@@ -50,18 +54,17 @@ case "${1:-summary}" in
   modules)
     globs=() && for m in $MODULES; do globs+=("lightning_topo.topology.$m*"); done
     nice -n 19 "$MUTMUT" run --max-children 2 "${globs[@]}" || true
-    snapshot="$HERE/before_${MODULES// /_}.json"
-    [ -e "$snapshot" ] || "$PY" "$HERE/summary.py" --modules $MODULES --save "$snapshot" > /dev/null
+    [ -e "$SNAPSHOT" ] || "$PY" "$HERE/summary.py" --modules $MODULES --save "$SNAPSHOT" > /dev/null
     ;;
   modules-after)
-    recheck "$HERE/before_${MODULES// /_}.json"
+    recheck "$SNAPSHOT"
     ;;
   modules-summary)
     # shellcheck disable=SC2086
-    "$PY" "$HERE/summary.py" --modules $MODULES --before "$HERE/before_${MODULES// /_}.json" \
-      --command "MODULES=\"$MODULES\" bash benchmarks/mutation/run.sh modules        # at commit ${BEFORE_COMMIT:-unknown}: nice -n 19 mutmut run --max-children 2 <every mutant of $MODULES>" \
-      --command "MODULES=\"$MODULES\" bash benchmarks/mutation/run.sh modules-after  # with the new tests: <that run's survivors>" \
-      --command "MODULES=\"$MODULES\" bash benchmarks/mutation/run.sh modules-summary"
+    "$PY" "$HERE/summary.py" --modules $MODULES --before "$SNAPSHOT" --survivors \
+      --command "MODULES=\"$MODULES\" ${NAME:+NAME=$NAME }bash benchmarks/mutation/run.sh modules        # at commit ${BEFORE_COMMIT:-unknown}: nice -n 19 mutmut run --max-children 2 <every mutant of $MODULES>" \
+      --command "MODULES=\"$MODULES\" ${NAME:+NAME=$NAME }bash benchmarks/mutation/run.sh modules-after  # with the new tests: <that run's survivors>" \
+      --command "MODULES=\"$MODULES\" ${NAME:+NAME=$NAME }bash benchmarks/mutation/run.sh modules-summary"
     ;;
   summary)
     "$PY" "$HERE/summary.py" --before "$HERE/before.json" --sampled "$HERE/sample.txt" \

@@ -58,11 +58,14 @@ def module_of(name: str) -> str:
 
 
 def only_modules(codes: dict[str, int | None], modules: list[str] | None) -> dict[str, int | None]:
-    """The mutants of the named modules of topology/ (``["reduction"]``), or every mutant when ``modules`` is None."""
+    """The mutants of the named modules of topology/ (``["reduction"]``) or functions (``["graph.x_knn_indices"]``,
+    mutmut's name for ``graph.knn_indices``), or every mutant when ``modules`` is None."""
     if not modules:
         return codes
     wanted = {f"lightning_topo.topology.{m}" for m in modules}
-    return {name: code for name, code in codes.items() if module_of(name) in wanted}
+    return {
+        name: code for name, code in codes.items() if module_of(name) in wanted or name.split("__mutmut_")[0] in wanted
+    }
 
 
 def tally(codes: dict[str, int | None], equivalent: dict[str, str]) -> dict[str, Counter]:
@@ -127,7 +130,11 @@ def main() -> None:
     parser.add_argument("--draw", type=int, help="print this many mutant names drawn uniformly from all (no header)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --draw")
     parser.add_argument("--sampled", type=Path, help="a file of drawn names: also score those mutants alone")
-    parser.add_argument("--modules", nargs="+", help="score only these modules of topology/ (e.g. reduction threads)")
+    parser.add_argument(
+        "--modules",
+        nargs="+",
+        help="score only these modules or functions of topology/ (reduction, graph.x_knn_indices)",
+    )
     args = parser.parse_args()
     codes = only_modules(load_results(args.mutants), args.modules)
     if args.survivors_of:
@@ -143,7 +150,8 @@ def main() -> None:
         return
     if args.save:
         args.save.write_text(json.dumps(codes, indent=0, sort_keys=True))
-    equivalent = {n: why for n, why in load_equivalent().items() if n in codes}
+    # the equivalent mutants among this run's survivors (a name judged at another commit may be killed here)
+    equivalent = {n: why for n, why in load_equivalent().items() if status(codes.get(n)) == "survived"}
     print(header(args.command))
     if args.before:
         before = only_modules(json.loads(args.before.read_text()), args.modules)
