@@ -11,6 +11,9 @@ Fashion-MNIST (10 classes, 7 watched layers, 5 measurements) and D-I (2 classes,
    layout rendered and PNG-encoded (what ``render_job`` now does).
 2. The training thread's part of writing the figures to TensorBoard: ``add_image`` of the pixels (before), against
    ``write_picture`` of the PNG (after), for both images of a drawing.
+3. The background drawing of ``betti/depth_profile``: Matplotlib's constrained layout (``figures.py`` of commit
+   034c3f0) against the layout by hand that followed, both PNG-encoded. The last drawing of a fit is waited for in
+   ``on_train_end``, so this is time the main job waits.
 
 Usage:
     python benchmarks/figure_logging.py [--repeats 5]
@@ -34,19 +37,23 @@ from lightning_topo.monitoring.figures import depth_figure, over_training_figure
 from lightning_topo.monitoring.pictures import encode_png, render_rgb, write_picture
 
 OLD_COMMIT = "d52f289"
+OLD_DEPTH_COMMIT = "034c3f0"  # the depth figure's last commit with Matplotlib's constrained layout
+
+
+def module_at(commit: str, path: str, name: str):
+    """The module ``path`` as it was at ``commit`` (read with ``git show``), imported under ``name``."""
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True).stdout
+    file = Path(tempfile.mkdtemp()) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def old_figures():
     """The over-training figure as it was drawn before the stacking (report.py at ``OLD_COMMIT``)."""
-    source = subprocess.run(
-        ["git", "show", f"{OLD_COMMIT}:lightning_topo/monitoring/report.py"], cwd=REPO, capture_output=True, text=True
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "report_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("report_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_at(OLD_COMMIT, "lightning_topo/monitoring/report.py", "report_before")
 
 
 def history(classes: int, layers: int, entries: int, seed: int = 0) -> tuple[list[str], list[dict]]:
@@ -74,12 +81,15 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(name: str, shape: tuple[int, int, int], before, writer: SummaryWriter, repeats: int) -> None:
-    """Print one history's two comparisons."""
+def measure(name: str, shape: tuple[int, int, int], before, depth_before, writer: SummaryWriter, repeats: int) -> None:
+    """Print one history's three comparisons."""
     classes, layers, entries = shape
     watched, hist = history(classes, layers, entries)
     old_draw = median_seconds(lambda: render_rgb(before.over_training_figure(hist, watched, (0, 1))), repeats)
     new_draw = median_seconds(lambda: encode_png(over_training_figure(hist, watched, (0, 1))), repeats)
+    last = hist[-1]["betti"]
+    old_depth = median_seconds(lambda: encode_png(depth_before.depth_figure(last, watched, (0, 1), "depth")), repeats)
+    new_depth = median_seconds(lambda: encode_png(depth_figure(last, watched, (0, 1), "depth")), repeats)
     figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(hist[-1]["betti"], watched, (0, 1), "depth")]
     raw, encoded = [render_rgb(f) for f in figures], [encode_png(f) for f in figures]
 
@@ -96,6 +106,8 @@ def measure(name: str, shape: tuple[int, int, int], before, writer: SummaryWrite
         f"{name} history ({classes} classes, {layers} layers, {entries} measurements), median of {repeats}:\n"
         f"  background, betti/over_training drawn: before (a heat map per class and dimension, pixels) "
         f"{old_draw:.3f} s, after (stacked, PNG-encoded) {new_draw:.3f} s: {old_draw / new_draw:.2f}x faster\n"
+        f"  background, betti/depth_profile drawn and PNG-encoded: before (constrained layout, {OLD_DEPTH_COMMIT}) "
+        f"{old_depth:.3f} s, after (laid out by hand) {new_depth:.3f} s: {old_depth / new_depth:.2f}x faster\n"
         f"  training thread, both images written to TensorBoard: before (add_image) {old_main * 1000:.1f} ms, "
         f"after (write_picture) {new_main * 1000:.1f} ms: {old_main / new_main:.0f}x less",
         flush=True,
@@ -107,9 +119,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each case (after one warm-up)")
     args = parser.parse_args()
     before = old_figures()
+    depth_before = module_at(OLD_DEPTH_COMMIT, "lightning_topo/monitoring/figures.py", "figures_before")
     writer = SummaryWriter(tempfile.mkdtemp())
     for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
-        measure(name, shape, before, writer, args.repeats)
+        measure(name, shape, before, depth_before, writer, args.repeats)
     writer.close()
 
 

@@ -45,9 +45,11 @@ _FONTS = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans"}
 
 def depth_figure(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int], title: str) -> Figure:
     """Betti number against layer depth, one panel per dimension, one line per class."""
+    width, height = _depth_size(betti, layers, dims)
+    margins = _depth_margins(betti, layers, dims)
     with matplotlib.rc_context(_FONTS):  # fonts are chosen when the texts are made: a later draw needs no context
-        figure = Figure(figsize=_depth_size(dims), layout="constrained")
-        _draw_depth(figure, betti, layers, dims, title)
+        figure = Figure(figsize=(width, height))  # laid out by hand: constrained layout took most of its drawing
+        _draw_depth(figure, betti, layers, dims, title, _depth_axes(figure, width, height, margins, len(dims)))
     return figure
 
 
@@ -146,20 +148,20 @@ def plot_history(
     if not path.suffix:
         path = path.with_suffix(".png")
     width, height, heat = _over_training_size(history, layers, dims, classes)
-    depth_height = _depth_size(dims)[1]
-    width = max(width, _depth_size(dims)[0])
+    last = history[-1]
+    depth_width, depth_height = _depth_size(last["betti"], layers, dims)
+    width = max(width, depth_width)
     with matplotlib.rc_context(_FONTS):
         figure = Figure(figsize=(width, height + depth_height))
         top, bottom = figure.subfigures(2, 1, height_ratios=[height, depth_height])
         _draw_over_training(top, history, layers, dims, classes, title, heat, (width, height))
-        last = history[-1]
         _draw_depth(
             bottom,
             last["betti"],
             layers,
             dims,
             f"Betti numbers by layer at epoch {last.get('epoch', len(history) - 1)} (last entry)",
-            _depth_axes(bottom, width, depth_height, layers, len(dims)),
+            _depth_axes(bottom, width, depth_height, _depth_margins(last["betti"], layers, dims), len(dims)),
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
@@ -177,6 +179,7 @@ _PANEL_TOP, _PANEL_BOTTOM = 0.3, 0.5  # panel title; epoch labels and "epoch"
 _COLORBAR = 0.75  # gap, colour bar and its labels
 _CLASS_LABEL = 0.25  # the rotated class names left of the layer names
 _MIN_BLOCK = 0.5  # a class's block of rows shorter than this names its class only, not its layers
+_DEPTH_TOP = 0.45  # the depth figure's title
 
 
 def _short(layer: str) -> str:
@@ -187,8 +190,23 @@ def _class_title(cls: str) -> str:
     return "all classes" if cls == "all" else f"class {cls}"
 
 
-def _depth_size(dims: Sequence[int]) -> tuple[float, float]:
-    return 4.2 * len(dims), 3.4
+def _depth_size(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int]) -> tuple[float, float]:
+    """Inches of the depth figure: 4.2 x 3.4 a panel, wider and taller where its labels need the room."""
+    left, gap, bottom = _depth_margins(betti, layers, dims)
+    width = 4.2 * len(dims) + (left - 0.6) + (gap - 0.5) * (len(dims) - 1)
+    return width, max(3.4, _DEPTH_TOP + bottom + 2.0)
+
+
+def _depth_margins(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int]) -> tuple[float, float, float]:
+    """Inches left of the first panel, between panels and below them: room for each panel's y tick labels (the
+    widest Betti number) and label, and for the layer names rotated 60 degrees (0.87 of their length down, and
+    the first one's half to the left)."""
+    numbers = [v[d] for per_class in betti.values() for v in per_class.values() for d in dims if d < len(v)]
+    digits = len(str(int(1.2 * max([1, *(n for n in numbers if np.isfinite(n))]))))  # the top tick may be above
+    y_labels = 0.32 + 0.09 * digits  # beta_d and 10-point digits
+    left = max(0.6, y_labels, 0.5 * _CHAR * len(_short(layers[0])) + 0.1)
+    bottom = 0.2 + 0.87 * _CHAR * max(len(_short(layer)) for layer in layers)
+    return left, max(0.5, y_labels + 0.1), bottom
 
 
 def _draw_depth(
@@ -211,14 +229,21 @@ def _draw_depth(
     figure.suptitle(title, fontsize=9)
 
 
-def _depth_axes(figure: FigureBase, width: float, height: float, layers: Sequence[str], n_panels: int) -> list:
-    """``n_panels`` axes side by side, with room for the rotated layer names below them."""
-    left, gap, right, top = 0.6, 0.5, 0.2, 0.45
-    bottom = 0.2 + 0.87 * _CHAR * max(len(_short(layer)) for layer in layers)
+def _depth_axes(
+    figure: FigureBase, width: float, height: float, margins: tuple[float, float, float], n_panels: int
+) -> list:
+    """``n_panels`` axes side by side in a ``width`` x ``height`` inch figure, ``margins`` from
+    :func:`_depth_margins`."""
+    (left, gap, bottom), right = margins, 0.2
     panel = (width - left - right - gap * (n_panels - 1)) / n_panels
     return [
         figure.add_axes(
-            [(left + i * (panel + gap)) / width, bottom / height, panel / width, (height - top - bottom) / height]
+            [
+                (left + i * (panel + gap)) / width,
+                bottom / height,
+                panel / width,
+                (height - _DEPTH_TOP - bottom) / height,
+            ]
         )
         for i in range(n_panels)
     ]

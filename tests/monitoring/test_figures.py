@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from lightning_topo.monitoring import betti_matrix, history_layers, over_training_figure, plot_history
-from lightning_topo.monitoring.figures import CellNumbers
+from lightning_topo.monitoring.figures import CellNumbers, depth_figure
 
 LAYERS = ["input", "features.layer1.act", "logits"]
 EPOCHS = [0, 50, 100, 150]
@@ -245,6 +245,31 @@ def test_plot_history_writes_a_readable_png(tmp_path):
         pixels = np.asarray(image.convert("RGB"))
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20  # a picture, not a blank canvas
     assert plot_history(tiny_history(), tmp_path / "no_suffix").suffix == ".png"
+
+
+HF_LAYERS = [f"model.encoder.layer.{i}.output.dense.activation" for i in range(6)]  # a transformers model's names
+
+
+@pytest.mark.parametrize(
+    ("layers", "highest"),
+    [(LAYERS, 9), (HF_LAYERS, 9), (LAYERS, 1500), (HF_LAYERS, 23_000)],
+    ids=["short", "long", "1500", "long-23000"],
+)
+def test_the_depth_figure_keeps_its_labels_inside_and_apart(layers, highest):
+    betti = {layer: {str(c): [highest - 3 * i - c, 2 + c] for c in (0, 1)} for i, layer in enumerate(layers)}
+    figure = depth_figure(betti, layers, (0, 1), "Betti numbers by layer, epoch 9")
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer, page = canvas.get_renderer(), figure.bbox
+    left, right = figure.axes
+    texts = [t for ax in figure.axes for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.yaxis.label]]
+    for text in [*texts, figure._suptitle]:
+        box = text.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0, text.get_text()
+    ax_box = left.get_window_extent(renderer)
+    beside = [right.yaxis.label, *right.get_yticklabels()]
+    assert all(t.get_window_extent(renderer).x0 > ax_box.x1 for t in beside)  # the second panel's labels in the gap
+    assert min(ax.get_window_extent(renderer).height for ax in figure.axes) >= 1.9 * figure.dpi  # panels stay tall
 
 
 @pytest.mark.parametrize(
