@@ -10,7 +10,8 @@ Fashion-MNIST (10 classes, 7 watched layers, 5 measurements) and D-I (2 classes,
    dimension; ``report.py`` of commit d52f289, read with ``git show``) rendered to pixels, against the stacked
    layout rendered and PNG-encoded (what ``render_job`` now does).
 2. The training thread's part of writing the figures to TensorBoard: ``add_image`` of the pixels (before), against
-   ``write_picture`` of the PNG (after), for both images of a drawing.
+   ``write_picture`` of the PNG (after), for both images of a drawing. The writer's queue is made long enough
+   never to fill, so that the disk (written by the writer's own thread) is not timed.
 3. The background drawing of ``betti/depth_profile``: Matplotlib's constrained layout (``figures.py`` of commit
    034c3f0) against the layout by hand that followed, both PNG-encoded. The last drawing of a fit is waited for in
    ``on_train_end``, so this is time the main job waits.
@@ -120,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     before = old_figures()
     depth_before = module_at(OLD_DEPTH_COMMIT, "lightning_topo/monitoring/figures.py", "figures_before")
-    writer = SummaryWriter(tempfile.mkdtemp())
+    writer = SummaryWriter(tempfile.mkdtemp(), max_queue=10_000)  # the encoding is timed, not the disk: no full queue
     for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
         measure(name, shape, before, depth_before, writer, args.repeats)
     writer.close()
