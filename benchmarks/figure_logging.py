@@ -91,7 +91,7 @@ def measure(name: str, shape: tuple[int, int, int], before, depth_before, writer
     last = hist[-1]["betti"]
     old_depth = median_seconds(lambda: encode_png(depth_before.depth_figure(last, watched, (0, 1), "depth")), repeats)
     new_depth = median_seconds(lambda: encode_png(depth_figure(last, watched, (0, 1), "depth")), repeats)
-    figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(hist[-1]["betti"], watched, (0, 1), "depth")]
+    figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(last, watched, (0, 1), "depth")]
     raw, encoded = [render_rgb(f) for f in figures], [encode_png(f) for f in figures]
 
     def add_images() -> None:

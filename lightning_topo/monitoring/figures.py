@@ -45,8 +45,8 @@ _FONTS = {"font.family": "DejaVu Sans", "mathtext.fontset": "dejavusans"}
 
 def depth_figure(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int], title: str) -> Figure:
     """Betti number against layer depth, one panel per dimension, one line per class."""
-    width, height = _depth_size(betti, layers, dims)
     margins = _depth_margins(betti, layers, dims)
+    width, height = _depth_size(margins, len(dims))
     with matplotlib.rc_context(_FONTS):  # fonts are chosen when the texts are made: a later draw needs no context
         figure = Figure(figsize=(width, height))  # laid out by hand: constrained layout took most of its drawing
         _draw_depth(figure, betti, layers, dims, title, _depth_axes(figure, width, height, margins, len(dims)))
@@ -149,7 +149,8 @@ def plot_history(
         path = path.with_suffix(".png")
     width, height, heat = _over_training_size(history, layers, dims, classes)
     last = history[-1]
-    depth_width, depth_height = _depth_size(last["betti"], layers, dims)
+    depth_margins = _depth_margins(last["betti"], layers, dims)
+    depth_width, depth_height = _depth_size(depth_margins, len(dims))
     width = max(width, depth_width)
     with matplotlib.rc_context(_FONTS):
         figure = Figure(figsize=(width, height + depth_height))
@@ -161,7 +162,7 @@ def plot_history(
             layers,
             dims,
             f"Betti numbers by layer at epoch {last.get('epoch', len(history) - 1)} (last entry)",
-            _depth_axes(bottom, width, depth_height, _depth_margins(last["betti"], layers, dims), len(dims)),
+            _depth_axes(bottom, width, depth_height, depth_margins, len(dims)),
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
@@ -190,10 +191,11 @@ def _class_title(cls: str) -> str:
     return "all classes" if cls == "all" else f"class {cls}"
 
 
-def _depth_size(betti: EpochBetti, layers: Sequence[str], dims: Sequence[int]) -> tuple[float, float]:
-    """Inches of the depth figure: 4.2 x 3.4 a panel, wider and taller where its labels need the room."""
-    left, gap, bottom = _depth_margins(betti, layers, dims)
-    width = 4.2 * len(dims) + (left - 0.6) + (gap - 0.5) * (len(dims) - 1)
+def _depth_size(margins: tuple[float, float, float], n_panels: int) -> tuple[float, float]:
+    """Inches of the depth figure: 4.2 x 3.4 a panel, wider and taller where its ``margins``
+    (:func:`_depth_margins`) need the room."""
+    left, gap, bottom = margins
+    width = 4.2 * n_panels + (left - 0.6) + (gap - 0.5) * (n_panels - 1)
     return width, max(3.4, _DEPTH_TOP + bottom + 2.0)
 
 
