@@ -22,6 +22,9 @@ or the data module's ``setup`` and the bare loop) and its ratio to the bare loop
 logging, callbacks and checkpoints over the arithmetic; the wall time adds building everything from the YAML. The
 last columns count the checkpoint files the fit wrote (a rewritten file counts each time) and give the load average.
 ``--plain`` runs the bare loop only (the epoch of 100%, quickly); ``--no-monitor-off`` skips the third run.
+``--repeats N`` runs these N times in turn (bare loop, recipe, recipe without monitor, bare loop, ...), each ratio
+against the bare loop of its own round, and ends with a second table: per recipe and run, the median training time
+and the median ratio over the rounds, every round's ratio in brackets.
 
 Targets: the D-I recipe reaches 100% in under 3 minutes on a 2-core CPU (issue 3); every synthetic recipe
 reaches 100% as shipped, each in under 10 minutes (issue 12).
@@ -30,6 +33,7 @@ Usage:
     python benchmarks/train_synthetic.py | tee benchmarks/results/train_synthetic.txt   # the four recipes
     python benchmarks/train_synthetic.py --recipes d1_circles --threads 1   # bare loop, recipe, recipe w/o monitor
     python benchmarks/train_synthetic.py --recipes d1_circles d2_tori --threads 1
+    python benchmarks/train_synthetic.py --recipes d1_circles d2_tori d3_spheres --repeats 3   # medians of 3 rounds
     python benchmarks/train_synthetic.py --recipes d2_tori_paper --trainer.max_epochs=3000   # any CLI override
     python benchmarks/train_synthetic.py --recipes d1_large --threads 1 --plain   # epoch of 100% only, fast
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -233,20 +238,49 @@ def main() -> None:
         action="store_true",
         help="skip the third run per recipe (the recipe without BettiMonitor)",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="rounds per recipe; > 1 adds a table of medians")
     args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     rows: list[Row] = []
+    medians: list[str] = []
     for recipe in args.recipes:
-        plain = run_plain(recipe, extra)
-        runs = [plain]
-        if not args.plain:
-            runs.append(run_recipe(recipe, extra, monitor=True))
-            if not args.no_monitor_off:
-                runs.append(run_recipe(recipe, extra, monitor=False))
-        for row in runs:
-            row.ratio = row.train_s / plain.train_s
-            print(f"\n== {row.markdown()}", flush=True)
-        rows += runs
+        rounds: list[list[Row]] = []
+        for round_ in range(args.repeats):
+            plain = run_plain(recipe, extra)
+            runs = [plain]
+            if not args.plain:
+                runs.append(run_recipe(recipe, extra, monitor=True))
+                if not args.no_monitor_off:
+                    runs.append(run_recipe(recipe, extra, monitor=False))
+            for row in runs:
+                row.ratio = row.train_s / plain.train_s
+                counter = f"round {round_ + 1}/{args.repeats} " if args.repeats > 1 else ""
+                print(f"\n== {counter}{row.markdown()}", flush=True)
+            rows += runs
+            rounds.append(runs)
+        medians += [median_row(same_run) for same_run in zip(*rounds)]
     print("\n" + "\n".join(HEADER + [row.markdown() for row in rows]), flush=True)
+    if args.repeats > 1:
+        print(f"\nmedians of {args.repeats} rounds\n" + "\n".join(MEDIAN_HEADER + medians), flush=True)
+
+
+MEDIAN_HEADER = [
+    "| recipe | run | epoch of 100% | training time (median) | x bare loop (median) | x bare loop, every round |",
+    "|---|---|---|---|---|---|",
+]
+
+
+def median_row(same_run: tuple[Row, ...]) -> str:
+    """One line of the medians table: the same recipe and run kind, one :class:`Row` per round."""
+    first = same_run[0]
+    epochs = sorted({row.epoch for row in same_run})
+    ratios = ", ".join(f"{row.ratio:.2f}" for row in same_run)
+    return (
+        f"| `{first.recipe}.yaml` | {first.kind} | {' / '.join(epochs)} |"
+        f" {statistics.median(row.train_s for row in same_run):.1f} s |"
+        f" {statistics.median(row.ratio for row in same_run):.2f}x | [{ratios}] |"
+    )
 
 
 if __name__ == "__main__":
