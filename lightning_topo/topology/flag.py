@@ -24,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from lightning_topo.topology.reduction import collapse_dominated_vertices
+
 __all__ = ["flag_complex_betti"]
 
 try:  # gudhi >= 3.10: Ripser on a sparse graph (what gudhi.sklearn's RipsPersistence calls)
@@ -65,6 +67,8 @@ def _component_betti(n_vertices: int, edges: np.ndarray, max_dim: int, collapse:
     edges = np.ascontiguousarray(edges, dtype=np.int64).reshape(2, -1)
     if collapse and max_dim <= 1 and _ripser_sparse is not None:
         return _ripser_betti(n_vertices, edges, max_dim)
+    if collapse:  # dominated vertices first: cheap, and they leave the edge collapses a much smaller graph
+        n_vertices, edges = collapse_dominated_vertices(n_vertices, edges)
     if collapse and _collapse_edges is not None and edges.shape[1]:
         edges = _collapsed_edges(edges)
     tree = gudhi.SimplexTree()

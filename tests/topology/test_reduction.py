@@ -1,14 +1,23 @@
-"""Dominated vertices dropped from a k-NN hop graph (lightning_topo.topology.reduction): the same Betti numbers from a
-smaller complex, on known shapes and on random clouds against the whole complex."""
+"""Dominated vertices dropped from a k-NN hop graph, and from any graph to a fixed point
+(lightning_topo.topology.reduction): the same Betti numbers from a smaller complex, on known shapes and on random
+clouds against the whole complex."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from lightning_topo.topology import betti_from_neighbours, flag_complex_betti, numpy_neighbour_lists
+from lightning_topo.topology import betti_from_neighbours, flag, flag_complex_betti, numpy_neighbour_lists, reduction
 from lightning_topo.topology.graph import hop_edges, knn_from_indices, knn_indices
-from lightning_topo.topology.reduction import closed_knn_adjacency, dominated_vertices, reduced_hop_graph
+from lightning_topo.topology.reduction import (
+    closed_knn_adjacency,
+    collapse_dominated_vertices,
+    dominated_vertices,
+    reduced_hop_graph,
+)
 
 
 def _circle(n: int, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -91,3 +100,114 @@ def test_the_reduced_graph_has_the_whole_hop_graphs_betti_numbers(seed):
             assert reduced == whole, (hops, max_dim)
             fast = betti_from_neighbours(lists, max_dim=max_dim, scale=hops + 0.5)
             assert fast == whole
+
+
+# ---------------------------------------------------------------------------- vertex collapses of any graph
+OCTAHEDRON = np.array([(i, j) for i, j in itertools.combinations(range(6), 2) if j - i != 3]).T  # a 2-sphere
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` nearly evenly spaced points on the unit sphere."""
+    i = np.arange(n) + 0.5
+    polar, azimuth = np.arccos(1 - 2 * i / n), np.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar), np.cos(polar)], 1)
+
+
+def _hop_graph(points: np.ndarray, k: int, hops: int = 2) -> tuple[int, np.ndarray]:
+    lists = numpy_neighbour_lists(points, k=k)
+    return lists.n_unique, hop_edges(knn_from_indices(lists.indices), hops)
+
+
+def _clumped_sphere(clumps: int, per_clump: int, noise: float, seed: int = 0) -> np.ndarray:
+    """Tight clumps of points around a sphere, as a trained layer's activations gather: many dominated vertices."""
+    centres = np.repeat(_fibonacci_sphere(clumps), per_clump, axis=0)
+    return centres + np.random.default_rng(seed).normal(scale=noise, size=centres.shape)
+
+
+def _random_graph(seed: int) -> tuple[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    pairs = np.array([(i, j) for i, j in itertools.combinations(range(n), 2) if rng.random() < rng.uniform(0.05, 0.6)])
+    return n, pairs.T.reshape(2, -1).astype(np.int64)
+
+
+def test_a_clique_collapses_to_one_vertex():
+    clique = np.array(list(itertools.combinations(range(7), 2))).T
+    n, edges = collapse_dominated_vertices(7, clique)
+    assert n == 1 and edges.shape == (2, 0) and edges.dtype == np.int64
+
+
+def test_graphs_without_a_dominated_vertex_come_back_whole():
+    for n, edges in ((6, OCTAHEDRON), (5, np.array([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]]))):  # a 2-sphere, a 5-cycle
+        kept, left = collapse_dominated_vertices(n, edges)
+        assert kept == n and _edge_set(left) == _edge_set(edges)
+
+
+def test_a_path_and_a_tree_collapse_round_after_round_to_a_point():
+    # each round removes only the current leaves' dominated ends: the fixed point needs several rounds
+    path = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])
+    assert collapse_dominated_vertices(8, path)[0] == 1
+    assert collapse_dominated_vertices(8, path[:, :6])[0] == 2  # vertex 7 left alone: two components stay
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_graph_mask_is_dominated_vertices_of_its_closed_adjacency(seed, monkeypatch):
+    n, edges = _random_graph(seed)
+    closed = np.eye(n, dtype=np.int32)
+    closed[edges[0], edges[1]] = closed[edges[1], edges[0]] = 1
+    expected = dominated_vertices(sp.csr_matrix(closed))
+    assert np.array_equal(reduction._graph_dominated_vertices(n, edges), expected)
+    monkeypatch.delattr(np, "bitwise_count", raising=False)  # numpy < 2: the byte table counts the bits
+    assert np.array_equal(reduction._graph_dominated_vertices(n, edges), expected)
+
+
+def test_shared_counts_in_small_blocks_equal_the_whole():
+    n, edges = _hop_graph(_clumped_sphere(30, 4, 0.02), k=8)
+    adjacency = np.eye(n, dtype=bool)
+    adjacency[edges[0], edges[1]] = adjacency[edges[1], edges[0]] = True
+    bits = np.packbits(adjacency, axis=1)
+    words = np.pad(bits, ((0, 0), (0, -bits.shape[1] % 8))).view(np.uint64)
+    expected = (adjacency[edges[0]] & adjacency[edges[1]]).sum(axis=1)
+    assert np.array_equal(reduction._shared_counts(words, edges[0], edges[1]), expected)
+    assert np.array_equal(reduction._shared_counts(words, edges[0], edges[1], block_bytes=8), expected)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_collapsed_graphs_keep_their_betti_numbers(seed):
+    if seed % 2:
+        n, edges = _random_graph(seed)
+    else:
+        n, edges = _hop_graph(_clumped_sphere(20 + 2 * seed, 2 + seed % 5, 0.01 * (1 + seed % 3), seed), 6 + seed % 7)
+    kept, left = collapse_dominated_vertices(n, edges)
+    assert kept <= n and (left.size == 0 or left.max() < kept)
+    expected = flag_complex_betti(n, edges, max_dim=3, collapse=False)
+    assert flag_complex_betti(kept, left, max_dim=3, collapse=False) == expected
+
+
+def test_a_clumped_clouds_hop_graph_shrinks_to_a_fraction_with_its_betti_numbers():
+    n, edges = _hop_graph(_clumped_sphere(30, 10, 0.02), k=14)
+    kept, left = collapse_dominated_vertices(n, edges)
+    assert kept < n // 3 and left.shape[1] < edges.shape[1] // 5  # 300 -> 80 vertices, 5,893 -> 567 edges
+    whole = flag_complex_betti(n, edges, max_dim=2, collapse=False)
+    assert flag_complex_betti(kept, left, max_dim=2, collapse=False) == whole
+
+
+def test_graphs_above_the_vertex_limit_come_back_as_they_are():
+    clique = np.array(list(itertools.combinations(range(7), 2))).T
+    n, edges = collapse_dominated_vertices(7, clique, max_vertices=6)
+    assert n == 7 and np.array_equal(edges, clique)
+    assert collapse_dominated_vertices(7, clique, max_vertices=7)[0] == 1  # at the limit: collapsed
+
+
+def test_the_route_above_beta_1_collapses_vertices_and_the_ripser_route_does_not(monkeypatch):
+    calls = []
+
+    def spy(n, edges):
+        calls.append(n)
+        return collapse_dominated_vertices(n, edges)
+
+    monkeypatch.setattr(flag, "collapse_dominated_vertices", spy)
+    n, edges = _hop_graph(_fibonacci_sphere(200), k=10)  # evenly spaced: a sphere at 2 hops
+    assert flag_complex_betti(n, edges, max_dim=2) == (1, 0, 1) and calls == [n]
+    assert flag_complex_betti(n, edges, max_dim=1) == (1, 0) and calls == [n]  # Ripser: no call
+    assert flag_complex_betti(n, edges, max_dim=2, collapse=False) == (1, 0, 1) and calls == [n]
