@@ -32,7 +32,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from common import Parser, load_recipe, probe_clouds
+from common import Parser, forget_betti, load_recipe, probe_clouds
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.data import FashionMNISTDataModule
@@ -89,6 +89,7 @@ def fit(args: argparse.Namespace, variant: str) -> tuple[float, BettiMonitor | N
         callbacks=[monitor] if monitor else [],
         **limits,
     )
+    forget_betti()  # a fresh process's memo: (b) and (c) fit the same weights, and the second would only look them up
     sync(args.device)
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)

@@ -30,7 +30,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from common import Parser, load_recipe
+from common import Parser, forget_betti, load_recipe
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lightning_topo.callbacks import BettiMonitor
@@ -112,6 +112,7 @@ def fit(args: argparse.Namespace, variant: str, logs: str) -> tuple[float, Betti
         callbacks=[monitor] if monitor else [],
         **limits,
     )
+    forget_betti()  # a fresh process's memo: the rounds fit the same weights, and a later fit would only look them up
     sync(args.device)
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import Parser, recipe_path
+from common import Parser, forget_betti, recipe_path
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.epoch_progress import budget_reached
@@ -149,6 +149,7 @@ def run_recipe(recipe: str, extra: list[str], monitor: bool = True) -> Row:
             return save(*args, **kwargs)
 
         trainer.save_checkpoint = counted
+        forget_betti()  # as in a fresh process: a later round fits the same weights and would only look them up
         fit_start = time.perf_counter()
         trainer.fit(cli.model, datamodule=cli.datamodule)
         end = time.perf_counter()
