@@ -11,24 +11,29 @@ thread, one job after another.  Printed: each round's seconds, the medians and t
 identical Betti numbers on both routes (all must), and the graphs' sizes (vertices and edges of the dominated-vertex
 -reduced hop graph, before and after the vertex collapses, medians over the jobs).  Exit status 1 if any differ.
 
+``--profile`` adds cProfile's listing (by own time) of one pass over the jobs on each route: where their time goes.
+
 In a fit the jobs of one measurement run in threads side by side (one per core), so a measurement's wall time is
 about the sum printed here divided by the measurements and the cores; ``train_synthetic.py`` gives the fit's own.
 
 Usage:
-    python benchmarks/vertex_collapse.py --rounds 3 | tee benchmarks/results/vertex_collapse.txt
+    python benchmarks/vertex_collapse.py --rounds 3 --profile | tee benchmarks/results/vertex_collapse.txt
     python benchmarks/vertex_collapse.py --recipe d3_spheres --trainer.max_epochs=400 --rounds 1   # quick
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
 import math
+import pstats
 import statistics
 import tempfile
 import time
 from typing import Any
 
 import numpy as np
-from common import Parser, forget_betti, recipe_path
+from common import REPO, Parser, forget_betti, recipe_path
 
 import lightning_topo.topology as topology
 from lightning_topo.cli import run_cli
@@ -88,6 +93,7 @@ def main() -> int:
     parser = Parser(__doc__)
     parser.add_argument("--recipe", default="d3_spheres", help="recipes/<name>.yaml, fitted as shipped")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both routes")
+    parser.add_argument("--profile", action="store_true", help="cProfile one pass of each route (see above)")
     args, extra = parser.parse_known_args()  # anything else is a LightningCLI override
     jobs, measurements, ended = fitted_jobs(args.recipe, extra)
     jobs = [(lists, options) for lists, options in jobs if options.get("max_dim", 1) >= 2 and lists.metric == "knn"]
@@ -118,6 +124,16 @@ def main() -> int:
         f"({with_ / measurements:.2f} s a measurement): {without / with_:.2f}x; identical Betti numbers in "
         f"{same} of {len(jobs)} jobs"
     )
+    if args.profile:
+        for route in (False, True):
+            profile = cProfile.Profile()
+            profile.runcall(timed_betti, jobs, route)
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(12)
+            listing = out.getvalue().split("   ncalls", 1)[1].rstrip().replace(f"{REPO}/", "")
+            print(
+                f"\ncProfile, {'with' if route else 'without'} the vertex collapses, by own time:\n   ncalls{listing}"
+            )
     return 0 if same == len(jobs) else 1
 
 
