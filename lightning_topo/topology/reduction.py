@@ -121,7 +121,7 @@ def collapse_dominated_vertices(
     """``(vertices kept, edges)`` of a graph after its dominated vertices are removed, again and again until none is
     left: the flag complex keeps its homotopy type, so its Betti numbers, at every round (the argument of the module's
     docstring, with the graph's own neighbourhoods).  Kept vertices are renumbered ``0..kept-1`` in their order;
-    a graph of more than ``max_vertices`` vertices comes back as it is.
+    edges come back as a ``(2, m)`` ``int64`` array, and a graph of more than ``max_vertices`` vertices as it is.
 
     Example:
         >>> import itertools

@@ -143,6 +143,14 @@ def test_graphs_without_a_dominated_vertex_come_back_whole():
         assert kept == n and _edge_set(left) == _edge_set(edges)
 
 
+def test_edges_come_back_as_int64_whatever_came_in():
+    cycle = np.array([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]], dtype=np.int32)  # nothing to collapse: returned at once
+    kept, left = collapse_dominated_vertices(5, cycle)
+    assert kept == 5 and left.dtype == np.int64 and left.shape == (2, 5)
+    kept, left = collapse_dominated_vertices(3, [[0, 1, 0], [1, 2, 2]])  # a triangle as nested lists: one vertex
+    assert kept == 1 and left.dtype == np.int64 and left.shape == (2, 0)
+
+
 def test_a_path_and_a_tree_collapse_round_after_round_to_a_point():
     # each round removes only the current leaves' dominated ends: the fixed point needs several rounds
     path = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])
