@@ -158,6 +158,14 @@ def test_a_path_and_a_tree_collapse_round_after_round_to_a_point():
     assert collapse_dominated_vertices(8, path[:, :6])[0] == 2  # vertex 7 left alone: two components stay
 
 
+def test_the_rounds_stop_once_one_removes_less_than_min_share():
+    path = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7]])  # each round removes both ends
+    assert collapse_dominated_vertices(8, path, min_share=0.25)[0] == 1  # 2 of 8 is a quarter: on to the end
+    n, edges = collapse_dominated_vertices(8, path, min_share=0.26)  # 2 of 8 is too few: one round only
+    assert n == 6 and _edge_set(edges) == {(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)}
+    assert flag_complex_betti(n, edges, max_dim=1) == (1, 0)
+
+
 @pytest.mark.parametrize("seed", range(16))
 def test_the_graph_mask_is_dominated_vertices_of_its_closed_adjacency(seed, monkeypatch):
     n, edges = _random_graph(seed)
