@@ -15,7 +15,7 @@ the ``N[v] ∩ N[u]`` counts, a by-product of the sparse product that finds the 
 ``benchmarks/results/d1_measurement_fit.txt``).
 
 :func:`collapse_dominated_vertices` applies the same rule to any graph, the hop graph itself included, and repeats
-it until no vertex is dominated (a vertex dominated by a neighbour in the hop graph is a strong collapse of its flag
+it while the graph shrinks (a vertex dominated by a neighbour in the hop graph is a strong collapse of its flag
 complex too): the route above ``beta_1`` runs it before gudhi's edge collapses, which it leaves a much smaller graph
 (figures: ``benchmarks/results/vertex_collapse.txt``).
 
@@ -118,12 +118,12 @@ def _graph_dominated_vertices(n: int, edges: np.ndarray) -> np.ndarray:
 def collapse_dominated_vertices(
     n_vertices: int, edges: np.ndarray, max_vertices: int = MAX_BITSET_VERTICES, min_share: float = 0.05
 ) -> tuple[int, np.ndarray]:
-    """``(vertices kept, edges)`` of a graph after its dominated vertices are removed, again and again until none is
-    left: the flag complex keeps its homotopy type, so its Betti numbers, at every round (the argument of the module's
-    docstring, with the graph's own neighbourhoods).  Kept vertices are renumbered ``0..kept-1`` in their order;
+    """``(vertices kept, edges)`` of a graph after its dominated vertices are removed, round after round: the flag
+    complex keeps its homotopy type, so its Betti numbers, at every round (the argument of the module's docstring,
+    with the graph's own neighbourhoods).  Kept vertices are renumbered ``0..kept-1`` in their order;
     edges come back as a ``(2, m)`` ``int64`` array, and a graph of more than ``max_vertices`` vertices as it is.
-    The rounds stop early once one removes less than ``min_share`` of the vertices: a graph that has stopped
-    shrinking costs more rounds than it spares the edge collapses after them (``benchmarks/results/vertex_collapse.txt``).
+    The rounds stop when none is left to remove, or once a round removes less than ``min_share`` of the vertices:
+    a graph that has stopped shrinking costs more rounds than it spares the edge collapses after them.
 
     Example:
         >>> import itertools
