@@ -229,41 +229,19 @@ HEADER = [
 ]
 
 
-def main() -> None:
-    parser = Parser(__doc__)
-    parser.add_argument("--recipes", nargs="+", default=list(MAIN_RECIPES), help="recipe names (recipes/<name>.yaml)")
-    parser.with_threads(help="torch threads (default: torch's own, one per core); see the docstring")
-    parser.add_argument("--plain", action="store_true", help="bare PyTorch loop only: the epoch of 100%% (see above)")
-    parser.add_argument(
-        "--no-monitor-off",
-        action="store_true",
-        help="skip the third run per recipe (the recipe without BettiMonitor)",
-    )
-    parser.add_argument("--repeats", type=int, default=1, help="rounds per recipe; > 1 adds a table of medians")
-    args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
-    if args.repeats < 1:
-        parser.error(f"--repeats must be at least 1, got {args.repeats}")
-    rows: list[Row] = []
-    medians: list[str] = []
-    for recipe in args.recipes:
-        rounds: list[list[Row]] = []
-        for round_ in range(args.repeats):
-            plain = run_plain(recipe, extra)
-            runs = [plain]
-            if not args.plain:
-                runs.append(run_recipe(recipe, extra, monitor=True))
-                if not args.no_monitor_off:
-                    runs.append(run_recipe(recipe, extra, monitor=False))
-            for row in runs:
-                row.ratio = row.train_s / plain.train_s
-                counter = f"round {round_ + 1}/{args.repeats} " if args.repeats > 1 else ""
-                print(f"\n== {counter}{row.markdown()}", flush=True)
-            rows += runs
-            rounds.append(runs)
-        medians += [median_row(same_run) for same_run in zip(*rounds)]
-    print("\n" + "\n".join(HEADER + [row.markdown() for row in rows]), flush=True)
-    if args.repeats > 1:
-        print(f"\nmedians of {args.repeats} rounds\n" + "\n".join(MEDIAN_HEADER + medians), flush=True)
+def one_round(recipe: str, extra: list[str], args: Any, counter: str) -> list[Row]:
+    """The bare loop, then (unless ``--plain``) the recipe and (unless ``--no-monitor-off``) the recipe without its
+    monitor, each row printed as it ends with its ratio to this round's bare loop."""
+    plain = run_plain(recipe, extra)
+    runs = [plain]
+    if not args.plain:
+        runs.append(run_recipe(recipe, extra, monitor=True))
+        if not args.no_monitor_off:
+            runs.append(run_recipe(recipe, extra, monitor=False))
+    for row in runs:
+        row.ratio = row.train_s / plain.train_s
+        print(f"\n== {counter}{row.markdown()}", flush=True)
+    return runs
 
 
 MEDIAN_HEADER = [
@@ -282,6 +260,32 @@ def median_row(same_run: tuple[Row, ...]) -> str:
         f" {statistics.median(row.train_s for row in same_run):.1f} s |"
         f" {statistics.median(row.ratio for row in same_run):.2f}x | [{ratios}] |"
     )
+
+
+def main() -> None:
+    parser = Parser(__doc__)
+    parser.add_argument("--recipes", nargs="+", default=list(MAIN_RECIPES), help="recipe names (recipes/<name>.yaml)")
+    parser.with_threads(help="torch threads (default: torch's own, one per core); see the docstring")
+    parser.add_argument("--plain", action="store_true", help="bare PyTorch loop only: the epoch of 100%% (see above)")
+    parser.add_argument(
+        "--no-monitor-off",
+        action="store_true",
+        help="skip the third run per recipe (the recipe without BettiMonitor)",
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="rounds per recipe; > 1 adds a table of medians")
+    args, extra = parser.parse_known_args()  # anything else is a LightningCLI override, e.g. --trainer.max_epochs=3000
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    rows: list[Row] = []
+    medians: list[str] = []
+    for recipe in args.recipes:
+        counters = [f"round {i + 1}/{args.repeats} " for i in range(args.repeats)] if args.repeats > 1 else [""]
+        rounds = [one_round(recipe, extra, args, counter) for counter in counters]
+        rows += [row for runs in rounds for row in runs]
+        medians += [median_row(same_run) for same_run in zip(*rounds)]
+    print("\n" + "\n".join(HEADER + [row.markdown() for row in rows]), flush=True)
+    if args.repeats > 1:
+        print(f"\nmedians of {args.repeats} rounds\n" + "\n".join(MEDIAN_HEADER + medians), flush=True)
 
 
 if __name__ == "__main__":

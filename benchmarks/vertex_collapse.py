@@ -36,6 +36,7 @@ import numpy as np
 from common import REPO, Parser, forget_betti, recipe_path
 
 import lightning_topo.topology as topology
+from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.cli import run_cli
 from lightning_topo.topology import flag
 from lightning_topo.topology.reduction import collapse_dominated_vertices, reduced_hop_graph
@@ -60,7 +61,7 @@ def fitted_jobs(recipe: str, extra: list[str]) -> tuple[list[tuple[Any, dict[str
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     finally:
         topology.betti_from_neighbours = original
-    monitor = next(c for c in cli.trainer.callbacks if type(c).__name__ == "BettiMonitor")
+    monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
     ended = f"epoch {cli.trainer.current_epoch}, train_acc {float(cli.trainer.callback_metrics['train_acc']):.5f}"
     return jobs, len(monitor.history), ended
 
