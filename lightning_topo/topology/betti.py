@@ -25,6 +25,7 @@ import numpy as np
 
 from lightning_topo.topology.checks import (
     METRICS,
+    check_jobs,
     check_k,
     check_options,
     check_workers,
@@ -33,7 +34,7 @@ from lightning_topo.topology.checks import (
     rank_error,
     too_few_error,
 )
-from lightning_topo.topology.flag import flag_complex_betti
+from lightning_topo.topology.flag import flag_complex_betti, simple_flag_betti
 from lightning_topo.topology.graph import (
     DIRECT_MAX_DIM,
     distinct_knn_indices,
@@ -163,6 +164,7 @@ def betti_from_neighbours(
             f"or numpy_neighbour_lists(points)"
         )
     check_options(lists.metric, 2, scale, max_dim)
+    check_jobs(n_jobs)
     if lists.n_unique == 1:
         return (1,) + (0,) * max_dim
     if lists.metric == "knn":
@@ -176,8 +178,10 @@ def betti_from_neighbours(
     else:
         if lists.edges is None or lists.edges.ndim != 2 or lists.edges.shape[0] != 2:
             raise ValueError(f"euclidean lists need edges of shape (2, m), got {lists.edges!r}")
-        n_vertices, edges = lists.n_unique, lists.edges
-    return flag_complex_betti(n_vertices, edges, max_dim, collapse=collapse, n_jobs=n_jobs)
+        # lists a caller may have made: flag_complex_betti checks the edges' range and drops repeats
+        return flag_complex_betti(lists.n_unique, lists.edges, max_dim, collapse=collapse, n_jobs=n_jobs)
+    # edges this module built, pairs i < j without repeats: no need to check or sort them again
+    return simple_flag_betti(n_vertices, edges, max_dim, collapse=collapse, n_jobs=n_jobs)
 
 
 def betti_numbers(

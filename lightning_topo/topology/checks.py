@@ -16,7 +16,10 @@ import numpy as np
 
 __all__ = [
     "METRICS",
+    "check_graph",
+    "check_jobs",
     "check_k",
+    "check_max_dim",
     "check_options",
     "check_workers",
     "dtype_error",
@@ -32,12 +35,62 @@ def check_options(metric: str, k: int, scale: float, max_dim: int | None = None)
     """Raise a ``ValueError`` for an unknown metric, a bad ``k`` (knn only), ``scale`` or ``max_dim``."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
-    if max_dim is not None and (not isinstance(max_dim, (int, np.integer)) or max_dim < 0):
-        raise ValueError(f"max_dim must be a non-negative integer, got {max_dim!r}")
+    if max_dim is not None:
+        check_max_dim(max_dim)
     if not (isinstance(scale, (int, float, np.number)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     if metric == "knn" and (not isinstance(k, (int, np.integer)) or k < 2):
         raise ValueError(f"k must be an integer >= 2 (it counts the point itself), got {k!r}")
+
+
+def check_max_dim(max_dim: int) -> None:
+    """``max_dim`` (the highest homology dimension wanted) must be a non-negative integer."""
+    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or max_dim < 0:
+        raise ValueError(f"max_dim must be a non-negative integer, got {max_dim!r}")
+
+
+def check_jobs(n_jobs: int | None) -> None:
+    """``n_jobs`` (threads for a graph's components) must be ``None``, ``-1`` or a positive integer."""
+    whole = not isinstance(n_jobs, bool) and isinstance(n_jobs, (int, np.integer))
+    if n_jobs is None or (whole and (n_jobs == -1 or n_jobs >= 1)):
+        return
+    raise ValueError(
+        f"n_jobs must be None or 1 (serial), a larger integer (threads) or -1 (one thread per CPU core), got {n_jobs!r}"
+    )
+
+
+def check_graph(n_vertices: int, edges: object) -> np.ndarray:
+    """``edges`` as a ``(2, m)`` ``int64`` array of vertex indices in ``0..n_vertices-1``, else a ``ValueError``.
+
+    Example:
+        >>> check_graph(3, [[0, 1], [1, 2]]).tolist()
+        [[0, 1], [1, 2]]
+        >>> check_graph(3, [[0, 1], [1, 3]])
+        Traceback (most recent call last):
+        ...
+        ValueError: edges name vertex 3, but the vertices are 0..2 (n_vertices=3); renumber the edges from 0 or raise n_vertices
+    """
+    if isinstance(n_vertices, bool) or not isinstance(n_vertices, (int, np.integer)) or n_vertices < 0:
+        raise ValueError(f"n_vertices must be a non-negative integer, got {n_vertices!r}")
+    array = np.asarray(edges)
+    if array.size == 0:
+        return np.empty((2, 0), dtype=np.int64)
+    if array.ndim != 2 or array.shape[0] != 2:
+        transposed = array.ndim == 2 and array.shape[1] == 2
+        hint = "; these look like one row per edge: pass edges.T" if transposed else ""
+        raise ValueError(f"edges must have shape (2, m), one column per edge, got shape {array.shape}{hint}")
+    if array.dtype.kind not in "iu":
+        raise ValueError(
+            f"edges must hold integer vertex indices, got dtype {array.dtype}; "
+            f"if they are whole numbers, pass edges.astype(int)"
+        )
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= n_vertices:
+        raise ValueError(
+            f"edges name vertex {low if low < 0 else high}, but the vertices are 0..{n_vertices - 1} "
+            f"(n_vertices={n_vertices}); renumber the edges from 0 or raise n_vertices"
+        )
+    return array.astype(np.int64, copy=False)
 
 
 def check_k(k: int, n_points: int) -> None:

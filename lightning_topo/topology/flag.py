@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from lightning_topo.topology.checks import check_graph, check_jobs, check_max_dim
 from lightning_topo.topology.reduction import collapse_dominated_vertices
 
 __all__ = ["flag_complex_betti"]
@@ -100,13 +101,54 @@ def flag_complex_betti(
 
     Args:
         n_vertices: vertices are ``0..n_vertices-1``; isolated vertices count as components.
-        edges: ``int`` array of shape ``(2, m)``.
+        edges: integer array of shape ``(2, m)``, one column per edge, in any order and orientation; repeated
+            edges and self-loops are ignored (the complex is built on the set of undirected edges).
         max_dim: highest homology dimension wanted (simplices up to ``max_dim + 1`` are built).
         collapse: the fast route (Ripser up to ``max_dim=1``, else edge collapse before the expansion);
             ``False`` is the straightforward route.
         n_jobs: threads for the components (``None`` or ``1``: serial; ``-1``: one per CPU core).
+
+    Raises:
+        ValueError: edges of another shape or dtype, a vertex outside ``0..n_vertices-1``, a bad ``max_dim``
+            or ``n_jobs`` (gudhi's Ripser would crash the process on an out-of-range vertex).
     """
-    edges = np.asarray(edges, dtype=np.int64).reshape(2, -1)
+    check_max_dim(max_dim)
+    check_jobs(n_jobs)
+    edges = simple_edges(n_vertices, check_graph(n_vertices, edges))
+    return simple_flag_betti(int(n_vertices), edges, max_dim, collapse=collapse, n_jobs=n_jobs)
+
+
+def simple_edges(n_vertices: int, edges: np.ndarray) -> np.ndarray:
+    """The set of undirected edges ``i < j`` in ``edges`` (``(2, m)`` ``int64``), self-loops and repeats dropped.
+
+    Ripser counts phantom loops for a repeated edge or a self-loop, so every edge list is reduced to this form
+    first.  Edges already in it, sorted (what :func:`~lightning_topo.topology.graph.radius_edges` returns), pass
+    in one linear check; others are sorted once.
+
+    Example:
+        >>> simple_edges(3, np.array([[1, 0, 2, 2], [0, 1, 1, 2]])).tolist()  # 1-0 twice, 2-1, a loop at 2
+        [[0, 1], [1, 2]]
+    """
+    low, high = np.minimum(edges[0], edges[1]), np.maximum(edges[0], edges[1])
+    keys = low * max(int(n_vertices), 1) + high
+    if bool(np.all(edges[0] < edges[1])) and bool(np.all(keys[1:] > keys[:-1])):
+        return edges
+    keys = np.unique(keys[low < high])
+    return np.vstack([keys // n_vertices, keys % n_vertices]) if keys.size else np.empty((2, 0), dtype=np.int64)
+
+
+def simple_flag_betti(
+    n_vertices: int, edges: np.ndarray, max_dim: int, *, collapse: bool = True, n_jobs: int | None = None
+) -> tuple[int, ...]:
+    """:func:`flag_complex_betti` without its checks, for callers that built the edges themselves: ``edges``
+    must be ``(2, m)`` ``int64`` pairs ``i < j`` in ``0..n_vertices-1``, no pair twice (what
+    :func:`~lightning_topo.topology.graph.hop_edges` and
+    :func:`~lightning_topo.topology.reduction.reduced_hop_graph` return), in any order.
+
+    Example:
+        >>> simple_flag_betti(4, np.array([[0, 1, 2, 0], [1, 2, 3, 3]]), max_dim=1)
+        (1, 1)
+    """
     workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
     if collapse and max_dim == 1 and workers == 1 and _ripser_sparse is not None:
         # serial anyway: one Ripser call for the whole graph (components and trees cost it nothing)

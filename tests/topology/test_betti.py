@@ -276,3 +276,15 @@ def test_fast_routes_on_small_and_edge_free_graphs():
     octahedron = np.array([(i, j) for i in range(6) for j in range(i + 1, 6) if j != i + 3 or i >= 3]).T
     assert flag_complex_betti(6, octahedron, max_dim=2) == (1, 0, 1)
     assert flag_complex_betti(6, octahedron, max_dim=1) == (1, 0)
+
+
+def test_euclidean_lists_made_by_hand_are_checked_and_simplified():
+    from lightning_topo.topology import NeighbourLists, betti_from_neighbours
+
+    square = np.array([[0, 1, 2, 0, 1], [1, 2, 3, 3, 0]])  # 0-1 twice, once each way
+    assert betti_from_neighbours(NeighbourLists(4, 4, "euclidean", None, square)) == (1, 1)
+    beyond = NeighbourLists(4, 3, "euclidean", None, square)  # vertex 3 is not among the 3 distinct points
+    with pytest.raises(ValueError, match=r"edges name vertex 3, but the vertices are 0\.\.2 \(n_vertices=3\)"):
+        betti_from_neighbours(beyond)
+    with pytest.raises(ValueError, match="^n_jobs must be"):
+        betti_from_neighbours(NeighbourLists(4, 4, "euclidean", None, square), n_jobs=0)

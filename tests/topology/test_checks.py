@@ -9,7 +9,10 @@ import pytest
 
 from lightning_topo.topology.checks import (
     METRICS,
+    check_graph,
+    check_jobs,
     check_k,
+    check_max_dim,
     check_options,
     check_workers,
     dtype_error,
@@ -107,3 +110,45 @@ def test_numpy_lists_check_workers_before_any_work():
 
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         numpy_neighbour_lists(np.zeros((3, 2)), k=2, workers=0)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, 2, -1, np.int64(3)])
+def test_good_jobs_pass(n_jobs):
+    assert check_jobs(n_jobs) is None
+
+
+@pytest.mark.parametrize("n_jobs", [0, -2, 1.0, True, "2"])
+def test_bad_jobs_message(n_jobs):
+    message = (
+        f"n_jobs must be None or 1 (serial), a larger integer (threads) or -1 (one thread per CPU core), got {n_jobs!r}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_jobs(n_jobs)
+
+
+@pytest.mark.parametrize("max_dim", [0, 3, np.int32(1)])
+def test_check_max_dim_passes(max_dim):
+    assert check_max_dim(max_dim) is None
+
+
+def test_check_max_dim_refuses_a_bool():
+    with pytest.raises(ValueError, match=re.escape("max_dim must be a non-negative integer, got True")):
+        check_max_dim(True)
+
+
+def test_check_graph_returns_int64_columns():
+    out = check_graph(3, np.array([[0, 1], [1, 2]], dtype=np.uint8))
+    assert out.dtype == np.int64 and out.tolist() == [[0, 1], [1, 2]]
+    assert check_graph(0, []).shape == (2, 0) and check_graph(2, np.empty((0, 2))).shape == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("n_vertices", "edges", "vertex"), [(3, [[0], [3]], 3), (3, [[-2], [1]], -2), (0, [[0], [0]], 0)]
+)
+def test_check_graph_names_the_vertex_out_of_range(n_vertices, edges, vertex):
+    message = (
+        f"edges name vertex {vertex}, but the vertices are 0..{n_vertices - 1} (n_vertices={n_vertices}); "
+        "renumber the edges from 0 or raise n_vertices"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_graph(n_vertices, edges)
