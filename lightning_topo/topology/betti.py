@@ -27,6 +27,7 @@ from lightning_topo.topology.checks import (
     METRICS,
     check_jobs,
     check_k,
+    check_knn_indices,
     check_options,
     check_workers,
     dtype_error,
@@ -168,13 +169,12 @@ def betti_from_neighbours(
     if lists.n_unique == 1:
         return (1,) + (0,) * max_dim
     if lists.metric == "knn":
-        if lists.indices is None or lists.indices.ndim != 2 or len(lists.indices) != lists.n_unique:
-            raise ValueError(f"knn lists need indices of shape (n_unique={lists.n_unique}, k), got {lists.indices!r}")
+        indices = check_knn_indices(lists.indices, lists.n_unique)
         hops = int(math.floor(scale))
         if collapse:  # dominated vertices dropped first: the same homotopy type, a smaller complex
-            n_vertices, edges = reduced_hop_graph(lists.indices, hops)
+            n_vertices, edges = reduced_hop_graph(indices, hops)
         else:  # the straightforward route: the whole hop graph
-            n_vertices, edges = lists.n_unique, hop_edges(knn_from_indices(lists.indices), hops)
+            n_vertices, edges = lists.n_unique, hop_edges(knn_from_indices(indices), hops)
     else:
         if lists.edges is None or lists.edges.ndim != 2 or lists.edges.shape[0] != 2:
             raise ValueError(f"euclidean lists need edges of shape (2, m), got {lists.edges!r}")
@@ -221,9 +221,37 @@ def betti_numbers(
     return betti_from_neighbours(lists, max_dim=max_dim, scale=scale, collapse=collapse, n_jobs=n_jobs)
 
 
+def class_labels(labels: Any) -> np.ndarray:
+    """``labels`` (array, tensor or list; one per point, any shape, read flat) as a 1-D integer array.
+
+    Whole-number floats (``1.0``) are accepted; other floats raise a ``ValueError``, since ``int()`` would put
+    two of them (``0.2``, ``0.7``) into one class.
+
+    Example:
+        >>> class_labels([[1.0], [0.0]]).tolist()
+        [1, 0]
+    """
+    array = _to_numpy(labels).reshape(-1)
+    if array.dtype.kind in "iub":
+        return array.astype(np.int64, copy=False)
+    whole = array.dtype.kind == "f" and bool(np.all(np.isfinite(array) & (array == np.round(array))))
+    if not whole:
+        raise ValueError(f"labels must be whole class numbers, got dtype {array.dtype} with values like {array[:3]}")
+    return array.astype(np.int64)
+
+
 def subsample_per_class(labels: Any, max_points: int | None, seed: int = 0) -> dict[int, np.ndarray]:
-    """Indices of each class, a seeded random subset of at most ``max_points`` per class (sorted)."""
-    labels_arr = _to_numpy(labels).reshape(-1)
+    """Indices of each class, a seeded random subset of at most ``max_points`` per class (sorted).
+
+    Example:
+        >>> subsample_per_class([0, 1, 1, 0, 1], max_points=2)
+        {0: array([0, 3]), 1: array([2, 4])}
+    """
+    labels_arr = class_labels(labels)
+    if max_points is not None and (
+        isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 1
+    ):
+        raise ValueError(f"max_points must be a positive integer or None (every point), got {max_points!r}")
     rng = np.random.default_rng(seed)
     out: dict[int, np.ndarray] = {}
     for cls in np.unique(labels_arr):
@@ -260,7 +288,7 @@ def betti_numbers_per_class(
         {0: (9, 0), 1: (1, 9)}
     """
     cloud = as_point_cloud(points)
-    labels_arr = _to_numpy(labels).reshape(-1)
+    labels_arr = class_labels(labels)
     if len(labels_arr) != len(cloud):
         raise ValueError(f"got {len(cloud)} points but {len(labels_arr)} labels; they must match one to one")
     groups = subsample_per_class(labels_arr, max_points, seed)

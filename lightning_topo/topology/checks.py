@@ -19,6 +19,7 @@ __all__ = [
     "check_graph",
     "check_jobs",
     "check_k",
+    "check_knn_indices",
     "check_max_dim",
     "check_options",
     "check_workers",
@@ -91,6 +92,31 @@ def check_graph(n_vertices: int, edges: object) -> np.ndarray:
             f"(n_vertices={n_vertices}); renumber the edges from 0 or raise n_vertices"
         )
     return array.astype(np.int64, copy=False)
+
+
+def check_knn_indices(indices: object, n_unique: int) -> np.ndarray:
+    """k-NN lists as made by ``neighbour_lists``: ``(n_unique, k)`` integers in ``0..n_unique-1``, else a ``ValueError``.
+
+    An index out of range would reach scipy's sparse constructors unchecked and corrupt memory.
+
+    Example:
+        >>> check_knn_indices([[0, 1], [1, 2]], 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: knn lists name point 2, but they hold n_unique=2 points (0..1); make the lists with neighbour_lists(cloud) or numpy_neighbour_lists(points)
+    """
+    array = None if indices is None else np.asarray(indices)
+    if array is None or array.ndim != 2 or len(array) != n_unique or array.shape[1] < 1:
+        raise ValueError(f"knn lists need indices of shape (n_unique={n_unique}, k), got {indices!r}")
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"knn lists need integer indices, got dtype {array.dtype}")
+    low, high = int(array.min()), int(array.max())
+    if low < 0 or high >= n_unique:
+        raise ValueError(
+            f"knn lists name point {low if low < 0 else high}, but they hold n_unique={n_unique} points "
+            f"(0..{n_unique - 1}); make the lists with neighbour_lists(cloud) or numpy_neighbour_lists(points)"
+        )
+    return array
 
 
 def check_k(k: int, n_points: int) -> None:

@@ -21,12 +21,14 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from lightning_topo.topology.checks import rank_error
 from lightning_topo.topology.threads import split_query
 
 __all__ = [
@@ -52,6 +54,14 @@ _KD_TINY = 1e-100  # tree distances below this (squares near underflow) are alwa
 # 4 from 1,024, and a many-core machine does not cut a small cloud into tiny shares
 QUERY_SHARE_MIN_POINTS = 256
 PARALLEL_QUERY_MIN_POINTS = 2 * QUERY_SHARE_MIN_POINTS  # the smallest query shared out at all
+
+
+def _as_rows(points: np.ndarray) -> np.ndarray:
+    """``points`` as ``float64 (n, d)`` rows, or the core's rank error (a 1-D array is not a cloud)."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2:
+        raise rank_error(points.shape)
+    return points
 
 
 def first_occurrences(points: np.ndarray) -> np.ndarray:
@@ -192,7 +202,9 @@ def knn_indices(
     ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).  ``workers``: threads
     the k-d tree query of a narrow cloud may use (see :func:`distinct_knn_indices`).
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = _as_rows(points)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer (it counts the point itself), got {k!r}")
     n = len(points)
     k = min(k, n)
     if points.shape[1] <= DIRECT_MAX_DIM:
@@ -252,7 +264,10 @@ def radius_edges(
 
     ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = _as_rows(points)
+    real = not isinstance(radius, bool) and isinstance(radius, (int, float, np.integer, np.floating))
+    if not (real and math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a positive finite number, got {radius!r}")
     limit = float(radius) * float(radius)
     if points.shape[1] <= DIRECT_MAX_DIM:
         pairs = cKDTree(points).query_pairs(radius * (1 + _KD_MARGIN), output_type="ndarray").reshape(-1, 2)

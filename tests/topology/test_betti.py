@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -288,3 +289,19 @@ def test_euclidean_lists_made_by_hand_are_checked_and_simplified():
         betti_from_neighbours(beyond)
     with pytest.raises(ValueError, match="^n_jobs must be"):
         betti_from_neighbours(NeighbourLists(4, 4, "euclidean", None, square), n_jobs=0)
+
+
+@pytest.mark.parametrize("bad", [-1, 4])
+def test_knn_lists_made_by_hand_that_name_a_missing_point_are_refused(bad):
+    # scipy's sparse constructor takes such an index unchecked: -1 corrupted the heap (the process aborted)
+    from lightning_topo.topology import NeighbourLists, betti_from_neighbours
+
+    indices = np.array([[0, 1, 3], [1, 0, 2], [2, 1, 3], [3, 0, bad]])
+    message = f"knn lists name point {bad}, but they hold n_unique=4 points (0..3); make the lists with neighbour_lists"
+    for collapse in (True, False):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            betti_from_neighbours(NeighbourLists(4, 4, "knn", indices, None), collapse=collapse)
+    with pytest.raises(ValueError, match=re.escape("knn lists need integer indices, got dtype float64")):
+        betti_from_neighbours(NeighbourLists(4, 4, "knn", indices.astype(float), None))
+    square = np.array([[0, 1, 3], [1, 0, 2], [2, 1, 3], [3, 0, 2]])
+    assert betti_from_neighbours(NeighbourLists(4, 4, "knn", square, None), scale=1.5) == (1, 1)

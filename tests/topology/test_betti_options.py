@@ -221,3 +221,21 @@ def test_per_class_flattens_two_dimensional_labels():
     labels = np.zeros((3, 10), dtype=int)
     assert betti_numbers_per_class(CIRCLE, labels, k=3) == {0: (1, 1)}
     assert betti_numbers_per_class(CIRCLE, torch.zeros(30, 1, dtype=torch.long), k=3) == {0: (1, 1)}
+
+
+@pytest.mark.parametrize("max_points", [0, -1, 2.5, True])
+def test_subsample_refuses_a_limit_that_is_not_a_positive_count(max_points):
+    message = f"max_points must be a positive integer or None (every point), got {max_points!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        subsample_per_class(LABELS, max_points)
+
+
+def test_labels_must_be_whole_class_numbers():
+    # int() would have put 0.2 and 0.7 into one class 0, the second overwriting the first's indices
+    with pytest.raises(ValueError, match=re.escape("labels must be whole class numbers, got dtype float64")):
+        subsample_per_class([0.2, 0.7, 1.0], None)
+    with pytest.raises(ValueError, match="labels must be whole class numbers"):
+        betti_numbers_per_class(CIRCLE, np.r_[np.zeros(29), np.nan], k=3)
+    whole = subsample_per_class(np.array([1.0, 0.0, 1.0]), None)
+    assert {c: v.tolist() for c, v in whole.items()} == {0: [1], 1: [0, 2]}
+    assert list(subsample_per_class(np.array([True, False]), None)) == [0, 1]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from lightning_topo.topology.graph import (
@@ -220,3 +223,28 @@ def test_float32_points_of_a_narrow_cloud_are_ranked_in_float64_too():
     assert float(a) ** 2 + float(b) ** 2 > 1 and a * a + b * b == np.float32(1)
     assert knn_indices(points, 3)[0].tolist() == [0, 2, 1]
     assert distinct_knn_indices(points, 3)[0].tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("k", [0, -3, 2.0, True])
+def test_knn_refuses_a_k_that_is_not_a_positive_count(k):
+    with pytest.raises(
+        ValueError, match=re.escape(f"k must be a positive integer (it counts the point itself), got {k!r}")
+    ):
+        knn_indices(np.eye(3), k)
+
+
+@pytest.mark.parametrize("radius", [0, -1.0, float("nan"), float("inf"), "1", True])
+def test_radius_edges_refuse_a_radius_that_is_not_positive_and_finite(radius):
+    # -1.0 used to be squared into a radius of 1.0: every pair of this cloud, silently
+    with pytest.raises(ValueError, match=re.escape(f"radius must be a positive finite number, got {radius!r}")):
+        radius_edges(np.eye(3), radius)
+
+
+@pytest.mark.parametrize(
+    "builder", [lambda p: knn_indices(p, 2), lambda p: radius_edges(p, 1.0), lambda p: knn_graph(p, 2)]
+)
+def test_a_one_dimensional_array_is_not_a_cloud(builder):
+    with pytest.raises(
+        ValueError, match=re.escape("points must be a 2-D array of shape (n_points, n_features), got rank 1")
+    ):
+        builder(np.arange(5.0))
