@@ -3,7 +3,8 @@
 :class:`Parser` holds the options scripts repeat and prints the provenance :func:`header` (date, commit, command,
 machine, versions) once the arguments are parsed; :func:`write_json` stores a result with that same record;
 :func:`training_steps` is the full-batch loop that ``convergence.py``, ``trajectories.py`` and
-``intrinsic_profile.py`` train with.
+``intrinsic_profile.py`` train with; :func:`build_recipe` (and :func:`recipe_in_temp_logs`) builds a recipe from its
+YAML as shipped, through the package's LightningCLI, with only its TensorBoard folder moved or its logger off.
 
 Example:
     >>> record = provenance(["benchmarks/example.py", "--fast"])
@@ -27,7 +28,9 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +38,13 @@ __all__ = [
     "DATA_ROOT",
     "REPO",
     "Parser",
+    "build_recipe",
     "header",
     "load_recipe",
     "print_header",
     "probe_clouds",
     "provenance",
+    "recipe_in_temp_logs",
     "recipe_path",
     "training_steps",
     "write_json",
@@ -255,6 +260,27 @@ def load_recipe(name: str | Path) -> dict[str, Any]:
     import yaml
 
     return yaml.safe_load(recipe_path(name).read_text())
+
+
+def build_recipe(name: str | Path, *overrides: str, logs: str | Path | None = None) -> Any:
+    """The recipe built by the package's LightningCLI from its YAML as shipped, not fitted yet (``run=False``).
+
+    ``name``: as :func:`recipe_path` takes it.  ``logs``: the folder its TensorBoard logger writes to (the
+    recipe's logger, only moved); ``None`` turns the logger off.  ``overrides``: LightningCLI arguments such as
+    ``"--trainer.max_epochs=3"``, applied after the YAML.  Returns the ``LightningCLI`` (``.trainer``, ``.model``,
+    ``.datamodule``).
+    """
+    from lightning_topo.cli import run_cli
+
+    logger = "--trainer.logger=false" if logs is None else f"--trainer.logger.init_args.save_dir={logs}"
+    return run_cli(["-c", str(recipe_path(name)), logger, *overrides], run=False)
+
+
+@contextmanager
+def recipe_in_temp_logs(name: str | Path, *overrides: str) -> Iterator[Any]:
+    """:func:`build_recipe` logging into a temporary folder, removed when the block ends (fit inside it)."""
+    with tempfile.TemporaryDirectory() as logs:
+        yield build_recipe(name, *overrides, logs=logs)
 
 
 # ---------------------------------------------------------------------------------------------- monitor internals

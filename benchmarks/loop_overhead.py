@@ -37,11 +37,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from common import Parser, recipe_path
+from common import Parser, build_recipe, recipe_path
 from lightning.pytorch.callbacks import EarlyStopping
 
 from lightning_topo.callbacks import BettiMonitor, EpochProgress
-from lightning_topo.cli import run_cli
 
 RECIPE = recipe_path("d1_circles")
 SKIP = 10  # epochs left out of the timing: the first ones build caches, lazy imports, the logger's file
@@ -65,12 +64,9 @@ def _ms_per_epoch(ends: list[float]) -> float:
 
 
 def _build(epochs: int, logs: str, logger: bool = True) -> Any:
-    overrides = [
-        f"--trainer.max_epochs={epochs}",
-        "--trainer.enable_checkpointing=false",
-        f"--trainer.logger.init_args.save_dir={logs}" if logger else "--trainer.logger=false",
-    ]
-    cli = run_cli(["-c", str(RECIPE), *overrides], run=False)
+    cli = build_recipe(
+        RECIPE, f"--trainer.max_epochs={epochs}", "--trainer.enable_checkpointing=false", logs=logs if logger else None
+    )
     cli.trainer.callbacks[:] = [c for c in cli.trainer.callbacks if not isinstance(c, BettiMonitor)]
     return cli
 
@@ -123,7 +119,7 @@ class _Empty(pl.LightningModule):
 
 def _bare(epochs: int) -> float:
     """ms per epoch of the recipe's model, data and optimizer/scheduler in a bare full-batch PyTorch loop."""
-    cli = run_cli(["-c", str(RECIPE), "--trainer.logger=false"], run=False)
+    cli = build_recipe(RECIPE)
     model, data = cli.model, cli.datamodule
     data.setup("fit")
     x, y = data.train_set.tensors

@@ -13,18 +13,16 @@ Usage:
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import lightning.pytorch as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for ``common`` and ``monitor_scale`` when imported
 
-from common import Parser, recipe_path  # noqa: E402
+from common import Parser, recipe_in_temp_logs  # noqa: E402
 from monitor_scale import old_route  # noqa: E402
 
 from lightning_topo.callbacks import BettiMonitor  # noqa: E402
-from lightning_topo.cli import run_cli  # noqa: E402
 
 
 class OldRoute(pl.Callback):
@@ -45,11 +43,7 @@ class OldRoute(pl.Callback):
 
 
 def compare(recipe: str, overrides: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as logs:
-        cli = run_cli(
-            ["-c", str(recipe_path(recipe)), f"--trainer.logger.init_args.save_dir={logs}"] + overrides,
-            run=False,
-        )
+    with recipe_in_temp_logs(recipe, *overrides) as cli:
         monitor = next(c for c in cli.trainer.callbacks if isinstance(c, BettiMonitor))
         if recipe == "fashion_mnist":
             monitor.every_n_epochs = 1

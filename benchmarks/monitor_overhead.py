@@ -23,24 +23,15 @@ import statistics
 import time
 
 import lightning.pytorch as pl
-from common import Parser, recipe_path
+from common import Parser, build_recipe
 from lightning.pytorch.callbacks import EarlyStopping
 
 from lightning_topo.callbacks import BettiMonitor, EpochProgress
-from lightning_topo.cli import run_cli
 
 
 def build(recipe: str, overrides: list[str]) -> tuple[pl.Trainer, pl.LightningModule, pl.LightningDataModule]:
-    cli = run_cli(
-        [
-            "-c",
-            str(recipe_path(recipe)),
-            "--trainer.logger=false",
-            "--trainer.enable_checkpointing=false",
-            "--trainer.enable_progress_bar=false",
-            *overrides,
-        ],
-        run=False,
+    cli = build_recipe(
+        recipe, "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false", *overrides
     )
     return cli.trainer, cli.model, cli.datamodule
 
@@ -74,6 +65,11 @@ def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
     )
     print(f"baseline fits: {base_1:.1f} s, {base_2:.1f} s (mean {baseline:.1f} s)")
     print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
+    if not costs:
+        print(
+            "monitor's own cost: no monitored epoch in this fit; raise --d1-epochs/--cnn-epochs or pass --every-epoch"
+        )
+        return
     print(
         f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, {len(costs)} epochs);"
         f" training loop blocked {statistics.mean(blocked):.2f} s per monitored epoch (max {max(blocked):.2f} s)"

@@ -29,11 +29,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.utils.prune as torch_prune
-from common import Parser, recipe_path
+from common import Parser, build_recipe
 from torch import nn
 
 from lightning_topo.callbacks import BettiMonitor, BettiPruning, ContinueAtLearningRates, EpochProgress
-from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import (
     count_parameters,
@@ -115,19 +114,14 @@ def main() -> None:
 
     pl.seed_everything(args.seed, verbose=False)
     epochs = [] if args.epochs is None else [f"--trainer.max_epochs={args.epochs}"]
-    cli = run_cli(
-        [
-            "-c",
-            str(recipe_path("fashion_mnist")),
-            f"--data.root={args.data_root}",
-            "--data.download=false",
-            "--trainer.logger=false",
-            *epochs,
-            f"--seed_everything={args.seed}",
-            "--trainer.enable_checkpointing=false",
-            "--trainer.enable_progress_bar=false",
-        ],
-        run=False,
+    cli = build_recipe(
+        "fashion_mnist",
+        f"--data.root={args.data_root}",
+        "--data.download=false",
+        *epochs,
+        f"--seed_everything={args.seed}",
+        "--trainer.enable_checkpointing=false",
+        "--trainer.enable_progress_bar=false",
     )
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trainer.callbacks[:] = [

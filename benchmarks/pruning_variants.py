@@ -22,11 +22,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import Parser, recipe_path
+from common import Parser, build_recipe
 from pruning import accuracy, plan_by_amount, pruned_copy
 from torch import nn
 
-from lightning_topo.cli import run_cli
 from lightning_topo.monitoring import capture_activations, probe_from_batches
 from lightning_topo.pruning import count_parameters
 from lightning_topo.topology.filters import filter_betti_scores, l1_scores
@@ -43,16 +42,11 @@ def main() -> None:
     args = parser.parse_args()
 
     pl.seed_everything(0, verbose=False)
-    cli = run_cli(
-        [
-            "-c",
-            str(recipe_path("fashion_mnist")),
-            f"--data.root={args.data_root}",
-            "--data.download=false",
-            "--trainer.logger=false",
-            "--trainer.enable_checkpointing=false",
-        ],
-        run=False,
+    cli = build_recipe(
+        "fashion_mnist",
+        f"--data.root={args.data_root}",
+        "--data.download=false",
+        "--trainer.enable_checkpointing=false",
     )
     model, data = cli.model, cli.datamodule
     model.load_state_dict(torch.load(args.trained)["state_dict"])

@@ -43,17 +43,15 @@ from __future__ import annotations
 import functools
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import Parser, forget_betti, recipe_path
+from common import Parser, build_recipe, forget_betti, recipe_in_temp_logs, recipe_path
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.callbacks.epoch_progress import budget_reached
-from lightning_topo.cli import run_cli
 
 MAIN_RECIPES = ("d1_circles", "d2_tori", "d3_spheres", "d1_large")
 
@@ -131,9 +129,8 @@ def run_recipe(recipe: str, extra: list[str], monitor: bool = True) -> Row:
     """
     path = _recipe(recipe)
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as logs:
-        start = time.perf_counter()
-        cli = run_cli(["-c", str(path), f"--trainer.logger.init_args.save_dir={logs}", *extra], run=False)
+    start = time.perf_counter()
+    with recipe_in_temp_logs(path, *extra) as cli:
         trainer = cli.trainer
         if not monitor:
             trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, BettiMonitor)]
@@ -184,7 +181,7 @@ def run_plain(recipe: str, extra: list[str]) -> Row:
 
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    cli = run_cli(["-c", str(_recipe(recipe)), "--trainer.logger=false", *extra], run=False)
+    cli = build_recipe(_recipe(recipe), *extra)
     model, datamodule = cli.model, cli.datamodule
     fit_start = time.perf_counter()
     datamodule.setup("fit")

@@ -28,16 +28,14 @@ import io
 import math
 import pstats
 import statistics
-import tempfile
 import time
 from typing import Any
 
 import numpy as np
-from common import REPO, Parser, forget_betti, recipe_path
+from common import REPO, Parser, forget_betti, recipe_in_temp_logs
 
 import lightning_topo.topology as topology
 from lightning_topo.callbacks import BettiMonitor
-from lightning_topo.cli import run_cli
 from lightning_topo.topology import flag
 from lightning_topo.topology.reduction import collapse_dominated_vertices, reduced_hop_graph
 
@@ -54,10 +52,7 @@ def fitted_jobs(recipe: str, extra: list[str]) -> tuple[list[tuple[Any, dict[str
     topology.betti_from_neighbours = keep
     forget_betti()  # every job computes, none is looked up
     try:
-        with tempfile.TemporaryDirectory() as logs:
-            cli = run_cli(
-                ["-c", str(recipe_path(recipe)), f"--trainer.logger.init_args.save_dir={logs}", *extra], run=False
-            )
+        with recipe_in_temp_logs(recipe, *extra) as cli:
             cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     finally:
         topology.betti_from_neighbours = original
