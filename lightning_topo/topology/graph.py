@@ -251,8 +251,11 @@ def hop_edges(adjacency: sp.spmatrix, hops: int) -> np.ndarray:
     reach = adj.copy()
     step = adj + sp.identity(adj.shape[0], dtype=np.int32, format="csr")
     for _ in range(hops - 1):
-        reach = reach @ step
-        reach.data[:] = 1
+        grown = reach @ step
+        grown.data[:] = 1
+        if grown.nnz == reach.nnz:  # one more hop reached no new pair: every later hop is the same (a huge scale)
+            break
+        reach = grown
     upper = sp.triu(reach, k=1).tocoo()
     return np.vstack([upper.row, upper.col]).astype(np.int64)
 

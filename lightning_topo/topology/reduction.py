@@ -166,8 +166,11 @@ def reduced_hop_graph(indices: np.ndarray, hops: int) -> tuple[int, np.ndarray]:
     keep = ~dominated_vertices(closed, common)
     reach = closed if hops == 1 else common
     for _ in range(hops - 2):
-        reach = reach @ closed
-        reach.data[:] = 1  # only the pattern matters; counts would grow with every hop
+        grown = reach @ closed
+        grown.data[:] = 1  # only the pattern matters; counts would grow with every hop
+        if grown.nnz == reach.nnz:  # no new pair within one more hop: the pattern is final (a huge scale)
+            break
+        reach = grown
     reach = reach.tocsr()
     rows = np.repeat(np.arange(n), np.diff(reach.indptr))
     cols = reach.indices

@@ -101,6 +101,15 @@ def test_hop_edges_on_a_path_exact():
     assert sorted(zip(*three.tolist())) == [(i, j) for i in range(5) for j in range(i + 1, 5) if j - i <= 3]
 
 
+def test_hop_edges_stop_growing_once_every_pair_is_reached():
+    # a path of 5 is spanned within 4 hops; 10**9 hops used to mean 10**9 sparse products (a hang)
+    two_paths = sp.block_diag([_path(5), _path(3)]).tocsr()
+    pairs = sorted(zip(*hop_edges(two_paths, 10**9).tolist()))
+    within = [(i, j) for i in range(5) for j in range(i + 1, 5)] + [(5, 6), (5, 7), (6, 7)]
+    assert pairs == within  # the complete graph of each component, never an edge between them
+    assert pairs == sorted(zip(*hop_edges(two_paths, 4).tolist()))
+
+
 def test_hop_edges_ignore_self_loops():
     adj = _path(3) + sp.identity(3, format="csr")
     assert hop_edges(adj, 1).tolist() == [[0, 1], [1, 2]]

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lightning_topo.topology import betti_from_neighbours, flag, flag_complex_betti, numpy_neighbour_lists, reduction
+from lightning_topo.topology import (
+    betti_from_neighbours,
+    betti_numbers,
+    flag,
+    flag_complex_betti,
+    numpy_neighbour_lists,
+    reduction,
+)
 from lightning_topo.topology.graph import hop_edges, knn_from_indices, knn_indices
 from lightning_topo.topology.reduction import (
     closed_knn_adjacency,
@@ -66,6 +73,14 @@ def test_a_cycle_has_no_dominated_vertex_and_keeps_every_edge():
         n_kept, edges = reduced_hop_graph(indices, hops)
         whole = hop_edges(knn_from_indices(indices), hops)
         assert n_kept == 30 and _edge_set(edges) == _edge_set(whole)
+
+
+def test_a_huge_hop_count_stops_once_the_pattern_is_final():
+    indices = knn_indices(_circle(30), k=3)  # a 30-cycle: every pair within 15 hops
+    n_huge, huge = reduced_hop_graph(indices, 10**9)  # 10**9 sparse products before: a hang
+    n_spanning, spanning = reduced_hop_graph(indices, 15)
+    assert n_huge == n_spanning and _edge_set(huge) == _edge_set(spanning)
+    assert betti_numbers(_circle(30), k=3, scale=1e9) == (1, 0)  # a full simplex: one component, no loop
 
 
 def test_a_cone_reduces_to_one_vertex():
