@@ -1,6 +1,6 @@
 """The layout's import rules, read from the source, so that they cannot rot (docs/architecture.md states them).
 
-1. Imports never run up a floor: the topology core and the activations (1), the plain-torch building blocks
+1. Imports never run up a floor: the topology core, the activations and the shared argument checks (1), the plain-torch building blocks
    ``monitoring/`` and ``pruning/`` (2), the Lightning floor ``callbacks/``, ``models/`` and ``data/`` (3), the
    command line (4) and the package's lazy front (5).
 2. Floors 1 and 2 import no Lightning (neither ``lightning`` nor ``pytorch_lightning``).
@@ -80,7 +80,7 @@ def floor(module: str) -> int:
     if len(parts) == 1:
         return 5  # lightning_topo/__init__.py: the lazy public front
     top = parts[1]
-    if top in ("topology", "activations"):
+    if top in ("topology", "activations", "arguments"):
         return 1
     if top in ("monitoring", "pruning"):
         return 2

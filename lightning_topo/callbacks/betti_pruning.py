@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
+from lightning_topo.arguments import check_count, check_finite, check_positive, check_seed, is_real
 from lightning_topo.callbacks.base import TopoCallback
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import eval_mode, select_layers
@@ -124,8 +125,20 @@ class BettiPruning(TopoCallback):
     ) -> None:
         if amount is None and threshold is None:
             raise ValueError("give a threshold (an absolute score) or an amount (a fraction of each layer's filters)")
-        if amount is not None and not 0.0 <= amount < 1.0:
+        if amount is not None and not (is_real(amount) and 0.0 <= amount < 1.0):
             raise ValueError(f"amount must be a fraction in [0, 1), got {amount!r}")
+        if threshold is not None:
+            check_finite("threshold", threshold)  # NaN would select nothing, silently
+        check_count("k", k, minimum=2)
+        check_positive("scale", scale)
+        check_count("latency_batch", latency_batch)
+        check_seed(seed)
+        if isinstance(layers, str):  # one pattern, not a list of its characters
+            layers = [layers]
+        if layers is not None and (not layers or not all(isinstance(name, str) for name in layers)):
+            raise ValueError(
+                f"layers must be None (every Conv2d) or a non-empty list of conv module names/glob patterns, got {layers!r}"
+            )
         if criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         if direction not in ("highest", "lowest"):
@@ -142,11 +155,9 @@ class BettiPruning(TopoCallback):
             )
         if not isinstance(fine_tune_epochs, int) or fine_tune_epochs < 0:
             raise ValueError(f"fine_tune_epochs must be a non-negative integer, got {fine_tune_epochs!r}")
-        if fine_tune_lr is not None and not (isinstance(fine_tune_lr, (int, float)) and fine_tune_lr > 0):
-            raise ValueError(
-                f"fine_tune_lr must be a positive learning rate or None (the fit's final rates), got {fine_tune_lr!r}"
-            )
-        if max_accuracy_drop is not None and not 0.0 <= max_accuracy_drop <= 1.0:
+        if fine_tune_lr is not None:
+            check_positive("fine_tune_lr (None: the fit's final rates)", fine_tune_lr)
+        if max_accuracy_drop is not None and not (is_real(max_accuracy_drop) and 0.0 <= max_accuracy_drop <= 1.0):
             raise ValueError(f"max_accuracy_drop must be a fraction in [0, 1], got {max_accuracy_drop!r}")
         self.threshold, self.amount, self.criterion, self.direction = threshold, amount, criterion, direction
         self.dim = (1 if criterion == "knn" else 0) if dim is None else dim
@@ -201,10 +212,13 @@ class BettiPruning(TopoCallback):
             )
         plan = trainer.strategy.broadcast(plan, src=0)
         if not any(plan.values()):
-            rank_zero_warn(
-                f"BettiPruning: no filter selected (criterion={self.criterion}, threshold={self.threshold}, "
-                f"amount={self.amount}); under the k-NN hop protocol scores are small Betti numbers, so use amount"
+            rule = f"threshold={self.threshold}" if self.amount is None else f"amount={self.amount}"
+            hint = (
+                "under the k-NN hop protocol scores are small Betti numbers, so use amount"
+                if self.amount is None
+                else "the amount rounds to no filter in any layer, or min_filters_per_layer keeps them all"
             )
+            rank_zero_warn(f"BettiPruning: no filter selected (criterion={self.criterion}, {rule}); {hint}")
             return
         self.prune(trainer, pl_module, plan, scores)
 
@@ -262,11 +276,11 @@ class BettiPruning(TopoCallback):
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
             try:
                 save_pruned(pl_module, self.save_path)
-            except (
-                OSError,
-                RuntimeError,
-            ) as error:  # torch.save reports file errors as RuntimeError too; the model in memory is fine
-                rank_zero_warn(f"BettiPruning: could not save the pruned model to {self.save_path!r}: {error}")
+            except Exception as error:  # a full disk, a module that cannot be pickled: the model in memory is fine
+                rank_zero_warn(
+                    f"BettiPruning: could not save the pruned model to {self.save_path!r} ({type(error).__name__}: "
+                    f"{error}); the pruned model is still the one passed to fit: save its state_dict instead"
+                )
 
     # ------------------------------------------------------------------------------ helpers
     def _update_hparams(self, pl_module: Any) -> None:

@@ -235,11 +235,54 @@ def test_standalone_pytorch_lightning_trainer(tmp_path):
         ({"probe_size": 5, "k": 10}, "probe_size"),
         ({"min_filters_per_layer": 0}, "min_filters_per_layer"),
         ({"max_accuracy_drop": 2.0}, "max_accuracy_drop"),
+        # each of these used to pass, then fail (or prune nothing, silently) in on_fit_end, after the training
+        ({"threshold": float("nan")}, "threshold must be a finite number"),
+        ({"threshold": "300"}, "threshold must be a finite number"),
+        ({"amount": "0.5"}, "amount must be a fraction"),
+        ({"k": 1}, "k must be an integer >= 2"),
+        ({"k": "10"}, "k must be an integer >= 2"),
+        ({"scale": float("inf")}, "scale must be a positive finite number"),
+        ({"scale": -1.0}, "scale must be a positive finite number"),
+        ({"latency_batch": 0}, "latency_batch must be an integer >= 1"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": True}, "seed must be a non-negative integer"),
+        ({"layers": []}, "non-empty list of conv module names"),
+        ({"layers": ["features.block1.conv", 3]}, "non-empty list of conv module names"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BettiPruning(**kwargs)
+
+
+def test_one_layer_pattern_given_as_a_string_is_one_pattern(tmp_path):
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16))
+    pruner = BettiPruning(amount=0.5, layers="features.block2.conv", probe_size=60, k=5)  # not 20 one-letter names
+    assert pruner.layers == ["features.block2.conv"]
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(images(96), batch_size=32))
+    assert model.features.block1.conv.out_channels == 8 and model.features.block2.conv.out_channels == 8
+
+
+def test_a_model_that_cannot_be_pickled_is_pruned_kept_and_not_half_saved(tmp_path):
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16))
+    model.on_batch_hook = lambda batch: batch  # a lambda: torch.save cannot pickle the whole module
+    target = tmp_path / "pruned.pt"
+    target.write_bytes(b"an older model")
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, save_path=str(target))
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner])
+    with pytest.warns(UserWarning, match="could not save the pruned model .*save its state_dict instead"):
+        trainer.fit(model, DataLoader(images(96), batch_size=32))
+    assert trainer.state.finished and model.features.block1.conv.out_channels == 4
+    assert target.read_bytes() == b"an older model"  # neither truncated nor replaced by half a pickle
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no partial file left
+
+
+def test_an_amount_that_rounds_to_nothing_says_so(tmp_path):
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    pruner = BettiPruning(amount=0.0, probe_size=40, k=5)
+    with pytest.warns(UserWarning, match=r"no filter selected \(criterion=knn, amount=0.0\); the amount rounds"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(images(64), batch_size=32))
+    assert model.features.block1.conv.out_channels == 4
 
 
 def test_non_conv_layer_fails_before_training(tmp_path):
