@@ -22,8 +22,9 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, n_samples, take
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, take
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
@@ -37,7 +38,7 @@ from lightning_topo.monitoring.logger_output import (
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
-from lightning_topo.monitoring.probe import check_classes
+from lightning_topo.monitoring.probe import check_classes, checked_probe
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
     checkpoint_directory,
@@ -187,12 +188,15 @@ class BettiMonitor(TopoCallback):
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        if not isinstance(k, int) or k < 2:
-            raise ValueError(f"k must be an integer >= 2, got {k!r}")
-        if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
-        if probe is not None and (len(probe) != 2 or n_samples(probe[0]) != len(probe[1])):
-            raise ValueError("probe must be a pair (inputs, labels) of the same length")
+        check_count("k", k, minimum=2)
+        check_positive("scale", scale)  # infinity would skip every layer at every epoch
+        check_seed(seed)
+        for name, flag in (("per_class", per_class), ("include_input", include_input), ("log_figure", log_figure)):
+            check_flag(name, flag)
+        if probe is not None:
+            if not isinstance(probe, (tuple, list)) or len(probe) != 2:
+                raise ValueError("probe must be a pair (inputs, labels)")
+            probe = checked_probe(*probe)
         if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
             raise ValueError(f"num_workers must be None or an integer >= 0 (0: synchronous), got {num_workers!r}")
         if not isinstance(max_pending, int) or max_pending < 1:
@@ -254,9 +258,7 @@ class BettiMonitor(TopoCallback):
             >>> sorted(monitor.compute(net)["betti"]["1"])
             ['0', '1']
         """
-        labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
-        if n_samples(inputs) != len(labels):
-            raise ValueError(f"the probe has {n_samples(inputs)} inputs but {len(labels)} labels")
+        inputs, labels = checked_probe(inputs, labels)
         self._given_probe = (inputs, labels)
         self._probe = (inputs, labels)
         if model is not None:
@@ -362,6 +364,13 @@ class BettiMonitor(TopoCallback):
 
     def compute(self, model: torch.nn.Module, epoch: int = 0, step: int = 0) -> dict[str, Any]:
         """Betti numbers of every watched layer on the probe, synchronously: a history entry (usable on its own)."""
+        if self._probe is None:
+            raise RuntimeError(
+                "BettiMonitor.compute needs a probe: call monitor.set_probe(inputs, labels) first (outside a fit), "
+                "or pass probe=(inputs, labels) when building the monitor and call compute after train start"
+            )
+        if not self._watched:  # set_probe without a model: the layers are resolved on this one
+            self._watched = self._resolve_watched(model)
         start = time.perf_counter()
         runner, self._runner = self._runner, JobRunner(0)
         try:

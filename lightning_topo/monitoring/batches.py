@@ -45,6 +45,7 @@ __all__ = [
     "as_model_input",
     "call_model",
     "concat",
+    "describe_inputs",
     "n_samples",
     "pin",
     "primary_tensor",
@@ -95,6 +96,24 @@ def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
 def to_host(inputs: ModelInputs) -> ModelInputs:
     """Every tensor detached and on the CPU (where a probe is kept)."""
     return _map(lambda tensor: tensor.detach().cpu(), inputs)
+
+
+def describe_inputs(inputs: ModelInputs) -> str:
+    """Each tensor's dtype and shape, for an error message.
+
+    Example:
+        >>> describe_inputs({"input_ids": torch.zeros(2, 5, dtype=torch.long)})
+        '{input_ids: int64 (2, 5)}'
+    """
+
+    def one(tensor: torch.Tensor) -> str:
+        return f"{str(tensor.dtype).removeprefix('torch.')} {tuple(tensor.shape)}"
+
+    if isinstance(inputs, torch.Tensor):
+        return one(inputs)
+    if isinstance(inputs, Mapping):
+        return "{" + ", ".join(f"{key}: {one(value)}" for key, value in inputs.items()) + "}"
+    return "(" + ", ".join(one(value) for value in inputs) + ")"
 
 
 def pin(inputs: ModelInputs) -> ModelInputs:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model
+from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model, describe_inputs
 
 __all__ = ["eval_mode", "forward_order", "forward_with_hooks", "output_shapes"]
 
@@ -93,7 +93,14 @@ def forward_order(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
         return hook
 
     leaves = [name for name, module in model.named_modules() if name and not list(module.children())]
-    forward_with_hooks(model, example, {name: record(name) for name in leaves}, forward=forward)
+    try:
+        forward_with_hooks(model, example, {name: record(name) for name in leaves}, forward=forward)
+    except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
+        raise ValueError(
+            f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
+            f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
+            "input_keys and forward_fn"
+        ) from error
     return order
 
 

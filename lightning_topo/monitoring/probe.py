@@ -7,11 +7,21 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, call_model, concat, take, to_host
+from lightning_topo.monitoring.batches import (
+    BatchReader,
+    ForwardFn,
+    ModelInputs,
+    call_model,
+    concat,
+    n_samples,
+    take,
+    to_host,
+)
 
 __all__ = [
     "balanced_indices",
     "check_classes",
+    "checked_probe",
     "choose_classes",
     "draw_probe",
     "group_by_class",
@@ -50,6 +60,45 @@ def group_by_class(inputs: ModelInputs, labels: torch.Tensor) -> tuple[ModelInpu
     if bool((order == torch.arange(len(order))).all()):
         return inputs, labels
     return take(inputs, order), labels[order]
+
+
+def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
+    """A probe given by hand, checked: tensors of inputs, one integer class label per point, as many of each.
+
+    Labels of shape ``(n, 1)`` are read flat; the inputs are returned as they are (no copy).
+
+    Example:
+        >>> x, y = checked_probe(torch.zeros(4, 2), torch.tensor([[0], [1], [0], [1]]))
+        >>> y.tolist()
+        [0, 1, 0, 1]
+        >>> checked_probe(torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])
+        Traceback (most recent call last):
+        ...
+        ValueError: probe labels must be one integer class per point, shape (n,), got float32 labels of shape (4, 2); one-hot labels: pass labels.argmax(1)
+    """
+    valid_inputs = isinstance(inputs, torch.Tensor) or (
+        isinstance(inputs, (dict, tuple, list))
+        and len(inputs) > 0
+        and all(isinstance(value, torch.Tensor) for value in (inputs.values() if isinstance(inputs, dict) else inputs))
+    )
+    if not valid_inputs:
+        raise ValueError(f"probe inputs must be a tensor, or a dict or tuple of tensors, got {type(inputs).__name__}")
+    labels = torch.as_tensor(labels)
+    flat = labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)
+    if not flat or labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        hint = "; one-hot labels: pass labels.argmax(1)" if labels.ndim == 2 else ""
+        raise ValueError(
+            f"probe labels must be one integer class per point, shape (n,), got "
+            f"{str(labels.dtype).removeprefix('torch.')} labels of shape {tuple(labels.shape)}{hint}"
+        )
+    labels = labels.detach().cpu().reshape(-1)
+    if len(labels) == 0:
+        raise ValueError("the probe is empty: pass at least k + 1 points of each class to measure")
+    if int(labels.min()) < 0:
+        raise ValueError(f"probe labels must be class indices >= 0, got {int(labels.min())}")
+    if n_samples(inputs) != len(labels):
+        raise ValueError(f"the probe has {n_samples(inputs)} inputs but {len(labels)} labels: give one label per input")
+    return inputs, labels
 
 
 def check_classes(classes: Any) -> int | list[int] | None:

@@ -311,12 +311,44 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
         ({"every_n_epochs": 0}, "every_n_epochs"),
         ({"metric": "cosine"}, "metric must be one of"),
         ({"k": 1}, "k must be"),
-        ({"probe": (torch.zeros(3, 2), torch.zeros(2))}, "same length"),
+        ({"probe": (torch.zeros(3, 2), torch.zeros(2, dtype=torch.long))}, "3 inputs but 2 labels"),
+        # each of these used to pass and fail at every epoch (or skip every layer, silently)
+        ({"probe": (torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])}, "one-hot labels: pass labels.argmax"),
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0.0, 1.0, 0.0, 1.0]))}, "one integer class per point"),
+        ({"probe": (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))}, "the probe is empty"),
+        ({"probe": (torch.zeros(2, 2), torch.tensor([0, -1]))}, "class indices >= 0"),
+        ({"probe": ([[0.0, 1.0]], [0])}, "probe inputs must be a tensor"),
+        ({"probe": torch.zeros(4, 2)}, "probe must be a pair"),
+        ({"scale": float("inf")}, "scale must be a positive finite number"),
+        ({"k": "14"}, "k must be an integer >= 2"),
+        ({"seed": -3}, "seed must be a non-negative integer"),
+        ({"seed": 1.5}, "seed must be a non-negative integer"),
+        ({"per_class": "false"}, "per_class must be True or False"),
+        ({"log_figure": 0}, "log_figure must be True or False"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BettiMonitor(**kwargs)
+
+
+def test_compute_outside_a_fit_says_what_it_needs_and_resolves_layers_on_the_model_given():
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    monitor = BettiMonitor(k=3, log_figure=False)
+    with pytest.raises(RuntimeError, match=r"compute needs a probe: call monitor.set_probe\(inputs, labels\)"):
+        monitor.compute(net)
+    angles = torch.linspace(0, 6.28, 40)
+    monitor.set_probe(torch.stack([angles.cos(), angles.sin()], 1), torch.arange(40) % 2)  # no model here
+    entry = monitor.compute(net)  # used to be {'betti': {}}: nothing watched, nothing said
+    assert monitor.watched_layers == ["input", "1", "logits"]
+    assert sorted(entry["betti"]) == ["1", "input", "logits"] and entry["betti"]["input"]["0"][0] >= 1
+
+
+def test_a_probe_the_model_cannot_take_is_named_at_train_start(tmp_path):
+    monitor = BettiMonitor(probe=(torch.zeros(20, 3), torch.arange(20) % 2), k=3, log_figure=False)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
+    with pytest.raises(ValueError, match=r"could not be run on the probe's inputs \(float32 \(2, 3\), two samples\)"):
+        trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=32))
 
 
 def test_mlp_classifier_in_a_yaml_recipe_gets_the_monitor(tmp_path, monkeypatch):
