@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from lightning_topo.arguments import check_finite, check_positive
+
 __all__ = [
     "PROPOSED_ACTIVATION",
     "Fold",
@@ -49,13 +51,21 @@ def register_activation(name: str) -> Callable[[F], F]:
     """Register an ``nn.Module`` class or factory under ``name`` (a decorator).
 
     Raises:
-        ValueError: the name is empty, reserved (``"proposed"``) or already taken.
+        ValueError: the name is not a string, is empty, reserved (``"proposed"``) or already taken.
+        TypeError: what is decorated is not callable.
     """
+    if not isinstance(name, str):
+        raise ValueError(
+            f"register_activation takes a name (a string), got {type(name).__name__}: "
+            "write @register_activation('my_act') above the class, with the parentheses"
+        )
     key = name.strip().lower()
     if not key or key == "proposed":
         raise ValueError(f"cannot register an activation under {name!r}: the name is empty or reserved")
 
     def decorator(factory: F) -> F:
+        if not callable(factory):
+            raise TypeError(f"register_activation({name!r}) needs an nn.Module class or factory, got {factory!r}")
         if key in _REGISTRY:
             raise ValueError(f"an activation named {key!r} is already registered ({_REGISTRY[key]!r})")
         _REGISTRY[key] = factory
@@ -82,7 +92,13 @@ def get_activation(name: str, **kwargs: Any) -> nn.Module:
         key = PROPOSED_ACTIVATION
     if key not in _REGISTRY:
         raise ValueError(f"unknown activation {name!r}; known activations: {', '.join(list_activations())}")
-    return _REGISTRY[key](**kwargs)
+    module = _REGISTRY[key](**kwargs)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"the factory registered as {key!r} ({_REGISTRY[key]!r}) returned a {type(module).__name__}, not an "
+            "nn.Module: a model cannot hold it as a layer (register a module class, or a function returning one)"
+        )
+    return module
 
 
 # ------------------------------------------------------------------------------------------ standard
@@ -105,6 +121,7 @@ def _leaky_relu(negative_slope: float = 0.2) -> nn.Module:
 @register_activation("clipped_relu")
 def _clipped_relu(ceiling: float = 1.0) -> nn.Module:
     """``min(max(x, 0), ceiling)``: glues both tails of the line to a point (Naitzat et al.'s unused candidate)."""
+    check_positive("clipped_relu's ceiling", ceiling)
     return nn.Hardtanh(0.0, ceiling)
 
 
@@ -147,8 +164,8 @@ class SmoothSplit(nn.Module):
 
     def __init__(self, c: float = 1.0, a: float = 4.0) -> None:
         super().__init__()
-        if a <= 0:
-            raise ValueError(f"SmoothSplit needs a > 0 (the steepness of the split), got {a}")
+        check_positive("SmoothSplit's a (the steepness of the split)", a)
+        check_finite("SmoothSplit's c (the width of the split)", c)
         self.c, self.a = float(c), float(a)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +186,8 @@ class ParametricSplit(nn.Module):
 
     def __init__(self, c: float = 1.0, a: float = 4.0) -> None:
         super().__init__()
+        check_finite("ParametricSplit's starting c", c)
+        check_finite("ParametricSplit's starting a", a)
         self.c = nn.Parameter(torch.tensor(float(c)))
         self.a = nn.Parameter(torch.tensor(float(a)))
 

@@ -72,6 +72,32 @@ def test_register_a_user_activation(monkeypatch):
         register_activation("proposed")
 
 
+def test_registering_by_mistake_is_caught_where_it_is_written(monkeypatch):
+    monkeypatch.setattr(activations, "_REGISTRY", dict(activations._REGISTRY))
+    with pytest.raises(ValueError, match=r"takes a name .*with the parentheses"):
+        register_activation(nn.Softsign)  # type: ignore[arg-type]  # @register_activation without ("name")
+    with pytest.raises(TypeError, match="needs an nn.Module class or factory, got 3"):
+        register_activation("three")(3)  # type: ignore[arg-type]
+    register_activation("plain_function")(torch.relu)  # callable, but returns a tensor, not a layer
+    with pytest.raises(TypeError, match=r"'plain_function' .* returned a Tensor, not an nn.Module"):
+        get_activation("plain_function", input=torch.zeros(1))
+    assert "three" not in list_activations()
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("clipped_relu", {"ceiling": -1.0}, "ceiling must be a positive finite number"),  # was a bare AssertionError
+        ("smooth_split", {"a": float("nan")}, "steepness of the split\\) must be a positive finite number"),
+        ("smooth_split", {"c": float("nan")}, "width of the split\\) must be a finite number"),  # NaN outputs
+        ("parametric_split", {"a": float("inf")}, "starting a must be a finite number"),
+    ],
+)
+def test_candidate_parameters_are_checked(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        get_activation(name, **kwargs)
+
+
 def test_candidate_values():
     x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
     assert torch.equal(get_activation("clipped_relu")(x), torch.tensor([0.0, 0.0, 0.0, 0.5, 1.0]))

@@ -7,6 +7,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_topo.arguments import check_positive
 from lightning_topo.callbacks.base import TopoCallback
 
 __all__ = ["ContinueAtLearningRates"]
@@ -24,7 +25,13 @@ class ContinueAtLearningRates(TopoCallback):
     """
 
     def __init__(self, learning_rates: Sequence[float]) -> None:
-        self.learning_rates = list(learning_rates)
+        if isinstance(learning_rates, (str, bytes)) or not isinstance(learning_rates, Sequence) or not learning_rates:
+            raise ValueError(
+                f"learning_rates must be a non-empty list, one rate per parameter group, got {learning_rates!r}"
+            )
+        for i, lr in enumerate(learning_rates):
+            check_positive(f"learning_rates[{i}]", lr, allow_zero=True)  # a schedule may end at 0
+        self.learning_rates = [float(lr) for lr in learning_rates]
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         groups = [group for optimizer in trainer.optimizers for group in optimizer.param_groups]

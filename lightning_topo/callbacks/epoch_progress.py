@@ -84,8 +84,14 @@ class EpochProgress(TopoCallback):
     def __init__(self, every_n_epochs: int = 100, metrics: list[str] | None = None) -> None:
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        if isinstance(metrics, str):  # one metric name, not a list of its letters
+            metrics = [metrics]
+        if metrics is not None and (
+            not isinstance(metrics, (list, tuple)) or not metrics or not all(isinstance(m, str) for m in metrics)
+        ):
+            raise ValueError(f"metrics must be None (every logged scalar) or a list of metric names, got {metrics!r}")
         self.every_n_epochs = every_n_epochs
-        self.metrics = metrics
+        self.metrics = None if metrics is None else list(metrics)
         self._start = time.perf_counter()
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:

@@ -121,3 +121,21 @@ def test_the_recipes_rule_on_a_short_budget_names_train_acc_and_its_threshold(ca
     line = next(line for line in caplog.text.splitlines() if "[done]" in line)
     assert "[done]  budget reached at epoch 2 (max_epochs=2)" in line
     assert f"EarlyStopping did not fire: train_acc={accuracy:.6g}, needs > 0.99999" in line
+
+
+@pytest.mark.parametrize("metrics", [5, [], ["train_acc", 3], {"train_acc": 1}])
+def test_metrics_must_be_a_list_of_names(metrics):
+    with pytest.raises(ValueError, match="metrics must be None .*or a list of metric names"):
+        EpochProgress(metrics=metrics)
+
+
+def test_one_metric_name_is_one_name_not_its_letters(caplog):
+    progress = EpochProgress(every_n_epochs=1, metrics="count")
+    assert progress.metrics == ["count"]
+    trainer = pl.Trainer(
+        callbacks=[progress], max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    with caplog.at_level("INFO"):
+        trainer.fit(EpochCounter())
+    assert "[train] epoch 2" in caplog.text and "count=1.0000" in caplog.text
