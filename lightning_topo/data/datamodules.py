@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from lightning_topo.arguments import check_seed, is_real
 from lightning_topo.data.synthetic import DATASETS, check_arguments, make_dataset
 from lightning_topo.data.validation import NoValidationWithoutSplit
 
@@ -74,8 +75,9 @@ class SyntheticDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
             raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-        if not 0.0 <= val_fraction < 1.0:
+        if not (is_real(val_fraction) and 0.0 <= val_fraction < 1.0):
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+        check_seed(seed)
         self.save_hyperparameters()
         check_arguments(units, n_points)
         self._kwargs = {"units": units, "seed": seed} | ({} if n_points is None else {"n_points": n_points})

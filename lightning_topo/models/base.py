@@ -21,17 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_topo.arguments import check_positive
+
 __all__ = ["ClassifierModule", "OPTIMIZERS"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-
-
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    """Raise a ``ValueError`` naming ``name`` unless ``value`` is a positive (or zero) number."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        bound = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{name} must be {bound} number, got {value!r}")
 
 
 class ClassifierModule(pl.LightningModule):

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from lightning_topo.activations import get_activation
-from lightning_topo.models.base import ClassifierModule, check_positive
+from lightning_topo.arguments import check_positive
+from lightning_topo.models.base import ClassifierModule
 
 __all__ = ["CNNClassifier"]
 

@@ -60,6 +60,9 @@ def test_same_seed_same_data():
         ({"scaling": "minmax"}, "scaling must be one of"),
         ({"batch_size": 0}, "batch_size"),
         ({"val_fraction": 1.0}, "val_fraction"),
+        ({"val_fraction": "0.1"}, "val_fraction"),
+        ({"seed": -1}, "seed must be a non-negative integer"),  # numpy's error came at set-up
+        ({"seed": 0.5}, "seed must be a non-negative integer"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):

@@ -54,6 +54,9 @@ def test_cnn_is_rebuilt_from_hparams_with_other_widths():
         (lambda: MLPClassifier(0), "in_features"),
         (lambda: MLPClassifier(2, num_classes=1), "num_classes"),
         (lambda: MLPClassifier(2, lr=-1.0), "lr must be"),
+        (lambda: MLPClassifier(2, lr=float("inf")), "lr must be a positive finite number"),  # passed: NaN weights
+        (lambda: MLPClassifier(2, lr="0.01"), "lr must be a positive finite number"),
+        (lambda: MLPClassifier(2, weight_decay=float("nan")), "weight_decay must be a non-negative finite number"),
         (lambda: MLPClassifier(2, optimizer="lbfgs"), "optimizer must be one of"),
         (lambda: CNNClassifier(channels=(8, 0)), "channels must be"),
         (lambda: CNNClassifier(kernel_size=4), "kernel_size"),
