@@ -98,6 +98,11 @@ class SyntheticDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         x, y = make_dataset(self.hparams.dataset, **self._kwargs)
         order = np.random.default_rng(self.hparams.seed + 1).permutation(len(x))
         n_val = int(round(self.hparams.val_fraction * len(x)))
+        if n_val >= len(x):
+            raise ValueError(
+                f"val_fraction={self.hparams.val_fraction} of {len(x)} points leaves no training point; lower "
+                "val_fraction or raise n_points"
+            )
         val_idx, train_idx = order[:n_val], order[n_val:]
         x_train, x_val = self._scale(x[train_idx], x[val_idx])
         self.train_set = TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y[train_idx]))

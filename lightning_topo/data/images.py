@@ -174,6 +174,17 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         index = torch.nonzero(new >= 0).flatten()
         return index, new[index]
 
+    def _check_every_class_present(self, labels: torch.Tensor) -> None:
+        """A class without a training image trains a model that can never predict it: say so at set-up."""
+        counts = torch.bincount(labels, minlength=self.num_classes)
+        missing = [name for name, count in zip(self.class_names, counts.tolist()) if count == 0]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} found no training image of class{'es' * (len(missing) > 1)} {missing} under "
+                f"{self.root}; check the folder (a partial download or unzip?), or choose the classes present with "
+                "classes=[...]"
+            )
+
     # ----------------------------------------------------------------- data reading (subclasses)
     def _read(self, train: bool) -> tuple[torch.Tensor | list[Path], torch.Tensor]:
         """The train or test split: uint8 ``(N, C, H, W)`` images (or image paths) and original labels."""
@@ -263,6 +274,7 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         if stage in (None, "fit", "validate") and self.train_set is None:
             images, labels = self._readable(*self._read(train=True), split="train")
             index, labels = self._keep(labels)
+            self._check_every_class_present(labels)
             order = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.seed))
             n_val = int(round(self.val_fraction * len(order)))
             for name, part, train in (("val_set", order[:n_val], False), ("train_set", order[n_val:], True)):

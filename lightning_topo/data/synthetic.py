@@ -48,8 +48,9 @@ _D1_DISK, _D1_HOLE, _D1_RING, _D1_HALF_SIDE = 1.3, 1.8, 7.0, 10.0
 _GRID_SPACING_2D = 5.0  # centre-to-centre distance of grid layouts (> 2 * hole radius, with margin)
 
 
-def check_arguments(units: int, n_points: int | None = None) -> None:
-    """Raise a ``ValueError`` naming the argument unless ``units`` (and ``n_points``, if given) are usable."""
+def check_arguments(units: int, n_points: int | None = None, per_unit: int = 2) -> None:
+    """Raise a ``ValueError`` naming the argument unless ``units`` (and ``n_points``, at least ``per_unit`` points
+    per unit, if given) are usable."""
     if not isinstance(units, (int, np.integer)) or units < 1:
         raise ValueError(f"units must be a positive integer, got {units!r}")
     if units != 9 and math.isqrt(units) ** 2 != units:
@@ -57,8 +58,8 @@ def check_arguments(units: int, n_points: int | None = None) -> None:
             f"units must be 9 (the original layout) or a perfect square m*m (a grid), got {units}; "
             f"for example units=169 gives a 13x13 grid"
         )
-    if n_points is not None and (not isinstance(n_points, (int, np.integer)) or n_points < 2 * units):
-        raise ValueError(f"n_points must be an integer >= 2 * units ({2 * units}), got {n_points!r}")
+    if n_points is not None and (not isinstance(n_points, (int, np.integer)) or n_points < per_unit * units):
+        raise ValueError(f"n_points must be an integer >= {per_unit} * units ({per_unit * units}), got {n_points!r}")
 
 
 def unit_centres(units: int, dim: int, spacing: float) -> np.ndarray:
@@ -182,9 +183,10 @@ def make_d3(units: int = 9, n_points: int = 37800, seed: int = 0) -> tuple[np.nd
     share so that, at the protocol's k=35, its neighbourhoods stay inside it even at a quarter of
     the default size.
 
-    Known Betti numbers: class a ``(units, 0, units)``, class b ``(2 * units, 0, units)``.
+    Known Betti numbers: class a ``(units, 0, units)``, class b ``(2 * units, 0, units)``.  ``n_points`` is
+    matched exactly; it must be at least ``9 * units``, so that 12% of a unit's points is one point or more.
     """
-    check_arguments(units, n_points)
+    check_arguments(units, n_points, per_unit=9)  # fewer, and every part's one point overshot the size (27 for 18)
     rng = np.random.default_rng(seed)
     centres = unit_centres(units, 3, _D3_SPACING)
     parts = [(_D3_BALL, 1), (_D3_A_SHELL, 0), (_D3_B_SHELL, 1)]

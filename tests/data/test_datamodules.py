@@ -68,3 +68,9 @@ def test_same_seed_same_data():
 def test_bad_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SyntheticDataModule(**kwargs)
+
+
+def test_a_validation_split_that_takes_every_point_is_refused_at_set_up():
+    dm = SyntheticDataModule("d2", units=1, n_points=20, val_fraction=0.99)  # 20 of 20 points held out
+    with pytest.raises(ValueError, match="val_fraction=0.99 of 20 points leaves no training point"):
+        dm.setup("fit")

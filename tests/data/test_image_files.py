@@ -167,6 +167,15 @@ def test_a_kaggle_flat_folder_skips_the_bad_files_of_whichever_split_they_fall_i
     assert sorted(named) == sorted(bad)  # each named once, in the warning of its own split
 
 
+def test_a_kaggle_folder_holding_only_cats_is_refused_at_set_up(tmp_path):
+    folder = tmp_path / "cats_vs_dogs" / "train"
+    for k in range(6):
+        noisy_image(folder / f"cat.{k}.jpg", True, seed=k)  # the dogs never unzipped: a one-class 'classifier'
+    dm = CatsVsDogsDataModule(root=str(tmp_path), image_size=16, val_fraction=0.0)
+    with pytest.raises(ValueError, match=r"found no training image of class \['dog'\] under .*classes=\[\.\.\.\]"):
+        dm.setup("fit")
+
+
 def test_a_split_with_no_readable_file_says_so(tmp_path):
     for label in ("cat", "dog"):
         (tmp_path / "cats_vs_dogs" / "train" / label).mkdir(parents=True)

@@ -66,12 +66,19 @@ def test_generators_are_seeded_and_shaped():
     assert make_d3(units=4, n_points=1000, seed=0)[0].shape == (1000, 3)
 
 
+@pytest.mark.parametrize("units", [1, 4, 9])
+def test_d3_has_exactly_the_size_asked_from_its_smallest(units):
+    sizes = range(9 * units, 40 * units, max(1, units // 2))
+    assert [len(make_d3(units=units, n_points=n)[0]) for n in sizes] == list(sizes)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: make_d1(units=10), "perfect square"),
         (lambda: make_d1(units=0), "units must be a positive integer"),
         (lambda: make_d2(n_points=3), "n_points must be"),
+        (lambda: make_d3(units=9, n_points=18), r"n_points must be an integer >= 9 \* units \(81\)"),  # gave 27
         (lambda: make_dataset("d4"), "unknown synthetic dataset"),
         (lambda: known_betti("circles"), "unknown synthetic dataset"),
     ],
