@@ -22,7 +22,7 @@ from lightning_topo.monitoring.batches import (
     to_host,
 )
 from lightning_topo.monitoring.outputs import select_tensor
-from lightning_topo.monitoring.probe import check_classes, draw_probe
+from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe
 from lightning_topo.pruning import (
     batchnorm_layers,
     count_parameters,
@@ -188,6 +188,7 @@ class BettiPruning(TopoCallback):
 
     def set_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
+        inputs, labels = checked_probe(inputs, labels)
         inputs = to_host(inputs)
         self._probe = (inputs, labels.detach().cpu())
         example = take(inputs, slice(0, 2))
@@ -224,6 +225,11 @@ class BettiPruning(TopoCallback):
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:
         """Each selected conv layer's filter scores on the probe: ``{name: (n_filters,)}``."""
+        if self._probe is None:
+            raise RuntimeError(
+                "BettiPruning.score needs a probe: call pruner.set_probe(model, inputs, labels) first (a fit does it "
+                "at train start)"
+            )
         return filter_scores(
             model, self._convs, self._probe[0], self.criterion, self._reader.forward, self.dim, self.k, self.scale
         )

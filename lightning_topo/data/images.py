@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from lightning_topo.arguments import check_seed, is_real
+from lightning_topo.arguments import check_flag, check_seed, is_real
 from lightning_topo.data.image_datasets import FileImages, TensorImages
 from lightning_topo.data.image_files import (
     BadImageFilesError,
@@ -125,6 +125,8 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
         if not (is_real(val_fraction) and 0.0 <= val_fraction < 1.0):
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
         check_seed(seed)
+        check_flag("augment", augment)
+        check_flag("normalize", normalize)
         if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
             raise ValueError(f"image_size must be an integer >= 8 or None (native size), got {image_size!r}")
         if not isinstance(batch_size, int) or batch_size < 1:

@@ -255,6 +255,18 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
         BettiPruning(**kwargs)
 
 
+def test_scoring_outside_a_fit_needs_a_probe_and_checks_it():
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,)).eval()
+    pruner = BettiPruning(amount=0.5, probe_size=30, k=5)
+    with pytest.raises(RuntimeError, match=r"score needs a probe: call pruner.set_probe\(model, inputs, labels\)"):
+        pruner.score(model)
+    x = torch.randn(30, 1, 12, 12)
+    with pytest.raises(ValueError, match="one-hot labels: pass labels.argmax"):
+        pruner.set_probe(model, x, torch.eye(2)[torch.arange(30) % 2])
+    pruner.set_probe(model, x, torch.arange(30) % 2)
+    assert pruner.score(model)["features.block1.conv"].shape == (4,)
+
+
 def test_one_layer_pattern_given_as_a_string_is_one_pattern(tmp_path):
     model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16))
     pruner = BettiPruning(amount=0.5, layers="features.block2.conv", probe_size=60, k=5)  # not 20 one-letter names

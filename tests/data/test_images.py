@@ -316,6 +316,7 @@ def test_a_failed_download_says_where_to_put_the_files(tmp_path, module, monkeyp
         ({"batch_size": 0}, "batch_size"),
         ({"seed": -1}, "seed must be a non-negative integer"),  # torch's error came at set-up
         ({"seed": "0"}, "seed must be a non-negative integer"),
+        ({"augment": "false"}, "augment must be True or False"),  # a truthy string meant augmentation
     ],
 )
 def test_bad_options_fail_in_init_naming_the_field(options, message):
