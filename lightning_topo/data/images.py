@@ -460,10 +460,16 @@ class CIFAR10DataModule(ImageDataModule):
         for path, target in samples:
             try:
                 with Image.open(path) as image:
-                    decoded.append(v2.functional.pil_to_tensor(image.convert("RGB")))
-                targets.append(target)
+                    pixels = v2.functional.pil_to_tensor(image.convert("RGB"))
             except Exception as error:  # passed the cheap check, fails to decode: same policy
                 failed[Path(path)] = f"cannot be decoded ({type(error).__name__}: {error})"
+                continue
+            if tuple(pixels.shape[-2:]) != (self.NATIVE_SIZE, self.NATIVE_SIZE):  # not one of the set's images
+                height, width = pixels.shape[-2:]
+                failed[Path(path)] = f"is {width}x{height} pixels, not CIFAR-10's {self.NATIVE_SIZE}x{self.NATIVE_SIZE}"
+                continue
+            decoded.append(pixels)
+            targets.append(target)
         self._handle_bad(failed, folder.name)
         images = torch.stack(decoded) if decoded else None
         if images is None:

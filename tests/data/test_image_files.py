@@ -208,6 +208,18 @@ def test_cifar10_png_folders_skip_unreadable_files_too(tmp_path):
         CIFAR10DataModule(root=str(tmp_path), classes=["cat", "dog"], on_bad_file="raise").setup("fit")
 
 
+def test_a_cifar10_png_of_another_size_is_a_bad_file_named_not_a_stack_error(tmp_path):
+    for c, name in enumerate(("cat", "dog")):
+        for j in range(3):
+            noisy_image(tmp_path / "cifar10" / "train" / name / f"{j:05d}.png", c == 0, (32, 32), seed=j)
+    odd = tmp_path / "cifar10" / "train" / "dog" / "00003.png"
+    noisy_image(odd, False, (40, 36))  # torch.stack raised 'stack expects each tensor to be equal size'
+    dm = CIFAR10DataModule(root=str(tmp_path), classes=["cat", "dog"], val_fraction=0.0)
+    with pytest.warns(BadImageFileWarning, match=r"00003.png \(is 40x36 pixels, not CIFAR-10.s 32x32\)"):
+        dm.setup("fit")
+    assert len(dm.train_set) == 6 and set(dm.bad_files) == {odd}
+
+
 # ----------------------------------------------------------------------------------------- at load time
 def test_a_file_that_fails_to_decode_later_is_replaced_by_the_next_sample(tmp_path):
     root = cats_vs_dogs(tmp_path)
