@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -22,6 +23,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_topo.arguments import check_positive
+from lightning_topo.monitoring.batches import LABEL_KEYS, POSITIONAL_KEYS
 
 __all__ = ["ClassifierModule", "OPTIMIZERS"]
 
@@ -77,8 +79,25 @@ class ClassifierModule(pl.LightningModule):
                 f"set --model.init_args.num_classes={served} (a class subset changes the count)"
             )
 
+    def _inputs_and_labels(self, batch: Any, labels_needed: bool = True) -> tuple[torch.Tensor, Any]:
+        """``(x, y)`` of a batch: a tuple ``(x, y, ...)``, or a mapping such as ``{"image": x, "label": y}``."""
+        if isinstance(batch, torch.Tensor) and not labels_needed:
+            return batch, None
+        if isinstance(batch, (tuple, list)) and len(batch) >= (2 if labels_needed else 1):
+            return batch[0], batch[1] if len(batch) > 1 else None
+        if isinstance(batch, Mapping):
+            x_key = next((key for key in POSITIONAL_KEYS if key in batch), None)
+            y_key = next((key for key in LABEL_KEYS if key in batch), None)
+            if x_key is not None and (y_key is not None or not labels_needed):
+                return batch[x_key], None if y_key is None else batch[y_key]
+        keys = f" with keys {list(batch)}" if isinstance(batch, Mapping) else ""
+        raise ValueError(
+            f"{type(self).__name__} reads batches (inputs, labels) or mappings with an input under one of "
+            f"{POSITIONAL_KEYS} and labels under one of {LABEL_KEYS}; got a {type(batch).__name__}{keys}"
+        )
+
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
-        x, y = batch[0], batch[1]
+        x, y = self._inputs_and_labels(batch)
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         metric = getattr(self, f"{stage}_acc")
@@ -103,7 +122,7 @@ class ClassifierModule(pl.LightningModule):
         self._step(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = self._inputs_and_labels(batch, labels_needed=False)[0]
         return self(x).argmax(dim=1)
 
     def configure_optimizers(self) -> dict[str, Any]:

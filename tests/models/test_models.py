@@ -115,3 +115,39 @@ def test_checkpoint_round_trip_in_a_fresh_process(tmp_path):
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "out.pt"), model(x))
     assert torch.equal(expected.detach(), model(x).detach())
+
+
+class _DictBatches(torch.utils.data.Dataset):
+    """Samples as many datasets give them: ``{"image": x, "label": y}``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"image": self.x[i], "label": self.y[i]}
+
+
+def test_mapping_batches_train_and_predict(tmp_path):
+    pl.seed_everything(0, verbose=False)
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(64) % 2
+    x = torch.randn(64, 2, generator=gen) + 8.0 * y[:, None]
+    model = MLPClassifier(2, hidden=(8,), lr=0.05)
+    trainer = pl.Trainer(
+        max_epochs=20, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    loader = torch.utils.data.DataLoader(_DictBatches(x, y), batch_size=64)
+    trainer.fit(model, loader)  # raised KeyError: 0 in _step
+    assert trainer.callback_metrics["train_acc"] > 0.9  # it learnt from them (an epoch's running accuracy)
+    assert torch.equal(torch.cat(trainer.predict(model, loader)), y)
+    assert torch.equal(model.predict_step({"image": x}, 0), y)  # no labels needed to predict
+
+
+def test_a_mapping_without_known_keys_names_the_keys_it_reads():
+    model = MLPClassifier(2, hidden=(8,))
+    with pytest.raises(ValueError, match=r"got a dict with keys \['features', 'target'\]"):
+        model._step({"features": torch.zeros(2, 2), "target": torch.zeros(2, dtype=torch.long)}, "train")
