@@ -676,7 +676,7 @@ def write_report(
             "## Summary",
             "",
             "Hidden-layer mean of class a's beta_0 relative to the input's, median over seeds; verdicts for beta_0 "
-            "and for all Betti numbers (the README quotes this table):",
+            "and for all Betti numbers (the Mechanism page quotes this table):",
             "",
             "| set | epoch (why) | " + " | ".join(LABELS[a] for a in ACTIVATIONS) + " | fold vs ReLU at equal "
             "epochs: beta_0; all Betti numbers |",
