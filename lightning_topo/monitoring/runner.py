@@ -161,6 +161,10 @@ class _Worker:
                 except InvalidStateError:  # cancelled by a closing runner meanwhile
                     pass
             self._runner._dispatch()
+        try:  # the worker is gone: its answer pipe is ours to close (left to the garbage collector, a ResourceWarning)
+            self.process.stdout.close()
+        except OSError:  # pragma: no cover - nothing left to flush on a reader
+            pass
         future, self.current = self.current, None
         if future is not None and not future.done():
             try:

@@ -98,3 +98,13 @@ def test_a_ctrl_c_during_a_waiting_shutdown_cancels_the_workers_and_goes_on():
     with pytest.raises(KeyboardInterrupt):
         monitor._close(cancel=False)
     assert runner.calls == [False, True] and monitor._runner is None
+
+
+def test_a_closed_runner_leaves_no_pipe_to_the_garbage_collector():
+    runner = JobRunner(num_workers=1)
+    assert runner.submit(sum, [1, 2]).result(timeout=120) == 3
+    answers = runner._processes[0].stdout
+    runner.close(cancel=False)
+    # the reader thread closes the worker's answer pipe once the worker is gone; left open, the garbage collector
+    # closed it later with "ResourceWarning: unclosed file" in the middle of whatever the user ran next
+    _wait_for(lambda: answers.closed, seconds=30)
