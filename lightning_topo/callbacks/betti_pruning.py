@@ -21,7 +21,7 @@ from lightning_topo.monitoring.batches import (
     take,
     to_host,
 )
-from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.monitoring.outputs import predicted_classes, select_tensor
 from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe
 from lightning_topo.pruning import (
     batchnorm_layers,
@@ -374,7 +374,7 @@ class BettiPruning(TopoCallback):
         with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
             for inputs, labels in pairs:
                 logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
-                correct += int((logits.argmax(dim=1) == labels.to(logits.device)).sum())
+                correct += int((predicted_classes(logits) == labels.to(logits.device)).sum())
                 total += len(labels)
         return correct / max(total, 1)
 

@@ -38,6 +38,7 @@ from torch import nn
 
 __all__ = [
     "LABEL_KEYS",
+    "TOKEN_ID_KEYS",
     "POSITIONAL_KEYS",
     "BatchReader",
     "ForwardFn",
@@ -135,41 +136,54 @@ def primary_tensor(inputs: ModelInputs) -> torch.Tensor:
     return _tensors(inputs)[0]
 
 
-def _pad_to(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+#: Keys whose padding value is the model's pad token id; every other padded tensor is padded with 0.
+TOKEN_ID_KEYS = ("input_ids", "decoder_input_ids")
+
+
+def _pad_to(tensor: torch.Tensor, shape: Sequence[int], value: float = 0) -> torch.Tensor:
     pads: list[int] = []
     for have, want in zip(reversed(tensor.shape[1:]), reversed(shape[1:])):
         pads += [0, want - have]
-    return F.pad(tensor, pads) if any(pads) else tensor
+    return F.pad(tensor, pads, value=value) if any(pads) else tensor
 
 
-def _concat_tensors(parts: list[torch.Tensor], name: str) -> torch.Tensor:
+def _concat_tensors(parts: list[torch.Tensor], name: str, value: float = 0, masked: bool = False) -> torch.Tensor:
     shapes = {tuple(p.shape[1:]) for p in parts}
     if len(shapes) == 1:
         return torch.cat(parts)
     ranks = {len(s) for s in shapes}
-    if len(ranks) == 1 and not parts[0].is_floating_point():
-        # token ids and masks padded per batch (dynamic padding): right-pad with 0 (the pad id, a masked position)
+    if len(ranks) == 1 and (masked or not parts[0].is_floating_point()):
+        # sequences padded per batch (dynamic padding): right-padded, token ids with the pad id, the rest with 0 (a
+        # masked position; float inputs only beside an attention mask, as Hugging Face's audio collators pad them)
         longest = [max(dims) for dims in zip(*shapes)]
-        return torch.cat([_pad_to(p, [len(p), *longest]) for p in parts])
+        return torch.cat([_pad_to(p, [len(p), *longest], value) for p in parts])
     raise ValueError(
         f"the batches' {name} tensors have different shapes {sorted(shapes)}; only integer sequences (token ids, "
-        "masks) are padded to a common length: pass probe=(inputs, labels) of one shape instead"
+        "masks), and float sequences beside an attention_mask, are padded to a common length: pass "
+        "probe=(inputs, labels) of one shape instead"
     )
 
 
-def concat(parts: Sequence[ModelInputs]) -> ModelInputs:
-    """Batches of inputs joined into one structure; integer sequences of different lengths are right-padded with 0.
+def concat(parts: Sequence[ModelInputs], pad_id: int = 0) -> ModelInputs:
+    """Batches of inputs joined into one structure; sequences of different lengths are right-padded: token ids
+    (a bare tensor, or ``input_ids``) with ``pad_id`` (the model's pad token), masks and the rest with 0.
 
     Example:
         >>> joined = concat([{"input_ids": torch.ones(1, 2, dtype=torch.long)}, {"input_ids": torch.ones(1, 3, dtype=torch.long)}])
         >>> joined["input_ids"].tolist()
         [[1, 1, 0], [1, 1, 1]]
+        >>> concat([torch.ones(1, 1, dtype=torch.long), torch.ones(1, 2, dtype=torch.long)], pad_id=9).tolist()
+        [[1, 9], [1, 1]]
     """
     first = parts[0]
     if isinstance(first, torch.Tensor):
-        return _concat_tensors(list(parts), "input")
+        return _concat_tensors(list(parts), "input", pad_id)
     if isinstance(first, Mapping):
-        return {key: _concat_tensors([p[key] for p in parts], repr(key)) for key in first}
+        masked = "attention_mask" in first
+        return {
+            key: _concat_tensors([p[key] for p in parts], repr(key), pad_id if key in TOKEN_ID_KEYS else 0, masked)
+            for key in first
+        }
     return tuple(_concat_tensors([p[i] for p in parts], f"input {i}") for i in range(len(first)))
 
 
@@ -306,6 +320,12 @@ class BatchReader:
         labels = _as_labels(self._pick(batch, label_key))
         if labels is None:
             raise self._fail(batch, f"its labels ({label_key!r}) are not a tensor of class indices")
+        if labels.is_floating_point() or labels.dtype == torch.bool:  # BCE's float targets: 0.0 / 1.0 are classes
+            if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+                raise self._fail(
+                    batch, f"its labels ({label_key!r}) are fractional floats (soft or regression targets), not classes"
+                )
+            labels = labels.long()
         inputs = self._inputs(batch, mapping, label_key)
         labels = labels.reshape(-1) if labels.dim() > 1 and labels.shape[-1] == 1 else labels
         if labels.dim() != 1 or len(labels) != n_samples(inputs):

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["OutputKey", "TOKEN_POOLING", "per_sample", "select_tensor"]
+__all__ = ["OutputKey", "TOKEN_POOLING", "per_sample", "predicted_classes", "select_tensor"]
 
 #: How to pick the tensor: a dict key or attribute name, a tuple index, or a function of the output.
 OutputKey = str | int | Callable[[Any], torch.Tensor] | None
@@ -96,6 +96,19 @@ def select_tensor(output: Any, key: OutputKey = None) -> torch.Tensor:
             + "; pass output_key (a dict key, attribute name, tuple index or a function of the output) to choose one"
         )
     return chosen
+
+
+def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
+    """The class each row of ``logits`` predicts: the argmax over classes, or ``logit > 0`` for a binary model
+    with one output (``BCEWithLogitsLoss``'s convention), whose argmax would always be class 0.
+
+    Example:
+        >>> predicted_classes(torch.tensor([[2.0], [-1.0]])).tolist(), predicted_classes(torch.eye(2)).tolist()
+        ([1, 0], [0, 1])
+    """
+    if logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1):
+        return (logits.reshape(-1) > 0).long()
+    return logits.argmax(dim=1)
 
 
 def per_sample(tensor: torch.Tensor, token_pooling: str | None = None) -> torch.Tensor:

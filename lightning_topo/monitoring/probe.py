@@ -28,6 +28,7 @@ __all__ = [
     "output_width",
     "probe_from_batches",
     "resolve_classes",
+    "token_pad_id",
 ]
 
 
@@ -148,12 +149,13 @@ def probe_from_batches(
     max_batches: int = 200,
     reader: BatchReader | None = None,
     classes: Sequence[int] | None = None,
+    pad_id: int = 0,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """Collect batches until every class has ``2 * size // n_classes`` samples (or the data end), then subsample.
 
     ``reader`` finds the model inputs and labels in each batch (:class:`BatchReader`: tensors, tuples, dicts,
     Hugging Face batches, dataclasses); the inputs keep their structure.  ``classes`` keeps only those labels:
-    the probe's ``size`` is split over them alone.  The global RNG state is saved and restored, so drawing the
+    the probe's ``size`` is split over them alone; token ids padded per batch are joined with ``pad_id``.  The global RNG state is saved and restored, so drawing the
     probe from a shuffling DataLoader does not change the training run's randomness.
 
     Example:
@@ -183,7 +185,7 @@ def probe_from_batches(
                 break
     if not xs:
         raise ValueError("the training data yielded no batch to draw the probe from")
-    x, y = concat(xs), torch.cat(ys)
+    x, y = concat(xs, pad_id), torch.cat(ys)
     if wanted is not None:
         missing = [int(c) for c in wanted if not bool((y == c).any())]
         if missing:
@@ -247,4 +249,23 @@ def draw_probe(
             raise ValueError("the training data yielded no batch to draw the probe from")
         chosen = resolve_classes(classes, model, reader.split(first)[0], seed, reader.forward, output_key)
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
-    return probe_from_batches(batches, size, seed, max_batches=max_batches, reader=reader, classes=chosen)
+    return probe_from_batches(
+        batches, size, seed, max_batches=max_batches, reader=reader, classes=chosen, pad_id=token_pad_id(model)
+    )
+
+
+def token_pad_id(model: torch.nn.Module) -> int:
+    """The pad token id of the (first) Hugging Face model inside ``model`` (``config.pad_token_id``), else 0.
+
+    A probe joined from batches padded to different lengths must be padded with it: GPT-style classifiers read
+    their logits at the last token that is not the pad id, so padding with another id moves that token.
+
+    Example:
+        >>> token_pad_id(torch.nn.Linear(2, 2))
+        0
+    """
+    for module in model.modules():
+        pad = getattr(getattr(module, "config", None), "pad_token_id", None)
+        if isinstance(pad, int) and not isinstance(pad, bool) and pad >= 0:
+            return pad
+    return 0
