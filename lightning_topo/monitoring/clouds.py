@@ -124,11 +124,14 @@ def _release_host_memory_after(*tensors: torch.Tensor) -> None:
         _release_host_memory()
 
 
-def _reduce(output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any]) -> NeighbourLists | str:
-    """One layer's output for one cloud -> its neighbour lists, or the reason it cannot be measured."""
+def _reduce(
+    output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any], rows: int | None = None
+) -> NeighbourLists | str:
+    """One layer's output for one cloud of ``rows`` samples -> its neighbour lists, or the reason it cannot be
+    measured."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling))
+        cloud = _as_float(per_sample(tensor, pooling, rows))
     except Exception as error:  # one unreadable layer must not cost the others
         return f"{type(error).__name__}: {error}"
     try:
@@ -160,12 +163,13 @@ def _lists_or_reason(cloud: torch.Tensor, topology: Mapping[str, Any]) -> Neighb
 
 
 def _reduce_stacked(
-    output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any], n_clouds: int
+    output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any], n_clouds: int, rows: int
 ) -> list[NeighbourLists | str]:
-    """One layer's output for ``n_clouds`` equal clouds in a row -> each cloud's lists (or reason), batched."""
+    """One layer's output for ``n_clouds`` equal clouds in a row (``rows`` samples in all) -> each cloud's lists (or
+    reason), batched."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling))
+        cloud = _as_float(per_sample(tensor, pooling, rows))
         stack = cloud.reshape(n_clouds, len(cloud) // n_clouds, -1)
     except Exception as error:  # one unreadable layer must not cost the others
         return [f"{type(error).__name__}: {error}"] * n_clouds
@@ -203,23 +207,24 @@ def _hooked_pass(
     output_key: OutputKey,
     token_pooling: str | None,
     forward: ForwardFn,
-    reduce: Callable[[Any, OutputKey, str | None], Any],
+    reduce: Callable[[Any, OutputKey, str | None, int], Any],
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
-    inputs and the logits reduced around the pass."""
+    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows)``, ``rows`` the samples)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
+    rows = n_samples(batch)
 
     def hook(name: str):
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                found[name] = reduce(output, None, token_pooling)
+                found[name] = reduce(output, None, token_pooling, rows)
 
         return reduce_here
 
     if INPUT in layers:
-        found[INPUT] = reduce(primary_tensor(batch), None, None)
+        found[INPUT] = reduce(primary_tensor(batch), None, None, rows)
     result: dict[str, Any] = {}
     forward_with_hooks(
         model,
@@ -230,7 +235,7 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows)
     return found
 
 
@@ -246,8 +251,8 @@ def _one_pass(
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None) -> NeighbourLists | str:
-        return _reduce(output, key, pooling, topology)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int) -> NeighbourLists | str:
+        return _reduce(output, key, pooling, topology, rows)
 
     return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
 
@@ -266,8 +271,8 @@ def _stacked_pass(
     """``n_clouds`` equal clouds, one after the other in ``batch``, in one forward pass: each layer's hook reduces
     all of them with one batched distance computation (:func:`batched_neighbour_lists`)."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None) -> list[NeighbourLists | str]:
-        return _reduce_stacked(output, key, pooling, topology, n_clouds)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int) -> list[NeighbourLists | str]:
+        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows)
 
     found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
     return [{name: per_cloud[i] for name, per_cloud in found.items()} for i in range(n_clouds)]
@@ -308,7 +313,7 @@ def _stored_passes(
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    chunks[name].append(per_sample(select_tensor(current[name], key), pooling))
+                    chunks[name].append(per_sample(select_tensor(current[name], key), pooling, n_samples(batch)))
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"
                     chunks[name].clear()

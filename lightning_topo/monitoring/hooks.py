@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model, describe_inputs
+from lightning_topo.monitoring.outputs import select_tensor
 
-__all__ = ["eval_mode", "forward_order", "forward_with_hooks", "output_shapes"]
+__all__ = ["eval_mode", "forward_order", "forward_with_hooks", "output_rows", "output_shapes"]
 
 
 @contextmanager
@@ -122,3 +123,31 @@ def output_shapes(
         forward=forward,
     )
     return shapes
+
+
+def output_rows(
+    model: nn.Module, example: ModelInputs, names: Sequence[str], forward: ForwardFn = call_model
+) -> dict[str, int]:
+    """Each named module's output's first dimension (at its last call) from one forward pass: the number of
+    samples for a layer that holds one point per sample, something else for attention windows or heads.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 6), nn.Unflatten(1, (3, 2)), nn.Flatten(0, 1))
+        >>> output_rows(net, torch.zeros(4, 2), ["0", "2"])
+        {'0': 4, '2': 12}
+    """
+    rows: dict[str, int] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            try:
+                tensor = select_tensor(output)
+            except TypeError:  # no tensor at all: the measurement says so, layer by layer
+                return
+            if tensor.dim() > 0:
+                rows[name] = int(tensor.shape[0])
+
+        return hook
+
+    forward_with_hooks(model, example, {name: record(name) for name in names}, forward=forward)
+    return rows

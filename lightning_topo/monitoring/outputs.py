@@ -111,11 +111,13 @@ def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def per_sample(tensor: torch.Tensor, token_pooling: str | None = None) -> torch.Tensor:
+def per_sample(tensor: torch.Tensor, token_pooling: str | None = None, rows: int | None = None) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
 
     ``token_pooling`` applies to ``(batch, tokens, features)`` outputs: ``None`` flattens the tokens into
     one long vector (the default), ``"mean"`` averages over tokens, ``"first"`` keeps the first (a CLS) token.
+    ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
+    windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
 
     Example:
         >>> per_sample(torch.ones(4, 7, 3), "mean").shape
@@ -124,6 +126,11 @@ def per_sample(tensor: torch.Tensor, token_pooling: str | None = None) -> torch.
     tensor = tensor.detach()
     if tensor.dim() == 0:
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
+    if rows is not None and tensor.shape[0] != rows:
+        raise ValueError(
+            f"its output has {tensor.shape[0]} rows for {rows} samples (shape {tuple(tensor.shape)}), not one per "
+            "sample (attention windows or heads?); watch the block that holds it instead"
+        )
     if tensor.dim() == 3 and token_pooling is not None:
         tensor = tensor.mean(dim=1) if token_pooling == "mean" else tensor[:, 0]
     return tensor.reshape(tensor.shape[0], -1)

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
-from lightning_topo.monitoring.layers import BLOCKS, INPUT, MAX_DEFAULT_LAYERS, resolve_layers
+from lightning_topo.monitoring.batches import ModelInputs, n_samples, primary_tensor
+from lightning_topo.monitoring.hooks import output_rows
+from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, resolve_layers
 
 __all__ = ["watched_layers"]
 
@@ -25,6 +26,8 @@ def watched_layers(
 ) -> list[str]:
     """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced."""
     watched, rule = resolve_layers(model, layers, example, forward)
+    if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
+        watched = _one_row_per_sample(model, watched, example, forward, info)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn)
     if include_input and INPUT not in watched:
@@ -33,6 +36,28 @@ def watched_layers(
         elif info is not None:  # token ids: their differences mean nothing, so neither would their Betti numbers
             info("BettiMonitor: the model inputs are integer ids (tokens), so layer 'input' is not measured")
     return watched
+
+
+def _one_row_per_sample(
+    model: torch.nn.Module,
+    watched: list[str],
+    example: ModelInputs,
+    forward: Callable,
+    info: Callable[[str], Any] | None,
+) -> list[str]:
+    """``watched`` without the modules whose output has another first dimension than the samples (a Swin block's
+    softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those."""
+    hidden = [name for name in watched if name not in (INPUT, LOGITS)]
+    rows = output_rows(model, example, hidden, forward)
+    samples = n_samples(example)
+    other = [name for name in hidden if rows.get(name, samples) != samples]
+    if other and info is not None:
+        shown = ", ".join(f"{name} ({rows[name]} rows)" for name in other[:3]) + (" ..." if len(other) > 3 else "")
+        info(
+            f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {samples} samples: "
+            "attention windows or heads), so they are not watched; the blocks that hold them are (layers='blocks')"
+        )
+    return [name for name in watched if name not in other]
 
 
 def _announce(
