@@ -124,7 +124,9 @@ class BettiMonitor(TopoCallback):
         output_key: how to find the logits in the model's output: a dict key or attribute (default: ``logits``
             if present, else the first tensor), a tuple index, or a function of the output.
         token_pooling: for ``(batch, tokens, features)`` outputs: ``None`` flattens tokens, ``"mean"``
-            averages them, ``"first"`` keeps the first (CLS) token.
+            averages them, ``"first"`` keeps the first (CLS) token, ``"last"`` the last (a causal model's). With an
+            ``attention_mask`` in the batch, ``"mean"`` and ``"last"`` read only the tokens it keeps (padding never
+            moves a point).
         distance_dtype: ``"float64"`` (the exact route's numbers) or ``"float32"`` (faster on consumer GPUs).
         log_figure: add the figures to TensorBoard loggers. They are redrawn at a measurement only while drawing
             them has taken at most a twentieth of the fit's time so far, and always after the last measurement

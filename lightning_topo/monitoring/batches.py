@@ -44,6 +44,7 @@ __all__ = [
     "ForwardFn",
     "ModelInputs",
     "as_model_input",
+    "attention_mask",
     "call_model",
     "concat",
     "describe_inputs",
@@ -97,6 +98,17 @@ def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
 def to_host(inputs: ModelInputs) -> ModelInputs:
     """Every tensor detached and on the CPU (where a probe is kept)."""
     return _map(lambda tensor: tensor.detach().cpu(), inputs)
+
+
+def attention_mask(inputs: ModelInputs) -> torch.Tensor | None:
+    """The ``attention_mask`` of mapping inputs (a Hugging Face batch), else ``None``.
+
+    Example:
+        >>> attention_mask({"input_ids": torch.zeros(1, 3), "attention_mask": torch.ones(1, 3)}).shape
+        torch.Size([1, 3])
+    """
+    mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+    return mask if isinstance(mask, torch.Tensor) else None
 
 
 def describe_inputs(inputs: ModelInputs) -> str:

@@ -35,6 +35,7 @@ from lightning_topo.monitoring.batches import (
     ForwardFn,
     ModelInputs,
     as_model_input,
+    attention_mask,
     call_model,
     n_samples,
     primary_tensor,
@@ -125,13 +126,18 @@ def _release_host_memory_after(*tensors: torch.Tensor) -> None:
 
 
 def _reduce(
-    output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any], rows: int | None = None
+    output: Any,
+    key: OutputKey,
+    pooling: str | None,
+    topology: Mapping[str, Any],
+    rows: int | None = None,
+    mask: torch.Tensor | None = None,
 ) -> NeighbourLists | str:
-    """One layer's output for one cloud of ``rows`` samples -> its neighbour lists, or the reason it cannot be
-    measured."""
+    """One layer's output for one cloud of ``rows`` samples (``mask``: their attention mask, for the pooling) ->
+    its neighbour lists, or the reason it cannot be measured."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask))
     except Exception as error:  # one unreadable layer must not cost the others
         return f"{type(error).__name__}: {error}"
     try:
@@ -163,13 +169,19 @@ def _lists_or_reason(cloud: torch.Tensor, topology: Mapping[str, Any]) -> Neighb
 
 
 def _reduce_stacked(
-    output: Any, key: OutputKey, pooling: str | None, topology: Mapping[str, Any], n_clouds: int, rows: int
+    output: Any,
+    key: OutputKey,
+    pooling: str | None,
+    topology: Mapping[str, Any],
+    n_clouds: int,
+    rows: int,
+    mask: torch.Tensor | None = None,
 ) -> list[NeighbourLists | str]:
     """One layer's output for ``n_clouds`` equal clouds in a row (``rows`` samples in all) -> each cloud's lists (or
     reason), batched."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask))
         stack = cloud.reshape(n_clouds, len(cloud) // n_clouds, -1)
     except Exception as error:  # one unreadable layer must not cost the others
         return [f"{type(error).__name__}: {error}"] * n_clouds
@@ -207,24 +219,25 @@ def _hooked_pass(
     output_key: OutputKey,
     token_pooling: str | None,
     forward: ForwardFn,
-    reduce: Callable[[Any, OutputKey, str | None, int], Any],
+    reduce: Callable[[Any, OutputKey, str | None, int, torch.Tensor | None], Any],
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
-    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows)``, ``rows`` the samples)."""
+    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask)``: ``rows`` the
+    samples, ``mask`` the batch's attention mask or ``None``)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
-    rows = n_samples(batch)
+    rows, mask = n_samples(batch), attention_mask(batch)
 
     def hook(name: str):
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                found[name] = reduce(output, None, token_pooling, rows)
+                found[name] = reduce(output, None, token_pooling, rows, mask)
 
         return reduce_here
 
     if INPUT in layers:
-        found[INPUT] = reduce(primary_tensor(batch), None, None, rows)
+        found[INPUT] = reduce(primary_tensor(batch), None, None, rows, None)
     result: dict[str, Any] = {}
     forward_with_hooks(
         model,
@@ -235,7 +248,7 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, mask)
     return found
 
 
@@ -251,8 +264,8 @@ def _one_pass(
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int) -> NeighbourLists | str:
-        return _reduce(output, key, pooling, topology, rows)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any) -> NeighbourLists | str:
+        return _reduce(output, key, pooling, topology, rows, mask)
 
     return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
 
@@ -271,8 +284,8 @@ def _stacked_pass(
     """``n_clouds`` equal clouds, one after the other in ``batch``, in one forward pass: each layer's hook reduces
     all of them with one batched distance computation (:func:`batched_neighbour_lists`)."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int) -> list[NeighbourLists | str]:
-        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any) -> list[NeighbourLists | str]:
+        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows, mask)
 
     found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
     return [{name: per_cloud[i] for name, per_cloud in found.items()} for i in range(n_clouds)]
@@ -313,7 +326,8 @@ def _stored_passes(
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    chunks[name].append(per_sample(select_tensor(current[name], key), pooling, n_samples(batch)))
+                    tensor = select_tensor(current[name], key)
+                    chunks[name].append(per_sample(tensor, pooling, n_samples(batch), attention_mask(batch)))
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"
                     chunks[name].clear()

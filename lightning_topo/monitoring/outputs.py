@@ -32,7 +32,7 @@ __all__ = ["OutputKey", "TOKEN_POOLING", "per_sample", "predicted_classes", "sel
 OutputKey = str | int | Callable[[Any], torch.Tensor] | None
 
 #: Ways to turn a ``(batch, tokens, features)`` output into one point per sample.
-TOKEN_POOLING = (None, "mean", "first")
+TOKEN_POOLING = (None, "mean", "first", "last")
 
 _LOGITS = "logits"
 
@@ -111,11 +111,19 @@ def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
-def per_sample(tensor: torch.Tensor, token_pooling: str | None = None, rows: int | None = None) -> torch.Tensor:
+def per_sample(
+    tensor: torch.Tensor,
+    token_pooling: str | None = None,
+    rows: int | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
 
     ``token_pooling`` applies to ``(batch, tokens, features)`` outputs: ``None`` flattens the tokens into
-    one long vector (the default), ``"mean"`` averages over tokens, ``"first"`` keeps the first (a CLS) token.
+    one long vector (the default), ``"mean"`` averages over tokens, ``"first"`` keeps the first (a CLS) token,
+    ``"last"`` the last (a causal model's summary token).  ``mask``: the batch's ``(batch, tokens)`` attention
+    mask; when its tokens are the output's, ``"mean"`` averages the kept tokens only and ``"last"`` takes each
+    sample's last kept token, so padding never moves a point.
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
 
@@ -132,5 +140,21 @@ def per_sample(tensor: torch.Tensor, token_pooling: str | None = None, rows: int
             "sample (attention windows or heads?); watch the block that holds it instead"
         )
     if tensor.dim() == 3 and token_pooling is not None:
-        tensor = tensor.mean(dim=1) if token_pooling == "mean" else tensor[:, 0]
+        tensor = _pool_tokens(tensor, token_pooling, mask)
     return tensor.reshape(tensor.shape[0], -1)
+
+
+def _pool_tokens(tensor: torch.Tensor, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """``(batch, tokens, features)`` -> ``(batch, features)``; ``mask`` counts only where it matches the tokens."""
+    if pooling == "first":
+        return tensor[:, 0]
+    usable = mask is not None and tuple(mask.shape) == tuple(tensor.shape[:2])
+    if pooling == "last":
+        if not usable:
+            return tensor[:, -1]
+        last = (mask.to(tensor.device) != 0).long().cumsum(dim=1).argmax(dim=1)  # the last kept position
+        return tensor[torch.arange(len(tensor), device=tensor.device), last]
+    if not usable:
+        return tensor.mean(dim=1)
+    weights = (mask.to(tensor.device) != 0).to(tensor.dtype).unsqueeze(-1)
+    return (tensor * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)

@@ -23,3 +23,49 @@ def test_select_tensor_rule():
         select_tensor({"a": "text"})
     assert per_sample(torch.ones(4, 7, 3)).shape == (4, 21)
     assert per_sample(torch.arange(24.0).reshape(2, 4, 3), "first").tolist() == [[0, 1, 2], [12, 13, 14]]
+
+
+def test_mean_and_last_pooling_read_only_the_tokens_the_mask_keeps():
+    from lightning_topo.monitoring.outputs import per_sample
+
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])  # the first sample padded by two tokens
+    mean = per_sample(hidden, "mean", mask=mask)
+    torch.testing.assert_close(mean[0], hidden[0, :2].mean(0))  # padding left out
+    torch.testing.assert_close(mean[1], hidden[1].mean(0))
+    last = per_sample(hidden, "last", mask=mask)
+    torch.testing.assert_close(last, torch.stack([hidden[0, 1], hidden[1, 3]]))
+    torch.testing.assert_close(per_sample(hidden, "last"), hidden[:, -1])  # no mask: the last position
+    torch.testing.assert_close(per_sample(hidden, "mean", mask=mask[:, :3]), hidden.mean(1))  # other tokens: plain
+
+
+def test_the_monitor_pools_each_sequence_over_its_own_tokens_whatever_its_padding():
+    from torch import nn
+
+    from lightning_topo.monitoring.clouds import reduce_clouds
+    from lightning_topo.topology import numpy_neighbour_lists
+
+    class Embed(nn.Module):  # (batch, tokens) ids -> (batch, tokens, 3); the pad id 0 lies far from every token
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = nn.Embedding(30, 3)
+            with torch.no_grad():
+                self.table.weight[0] = 1000.0
+
+        def forward(self, input_ids, attention_mask):
+            return self.table(input_ids)
+
+    torch.manual_seed(0)
+    model = Embed().eval()
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 12, (30,), generator=generator)
+    ids = torch.randint(1, 30, (30, 12), generator=generator)
+    mask = (torch.arange(12) < lengths[:, None]).long()
+    ids = ids * mask  # right-padded with the pad id 0, as a collator pads
+    with torch.no_grad():
+        tokens = model.table(ids)
+    expected = (tokens * mask[..., None]).sum(1) / lengths[:, None]  # each sequence's own tokens only
+    found = reduce_clouds(
+        model, {"input_ids": ids, "attention_mask": mask}, {"all": None}, {"all": ["logits"]}, k=4, token_pooling="mean"
+    )[("logits", "all")]
+    assert found.indices.tolist() == numpy_neighbour_lists(expected.double().numpy(), k=4).indices.tolist()
