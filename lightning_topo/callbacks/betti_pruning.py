@@ -194,6 +194,14 @@ class BettiPruning(TopoCallback):
         example = take(inputs, slice(0, 2))
         convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
         chosen = convs if self.layers is None else select_layers(model, self.layers, example, self._reader.forward)
+        modules = dict(model.named_modules())
+        grouped = [n for n in chosen if isinstance(modules.get(n), nn.Conv2d) and n not in convs]
+        if grouped:
+            raise ValueError(
+                f"BettiPruning scores ordinary (groups=1) convolutions; {grouped} are grouped or depthwise, and lose "
+                "their channels with the convolution that feeds them: choose that one instead "
+                f"(ordinary convolutions: {convs})"
+            )
         not_conv = [n for n in chosen if n not in convs]
         if not_conv:
             raise ValueError(f"BettiPruning prunes Conv2d layers only; {not_conv} are not (convolutions: {convs})")

@@ -297,6 +297,14 @@ def test_an_amount_that_rounds_to_nothing_says_so(tmp_path):
     assert model.features.block1.conv.out_channels == 4
 
 
+def test_a_depthwise_conv_is_named_as_such_with_the_conv_to_choose():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3, groups=4), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.zeros(1, 1, 8, 8))
+    pruner = BettiPruning(amount=0.5, layers=["1"], probe_size=20, k=4)
+    with pytest.raises(ValueError, match=r"\['1'\] are grouped or depthwise.*choose that one instead.*\['0'\]"):
+        pruner.set_probe(model, torch.randn(20, 1, 8, 8), torch.arange(20) % 2)  # said "not Conv2d" before
+
+
 def test_non_conv_layer_fails_before_training(tmp_path):
     model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
     with pytest.raises(ValueError, match="prunes Conv2d layers only"):
