@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
+from helpers.user_models import HFClassifier
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -18,23 +19,6 @@ from lightning_topo.callbacks import BettiMonitor, BettiPruning
 
 timm = pytest.importorskip("timm")
 transformers = pytest.importorskip("transformers")
-
-
-class HFClassifier(pl.LightningModule):
-    """A Hugging Face user's module: dict batches, ``forward(**batch)`` returning a ``ModelOutput``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, **inputs: torch.Tensor) -> Any:
-        return self.model(**inputs)
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self(**batch).loss
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=1e-3)
 
 
 def _padded(items: list[tuple[torch.Tensor, int]], key: str, pad: float) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
+from helpers.user_models import HFClassifier
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -71,23 +72,6 @@ class TimmClassifier(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(self(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=1e-3)
-
-
-class HFClassifier(pl.LightningModule):
-    """How a Hugging Face user writes it: dict batches, ``forward(**batch)`` returning a ``ModelOutput``."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, **inputs: torch.Tensor) -> Any:
-        return self.model(**inputs)
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self(**batch).loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=1e-3)
