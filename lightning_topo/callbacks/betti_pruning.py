@@ -188,14 +188,14 @@ class BettiPruning(TopoCallback):
 
     def set_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
-        inputs, labels = checked_probe(inputs, labels)
+        inputs, labels = checked_probe(inputs, labels)  # labels come back flat, detached, on the host
         inputs = to_host(inputs)
-        self._probe = (inputs, labels.detach().cpu())
+        self._probe = (inputs, labels)
         example = take(inputs, slice(0, 2))
-        convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1]
+        conv2d = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        convs = [n for n, m in conv2d.items() if m.groups == 1]
         chosen = convs if self.layers is None else select_layers(model, self.layers, example, self._reader.forward)
-        modules = dict(model.named_modules())
-        grouped = [n for n in chosen if isinstance(modules.get(n), nn.Conv2d) and n not in convs]
+        grouped = [n for n in chosen if n in conv2d and n not in convs]
         if grouped:
             raise ValueError(
                 f"BettiPruning scores ordinary (groups=1) convolutions; {grouped} are grouped or depthwise, and lose "

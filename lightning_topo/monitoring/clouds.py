@@ -320,14 +320,14 @@ def _stored_passes(
             result: dict[str, Any] = {}
             forward_with_hooks(model, batch, hooks, result=result, prepared=True, forward=forward)
             current[INPUT], current[LOGITS] = primary_tensor(batch), result["output"]
+            rows, mask = n_samples(batch), attention_mask(batch)
             for name in group:
                 if name in failed:
                     continue
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    tensor = select_tensor(current[name], key)
-                    chunks[name].append(per_sample(tensor, pooling, n_samples(batch), attention_mask(batch)))
+                    chunks[name].append(per_sample(select_tensor(current[name], key), pooling, rows, mask))
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"
                     chunks[name].clear()
