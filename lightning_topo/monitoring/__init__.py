@@ -1,5 +1,5 @@
 """Building blocks of the BettiMonitor callback: reading batches of any convention, layer selection, forward
-hooks, reading outputs, the probe, the device-side reduction of layer outputs to neighbour lists, the background
+hooks, the traced forward pass (:mod:`.trace`), reading outputs, the probe, the device-side reduction of layer outputs to neighbour lists, the background
 job runner, TensorBoard tags and layout (:mod:`.tags`), and the figures (:mod:`.figures`, :mod:`.id_figures`).
 
 Plain PyTorch (no Lightning import), so they can be used and tested on any ``nn.Module``.  Names are imported
@@ -22,9 +22,11 @@ _EXPORTS = {
     "layer_profile": "clouds",
     "reduce_clouds": "clouds",
     "eval_mode": "hooks",
-    "forward_order": "hooks",
+    "forward_order": "trace",
     "forward_with_hooks": "hooks",
     "output_shapes": "hooks",
+    "ForwardTrace": "trace",
+    "trace_forward": "trace",
     "ACTIVATION_MODULES": "layers",
     "INPUT": "layers",
     "LOGITS": "layers",
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
         over_training_figure,
         plot_history,
     )
-    from lightning_topo.monitoring.hooks import eval_mode, forward_order, forward_with_hooks, output_shapes
+    from lightning_topo.monitoring.hooks import eval_mode, forward_with_hooks, output_shapes
     from lightning_topo.monitoring.layers import (
         ACTIVATION_MODULES,
         INPUT,
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from lightning_topo.monitoring.probe import balanced_indices, choose_classes, group_by_class, probe_from_batches
     from lightning_topo.monitoring.runner import JobRunner
     from lightning_topo.monitoring.tags import custom_scalars_layout, flatten_scalars, scalar_tag
+    from lightning_topo.monitoring.trace import ForwardTrace, forward_order, trace_forward
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model, describe_inputs
-from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model
 
-__all__ = ["eval_mode", "forward_order", "forward_with_hooks", "output_rows", "output_shapes"]
+__all__ = ["eval_mode", "forward_with_hooks", "output_shapes"]
 
 
 @contextmanager
@@ -72,39 +71,6 @@ def forward_with_hooks(
             handle.remove()
 
 
-def forward_order(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> list[str]:
-    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call).
-
-    The pass runs in eval mode without gradients, so it changes nothing a later fit depends on: no
-    BatchNorm running statistic is updated and no Dropout draws from the random generator.
-
-    Example:
-        >>> forward_order(nn.Sequential(nn.Linear(2, 3), nn.ReLU()), torch.zeros(1, 2))
-        ['0', '1']
-    """
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def record(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if name not in seen:
-                seen.add(name)
-                order.append(name)
-
-        return hook
-
-    leaves = [name for name, module in model.named_modules() if name and not list(module.children())]
-    try:
-        forward_with_hooks(model, example, {name: record(name) for name in leaves}, forward=forward)
-    except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
-        raise ValueError(
-            f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
-            f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
-            "input_keys and forward_fn"
-        ) from error
-    return order
-
-
 def output_shapes(
     model: nn.Module, example: ModelInputs, names: Sequence[str], forward: ForwardFn = call_model
 ) -> dict[str, tuple[int, ...]]:
@@ -123,31 +89,3 @@ def output_shapes(
         forward=forward,
     )
     return shapes
-
-
-def output_rows(
-    model: nn.Module, example: ModelInputs, names: Sequence[str], forward: ForwardFn = call_model
-) -> dict[str, int]:
-    """Each named module's output's first dimension (at its last call) from one forward pass: the number of
-    samples for a layer that holds one point per sample, something else for attention windows or heads.
-
-    Example:
-        >>> net = nn.Sequential(nn.Linear(2, 6), nn.Unflatten(1, (3, 2)), nn.Flatten(0, 1))
-        >>> output_rows(net, torch.zeros(4, 2), ["0", "2"])
-        {'0': 4, '2': 12}
-    """
-    rows: dict[str, int] = {}
-
-    def record(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            try:
-                tensor = select_tensor(output)
-            except TypeError:  # no tensor at all: the measurement says so, layer by layer
-                return
-            if tensor.dim() > 0:
-                rows[name] = int(tensor.shape[0])
-
-        return hook
-
-    forward_with_hooks(model, example, {name: record(name) for name in names}, forward=forward)
-    return rows

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, call_model
-from lightning_topo.monitoring.hooks import forward_order
+from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
 __all__ = [
     "ACTIVATIONS",
@@ -92,34 +92,82 @@ def is_activation(module: nn.Module, types: tuple[type, ...] | None = None) -> b
     return False
 
 
-def find_blocks(model: nn.Module) -> list[str]:
+def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str]:
     """The model's repeated blocks: the innermost numbered siblings of one class that hold modules themselves.
 
-    A block is an item of a ``Sequential`` or ``ModuleList`` named with a trailing number (``layer.3``, ``blocks.7``,
-    ``features.layer2``) that has at least one sibling of the same class and name stem, and children of its own (a
-    ``Sequential`` of plain ``Linear`` layers is no block); of nested candidates the innermost are kept (a ConvNeXt's ``stages.K.blocks.N``, not
-    ``stages.K``). Names in definition order.
+    A block is a numbered item (``layer.3``, ``blocks.7``, ``features.layer2``) of a ``Sequential`` or
+    ``ModuleList`` that has at least one sibling of the same class and name stem, and children of its own (a
+    ``Sequential`` of plain ``Linear`` layers is no block); of nested candidates the innermost are kept (a
+    ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``).
+
+    With a ``trace`` of a forward pass (:func:`~lightning_topo.monitoring.trace.trace_forward`), two conventions
+    more are read. Numbered siblings held as plain attributes count when each one feeds the next (timm RegNet's
+    ``s2.b1``, ``s2.b2``; torchvision ResNet's ``layer1`` ... ``layer4``), not when they are a block's parts
+    (an EfficientNet block's ``bn1`` and ``bn2``). And the numbered parts of a residual block are not blocks: a
+    Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside them,
+    since a group of numbered parts inside a residual unit (:attr:`ForwardTrace.branching`), or inside a block whose
+    group holds one, is left to its block. Names in definition order.
 
     Example:
         >>> net = nn.Sequential(*[nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(3)], nn.Linear(4, 2))
         >>> find_blocks(net)
         ['0', '1', '2']
     """
-    candidates: list[str] = []
-    for name, module in model.named_modules():
-        if not isinstance(module, (nn.Sequential, nn.ModuleList)):
-            continue  # numbered attributes of a block (an EfficientNet's bn1, bn2) are its parts, not blocks
-        groups: dict[tuple[str, type], list[str]] = defaultdict(list)
-        for child_name, child in module.named_children():
-            match = _NUMBERED.match(child_name)
-            if match and next(child.children(), None) is not None:
-                groups[(match.group(1), type(child))].append(child_name)
-        for names in groups.values():
-            if len(names) >= 2:
-                candidates += [f"{name}.{child}" if name else child for child in names]
+    groups = _numbered_groups(model, trace)
+    candidates = [name for group in groups for name in group]
+    if trace is not None:
+        parts = {name for group in groups if _are_parts(group, groups, trace) for name in group}
+        candidates = [name for name in candidates if name not in parts]
     rank = {name: i for i, (name, _) in enumerate(model.named_modules())}
     innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]
     return sorted(innermost, key=rank.__getitem__)
+
+
+def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[str]]:
+    """Groups of two or more numbered siblings of one class and name stem that hold modules: every such group of a
+    ``Sequential`` or ``ModuleList``, and, given a ``trace``, of any other module when each member fed the next."""
+    found: list[list[str]] = []
+    for name, module in model.named_modules():
+        container = isinstance(module, (nn.Sequential, nn.ModuleList))
+        if not container and trace is None:
+            continue  # numbered attributes of a block (an EfficientNet's bn1, bn2) are its parts, not blocks
+        groups: dict[tuple[str, type], list[tuple[int, str]]] = defaultdict(list)
+        for child_name, child in module.named_children():
+            match = _NUMBERED.match(child_name)
+            if match and next(child.children(), None) is not None:
+                full = f"{name}.{child_name}" if name else child_name
+                groups[(match.group(1), type(child))].append((int(match.group(2)), full))
+        for members in groups.values():
+            names = [full for _, full in (members if container else sorted(members))]
+            if len(names) >= 2 and (container or _chained(names, trace)):
+                found.append(names)
+    return found
+
+
+def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace) -> bool:
+    """Whether a group holds the numbered parts of a residual unit: it branches nowhere itself, and the numbered
+    module around it (``layers.N`` around ``layers.N.layer.M``) branches or has a sibling in its group that does."""
+    if trace.branching.intersection(group):
+        return False
+    around = _numbered_ancestor(group[0])
+    if around is None:
+        return False
+    return around in trace.branching or any(around in other and trace.branching.intersection(other) for other in groups)
+
+
+def _numbered_ancestor(name: str) -> str | None:
+    """The nearest module above ``name`` whose own name ends in a number (``stages.0.layers.1`` above
+    ``stages.0.layers.1.layer.2``), or ``None``."""
+    parts = name.split(".")
+    for depth in range(len(parts) - 1, 0, -1):
+        if _NUMBERED.match(parts[depth - 1]):
+            return ".".join(parts[:depth])
+    return None
+
+
+def _chained(names: Sequence[str], trace: ForwardTrace | None) -> bool:
+    """Whether each named module ran on the previous one's output (a pipeline of blocks, not scattered parts)."""
+    return trace is not None and all(trace.fed_by.get(after) == before for before, after in zip(names, names[1:]))
 
 
 def _positions(order: Sequence[str]):
@@ -137,16 +185,19 @@ def resolve_layers(
     layers: str | Sequence[str] | None,
     example: ModelInputs,
     forward: ForwardFn = call_model,
+    trace: ForwardTrace | None = None,
 ) -> tuple[list[str], str]:
     """The module names to watch, in forward order, and the rule that chose them (``"activations"``, ``"blocks"``,
     ``"names"``, or ``"none"`` when the default found no hidden layer).
 
     ``layers`` is ``None`` (the default rule), ``"activations"``, ``"blocks"``, or a list of module names, glob
     patterns, ``"input"``, ``"logits"`` and the two rule names. A pattern that matches nothing raises a
-    ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks.
+    ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks. ``trace`` is the
+    model's :func:`~lightning_topo.monitoring.trace.trace_forward` on ``example`` when one was made already.
     """
     modules = dict(model.named_modules())
-    order = forward_order(model, example, forward)
+    trace = trace if trace is not None else trace_forward(model, example, forward)
+    order = trace.order
     position = _positions(order)
     called = len(order)
 
@@ -154,7 +205,7 @@ def resolve_layers(
         if rule == ACTIVATIONS:
             types = activation_module_types()
             return [n for n in order if is_activation(modules[n], types)]
-        return sorted((b for b in find_blocks(model) if position(b) < called), key=position)
+        return sorted((b for b in find_blocks(model, trace) if position(b) < called), key=position)
 
     if layers is None:
         activations = by_rule(ACTIVATIONS)

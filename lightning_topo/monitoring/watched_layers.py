@@ -9,8 +9,8 @@ from typing import Any
 import torch
 
 from lightning_topo.monitoring.batches import ModelInputs, n_samples, primary_tensor
-from lightning_topo.monitoring.hooks import output_rows
 from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, resolve_layers
+from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
 __all__ = ["watched_layers"]
 
@@ -24,10 +24,12 @@ def watched_layers(
     info: Callable[[str], Any] | None = None,
     warn: Callable[[str], Any] | None = None,
 ) -> list[str]:
-    """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced."""
-    watched, rule = resolve_layers(model, layers, example, forward)
+    """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced.  One forward
+    pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`) serves every rule."""
+    trace = trace_forward(model, example, forward)
+    watched, rule = resolve_layers(model, layers, example, forward, trace)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
-        watched = _one_row_per_sample(model, watched, example, forward, info)
+        watched = _one_row_per_sample(watched, trace, n_samples(example), info)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn)
     if include_input and INPUT not in watched:
@@ -39,17 +41,12 @@ def watched_layers(
 
 
 def _one_row_per_sample(
-    model: torch.nn.Module,
-    watched: list[str],
-    example: ModelInputs,
-    forward: Callable,
-    info: Callable[[str], Any] | None,
+    watched: list[str], trace: ForwardTrace, samples: int, info: Callable[[str], Any] | None
 ) -> list[str]:
     """``watched`` without the modules whose output has another first dimension than the samples (a Swin block's
     softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those."""
     hidden = [name for name in watched if name not in (INPUT, LOGITS)]
-    rows = output_rows(model, example, hidden, forward)
-    samples = n_samples(example)
+    rows = trace.rows
     other = [name for name in hidden if rows.get(name, samples) != samples]
     if other and info is not None:
         shown = ", ".join(f"{name} ({rows[name]} rows)" for name in other[:3]) + (" ..." if len(other) > 3 else "")

@@ -108,12 +108,21 @@ def _hf_vit() -> tuple[pl.LightningModule, Dataset]:
     return HFClassifier(transformers.ViTForImageClassification(config)), ImageDataset(32, as_dict=True)
 
 
+def _hf_resnet() -> tuple[pl.LightningModule, Dataset]:
+    config = transformers.ResNetConfig(
+        embedding_size=8, hidden_sizes=[16, 32], depths=[2, 2], layer_type="bottleneck", num_labels=N_CLASSES
+    )
+    return HFClassifier(transformers.ResNetForImageClassification(config)), ImageDataset(32, as_dict=True)
+
+
 MODELS = {
     "timm_resnet18": (lambda: _timm("resnet18"), 8),
+    "timm_regnetx_002": (lambda: _timm("regnetx_002"), 13),  # s1, s2 (one block each), s3.b1-b4, s4.b1-b7
     "timm_convnext_atto": (lambda: _timm("convnext_atto"), 12),
     "timm_vit_tiny": (lambda: _timm("vit_tiny_patch16_224", img_size=32), 12),
     "hf_bert": (_bert, 2),
     "hf_vit": (_hf_vit, 2),
+    "hf_resnet": (_hf_resnet, 4),
 }
 
 
@@ -177,6 +186,46 @@ def test_blocks_are_the_repeated_blocks_of_each_convention() -> None:
     config = transformers.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=2, hidden_dim=37)
     distilbert = transformers.DistilBertForSequenceClassification(config)
     assert find_blocks(distilbert) == [f"distilbert.transformer.layer.{n}" for n in range(3)]
+
+
+def _traced_blocks(model: nn.Module, example: torch.Tensor) -> list[str]:
+    return [name for name in select_layers(model, "blocks", example) if name != "logits"]
+
+
+@pytest.mark.parametrize("layer_type", ["basic", "bottleneck"])
+def test_hugging_face_resnet_blocks_are_its_residual_layers_not_their_convolutions(layer_type: str) -> None:
+    config = transformers.ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16], depths=[2, 3], layer_type=layer_type, num_labels=3
+    )
+    model = transformers.ResNetForImageClassification(config)
+    blocks = [f"resnet.encoder.stages.{k}.layers.{n}" for k, depth in enumerate((2, 3)) for n in range(depth)]
+    assert _traced_blocks(model, torch.zeros(2, 3, 32, 32)) == blocks
+    assert find_blocks(model)[0] == "resnet.encoder.stages.0.layers.0.layer.0"  # structure alone: the convolutions
+
+
+def test_hugging_face_regnet_blocks_are_its_residual_layers() -> None:
+    config = transformers.RegNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[2, 2], groups_width=8)
+    model = transformers.RegNetForImageClassification(config)
+    blocks = [f"regnet.encoder.stages.{k}.layers.{n}" for k in range(2) for n in range(2)]
+    assert _traced_blocks(model, torch.zeros(2, 3, 32, 32)) == blocks
+
+
+@pytest.mark.parametrize("name", ["regnetx_002", "regnety_002"])
+def test_timm_regnet_blocks_are_found_in_its_attribute_stages(name: str) -> None:
+    """RegStage holds b1, b2, ... as attributes, not in a Sequential: found because each feeds the next."""
+    model = timm.create_model(name, pretrained=False, num_classes=3)
+    depths = [len(list(stage.children())) for stage in (model.s1, model.s2, model.s3, model.s4)]
+    assert depths == [1, 1, 4, 7]
+    expected = ["s1", "s2"] + [f"s{s}.b{b}" for s, depth in ((3, 4), (4, 7)) for b in range(1, depth + 1)]
+    assert _traced_blocks(model, torch.zeros(2, 3, 32, 32)) == expected  # a one-block stage is its block
+    assert select_layers(model, None, torch.zeros(2, 3, 32, 32))[:-1] == expected  # not 40-66 activations
+
+
+def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
+    import torchvision
+
+    model = torchvision.models.mobilenet_v2(num_classes=3)
+    assert _traced_blocks(model, torch.zeros(2, 3, 32, 32)) == [f"features.{n}" for n in range(19)]
 
 
 def test_efficientnet_default_is_its_blocks_not_65_activations() -> None:

@@ -1,0 +1,207 @@
+"""One traced forward pass on a small example: the order the modules run in, how many rows each one's output
+has, and how data flows between them (which module fed which, which modules use their input twice).
+
+The layer rules read it (:mod:`.layers`): the forward order ranks the watched layers, the rows tell a layer with
+one point per sample from one of attention windows, and the data flow tells a repeated block from a repeated
+part of a block. A module *branches* when it uses its input again after something already computed from it, as a
+residual block does (``x + f(x)``, or a shortcut called beside the main branch) and a plain chain of layers
+never does. Torch operations are seen through a :class:`~torch.overrides.TorchFunctionMode`; a model that cannot
+run under one is traced through its modules alone.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model, describe_inputs
+from lightning_topo.monitoring.hooks import eval_mode
+
+__all__ = ["ForwardTrace", "forward_order", "trace_forward"]
+
+
+@dataclass
+class ForwardTrace:
+    """What one forward pass showed of a model's modules, by name (see :func:`trace_forward`)."""
+
+    #: the leaf modules in the order of their first call
+    order: list[str] = field(default_factory=list)
+    #: each called module's output's first dimension, at its last call (a module with no tensor output: absent)
+    rows: dict[str, int] = field(default_factory=dict)
+    #: module -> the module whose output was its input at its first call (the outermost one that returned it)
+    fed_by: dict[str, str] = field(default_factory=dict)
+    #: the modules that used their input again after computing something from it (residual and multi-branch units)
+    branching: set[str] = field(default_factory=set)
+    #: every module that ran
+    called: set[str] = field(default_factory=set)
+    #: whether torch operations were seen too (``False``: the model could not run under the function mode)
+    saw_operations: bool = True
+
+
+@dataclass
+class _Call:
+    """One module call in progress: its input, and whether something new was already computed from it."""
+
+    name: str
+    input: torch.Tensor | None
+    used: bool = False
+
+
+def _first_tensor(args: Iterable[Any], kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return value
+    return None
+
+
+def _output_tensor(output: Any) -> torch.Tensor | None:
+    if isinstance(output, torch.Tensor):
+        return output
+    values = output.values() if isinstance(output, Mapping) else output if isinstance(output, (tuple, list)) else ()
+    return next((value for value in values if isinstance(value, torch.Tensor)), None)
+
+
+class _Tracer:
+    """The hooks and the function mode of one traced pass, writing into a :class:`ForwardTrace`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.trace = ForwardTrace()
+        self.stack: list[_Call] = []
+        self.producers: dict[int, tuple[weakref.ref, str]] = {}  # id(tensor) -> (the tensor, the module that made it)
+        self.leaves = {name for name, module in model.named_modules() if not next(module.children(), None)}
+
+    def use(self, tensors: Iterable[Any], result: Any) -> None:
+        """The innermost running module's input was used: a second use after a computing one is a branch."""
+        call = self.stack[-1] if self.stack else None
+        if call is None or call.input is None or not any(value is call.input for value in tensors):
+            return
+        if call.used:
+            self.trace.branching.add(call.name)
+        elif result is not None and result is not call.input:  # a pass-through (Identity, in-place) computes nothing
+            call.used = True
+
+    def before(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            x = _first_tensor(args, kwargs)
+            if x is not None:
+                self.use([x], None)  # a second use is seen now; whether this one computes, after the call
+                producer = self.producers.get(id(x))
+                if producer is not None and producer[0]() is x and name not in self.trace.fed_by:
+                    self.trace.fed_by[name] = producer[1]
+            self.stack.append(_Call(name, x))
+
+        return hook
+
+    def after(self, name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+            call = self.stack.pop() if self.stack and self.stack[-1].name == name else _Call(name, None)
+            trace = self.trace
+            out = _output_tensor(output)
+            if name in self.leaves and name not in trace.called:
+                trace.order.append(name)
+            trace.called.add(name)
+            if out is None:
+                return
+            if self.stack and call.input is not None and self.stack[-1].input is call.input:
+                parent = self.stack[-1]  # this child took its parent's input: did it compute something from it?
+                if out is not call.input:
+                    parent.used = True
+            if out.dim() > 0:
+                trace.rows[name] = int(out.shape[0])
+            if out is not call.input:  # a pass-through's output keeps its producer
+                self.producers[id(out)] = (weakref.ref(out), name)
+
+        return hook
+
+
+class _Operations(TorchFunctionMode):
+    """Sees every torch operation of the pass, to notice a module's input used by its own code (``x + f(x)``)."""
+
+    def __init__(self, tracer: _Tracer) -> None:
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        reads_metadata_only = name.endswith("_like") or name.startswith("new_")  # zeros_like(x): x's shape only
+        if isinstance(result, torch.Tensor) and not reads_metadata_only:  # x.shape, x.size(0): no new data either
+            self.tracer.use((*args, *kwargs.values()), result)
+        return result
+
+
+def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> ForwardTrace:
+    """One forward pass on ``example`` (eval mode, no gradients, nothing changed) with every module traced.
+
+    Raises:
+        ValueError: the model cannot run on ``example``; the message names the inputs and the options to check.
+
+    Example:
+        >>> class Residual(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.body = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+        ...     def forward(self, x):
+        ...         return x + self.body(x)
+        >>> trace = trace_forward(nn.Sequential(Residual(), nn.Linear(3, 2)), torch.zeros(4, 3))
+        >>> trace.order, sorted(trace.branching), trace.fed_by["1"], trace.rows["1"]
+        (['0.body.0', '0.body.1', '1'], ['0'], '0', 4)
+    """
+    inputs = as_model_input(model, example)
+    try:
+        try:
+            return _traced_pass(model, inputs, forward, operations=True)
+        except Exception:  # a model that cannot run under a function mode: its modules alone are traced
+            trace = _traced_pass(model, inputs, forward, operations=False)
+            trace.saw_operations = False
+            return trace
+    except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
+        raise ValueError(
+            f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
+            f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
+            "input_keys and forward_fn"
+        ) from error
+
+
+def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, operations: bool) -> ForwardTrace:
+    tracer = _Tracer(model)
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(tracer.before(name), with_kwargs=True))
+            handles.append(module.register_forward_hook(tracer.after(name), with_kwargs=True))
+        with eval_mode(model), torch.no_grad():
+            if operations:
+                with _Operations(tracer):
+                    forward(model, inputs)
+            else:
+                forward(model, inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    trace = tracer.trace
+    trace.called.discard("")
+    trace.rows.pop("", None)
+    trace.branching.discard("")
+    return trace
+
+
+def forward_order(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> list[str]:
+    """Names of the leaf modules in the order a forward pass on ``example`` calls them (first call).
+
+    The pass runs in eval mode without gradients, so it changes nothing a later fit depends on: no
+    BatchNorm running statistic is updated and no Dropout draws from the random generator.
+
+    Example:
+        >>> forward_order(nn.Sequential(nn.Linear(2, 3), nn.ReLU()), torch.zeros(1, 2))
+        ['0', '1']
+    """
+    return trace_forward(model, example, forward).order

@@ -1,0 +1,81 @@
+"""The block rule read from a traced forward pass: attribute blocks that feed each other, and the numbered parts
+of a residual unit left to their block (plain torch here; the libraries' own models in tests/integration)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_topo.monitoring.layers import find_blocks, select_layers
+from lightning_topo.monitoring.trace import trace_forward
+
+
+def conv_layer() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+
+class ResidualWithParts(nn.Module):
+    """A residual block whose main branch is a Sequential of numbered conv-like layers (Hugging Face ResNet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Sequential(conv_layer(), conv_layer(), conv_layer())
+        self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x
+        return self.layer(x) + self.shortcut(residual)
+
+
+class Stage(nn.Module):
+    """Numbered blocks held as attributes and run in turn (timm RegNet's ``b1``, ``b2``)."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        for i in range(depth):
+            self.add_module(f"b{i + 1}", ResidualWithParts())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.children():
+            x = block(x)
+        return x
+
+
+class ScatteredParts(nn.Module):
+    """Numbered attributes with something between them: parts of one block, not a pipeline (EfficientNet's bn1, bn2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm1, self.mid, self.norm2 = conv_layer(), nn.Linear(4, 4), conv_layer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm2(self.mid(self.norm1(x)))
+
+
+def test_the_residual_blocks_are_found_not_their_numbered_parts() -> None:
+    net = nn.Sequential(nn.Sequential(ResidualWithParts(), ResidualWithParts()), nn.Linear(4, 2))
+    assert find_blocks(net) == [f"0.{b}.layer.{p}" for b in range(2) for p in range(3)]  # by structure alone
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["0.0", "0.1"]
+
+
+def test_attribute_blocks_that_feed_each_other_are_blocks() -> None:
+    net = nn.Sequential(Stage(1), Stage(3), nn.Linear(4, 2))
+    x = torch.randn(2, 4)
+    # by structure alone only the parts show (no Sequential holds the blocks)
+    assert find_blocks(net) == [
+        f"{s}.b{b}.layer.{p}" for s, depth in enumerate((1, 3)) for b in range(1, depth + 1) for p in range(3)
+    ]
+    # a one-block stage is its block's output; the parts inside the residual blocks are left to them
+    assert find_blocks(net, trace_forward(net, x)) == ["0", "1.b1", "1.b2", "1.b3"]
+    assert select_layers(net, "blocks", x) == ["0", "1.b1", "1.b2", "1.b3", "logits"]
+
+
+def test_numbered_attributes_that_do_not_feed_each_other_are_no_blocks() -> None:
+    net = nn.Sequential(nn.Sequential(ScatteredParts(), ScatteredParts()), nn.Linear(4, 2))
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["0.0", "0.1"]
+
+
+def test_numbered_parts_of_a_plain_block_stay_blocks() -> None:
+    """Without a residual, a Sequential of numbered Sequentials is what it was: the innermost are the blocks."""
+    net = nn.Sequential(nn.Sequential(conv_layer(), conv_layer()), nn.Sequential(conv_layer(), conv_layer()))
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["0.0", "0.1", "1.0", "1.1"] == find_blocks(net)
