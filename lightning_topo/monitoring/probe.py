@@ -64,18 +64,19 @@ def group_by_class(inputs: ModelInputs, labels: torch.Tensor) -> tuple[ModelInpu
 
 
 def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
-    """A probe given by hand, checked: tensors of inputs, one integer class label per point, as many of each.
+    """A probe given by hand, checked: tensors of inputs, one class label per point, as many of each.
 
-    Labels of shape ``(n, 1)`` are read flat; the inputs are returned as they are (no copy).
+    Labels of shape ``(n, 1)`` are read flat, and whole-number float or bool labels (``BCEWithLogitsLoss``'s 0./1.
+    targets) as classes, as in a training batch; the inputs are returned as they are (no copy).
 
     Example:
-        >>> x, y = checked_probe(torch.zeros(4, 2), torch.tensor([[0], [1], [0], [1]]))
-        >>> y.tolist()
-        [0, 1, 0, 1]
+        >>> x, y = checked_probe(torch.zeros(4, 2), torch.tensor([[0.0], [1.0], [0.0], [1.0]]))
+        >>> y.tolist(), y.dtype
+        ([0, 1, 0, 1], torch.int64)
         >>> checked_probe(torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])
         Traceback (most recent call last):
         ...
-        ValueError: probe labels must be one integer class per point, shape (n,), got float32 labels of shape (4, 2); one-hot labels: pass labels.argmax(1)
+        ValueError: probe labels must be one class per point, shape (n,), got float32 labels of shape (4, 2); one-hot labels: pass labels.argmax(1)
     """
     valid_inputs = isinstance(inputs, torch.Tensor) or (
         isinstance(inputs, (dict, tuple, list))
@@ -86,12 +87,18 @@ def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
         raise ValueError(f"probe inputs must be a tensor, or a dict or tuple of tensors, got {type(inputs).__name__}")
     labels = torch.as_tensor(labels)
     flat = labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)
-    if not flat or labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+    if not flat or labels.is_complex():
         hint = "; one-hot labels: pass labels.argmax(1)" if labels.ndim == 2 else ""
         raise ValueError(
-            f"probe labels must be one integer class per point, shape (n,), got "
+            f"probe labels must be one class per point, shape (n,), got "
             f"{str(labels.dtype).removeprefix('torch.')} labels of shape {tuple(labels.shape)}{hint}"
         )
+    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+        raise ValueError(
+            "probe labels are fractional floats (soft or regression targets), not classes: pass one class index per "
+            "point (e.g. labels.round().long() for 0/1 targets)"
+        )
+    labels = labels.long() if labels.is_floating_point() or labels.dtype == torch.bool else labels
     labels = labels.detach().cpu().reshape(-1)
     if len(labels) == 0:
         raise ValueError("the probe is empty: pass at least k + 1 points of each class to measure")

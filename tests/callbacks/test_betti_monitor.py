@@ -314,7 +314,8 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
         ({"probe": (torch.zeros(3, 2), torch.zeros(2, dtype=torch.long))}, "3 inputs but 2 labels"),
         # each of these used to pass and fail at every epoch (or skip every layer, silently)
         ({"probe": (torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])}, "one-hot labels: pass labels.argmax"),
-        ({"probe": (torch.zeros(4, 2), torch.tensor([0.0, 1.0, 0.0, 1.0]))}, "one integer class per point"),
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0.0, 0.7, 0.0, 1.0]))}, "fractional floats .*not classes"),
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0.0, float("nan"), 0.0, 1.0]))}, "fractional floats"),
         ({"probe": (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))}, "the probe is empty"),
         ({"probe": (torch.zeros(2, 2), torch.tensor([0, -1]))}, "class indices >= 0"),
         ({"probe": ([[0.0, 1.0]], [0])}, "probe inputs must be a tensor"),
@@ -379,3 +380,15 @@ def test_figures_are_drawn_within_their_time_budget_and_always_at_the_end(tmp_pa
     events.Reload()
     assert [image.step for image in events.Images("betti/over_training")] == drawn
     assert [e["step"] for e in monitor.history] == [1, 2, 3, 4]
+
+
+def test_a_hand_made_probe_with_float_0_1_labels_is_read_as_classes_like_a_batch():
+    """BatchReader reads BCE's 0./1. targets as classes; a probe given by hand with the same labels is read alike."""
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    angles = torch.linspace(0, 6.28, 40)
+    x, y = torch.stack([angles.cos(), angles.sin()], 1), torch.arange(40) % 2
+    as_long, as_float = BettiMonitor(k=3, log_figure=False), BettiMonitor(k=3, log_figure=False)
+    as_long.set_probe(x, y, model=net)
+    as_float.set_probe(x, y.float().unsqueeze(1), model=net)
+    assert as_float.probe[1].dtype == torch.long and torch.equal(as_float.probe[1], y)
+    assert as_float.compute(net)["betti"] == as_long.compute(net)["betti"]
