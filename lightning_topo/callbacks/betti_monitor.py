@@ -38,7 +38,7 @@ from lightning_topo.monitoring.logger_output import (
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
-from lightning_topo.monitoring.probe import check_classes, checked_probe
+from lightning_topo.monitoring.probe import check_classes, checked_probe, probe_of_classes
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
     checkpoint_directory,
@@ -94,7 +94,8 @@ class BettiMonitor(TopoCallback):
         probe_size: number of probe points (split evenly over the classes).
         classes: watch only these classes: a list of labels, or a number ``N`` of classes spread evenly over the
             label range (seeded by ``seed``). The probe is split over them alone, so a 100-class problem can be
-            watched with ``classes=10``; ``None``: every class.
+            watched with ``classes=10``; ``None``: every class. A probe given by hand is kept to them (``N``: of
+            its own labels); naming a class it does not hold is an error.
         input_keys: where the model inputs are in a batch (mapping keys or tuple indices), when the rule cannot
             tell; one key gives one tensor (``module(x)``), several a dict (``module(**inputs)``).
         label_key: where the labels are in a batch (a key, attribute or tuple index).
@@ -198,7 +199,7 @@ class BettiMonitor(TopoCallback):
         if probe is not None:
             if not isinstance(probe, (tuple, list)) or len(probe) != 2:
                 raise ValueError("probe must be a pair (inputs, labels)")
-            probe = checked_probe(*probe)
+            probe = probe_of_classes(checked_probe(*probe), self.classes, seed)
         if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
             raise ValueError(f"num_workers must be None or an integer >= 0 (0: synchronous), got {num_workers!r}")
         if not isinstance(max_pending, int) or max_pending < 1:
@@ -260,7 +261,7 @@ class BettiMonitor(TopoCallback):
             >>> sorted(monitor.compute(net)["betti"]["1"])
             ['0', '1']
         """
-        inputs, labels = checked_probe(inputs, labels)
+        inputs, labels = probe_of_classes(checked_probe(inputs, labels), self.classes, self.seed)
         self._given_probe = (inputs, labels)
         self._probe = (inputs, labels)
         if model is not None:

@@ -233,6 +233,43 @@ def resolve_classes(
     return sorted({int(c) for c in classes})
 
 
+def probe_of_classes(
+    probe: tuple[ModelInputs, torch.Tensor], classes: int | Sequence[int] | None, seed: int = 0
+) -> tuple[ModelInputs, torch.Tensor]:
+    """A given probe kept to the classes ``classes=`` names: a list must name labels the probe holds, and ``N``
+    takes ``N`` of its labels, evenly spread from a seeded offset (:func:`choose_classes` over its sorted labels).
+    ``None`` keeps every class.
+
+    Example:
+        >>> x, y = torch.zeros(6, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+        >>> probe_of_classes((x, y), [0, 2])[1].tolist()
+        [0, 2, 0, 2]
+        >>> probe_of_classes((x, y), [5, 2])
+        Traceback (most recent call last):
+        ...
+        ValueError: classes [5] are not in the probe given (its labels: 0, 1, 2): choose classes among them, or pass a probe that holds them
+    """
+    if classes is None:
+        return probe
+    x, y = probe
+    present = torch.unique(y).tolist()
+    shown = ", ".join(map(str, present[:20])) + (f", ... ({len(present)} labels)" if len(present) > 20 else "")
+    if isinstance(classes, int):
+        if classes > len(present):
+            raise ValueError(f"classes={classes} asks for more classes than the probe given holds ({shown})")
+        chosen = [present[i] for i in choose_classes(len(present), classes, seed)]
+    else:
+        missing = sorted({int(c) for c in classes} - set(present))
+        if missing:
+            raise ValueError(
+                f"classes {missing} are not in the probe given (its labels: {shown}): choose classes among them, "
+                "or pass a probe that holds them"
+            )
+        chosen = sorted({int(c) for c in classes})
+    keep = torch.nonzero(torch.isin(y, torch.tensor(chosen, dtype=y.dtype))).flatten()
+    return (x, y) if len(keep) == len(y) else (take(x, keep), y[keep])
+
+
 def draw_probe(
     batches: Iterable[Any],
     size: int,

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import BatchReader, ModelInputs, pin, take, to_host
+from lightning_topo.monitoring.batches import BatchReader, ModelInputs, pin, to_host
 from lightning_topo.monitoring.outputs import OutputKey
-from lightning_topo.monitoring.probe import draw_probe, group_by_class, resolve_classes
+from lightning_topo.monitoring.probe import draw_probe, group_by_class
 from lightning_topo.monitoring.probe_file import ProbeFileError, fingerprint, load_probe, save_probe
 
 __all__ = ["ProbeStore", "checkpoint_directory", "device_of", "draw_monitor_probe", "prepared_probe"]
@@ -54,17 +54,12 @@ def draw_monitor_probe(
     classes: int | Sequence[int] | None,
     output_key: OutputKey,
 ) -> Probe:
-    """The points to measure: the ``given`` probe (on the host, its ``classes`` only), else a seeded,
-    class-balanced draw of ``size`` points from the Trainer's training data."""
+    """The points to measure: the ``given`` probe (on the host; kept to ``classes`` when it was given, by
+    :func:`~lightning_topo.monitoring.probe.probe_of_classes`), else a seeded, class-balanced draw of ``size``
+    points from the Trainer's training data."""
     if given is not None:
         x, y = given
-        y = torch.as_tensor(y).detach().cpu().reshape(-1)
-        x = to_host(x)  # detached and on the host (a no-op view for a CPU tensor)
-        chosen = resolve_classes(classes, model, x, seed, reader.forward, output_key)
-        if chosen is not None:
-            keep = torch.nonzero(torch.isin(y, torch.tensor(chosen))).flatten()
-            x, y = take(x, keep), y[keep]
-        return x, y
+        return to_host(x), torch.as_tensor(y).detach().cpu().reshape(-1)  # to_host: a no-op view for a CPU tensor
     loader = getattr(trainer, "train_dataloader", None)
     if loader is None and getattr(trainer, "datamodule", None) is not None:
         loader = trainer.datamodule.train_dataloader()

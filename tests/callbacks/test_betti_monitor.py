@@ -320,6 +320,10 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
         ({"probe": (torch.zeros(2, 2), torch.tensor([0, -1]))}, "class indices >= 0"),
         ({"probe": ([[0.0, 1.0]], [0])}, "probe inputs must be a tensor"),
         ({"probe": torch.zeros(4, 2)}, "probe must be a pair"),
+        # classes= on a probe given by hand: used to measure nothing (or fewer classes), silently
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0, 1, 2, 1])), "classes": [5, 6]}, r"classes \[5, 6\] are not in"),
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0, 1, 2, 1])), "classes": [1, 6]}, r"labels: 0, 1, 2\)"),
+        ({"probe": (torch.zeros(4, 2), torch.tensor([0, 1, 2, 1])), "classes": 4}, "more classes than the probe"),
         ({"scale": float("inf")}, "scale must be a positive finite number"),
         ({"k": "14"}, "k must be an integer >= 2"),
         ({"seed": -3}, "seed must be a non-negative integer"),
@@ -392,3 +396,17 @@ def test_a_hand_made_probe_with_float_0_1_labels_is_read_as_classes_like_a_batch
     as_float.set_probe(x, y.float().unsqueeze(1), model=net)
     assert as_float.probe[1].dtype == torch.long and torch.equal(as_float.probe[1], y)
     assert as_float.compute(net)["betti"] == as_long.compute(net)["betti"]
+
+
+def test_classes_keep_a_hand_made_probe_to_its_own_labels_at_construction_and_in_set_probe():
+    """classes=N picks N of the probe's labels (not of the model's output range); a list keeps those labels."""
+    x, y = torch.randn(60, 2), torch.tensor([3, 5, 9]).repeat(20)
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 10))
+    two = BettiMonitor(probe=(x, y), classes=2, k=3, log_figure=False)
+    assert len(set(two._given_probe[1].tolist())) == 2 and set(two._given_probe[1].tolist()) < {3, 5, 9}
+    listed = BettiMonitor(classes=[5, 9], k=3, log_figure=False)
+    listed.set_probe(x, y, model=net)
+    assert sorted(set(listed.probe[1].tolist())) == [5, 9] and len(listed.probe[1]) == 40
+    assert sorted(next(iter(listed.compute(net)["betti"].values()))) == ["5", "9"]
+    with pytest.raises(ValueError, match=r"classes \[4\] are not in the probe given \(its labels: 3, 5, 9\)"):
+        BettiMonitor(classes=[4, 5], k=3).set_probe(x, y)
