@@ -1,7 +1,13 @@
 """Building blocks of BettiPruning: filter selection, physical removal, the report, save and load."""
 
 from lightning_topo.pruning.batchnorm import batchnorm_layers, recalibrate_batchnorm
-from lightning_topo.pruning.report import count_parameters, cpu_latency, format_report, saved_size_bytes
+from lightning_topo.pruning.report import (
+    count_parameters,
+    cpu_latency,
+    format_report,
+    paired_cpu_latency,
+    saved_size_bytes,
+)
 from lightning_topo.pruning.selection import select_filters
 from lightning_topo.pruning.storage import load_pruned, save_pruned
 from lightning_topo.pruning.structural import remove_filters
@@ -12,6 +18,7 @@ __all__ = [
     "cpu_latency",
     "format_report",
     "load_pruned",
+    "paired_cpu_latency",
     "recalibrate_batchnorm",
     "remove_filters",
     "save_pruned",

@@ -5,14 +5,21 @@ from __future__ import annotations
 import copy
 import io
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["cpu_latency", "count_parameters", "format_report", "layer_rows", "saved_size_bytes"]
+__all__ = [
+    "count_parameters",
+    "cpu_latency",
+    "format_report",
+    "layer_rows",
+    "paired_cpu_latency",
+    "saved_size_bytes",
+]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -33,18 +40,37 @@ def cpu_latency(model: nn.Module, example: Any, repeats: int = 5, forward: Calla
     ``example`` is a tensor, or a dict or tuple of tensors called by ``forward(model, example)`` (default: the
     monitor's rule, :func:`lightning_topo.monitoring.batches.call_model`).
     """
+    return paired_cpu_latency([model], example, repeats, forward)[0]
+
+
+@torch.no_grad()
+def paired_cpu_latency(
+    models: Sequence[nn.Module], example: Any, repeats: int = 5, forward: Callable[..., Any] | None = None
+) -> list[float]:
+    """Median seconds of one eval-mode forward pass of ``example`` on the CPU for each model (copies), timed in
+    interleaved rounds (the order turns each round), so that a machine that slows down or speeds up during the
+    measurement weighs on every model alike and their ratio stays fair.
+
+    Example:
+        >>> small, large = nn.Linear(8, 2), nn.Sequential(*[nn.Linear(8, 8) for _ in range(20)])
+        >>> fast, slow = paired_cpu_latency([small, large], torch.zeros(64, 8))
+        >>> fast < slow
+        True
+    """
     from lightning_topo.monitoring.batches import as_model_input, call_model
 
     forward = forward or call_model
-    cpu_model = copy.deepcopy(model).cpu().eval()
-    example = as_model_input(cpu_model, example)
-    forward(cpu_model, example)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        forward(cpu_model, example)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    copies = [copy.deepcopy(model).cpu().eval() for model in models]
+    inputs = [as_model_input(cpu_model, example) for cpu_model in copies]
+    for cpu_model, x in zip(copies, inputs):
+        forward(cpu_model, x)  # warm-up
+    times: list[list[float]] = [[] for _ in copies]
+    for round_ in range(repeats):
+        for i in (*range(round_ % len(copies), len(copies)), *range(round_ % len(copies))):
+            start = time.perf_counter()
+            forward(copies[i], inputs[i])
+            times[i].append(time.perf_counter() - start)
+    return [sorted(t)[len(t) // 2] for t in times]
 
 
 def format_report(layers: Mapping[str, Mapping[str, Any]], totals: Mapping[str, tuple[float, float]]) -> str:
