@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from torch import nn
@@ -57,7 +57,8 @@ ACTIVATION_MODULES: dict[str, frozenset[str] | None] = {
 #: Class names never taken for activations, wherever they are defined (identities).
 NOT_ACTIVATIONS = frozenset({"Identity", "LinearActivation"})
 
-_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+#: a numbered name: its stem, its number and an optional letter (``layer3``, ``7``, inception's ``Mixed_5b``)
+_NUMBERED = re.compile(r"^(.*?)(\d+)([a-z]?)$")
 
 
 def activation_module_types() -> tuple[type, ...]:
@@ -93,66 +94,97 @@ def is_activation(module: nn.Module, types: tuple[type, ...] | None = None) -> b
 
 
 def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str]:
-    """The model's repeated blocks: the innermost numbered siblings of one class that hold modules themselves.
+    """The model's repeated blocks: the innermost groups of numbered siblings that hold modules themselves.
 
-    A block is a numbered item (``layer.3``, ``blocks.7``, ``features.layer2``) of a ``Sequential`` or
-    ``ModuleList`` that has at least one sibling of the same class and name stem, and children of its own (a
-    ``Sequential`` of plain ``Linear`` layers is no block); of nested candidates the innermost are kept (a
+    A block is a numbered item (``layer.3``, ``blocks.7``, ``features.layer2``, ``Mixed_5b``) of a ``Sequential``
+    or ``ModuleList`` that has children of its own (a ``Sequential`` of plain ``Linear`` layers is no block), among
+    siblings of one name stem of which at least two share a class (so a stage's odd last block, an EfficientFormer's
+    ``MetaBlock1d`` after its ``MetaBlock2d``s, is one too); of nested candidates the innermost are kept (a
     ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``).
 
-    With a ``trace`` of a forward pass (:func:`~lightning_topo.monitoring.trace.trace_forward`), two conventions
-    more are read. Numbered siblings held as plain attributes count when each one feeds the next (timm RegNet's
-    ``s2.b1``, ``s2.b2``; torchvision ResNet's ``layer1`` ... ``layer4``), not when they are a block's parts
-    (an EfficientNet block's ``bn1`` and ``bn2``). And the numbered parts of a residual block are not blocks: a
-    Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside them,
-    since a group of numbered parts inside a residual unit (:attr:`ForwardTrace.branching`), or inside a block whose
-    group holds one, is left to its block. Names in definition order.
+    With a ``trace`` of a forward pass (:func:`~lightning_topo.monitoring.trace.trace_forward`), the model's data
+    flow is read too:
+
+    - numbered siblings held as plain attributes count when each one feeds the next (timm RegNet's ``s2.b1``,
+      ``s2.b2``; torchvision ResNet's ``layer1`` ... ``layer4``; inception's ``Mixed_5b`` ... ``Mixed_7c``), not
+      when they are a block's parts (an EfficientNet block's ``bn1`` and ``bn2``);
+    - the numbered parts of a residual or multi-branch unit (:attr:`ForwardTrace.branching`) are left to it: a
+      Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside;
+    - a module that never ran, or whose output is not one row per sample (a MobileViT transformer's patches), is
+      no block, so the block around it is watched instead.
+
+    Names in definition order.
 
     Example:
         >>> net = nn.Sequential(*[nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(3)], nn.Linear(4, 2))
         >>> find_blocks(net)
         ['0', '1', '2']
     """
+    modules = dict(model.named_modules())
     groups = _numbered_groups(model, trace)
     candidates = [name for group in groups for name in group]
     if trace is not None:
-        parts = {name for group in groups if _are_parts(group, groups, trace) for name in group}
-        candidates = [name for name in candidates if name not in parts]
-    rank = {name: i for i, (name, _) in enumerate(model.named_modules())}
+        parts = {name for group in groups if _are_parts(group, groups, trace, modules) for name in group}
+        candidates = [
+            name
+            for name in candidates
+            if name not in parts and name in trace.called and trace.rows.get(name, trace.samples) == trace.samples
+        ]
+    rank = {name: i for i, name in enumerate(modules)}
     innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]
     return sorted(innermost, key=rank.__getitem__)
 
 
 def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[str]]:
-    """Groups of two or more numbered siblings of one class and name stem that hold modules: every such group of a
-    ``Sequential`` or ``ModuleList``, and, given a ``trace``, of any other module when each member fed the next."""
+    """Groups of numbered siblings of one name stem that hold modules, two of them at least of one class: every
+    such group of a ``Sequential`` or ``ModuleList``, and, given a ``trace``, of any other module when each member
+    fed the next."""
     found: list[list[str]] = []
     for name, module in model.named_modules():
         container = isinstance(module, (nn.Sequential, nn.ModuleList))
         if not container and trace is None:
             continue  # numbered attributes of a block (an EfficientNet's bn1, bn2) are its parts, not blocks
-        groups: dict[tuple[str, type], list[tuple[int, str]]] = defaultdict(list)
+        stems: dict[str, list[tuple[tuple[int, str], str, type]]] = defaultdict(list)
         for child_name, child in module.named_children():
             match = _NUMBERED.match(child_name)
             if match and next(child.children(), None) is not None:
                 full = f"{name}.{child_name}" if name else child_name
-                groups[(match.group(1), type(child))].append((int(match.group(2)), full))
-        for members in groups.values():
-            names = [full for _, full in (members if container else sorted(members))]
-            if len(names) >= 2 and (container or _chained(names, trace)):
+                stems[match.group(1)].append(((int(match.group(2)), match.group(3)), full, type(child)))
+        for members in stems.values():
+            if max(Counter(cls for _, _, cls in members).values()) < 2:
+                continue  # no two of one class: differently built parts (a stem's conv1, conv2), not repeats
+            names = [full for _, full, _ in (members if container else sorted(members, key=lambda m: m[0]))]
+            if container or _chained(names, trace):
                 found.append(names)
     return found
 
 
-def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace) -> bool:
-    """Whether a group holds the numbered parts of a residual unit: it branches nowhere itself, and the numbered
-    module around it (``layers.N`` around ``layers.N.layer.M``) branches or has a sibling in its group that does."""
-    if trace.branching.intersection(group):
+def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module]) -> bool:
+    """Whether a group holds the numbered parts of a residual or multi-branch unit: none of its repeated members
+    branches, and the module that owns it (inception's ``Mixed_5b`` around ``branch5x5_1``, ``branch5x5_2``) or
+    the numbered module around it (``layers.N`` around ``layers.N.layer.M``) branches, or has a repeated sibling in
+    its group that does. (A repeated member: one of a class that the group holds twice or more; a lone SE gate
+    among convolutions branches without making them blocks.)"""
+
+    def branches(members: list[str]) -> bool:
+        classes = Counter(type(modules[m]) for m in members)
+        return bool(trace.branching.intersection(m for m in members if classes[type(modules[m])] >= 2))
+
+    if branches(group):
         return False
-    around = _numbered_ancestor(group[0])
-    if around is None:
-        return False
-    return around in trace.branching or any(around in other and trace.branching.intersection(other) for other in groups)
+    around = {_owner(group[0], modules), _numbered_ancestor(group[0])} - {None, ""}
+    return any(
+        module in trace.branching or any(module in other and branches(other) for other in groups) for module in around
+    )
+
+
+def _owner(name: str, modules: dict[str, nn.Module]) -> str | None:
+    """The module whose code runs ``name``'s group: its parent, or above a ``Sequential``/``ModuleList`` the first
+    module that is not one."""
+    parent = name.rpartition(".")[0]
+    while parent and isinstance(modules[parent], (nn.Sequential, nn.ModuleList)):
+        parent = parent.rpartition(".")[0]
+    return parent or None
 
 
 def _numbered_ancestor(name: str) -> str | None:
@@ -205,7 +237,7 @@ def resolve_layers(
         if rule == ACTIVATIONS:
             types = activation_module_types()
             return [n for n in order if is_activation(modules[n], types)]
-        return sorted((b for b in find_blocks(model, trace) if position(b) < called), key=position)
+        return sorted(find_blocks(model, trace), key=position)  # every one ran: the trace saw it
 
     if layers is None:
         activations = by_rule(ACTIVATIONS)

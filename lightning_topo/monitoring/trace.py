@@ -20,7 +20,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model, describe_inputs
+from lightning_topo.monitoring.batches import (
+    ForwardFn,
+    ModelInputs,
+    as_model_input,
+    call_model,
+    describe_inputs,
+    n_samples,
+)
 from lightning_topo.monitoring.hooks import eval_mode
 
 __all__ = ["ForwardTrace", "forward_order", "trace_forward"]
@@ -42,6 +49,8 @@ class ForwardTrace:
     called: set[str] = field(default_factory=set)
     #: whether torch operations were seen too (``False``: the model could not run under the function mode)
     saw_operations: bool = True
+    #: the number of samples in the example (a module whose output has another number of rows holds no point each)
+    samples: int = 0
 
 
 @dataclass
@@ -158,17 +167,19 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
     inputs = as_model_input(model, example)
     try:
         try:
-            return _traced_pass(model, inputs, forward, operations=True)
+            trace = _traced_pass(model, inputs, forward, operations=True)
         except Exception:  # a model that cannot run under a function mode: its modules alone are traced
             trace = _traced_pass(model, inputs, forward, operations=False)
             trace.saw_operations = False
-            return trace
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
         raise ValueError(
             f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
             f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
-            "input_keys and forward_fn"
+            "input_keys and forward_fn. (If the model cannot run on its training batches either, they do not fit "
+            "the model, e.g. an image size other than the one it was built for, and no monitor option will help.)"
         ) from error
+    trace.samples = n_samples(example)
+    return trace
 
 
 def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, operations: bool) -> ForwardTrace:

@@ -29,7 +29,7 @@ def watched_layers(
     trace = trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
-        watched = _one_row_per_sample(watched, trace, n_samples(example), info)
+        watched = _one_row_per_sample(watched, trace, n_samples(example), info, hint=rule != BLOCKS)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn)
     if include_input and INPUT not in watched:
@@ -41,7 +41,7 @@ def watched_layers(
 
 
 def _one_row_per_sample(
-    watched: list[str], trace: ForwardTrace, samples: int, info: Callable[[str], Any] | None
+    watched: list[str], trace: ForwardTrace, samples: int, info: Callable[[str], Any] | None, hint: bool
 ) -> list[str]:
     """``watched`` without the modules whose output has another first dimension than the samples (a Swin block's
     softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those."""
@@ -52,7 +52,8 @@ def _one_row_per_sample(
         shown = ", ".join(f"{name} ({rows[name]} rows)" for name in other[:3]) + (" ..." if len(other) > 3 else "")
         info(
             f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {samples} samples: "
-            "attention windows or heads), so they are not watched; the blocks that hold them are (layers='blocks')"
+            "attention windows, heads or patches), so they are not watched"
+            + ("; layers='blocks' watches the blocks that hold them" if hint else "")
         )
     return [name for name in watched if name not in other]
 

@@ -221,6 +221,39 @@ def test_timm_regnet_blocks_are_found_in_its_attribute_stages(name: str) -> None
     assert select_layers(model, None, torch.zeros(2, 3, 32, 32))[:-1] == expected  # not 40-66 activations
 
 
+def test_inception_blocks_are_its_mixed_modules_not_the_convolutions_inside_their_branches() -> None:
+    model = timm.create_model("inception_v3", pretrained=False, num_classes=3)
+    mixed = [f"Mixed_{n}" for n in ("5b", "5c", "5d", "6a", "6b", "6c", "6d", "6e", "7a", "7b", "7c")]
+    assert _traced_blocks(model, torch.zeros(2, 3, 75, 75)) == mixed
+    assert select_layers(model, None, torch.zeros(2, 3, 75, 75))[:-1] == mixed  # was 60 branch convolutions
+
+
+def test_mobilevit_blocks_keep_the_transformer_stages_whose_inner_layers_see_patches() -> None:
+    """The transformer layers inside a MobileViT block hold rows per patch; the stages around them are watched."""
+    model = timm.create_model("mobilevit_xxs", pretrained=False, num_classes=3)
+    blocks = _traced_blocks(model, torch.zeros(2, 3, 64, 64))
+    assert blocks == ["stages.0", "stages.1.0", "stages.1.1", "stages.1.2", "stages.2", "stages.3", "stages.4"]
+
+
+def test_efficientformer_blocks_include_the_last_attention_block_of_another_class() -> None:
+    model = timm.create_model("efficientformer_l1", pretrained=False, num_classes=3)
+    blocks = _traced_blocks(model, torch.zeros(2, 3, 224, 224))
+    assert blocks[-2:] == ["stages.3.blocks.2", "stages.3.blocks.4"]  # blocks.3 is Flat (no modules): no block
+    assert type(dict(model.named_modules())[blocks[-1]]).__name__ == "MetaBlock1d"
+
+
+def test_hrnet_blocks_are_all_called_in_the_forward_pass() -> None:
+    """ModuleLists (never called themselves) and modules run through .forward (no hooks) cannot be watched."""
+    from lightning_topo.monitoring.trace import trace_forward
+
+    model = timm.create_model("hrnet_w18_small", pretrained=False, num_classes=3)
+    example = torch.zeros(2, 3, 64, 64)
+    blocks = _traced_blocks(model, example)
+    called = trace_forward(model, example).called
+    assert blocks and all(block in called for block in blocks)
+    assert not any(block.startswith("downsamp_modules") for block in blocks)
+
+
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
     import torchvision
 

@@ -79,3 +79,79 @@ def test_numbered_parts_of_a_plain_block_stay_blocks() -> None:
     """Without a residual, a Sequential of numbered Sequentials is what it was: the innermost are the blocks."""
     net = nn.Sequential(nn.Sequential(conv_layer(), conv_layer()), nn.Sequential(conv_layer(), conv_layer()))
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["0.0", "0.1", "1.0", "1.1"] == find_blocks(net)
+
+
+class Patches(nn.Module):
+    """Rows per patch, not per sample (MobileViT's transformer): (B, 4) -> (2B, 2) and back."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(-1, 2)
+
+
+class PatchBlock(nn.Module):
+    """A block whose inner repeated layers see patches: the inner ones are no blocks, this one is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unfold = Patches()
+        self.transformer = nn.Sequential(*[nn.Sequential(nn.Linear(2, 2), nn.GELU()) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transformer(self.unfold(x)).reshape(x.shape)
+
+
+class MultiBranch(nn.Module):
+    """Inception's module: numbered chains inside branches that share the input, concatenated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch1x1 = conv_layer()
+        self.branch3x3_1, self.branch3x3_2 = conv_layer(), conv_layer()
+        self.out = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.branch1x1(x), self.branch3x3_2(self.branch3x3_1(x))], 1))
+
+
+class Lettered(nn.Module):
+    """Blocks named Mixed_5b, Mixed_5c, Mixed_6a held as attributes and run in turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.Mixed_5b, self.Mixed_5c, self.Mixed_6a = MultiBranch(), MultiBranch(), ResidualWithParts()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.Mixed_6a(self.Mixed_5c(self.Mixed_5b(x))))
+
+
+def test_a_block_whose_inner_layers_hold_no_row_per_sample_is_watched_itself() -> None:
+    net = nn.Sequential(nn.Sequential(conv_layer(), conv_layer()), nn.Sequential(PatchBlock(), PatchBlock()))
+    x = torch.randn(3, 4)
+    assert find_blocks(net)[-2:] == ["1.1.transformer.0", "1.1.transformer.1"]  # structure alone: the patch layers
+    assert find_blocks(net, trace_forward(net, x)) == ["0.0", "0.1", "1.0", "1.1"]
+
+
+def test_a_module_that_never_runs_is_no_block() -> None:
+    class SkipsOne(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList([conv_layer() for _ in range(3)])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.blocks[2](self.blocks[0](x))
+
+    net = SkipsOne()
+    assert find_blocks(net) == ["blocks.0", "blocks.1", "blocks.2"]
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.2"]
+
+
+def test_a_stages_odd_last_block_is_a_block_too() -> None:
+    """Two of one class make the group; a third class among them (EfficientFormer's MetaBlock1d) joins it."""
+    net = nn.Sequential(conv_layer(), conv_layer(), nn.Flatten(), ResidualWithParts())
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["0", "1", "3"]
+
+
+def test_lettered_blocks_are_read_and_the_numbered_chains_inside_branches_are_parts() -> None:
+    net = Lettered()
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["Mixed_5b", "Mixed_5c", "Mixed_6a"]
