@@ -29,6 +29,7 @@ from lightning_topo.monitoring.batches import (
     n_samples,
 )
 from lightning_topo.monitoring.hooks import eval_mode
+from lightning_topo.monitoring.outputs import select_tensor
 
 __all__ = ["ForwardTrace", "forward_order", "trace_forward"]
 
@@ -74,6 +75,15 @@ def _output_tensor(output: Any) -> torch.Tensor | None:
         return output
     values = output.values() if isinstance(output, Mapping) else output if isinstance(output, (tuple, list)) else ()
     return next((value for value in values if isinstance(value, torch.Tensor)), None)
+
+
+def _measured_tensor(output: Any) -> torch.Tensor | None:
+    """The tensor a measurement of this output would read (:func:`~lightning_topo.monitoring.outputs.select_tensor`:
+    a ``ModelOutput``'s logits, else its first tensor)."""
+    try:
+        return select_tensor(output)
+    except TypeError:  # no tensor at all: the measurement says so, layer by layer
+        return None
 
 
 class _Tracer:
@@ -122,8 +132,9 @@ class _Tracer:
                 parent = self.stack[-1]  # this child took its parent's input: did it compute something from it?
                 if out is not call.input:
                     parent.used = True
-            if out.dim() > 0:
-                trace.rows[name] = int(out.shape[0])
+            measured = _measured_tensor(output)
+            if measured is not None and measured.dim() > 0:
+                trace.rows[name] = int(measured.shape[0])
             if out is not call.input:  # a pass-through's output keeps its producer
                 self.producers[id(out)] = (weakref.ref(out), name)
 
