@@ -121,7 +121,8 @@ class BettiMonitor(TopoCallback):
         batch_size: probe batch size of the capture; a class up to this size is reduced in one forward pass
             without keeping any layer's output.
         memory_budget_mb: for a cloud larger than ``batch_size`` (``per_class=False``), the layer outputs kept
-            at once; layers are measured in groups that fit it, one forward pass per group.
+            at once; layers are measured in groups that fit it, one forward pass per group. Classes that share a
+            forward pass share it only as far as their widest layer's outputs (and its float64 copy) fit it.
         output_key: how to find the logits in the model's output: a dict key or attribute (default: ``logits``
             if present, else the first tensor), a tuple index, or a function of the output.
         token_pooling: for ``(batch, tokens, features)`` outputs: ``None`` flattens tokens, ``"mean"``

@@ -363,14 +363,17 @@ def _cloud_batches(
     layers_per_cloud: Mapping[str, Sequence[str]],
     batch_size: int,
     metric: str,
+    bytes_per_sample: int = 0,
+    memory_budget: int = 0,
 ) -> list[list[str]]:
     """The clouds in forward passes: consecutive equal clouds together (the batched route), else one per pass.
 
     The rule: when the batched route is on (:data:`BATCH_CLASSES`, on by default), the
     metric is ``"knn"`` and consecutive clouds are class subsets (not the whole probe) of the same size ``n`` with
     the same layers, they share a forward pass, up to ``batch_size // n`` clouds per pass (so a pass never exceeds
-    ``batch_size`` samples; at least 2 clouds to be worth it).  Everything else (``per_class=False``, unequal
-    classes, a class larger than ``batch_size // 2``) runs one cloud per pass, as before.
+    ``batch_size`` samples; at least 2 clouds to be worth it) and as many as keep the pass's widest layer, at
+    ``bytes_per_sample``, within ``memory_budget`` (0: no bound).  Everything else (``per_class=False``, unequal
+    classes, a class larger than ``batch_size // 2`` or than the budget's half) runs one cloud per pass, as before.
     """
     names = list(layers_per_cloud)
     enabled = BATCH_CLASSES is None or BATCH_CLASSES
@@ -386,6 +389,7 @@ def _cloud_batches(
             and size == _size(clouds[last[0]])
             and list(layers_per_cloud[name]) == list(layers_per_cloud[last[0]])
             and (len(last) + 1) * size <= batch_size
+            and (not memory_budget or (len(last) + 1) * size * bytes_per_sample <= memory_budget)
         ):
             last.append(name)
         else:
@@ -421,7 +425,8 @@ def reduce_clouds(
         metric, k, scale: the topology protocol (see :func:`lightning_topo.topology.betti_numbers`).
         batch_size: forward batch size; a cloud up to this size is reduced without storing any layer output, and
             equal class clouds share forward passes of up to this size on the batched route (see below).
-        memory_budget: bytes of stored layer outputs for a cloud larger than ``batch_size``.
+        memory_budget: bytes of stored layer outputs for a cloud larger than ``batch_size``, and of the widest
+            layer's outputs (with their distance-dtype copy) in a batched pass.
         output_key, token_pooling: how to read outputs (see :mod:`lightning_topo.monitoring.outputs`).
         distance_dtype: dtype of the distance computation (float64: the exact route's numbers).
         timings: if given, receives ``{"capture": seconds}``.
@@ -447,7 +452,10 @@ def reduce_clouds(
     with eval_mode(model), torch.no_grad():
         profile = layer_profile(model, take(inputs, slice(0, 1)), wanted, output_key, token_pooling, forward)
         calls = {name: entry[0] for name, entry in profile.items()}
-        for group in _cloud_batches(clouds, layers_per_cloud, batch_size, metric):
+        # a batched pass holds its widest layer's outputs for every sample, and their copy in the distance dtype
+        itemsize = torch.empty((), dtype=distance_dtype).element_size()
+        widest = max((values * max(size, itemsize) for _, values, size in map(profile.get, wanted)), default=0)
+        for group in _cloud_batches(clouds, layers_per_cloud, batch_size, metric, widest, memory_budget):
             if len(group) > 1:
                 members = _members(inputs, torch.cat([_indices(clouds[cloud]) for cloud in group]))
                 batch = as_model_input(model, members)

@@ -100,6 +100,26 @@ def test_the_rule_for_the_batched_route(monkeypatch):
     assert _cloud_batches({"all": None}, {"all": ["act"]}, 256, "knn") == [["all"]]
     mixed = {**layers, "1": ["act", "logits"]}
     assert _cloud_batches(equal, mixed, 256, "knn") == [["0"], ["1"], ["2", "3"]]
+    # the memory budget bounds a batched pass: 1 kB per sample, 10 samples a cloud
+    assert _cloud_batches(equal, layers, 256, "knn", 1000, 25_000) == [["0", "1"], ["2", "3"]]
+    assert _cloud_batches(equal, layers, 256, "knn", 1000, 19_000) == [["0"], ["1"], ["2"], ["3"]]
+
+
+def test_a_batched_pass_keeps_the_widest_layer_and_its_float64_copy_within_the_memory_budget(monkeypatch):
+    """ResNet-18 at 224 px on the CPU took five classes a pass and 1.5 GB at probe 500; the budget bounds it now."""
+    monkeypatch.setattr(clouds_module, "BATCH_CLASSES", None)
+    net = nn.Sequential(nn.Linear(4, 1000), nn.ReLU(), nn.Linear(1000, 2))
+    x, y = torch.randn(40, 4), torch.arange(4).repeat_interleave(10)
+    passes: list[int] = []
+    net[0].register_forward_pre_hook(lambda module, args: passes.append(len(args[0])))
+    clouds = {str(c): torch.nonzero(y == c).flatten() for c in range(4)}
+    layers = dict.fromkeys(clouds, ["1"])
+    per_sample = 1000 * 8  # the ReLU's 1000 values per sample, in float64 for the distances
+    found = reduce_clouds(net, x, clouds, layers, k=3, memory_budget=20 * per_sample)
+    assert passes[1:] == [20, 20]  # after the one-sample profile pass: two classes a pass, as the budget allows
+    passes.clear()
+    assert reduce_clouds(net, x, clouds, layers, k=3, memory_budget=19 * per_sample).keys() == found.keys()
+    assert passes[1:] == [10, 10, 10, 10]
 
 
 def test_the_heap_is_trimmed_after_large_layers_only(monkeypatch):
