@@ -74,7 +74,10 @@ def plan_by_amount(scores: dict[str, np.ndarray], direction: str, amount: float)
 
 
 def fine_tune(model: pl.LightningModule, data: pl.LightningDataModule, epochs: int, lrs: list[float]) -> None:
-    """Train ``epochs`` more epochs, starting at the learning rates the fit ended with (as BettiPruning does)."""
+    """Train ``epochs`` more epochs, starting at the learning rates the fit ended with (as BettiPruning does), in
+    training mode (``accuracy`` leaves a model in eval mode, and Lightning keeps the modes it finds: BatchNorm would
+    fine-tune on frozen statistics)."""
+    model.train()
     trainer = pl.Trainer(
         max_epochs=epochs,
         logger=False,
