@@ -53,6 +53,7 @@ __all__ = [
     "primary_tensor",
     "take",
     "to_host",
+    "whole_number_classes",
 ]
 
 #: A probe's model inputs: one tensor, a dict of tensors (keyword arguments) or a tuple (positional arguments).
@@ -109,6 +110,19 @@ def attention_mask(inputs: ModelInputs) -> torch.Tensor | None:
     """
     mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
     return mask if isinstance(mask, torch.Tensor) else None
+
+
+def whole_number_classes(labels: torch.Tensor) -> torch.Tensor | None:
+    """Labels as class indices: whole-number float or bool labels (``BCEWithLogitsLoss``'s 0./1. targets) as
+    ``long``, integer labels as they are; ``None`` for fractional (or NaN) floats, which are no classes.
+
+    Example:
+        >>> whole_number_classes(torch.tensor([0.0, 1.0])).tolist(), whole_number_classes(torch.tensor([0.3]))
+        ([0, 1], None)
+    """
+    if labels.is_floating_point():
+        return labels.long() if bool((labels == labels.round()).all()) else None
+    return labels.long() if labels.dtype == torch.bool else labels
 
 
 def describe_inputs(inputs: ModelInputs) -> str:
@@ -332,12 +346,12 @@ class BatchReader:
         labels = _as_labels(self._pick(batch, label_key))
         if labels is None:
             raise self._fail(batch, f"its labels ({label_key!r}) are not a tensor of class indices")
-        if labels.is_floating_point() or labels.dtype == torch.bool:  # BCE's float targets: 0.0 / 1.0 are classes
-            if labels.is_floating_point() and not bool((labels == labels.round()).all()):
-                raise self._fail(
-                    batch, f"its labels ({label_key!r}) are fractional floats (soft or regression targets), not classes"
-                )
-            labels = labels.long()
+        classes = whole_number_classes(labels)  # BCE's float targets: 0.0 / 1.0 are classes
+        if classes is None:
+            raise self._fail(
+                batch, f"its labels ({label_key!r}) are fractional floats (soft or regression targets), not classes"
+            )
+        labels = classes
         inputs = self._inputs(batch, mapping, label_key)
         labels = labels.reshape(-1) if labels.dim() > 1 and labels.shape[-1] == 1 else labels
         if labels.dim() != 1 or len(labels) != n_samples(inputs):

@@ -126,9 +126,7 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     if trace is not None:
         parts = {name for group in groups if _are_parts(group, groups, trace, modules) for name in group}
         candidates = [
-            name
-            for name in candidates
-            if name not in parts and name in trace.called and trace.rows.get(name, trace.samples) == trace.samples
+            name for name in candidates if name not in parts and name in trace.called and trace.one_row_per_sample(name)
         ]
     rank = {name: i for i, name in enumerate(modules)}
     innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]

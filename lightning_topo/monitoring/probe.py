@@ -16,6 +16,7 @@ from lightning_topo.monitoring.batches import (
     n_samples,
     take,
     to_host,
+    whole_number_classes,
 )
 
 __all__ = [
@@ -93,13 +94,13 @@ def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
             f"probe labels must be one class per point, shape (n,), got "
             f"{str(labels.dtype).removeprefix('torch.')} labels of shape {tuple(labels.shape)}{hint}"
         )
-    if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+    classes = whole_number_classes(labels)
+    if classes is None:
         raise ValueError(
             "probe labels are fractional floats (soft or regression targets), not classes: pass one class index per "
             "point (e.g. labels.round().long() for 0/1 targets)"
         )
-    labels = labels.long() if labels.is_floating_point() or labels.dtype == torch.bool else labels
-    labels = labels.detach().cpu().reshape(-1)
+    labels = classes.detach().cpu().reshape(-1)
     if len(labels) == 0:
         raise ValueError("the probe is empty: pass at least k + 1 points of each class to measure")
     if int(labels.min()) < 0:
@@ -259,13 +260,13 @@ def probe_of_classes(
             raise ValueError(f"classes={classes} asks for more classes than the probe given holds ({shown})")
         chosen = [present[i] for i in choose_classes(len(present), classes, seed)]
     else:
-        missing = sorted({int(c) for c in classes} - set(present))
+        chosen = sorted({int(c) for c in classes})
+        missing = [c for c in chosen if c not in present]
         if missing:
             raise ValueError(
                 f"classes {missing} are not in the probe given (its labels: {shown}): choose classes among them, "
                 "or pass a probe that holds them"
             )
-        chosen = sorted({int(c) for c in classes})
     keep = torch.nonzero(torch.isin(y, torch.tensor(chosen, dtype=y.dtype))).flatten()
     return (x, y) if len(keep) == len(y) else (take(x, keep), y[keep])
 

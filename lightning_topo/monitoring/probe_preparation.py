@@ -58,8 +58,8 @@ def draw_monitor_probe(
     :func:`~lightning_topo.monitoring.probe.probe_of_classes`), else a seeded, class-balanced draw of ``size``
     points from the Trainer's training data."""
     if given is not None:
-        x, y = given
-        return to_host(x), torch.as_tensor(y).detach().cpu().reshape(-1)  # to_host: a no-op view for a CPU tensor
+        x, y = given  # y: checked_probe's flat labels on the host
+        return to_host(x), y  # to_host: a no-op view for a CPU tensor
     loader = getattr(trainer, "train_dataloader", None)
     if loader is None and getattr(trainer, "datamodule", None) is not None:
         loader = trainer.datamodule.train_dataloader()

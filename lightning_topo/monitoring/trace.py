@@ -53,6 +53,11 @@ class ForwardTrace:
     #: the number of samples in the example (a module whose output has another number of rows holds no point each)
     samples: int = 0
 
+    def one_row_per_sample(self, name: str) -> bool:
+        """Whether module ``name``'s output holds one row per sample (a module without a tensor output counts as
+        one: its measurement says what it lacks)."""
+        return self.rows.get(name, self.samples) == self.samples
+
 
 @dataclass
 class _Call:
@@ -90,7 +95,6 @@ class _Tracer:
     """The hooks and the function mode of one traced pass, writing into a :class:`ForwardTrace`."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.model = model
         self.trace = ForwardTrace()
         self.stack: list[_Call] = []
         self.producers: dict[int, tuple[weakref.ref, str]] = {}  # id(tensor) -> (the tensor, the module that made it)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import ModelInputs, n_samples, primary_tensor
+from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
 from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, resolve_layers
 from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
@@ -29,7 +29,7 @@ def watched_layers(
     trace = trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
-        watched = _one_row_per_sample(watched, trace, n_samples(example), info, hint=rule != BLOCKS)
+        watched = _one_row_per_sample(watched, trace, info, hint=rule != BLOCKS)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn)
     if include_input and INPUT not in watched:
@@ -41,17 +41,18 @@ def watched_layers(
 
 
 def _one_row_per_sample(
-    watched: list[str], trace: ForwardTrace, samples: int, info: Callable[[str], Any] | None, hint: bool
+    watched: list[str], trace: ForwardTrace, info: Callable[[str], Any] | None, hint: bool
 ) -> list[str]:
     """``watched`` without the modules whose output has another first dimension than the samples (a Swin block's
     softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those."""
     hidden = [name for name in watched if name not in (INPUT, LOGITS)]
-    rows = trace.rows
-    other = [name for name in hidden if rows.get(name, samples) != samples]
+    other = [name for name in hidden if not trace.one_row_per_sample(name)]
     if other and info is not None:
-        shown = ", ".join(f"{name} ({rows[name]} rows)" for name in other[:3]) + (" ..." if len(other) > 3 else "")
+        shown = ", ".join(f"{name} ({trace.rows[name]} rows)" for name in other[:3]) + (
+            " ..." if len(other) > 3 else ""
+        )
         info(
-            f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {samples} samples: "
+            f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {trace.samples} samples: "
             "attention windows, heads or patches), so they are not watched"
             + ("; layers='blocks' watches the blocks that hold them" if hint else "")
         )
