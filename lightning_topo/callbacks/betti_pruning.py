@@ -254,7 +254,7 @@ class BettiPruning(TopoCallback):
         backup = snapshot(pl_module)
         latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
         try:
-            unpruned = copy.deepcopy(pl_module).cpu()  # timed beside the pruned model at the end, round by round
+            unpruned = copy.deepcopy(pl_module).cpu()  # timed in place beside the pruned model at the end
             before = self._measure(trainer, pl_module)
             example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
             sizes = remove_filters(pl_module, plan, example, forward_fn=self._tracing_forward)

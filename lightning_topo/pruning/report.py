@@ -35,7 +35,7 @@ def saved_size_bytes(model: nn.Module) -> int:
 
 @torch.no_grad()
 def cpu_latency(model: nn.Module, example: Any, repeats: int = 5, forward: Callable[..., Any] | None = None) -> float:
-    """Median seconds of one eval-mode forward pass of ``example`` on the CPU (a copy of the model).
+    """Median seconds of one eval-mode forward pass of ``example`` on the CPU (see :func:`paired_cpu_latency`).
 
     ``example`` is a tensor, or a dict or tuple of tensors called by ``forward(model, example)`` (default: the
     monitor's rule, :func:`lightning_topo.monitoring.batches.call_model`).
@@ -47,9 +47,13 @@ def cpu_latency(model: nn.Module, example: Any, repeats: int = 5, forward: Calla
 def paired_cpu_latency(
     models: Sequence[nn.Module], example: Any, repeats: int = 5, forward: Callable[..., Any] | None = None
 ) -> list[float]:
-    """Median seconds of one eval-mode forward pass of ``example`` on the CPU for each model (copies), timed in
-    interleaved rounds (the order turns each round), so that a machine that slows down or speeds up during the
-    measurement weighs on every model alike and their ratio stays fair.
+    """Median seconds of one eval-mode forward pass of ``example`` on the CPU for each model, timed in interleaved
+    rounds (the order turns each round), so that a machine that slows down or speeds up during the measurement
+    weighs on every model alike and their ratio stays fair.
+
+    A model already on the CPU is timed in place, in eval mode, and every submodule's train/eval mode is put back
+    afterwards; only a model with parameters or buffers on another device is copied to the CPU, so a caller that
+    holds a CPU copy of its own does not pay for a second one.
 
     Example:
         >>> small, large = nn.Linear(8, 2), nn.Sequential(*[nn.Linear(8, 8) for _ in range(20)])
@@ -60,17 +64,30 @@ def paired_cpu_latency(
     from lightning_topo.monitoring.batches import as_model_input, call_model
 
     forward = forward or call_model
-    copies = [copy.deepcopy(model).cpu().eval() for model in models]
-    inputs = [as_model_input(cpu_model, example) for cpu_model in copies]
-    for cpu_model, x in zip(copies, inputs):
-        forward(cpu_model, x)  # warm-up
-    times: list[list[float]] = [[] for _ in copies]
-    for round_ in range(repeats):
-        for i in (*range(round_ % len(copies), len(copies)), *range(round_ % len(copies))):
-            start = time.perf_counter()
-            forward(copies[i], inputs[i])
-            times[i].append(time.perf_counter() - start)
+    timed = [model if _on_cpu(model) else copy.deepcopy(model).cpu() for model in models]
+    modes = [[(module, module.training) for module in model.modules()] for model in timed]
+    try:
+        for model in timed:
+            model.eval()
+        inputs = [as_model_input(model, example) for model in timed]
+        for model, x in zip(timed, inputs):
+            forward(model, x)  # warm-up
+        times: list[list[float]] = [[] for _ in timed]
+        for round_ in range(repeats):
+            for i in (*range(round_ % len(timed), len(timed)), *range(round_ % len(timed))):
+                start = time.perf_counter()
+                forward(timed[i], inputs[i])
+                times[i].append(time.perf_counter() - start)
+    finally:
+        for model_modes in modes:
+            for module, training in model_modes:
+                module.training = training
     return [sorted(t)[len(t) // 2] for t in times]
+
+
+def _on_cpu(model: nn.Module) -> bool:
+    tensors = [*model.parameters(), *model.buffers()]
+    return all(tensor.device.type == "cpu" for tensor in tensors)
 
 
 def format_report(layers: Mapping[str, Mapping[str, Any]], totals: Mapping[str, tuple[float, float]]) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from lightning_topo.pruning import paired_cpu_latency
 
 CALLS: list[str] = []
+SEEN: list[tuple[str, int, bool]] = []
 
 
 class Named(nn.Module):
@@ -18,14 +20,33 @@ class Named(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         CALLS.append(self.name)
+        SEEN.append((self.name, id(self), self.training))
         return self.fc(x)
 
 
-def test_paired_latency_times_the_models_in_turn_on_copies_and_leaves_the_originals_alone() -> None:
+def test_paired_latency_times_the_models_in_turn_and_leaves_their_modes_as_they_were() -> None:
     """Before and after are timed round by round, the order turning, so drift in the machine weighs on both."""
     CALLS.clear()
     before, after = Named("before").train(), Named("after").train()
     seconds = paired_cpu_latency([before, after], torch.zeros(3, 2), repeats=4)
     assert CALLS == ["before", "after"] + ["before", "after", "after", "before"] * 2  # warm-ups, then 4 rounds
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
-    assert before.training and after.training  # timed on eval-mode copies
+    assert before.training and after.training  # timed in eval mode, the modes put back
+
+
+def test_cpu_models_are_timed_in_place_in_eval_mode_and_every_submodule_mode_is_restored() -> None:
+    """A model on the CPU is not copied (the pruning callback already holds a CPU copy of the unpruned model)."""
+    SEEN.clear()
+    model = nn.Sequential(Named("inner"), nn.Dropout(0.5)).train()
+    model[1].eval()  # a mixed state, as a user's frozen part would leave it
+    paired_cpu_latency([model], torch.zeros(3, 2), repeats=2)
+    assert {name_id for name, name_id, _ in SEEN} == {id(model[0])}  # the very module, no copy
+    assert not any(training for _, _, training in SEEN)  # eval mode while timed
+    assert model.training and model[0].training and not model[1].training  # each submodule's own mode back
+
+
+def test_modes_are_restored_when_the_forward_fails() -> None:
+    model = nn.Sequential(nn.Linear(2, 2)).train()
+    with pytest.raises(RuntimeError):
+        paired_cpu_latency([model], torch.zeros(3, 5))  # wrong width: the forward raises
+    assert model.training and model[0].training
