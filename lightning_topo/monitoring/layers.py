@@ -99,8 +99,9 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     A block is a numbered item (``layer.3``, ``blocks.7``, ``features.layer2``, ``Mixed_5b``) of a ``Sequential``
     or ``ModuleList`` that has children of its own (a ``Sequential`` of plain ``Linear`` layers is no block), among
     siblings of one name stem of which at least two share a class (so a stage's odd last block, an EfficientFormer's
-    ``MetaBlock1d`` after its ``MetaBlock2d``s, is one too); of nested candidates the innermost are kept (a
-    ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``).
+    ``MetaBlock1d`` after its ``MetaBlock2d``s, is one too) and whose numbers run without a gap (a DenseNet's
+    ``norm0`` and ``norm5`` around its dense blocks are no group); of nested candidates the innermost are kept (a
+    ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``). A model's stem (a module named ``stem``) holds no blocks.
 
     With a ``trace`` of a forward pass (:func:`~lightning_topo.monitoring.trace.trace_forward`), the model's data
     flow is read too:
@@ -142,19 +143,32 @@ def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[
         container = isinstance(module, (nn.Sequential, nn.ModuleList))
         if not container and trace is None:
             continue  # numbered attributes of a block (an EfficientNet's bn1, bn2) are its parts, not blocks
+        if _in_stem(name):
+            continue  # a stem's numbered convolutions (LeViT's stem.conv1 ... conv4) are its parts, not blocks
         stems: dict[str, list[tuple[tuple[int, str], str, type]]] = defaultdict(list)
+        numbers: dict[str, set[int]] = defaultdict(set)  # every number a stem name carries here, leaves included
         for child_name, child in module.named_children():
             match = _NUMBERED.match(child_name)
+            if match:
+                numbers[match.group(1)].add(int(match.group(2)))
             if match and next(child.children(), None) is not None:
                 full = f"{name}.{child_name}" if name else child_name
                 stems[match.group(1)].append(((int(match.group(2)), match.group(3)), full, type(child)))
-        for members in stems.values():
+        for stem, members in stems.items():
             if max(Counter(cls for _, _, cls in members).values()) < 2:
                 continue  # no two of one class: differently built parts (a stem's conv1, conv2), not repeats
+            taken = [number for (number, _), _, _ in members]
+            if not numbers[stem] >= set(range(min(taken), max(taken) + 1)):
+                continue  # numbers with a gap: parts that bracket the blocks (a DenseNet's norm0 and norm5)
             names = [full for _, full, _ in (members if container else sorted(members, key=lambda m: m[0]))]
             if container or _chained(names, trace):
                 found.append(names)
     return found
+
+
+def _in_stem(name: str) -> bool:
+    """Whether ``name`` is or lies inside a model's stem (a module named ``stem``, timm's convention)."""
+    return "stem" in name.split(".")
 
 
 def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module]) -> bool:

@@ -254,6 +254,28 @@ def test_hrnet_blocks_are_all_called_in_the_forward_pass() -> None:
     assert not any(block.startswith("downsamp_modules") for block in blocks)
 
 
+def test_stem_convolutions_are_no_blocks() -> None:
+    """LeViT's and EfficientFormerV2's stems hold numbered ConvNorm units; the blocks are their stages' blocks."""
+    levit = timm.create_model("levit_128s", pretrained=False, num_classes=3)
+    expected = [f"stages.{k}.blocks.{n}" for k, depth in enumerate((2, 3, 4)) for n in range(depth)]
+    assert _traced_blocks(levit, torch.zeros(2, 3, 224, 224)) == expected
+    former = timm.create_model("efficientformerv2_s0", pretrained=False, num_classes=3)
+    expected = [f"stages.{k}.blocks.{n}" for k, depth in enumerate((2, 2, 6, 4)) for n in range(depth)]
+    assert _traced_blocks(former, torch.zeros(2, 3, 224, 224)) == expected
+
+
+def test_densenet_blocks_are_its_dense_blocks_and_transitions_not_the_norms_around_them() -> None:
+    model = timm.create_model("densenet121", pretrained=False, num_classes=3)
+    expected = [
+        f"features.{kind}{k}"
+        for k in range(1, 5)
+        for kind in ("denseblock", "transition")
+        if (kind, k) != ("transition", 4)
+    ]
+    assert find_blocks(model) == expected  # norm0 and norm5 are BatchNormAct2d units, numbered around the blocks
+    assert _traced_blocks(model, torch.zeros(2, 3, 64, 64)) == expected
+
+
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
     import torchvision
 

@@ -3,6 +3,8 @@ of a residual unit left to their block (plain torch here; the libraries' own mod
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -155,3 +157,23 @@ def test_a_stages_odd_last_block_is_a_block_too() -> None:
 def test_lettered_blocks_are_read_and_the_numbered_chains_inside_branches_are_parts() -> None:
     net = Lettered()
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["Mixed_5b", "Mixed_5c", "Mixed_6a"]
+
+
+def test_numbered_modules_that_bracket_the_blocks_are_no_group() -> None:
+    """A DenseNet's ``norm0`` before its dense blocks and ``norm5`` after them share a class and a name stem, but
+    their numbers leave a gap: they are the stem's and the head's parts, not repeated blocks."""
+    features = OrderedDict(norm0=conv_layer(), block1=conv_layer(), block2=conv_layer(), norm3=conv_layer())
+    net = nn.Sequential(OrderedDict(features=nn.Sequential(features), head=nn.Linear(4, 2)))
+    expected = ["features.block1", "features.block2"]
+    assert find_blocks(net) == expected
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == expected
+
+
+def test_a_stems_numbered_convolutions_are_no_blocks() -> None:
+    """LeViT's ``stem.conv1`` ... ``conv4`` are repeated and chained, yet they are the stem, not the model's blocks."""
+    stem = nn.Sequential(OrderedDict(conv1=conv_layer(), conv2=conv_layer(), conv3=conv_layer()))
+    net = nn.Sequential(OrderedDict(stem=stem, blocks=nn.Sequential(conv_layer(), conv_layer()), head=nn.Linear(4, 2)))
+    assert find_blocks(net) == ["blocks.0", "blocks.1"]
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
+    renamed = nn.Sequential(OrderedDict(body=stem, head=nn.Linear(4, 2)))  # the same modules outside a stem: blocks
+    assert find_blocks(renamed) == ["body.conv1", "body.conv2", "body.conv3"]
