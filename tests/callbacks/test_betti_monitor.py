@@ -270,6 +270,49 @@ def test_standalone_pytorch_lightning_trainer_and_module(tmp_path):
     assert state["history"] == monitor.history[: len(state["history"])]
 
 
+def test_the_monitors_info_lines_reach_the_logger_of_lightnings_own_lines(tmp_path):
+    """Both Lightning namespaces loaded: the monitor's notice and Lightning's start-up line are records of one
+    logger (whichever namespace was imported last owns it), so a user's handler gets both or neither."""
+    import logging
+
+    import pytorch_lightning as ptl
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler, loggers = Keep(), [logging.getLogger(name) for name in ("lightning.pytorch", "pytorch_lightning")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        module = plain_pl_module()()
+        module.net = nn.Sequential(
+            *[nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)) for _ in range(2)], nn.Linear(4, 2)
+        )
+        trainer = ptl.Trainer(
+            max_epochs=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+            callbacks=[BettiMonitor(probe_size=40, k=5)],  # no activation module: the blocks, with a notice
+        )
+        trainer.fit(module, DataLoader(blobs(), batch_size=64))
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    ours = [r.name for r in records if r.getMessage().startswith("BettiMonitor: ")]
+    lightnings = [r.name for r in records if r.getMessage().startswith("GPU available")]
+    assert ours and lightnings and set(ours) == set(lightnings)
+    assert ours[0].endswith(".utilities.rank_zero")
+
+
 def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path):
     # the standalone LightningCLI type-checks trainer.callbacks against pytorch_lightning.Callback
     import pytorch_lightning as ptl
