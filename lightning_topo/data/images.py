@@ -279,6 +279,11 @@ class ImageDataModule(NoValidationWithoutSplit, pl.LightningDataModule):
             self._check_every_class_present(labels)
             order = torch.randperm(len(index), generator=torch.Generator().manual_seed(self.seed))
             n_val = int(round(self.val_fraction * len(order)))
+            if n_val >= len(order) and stage in (None, "fit"):
+                raise ValueError(
+                    f"val_fraction={self.val_fraction} of the {len(order)} training images of {type(self).__name__} "
+                    "leaves no image to train on; lower val_fraction, or choose more classes or images"
+                )
             for name, part, train in (("val_set", order[:n_val], False), ("train_set", order[n_val:], True)):
                 subset = _take(images, index[part])
                 setattr(self, name, self._dataset(subset, labels[part], train) if len(part) else None)

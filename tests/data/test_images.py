@@ -371,3 +371,17 @@ def test_without_a_validation_split_the_fit_runs_no_validation_loop_and_raises_n
     assert ("val_acc" in trainer.callback_metrics) == (val_fraction > 0)
     assert trainer.global_step == 2  # 6 (val_fraction 0.25) or 8 training images, batch 4
     assert trainer.limit_val_batches == 3  # the trainer's own setting is back after the fit
+
+
+def test_a_split_that_leaves_no_training_image_is_a_clear_error_before_the_fit(tmp_path):
+    """One image of each chosen class and val_fraction=0.75: rounding holds out both, which Lightning would only
+    report as an empty training loader."""
+    from lightning_topo.models import CNNClassifier
+
+    root, _ = fashion_root(tmp_path, n_train=10)
+    dm = FashionMNISTDataModule(root=str(root), classes=[0, 1], val_fraction=0.75)
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    with pytest.raises(ValueError, match=r"val_fraction=0.75 of the 2 training images .* leaves no image to train on"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(model, datamodule=dm)
+    assert dm.train_set is None
+    FashionMNISTDataModule(root=str(root), classes=[0, 1], val_fraction=0.25).setup("fit")  # one held out: fine
