@@ -15,6 +15,7 @@ Usage:
     python benchmarks/monitor_overhead.py --recipes d1_circles --d1-epochs 500 --every-epoch
     python benchmarks/monitor_overhead.py --data-root ../shared/data       # where FashionMNIST/raw is
     python benchmarks/monitor_overhead.py --recipes fashion_mnist --accelerator gpu --cnn-epochs 3
+    python benchmarks/monitor_overhead.py --num-workers 0 1 --data-root ../shared/data   # synchronous vs a worker
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build(recipe: str, overrides: list[str]) -> tuple[pl.Trainer, pl.LightningMo
 
 
 def timed_fit(
-    recipe: str, overrides: list[str], monitored: bool, every_epoch: bool
+    recipe: str, overrides: list[str], monitored: bool, every_epoch: bool, num_workers: int | None = None
 ) -> tuple[float, BettiMonitor | None]:
     pl.seed_everything(0, verbose=False)
     trainer, model, data = build(recipe, overrides)
@@ -46,34 +47,44 @@ def timed_fit(
     trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, drop)]
     if monitored and every_epoch:
         monitor.every_n_epochs = 1
+    if monitored and num_workers is not None:  # as BettiMonitor(num_workers=...) would set it
+        monitor._num_workers_given = monitor.num_workers = num_workers
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     return time.perf_counter() - start, (monitor if monitored else None)
 
 
-def measure(recipe: str, overrides: list[str], every_epoch: bool) -> None:
+def measure(recipe: str, overrides: list[str], every_epoch: bool, workers: list[int | None]) -> None:
+    """Baseline, one monitored fit per ``workers`` setting, baseline again: every ratio against the mean baseline."""
     base_1, _ = timed_fit(recipe, overrides, monitored=False, every_epoch=every_epoch)
-    watched, monitor = timed_fit(recipe, overrides, monitored=True, every_epoch=every_epoch)
+    monitored = [timed_fit(recipe, overrides, True, every_epoch, num_workers) for num_workers in workers]
     base_2, _ = timed_fit(recipe, overrides, monitored=False, every_epoch=every_epoch)
     baseline = statistics.mean([base_1, base_2])
-    costs = [entry["seconds"] for entry in monitor.history]
-    blocked = [entry.get("blocked_seconds", entry["seconds"]) for entry in monitor.history]
-    n_jobs = len(monitor.watched_layers) * len({c for e in monitor.history for per in e["betti"].values() for c in per})
     print(f"\n== {recipe} {' '.join(overrides)}")
-    print(
-        f"monitor: every {monitor.every_n_epochs} epoch(s), {len(monitor.watched_layers)} layers, {n_jobs} Betti computations per monitored epoch"
-    )
     print(f"baseline fits: {base_1:.1f} s, {base_2:.1f} s (mean {baseline:.1f} s)")
-    print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
-    if not costs:
-        print(
-            "monitor's own cost: no monitored epoch in this fit; raise --d1-epochs/--cnn-epochs or pass --every-epoch"
+    for num_workers, (watched, monitor) in zip(workers, monitored):
+        mode = "the default num_workers" if num_workers is None else f"num_workers={num_workers}"
+        costs = [entry["seconds"] for entry in monitor.history]
+        blocked = [entry.get("blocked_seconds", entry["seconds"]) for entry in monitor.history]
+        n_jobs = len(monitor.watched_layers) * len(
+            {c for e in monitor.history for per in e["betti"].values() for c in per}
         )
-        return
-    print(
-        f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, {len(costs)} epochs);"
-        f" training loop blocked {statistics.mean(blocked):.2f} s per monitored epoch (max {max(blocked):.2f} s)"
-    )
+        print(
+            f"monitor ({mode}, {monitor.num_workers} worker processes): every {monitor.every_n_epochs} epoch(s), "
+            f"{len(monitor.watched_layers)} layers, {n_jobs} Betti computations per monitored epoch"
+        )
+        print(f"monitored fit: {watched:.1f} s  ->  ratio {watched / baseline:.3f}x")
+        if not costs:
+            print(
+                "monitor's own cost: no monitored epoch in this fit; raise --d1-epochs/--cnn-epochs or pass "
+                "--every-epoch"
+            )
+            continue
+        print(
+            f"monitor's own cost: {statistics.mean(costs):.2f} s per monitored epoch (max {max(costs):.2f} s, "
+            f"{len(costs)} epochs); training loop blocked {statistics.mean(blocked):.2f} s per monitored epoch "
+            f"(max {max(blocked):.2f} s)"
+        )
 
 
 def main() -> None:
@@ -87,6 +98,14 @@ def main() -> None:
         "--every-epoch", action="store_true", help="monitor every epoch instead of the recipe's every_n_epochs"
     )
     parser.add_argument("--accelerator", default=None, help="override the recipes' trainer.accelerator (e.g. gpu)")
+    parser.add_argument(
+        "--num-workers",
+        nargs="+",
+        type=int,
+        default=None,
+        help="monitored fits with these num_workers, one each, between the two baselines (default: one fit with "
+        "the monitor's own default, synchronous on a CPU)",
+    )
     parser.with_data_root()
     args = parser.parse_args()
     for recipe in args.recipes:
@@ -100,7 +119,7 @@ def main() -> None:
             ]
         if args.accelerator:
             overrides.append(f"--trainer.accelerator={args.accelerator}")
-        measure(recipe, overrides, args.every_epoch)
+        measure(recipe, overrides, args.every_epoch, args.num_workers or [None])
 
 
 if __name__ == "__main__":
