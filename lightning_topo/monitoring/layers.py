@@ -126,9 +126,8 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     candidates = [name for group in groups for name in group]
     if trace is not None:
         parts = {name for group in groups if _are_parts(group, groups, trace, modules) for name in group}
-        candidates = [
-            name for name in candidates if name not in parts and name in trace.called and trace.one_row_per_sample(name)
-        ]
+        ran = [member for name in candidates if name not in parts for member in _ran_as(name, modules, trace)]
+        candidates = [name for name in dict.fromkeys(ran) if trace.one_row_per_sample(name)]
     rank = {name: i for i, name in enumerate(modules)}
     innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]
     return sorted(innermost, key=rank.__getitem__)
@@ -164,6 +163,20 @@ def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[
             if container or _chained(names, trace):
                 found.append(names)
     return found
+
+
+def _ran_as(name: str, modules: dict[str, nn.Module], trace: ForwardTrace) -> list[str]:
+    """What stands for candidate ``name`` in a traced pass: itself if it ran; a ``ModuleList``, never called
+    itself, that holds a single module with modules of its own, that member if it ran (a Hugging Face PVT's
+    one-layer stage ``block.K`` is ``block.K.0``); otherwise nothing (an HRNet's fuse lists, several branches
+    each, are no block)."""
+    if name in trace.called:
+        return [name]
+    members = list(modules[name].named_children()) if isinstance(modules[name], nn.ModuleList) else []
+    if len(members) != 1:
+        return []
+    member = f"{name}.{members[0][0]}"
+    return [member] if member in trace.called and next(members[0][1].children(), None) is not None else []
 
 
 def _in_stem(name: str) -> bool:

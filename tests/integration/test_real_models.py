@@ -276,6 +276,15 @@ def test_densenet_blocks_are_its_dense_blocks_and_transitions_not_the_norms_arou
     assert _traced_blocks(model, torch.zeros(2, 3, 64, 64)) == expected
 
 
+def test_hugging_face_pvt_one_layer_stages_keep_their_layer() -> None:
+    """PVT holds each stage's layers in a ModuleList inside a ModuleList; a one-layer stage used to be lost."""
+    config = transformers.PvtConfig(image_size=64, hidden_sizes=[8, 16, 40, 64], depths=[2, 1, 2, 1], num_labels=3)
+    model = transformers.PvtForImageClassification(config)
+    layers = [f"block.{k}.{n}" for k, depth in enumerate((2, 1, 2, 1)) for n in range(depth)]
+    blocks = _traced_blocks(model, torch.zeros(2, 3, 64, 64))
+    assert [name for name in blocks if ".block." in name] == [f"pvt.encoder.{name}" for name in layers]
+
+
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
     import torchvision
 

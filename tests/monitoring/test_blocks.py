@@ -177,3 +177,23 @@ def test_a_stems_numbered_convolutions_are_no_blocks() -> None:
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
     renamed = nn.Sequential(OrderedDict(body=stem, head=nn.Linear(4, 2)))  # the same modules outside a stem: blocks
     assert find_blocks(renamed) == ["body.conv1", "body.conv2", "body.conv3"]
+
+
+class ListsOfBlocks(nn.Module):
+    """Stages held as a ModuleList of ModuleLists, the second stage one block deep (a Hugging Face PVT's ``block``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList([nn.ModuleList([conv_layer(), conv_layer()]), nn.ModuleList([conv_layer()])])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            for block in stage:
+                x = block(x)
+        return x
+
+
+def test_a_one_block_stage_held_in_a_module_list_is_watched_as_its_block() -> None:
+    """The lists never run themselves; a list of one block stands for that block instead of vanishing."""
+    net = ListsOfBlocks()
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["stages.0.0", "stages.0.1", "stages.1.0"]
