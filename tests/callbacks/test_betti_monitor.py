@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import torchvision
-from helpers.trainers import quiet_trainer
+from helpers.trainers import quiet_standalone_trainer, quiet_trainer
 from helpers.user_models import TinyNet, blobs
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -275,8 +275,6 @@ def test_the_monitors_info_lines_reach_the_logger_of_lightnings_own_lines(tmp_pa
     logger (whichever namespace was imported last owns it), so a user's handler gets both or neither."""
     import logging
 
-    import pytorch_lightning as ptl
-
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -293,16 +291,8 @@ def test_the_monitors_info_lines_reach_the_logger_of_lightnings_own_lines(tmp_pa
         module.net = nn.Sequential(
             *[nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)) for _ in range(2)], nn.Linear(4, 2)
         )
-        trainer = ptl.Trainer(
-            max_epochs=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-            callbacks=[BettiMonitor(probe_size=40, k=5)],  # no activation module: the blocks, with a notice
-        )
-        trainer.fit(module, DataLoader(blobs(), batch_size=64))
+        monitor = BettiMonitor(probe_size=40, k=5)  # no activation module: the blocks, with a notice
+        quiet_standalone_trainer(tmp_path, callbacks=[monitor]).fit(module, DataLoader(blobs(), batch_size=64))
     finally:
         for logger, level in zip(loggers, levels):
             logger.removeHandler(handler)

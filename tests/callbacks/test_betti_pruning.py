@@ -12,7 +12,7 @@ import torch
 import torchvision
 import yaml
 from helpers.processes import run_child, run_two_rank_script
-from helpers.trainers import quiet_trainer
+from helpers.trainers import quiet_standalone_trainer, quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -211,14 +211,7 @@ def test_standalone_pytorch_lightning_trainer(tmp_path):
             return torch.optim.Adam(self.parameters(), lr=0.01)
 
     model = PlainConvNet()
-    trainer = ptl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_standalone_trainer(tmp_path)
     pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
     trainer.callbacks.append(pruner)
     trainer.fit(model, DataLoader(images(64), batch_size=32))

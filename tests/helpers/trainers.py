@@ -23,3 +23,19 @@ def quiet_trainer(root: Path, **kwargs: Any) -> pl.Trainer:
     )
     options.update(kwargs)
     return pl.Trainer(**options)
+
+
+def quiet_standalone_trainer(root: Path, **kwargs: Any) -> Any:
+    """The same quiet CPU trainer from the standalone ``pytorch_lightning`` package (imported only here)."""
+    import pytorch_lightning as ptl
+
+    options: dict[str, Any] = dict(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=root,
+    )
+    options.update(kwargs)
+    return ptl.Trainer(**options)
