@@ -150,7 +150,7 @@ def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[
             match = _NUMBERED.match(child_name)
             if match:
                 numbers[match.group(1)].add(int(match.group(2)))
-            if match and next(child.children(), None) is not None:
+            if match and _holds_modules(child):
                 full = f"{name}.{child_name}" if name else child_name
                 stems[match.group(1)].append(((int(match.group(2)), match.group(3)), full, type(child)))
         for stem, members in stems.items():
@@ -175,8 +175,14 @@ def _ran_as(name: str, modules: dict[str, nn.Module], trace: ForwardTrace) -> li
     members = list(modules[name].named_children()) if isinstance(modules[name], nn.ModuleList) else []
     if len(members) != 1:
         return []
-    member = f"{name}.{members[0][0]}"
-    return [member] if member in trace.called and next(members[0][1].children(), None) is not None else []
+    child_name, child = members[0]
+    member = f"{name}.{child_name}"
+    return [member] if member in trace.called and _holds_modules(child) else []
+
+
+def _holds_modules(module: nn.Module) -> bool:
+    """Whether ``module`` has children (a block), unlike a leaf layer."""
+    return next(module.children(), None) is not None
 
 
 def _in_stem(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import time
@@ -62,13 +63,13 @@ def paired_cpu_latency(
         True
     """
     from lightning_topo.monitoring.batches import as_model_input, call_model
+    from lightning_topo.monitoring.hooks import eval_mode
 
     forward = forward or call_model
     timed = [model if _on_cpu(model) else copy.deepcopy(model).cpu() for model in models]
-    modes = [[(module, module.training) for module in model.modules()] for model in timed]
-    try:
+    with contextlib.ExitStack() as modes:  # eval mode while timed, each submodule's own mode back afterwards
         for model in timed:
-            model.eval()
+            modes.enter_context(eval_mode(model))
         inputs = [as_model_input(model, example) for model in timed]
         for model, x in zip(timed, inputs):
             forward(model, x)  # warm-up
@@ -78,10 +79,6 @@ def paired_cpu_latency(
                 start = time.perf_counter()
                 forward(timed[i], inputs[i])
                 times[i].append(time.perf_counter() - start)
-    finally:
-        for model_modes in modes:
-            for module, training in model_modes:
-                module.training = training
     return [sorted(t)[len(t) // 2] for t in times]
 
 
