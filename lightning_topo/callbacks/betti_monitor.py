@@ -29,6 +29,7 @@ from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
 from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS
+from lightning_topo.monitoring.layouts import steps_pooled_layers
 from lightning_topo.monitoring.logger_output import (
     FigureSchedule,
     entry_scalars,
@@ -49,6 +50,7 @@ from lightning_topo.monitoring.probe_preparation import (
 from lightning_topo.monitoring.runner import JobRunner
 from lightning_topo.monitoring.scheduling import close_runner, submit_betti_jobs
 from lightning_topo.monitoring.sharing import class_clouds, gather, share
+from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.monitoring.watched_layers import watched_layers
 from lightning_topo.topology import METRICS
 
@@ -128,7 +130,8 @@ class BettiMonitor(TopoCallback):
         token_pooling: for ``(batch, tokens, features)`` outputs: ``None`` flattens tokens, ``"mean"``
             averages them, ``"first"`` keeps the first (CLS) token, ``"last"`` the last (a causal model's). With an
             ``attention_mask`` in the batch, ``"mean"`` and ``"last"`` read only the tokens it keeps (padding never
-            moves a point).
+            moves a point). A 1-d convolution's ``(batch, channels, steps)`` output is pooled over its steps
+            (:mod:`~lightning_topo.monitoring.layouts`).
         distance_dtype: ``"float64"`` (the exact route's numbers) or ``"float32"`` (faster on consumer GPUs).
         log_figure: add the figures to TensorBoard loggers. They are redrawn at a measurement only while drawing
             them has taken at most a twentieth of the fit's time so far, and always after the last measurement
@@ -228,6 +231,7 @@ class BettiMonitor(TopoCallback):
         self._probe_store = ProbeStore(rank_zero_warn)
         self._is_global_zero = True
         self._watched: list[str] = []
+        self._channels_first: list[str] = []  # watched (batch, channels, steps) outputs: pooled over their steps
         self._layout_written: set[int] = set()
         self._pending: deque[Measurement] = deque()
         self._figures = FigureSchedule()
@@ -308,9 +312,16 @@ class BettiMonitor(TopoCallback):
             )
 
     def _resolve_watched(self, model: torch.nn.Module, announce: bool = False) -> list[str]:
+        """The watched layers, from one traced pass that also tells which of them ``token_pooling`` must pool over
+        their steps (``self._channels_first``)."""
         example = take(self._probe[0], slice(0, 2))
-        messages = (rank_zero_info, rank_zero_warn) if announce else (None, None)
-        return watched_layers(model, self.layers, example, self._reader.forward, self.include_input, *messages)
+        info, warn = (rank_zero_info, rank_zero_warn) if announce else (None, None)
+        trace = trace_forward(model, example, self._reader.forward)
+        watched = watched_layers(
+            model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
+        )
+        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info)
+        return watched
 
     def _resubmit_restored(self) -> None:
         """Measurements a checkpoint caught in flight: their Betti numbers are computed now, from the saved lists."""
@@ -345,6 +356,7 @@ class BettiMonitor(TopoCallback):
             memory_budget_mb=self.memory_budget_mb,
             output_key=self.output_key,
             token_pooling=self.token_pooling,
+            channels_first=self._channels_first,
             distance_dtype=self.distance_dtype,
             forward=self._reader.forward,
             intrinsic_dimension=self.intrinsic_dimension,

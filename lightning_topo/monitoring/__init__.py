@@ -34,6 +34,7 @@ _EXPORTS = {
     "is_activation": "layers",
     "resolve_layers": "layers",
     "select_layers": "layers",
+    "channels_first_layers": "layouts",
     "OutputKey": "outputs",
     "TOKEN_POOLING": "outputs",
     "per_sample": "outputs",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
         resolve_layers,
         select_layers,
     )
+    from lightning_topo.monitoring.layouts import channels_first_layers
     from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
     from lightning_topo.monitoring.probe import balanced_indices, choose_classes, group_by_class, probe_from_batches
     from lightning_topo.monitoring.runner import JobRunner

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -68,10 +68,12 @@ def layer_profile(
     output_key: OutputKey = None,
     token_pooling: str | None = None,
     forward: ForwardFn = call_model,
+    channels_first: Collection[str] = (),
 ) -> dict[str, tuple[int, int, int]]:
     """``{layer: (calls per forward pass, values per sample, bytes per value)}`` from one forward pass.
 
     A module called several times per pass (a ResNet block's ReLU) is measured at its last call, as the monitor is.
+    ``channels_first``: the layers whose output is ``(batch, channels, steps)`` (see :func:`.per_sample`).
     """
     profile: dict[str, tuple[int, int, int]] = {}
 
@@ -79,7 +81,7 @@ def layer_profile(
         def record(module: nn.Module, args: Any, output: Any) -> None:
             calls = profile.get(name, (0, 0, 0))[0] + 1
             try:
-                flat = per_sample(select_tensor(output), token_pooling)
+                flat = per_sample(select_tensor(output), token_pooling, channels_first=name in channels_first)
                 profile[name] = (calls, flat.shape[1], flat.element_size())
             except TypeError:
                 profile[name] = (calls, 0, 0)
@@ -132,12 +134,13 @@ def _reduce(
     topology: Mapping[str, Any],
     rows: int | None = None,
     mask: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> NeighbourLists | str:
     """One layer's output for one cloud of ``rows`` samples (``mask``: their attention mask, for the pooling) ->
     its neighbour lists, or the reason it cannot be measured."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows, mask))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask, channels_first))
     except Exception as error:  # one unreadable layer must not cost the others
         return f"{type(error).__name__}: {error}"
     try:
@@ -176,12 +179,13 @@ def _reduce_stacked(
     n_clouds: int,
     rows: int,
     mask: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> list[NeighbourLists | str]:
     """One layer's output for ``n_clouds`` equal clouds in a row (``rows`` samples in all) -> each cloud's lists (or
     reason), batched."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows, mask))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask, channels_first))
         stack = cloud.reshape(n_clouds, len(cloud) // n_clouds, -1)
     except Exception as error:  # one unreadable layer must not cost the others
         return [f"{type(error).__name__}: {error}"] * n_clouds
@@ -218,12 +222,14 @@ def _hooked_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
+    channels_first: Collection[str],
     forward: ForwardFn,
-    reduce: Callable[[Any, OutputKey, str | None, int, torch.Tensor | None], Any],
+    reduce: Callable[[Any, OutputKey, str | None, int, torch.Tensor | None, bool], Any],
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
-    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask)``: ``rows`` the
-    samples, ``mask`` the batch's attention mask or ``None``)."""
+    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask, channels_first)``:
+    ``rows`` the samples, ``mask`` the batch's attention mask or ``None``, ``channels_first`` whether the layer is
+    one of ``channels_first``)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
     rows, mask = n_samples(batch), attention_mask(batch)
@@ -232,12 +238,12 @@ def _hooked_pass(
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                found[name] = reduce(output, None, token_pooling, rows, mask)
+                found[name] = reduce(output, None, token_pooling, rows, mask, name in channels_first)
 
         return reduce_here
 
     if INPUT in layers:
-        found[INPUT] = reduce(primary_tensor(batch), None, None, rows, None)
+        found[INPUT] = reduce(primary_tensor(batch), None, None, rows, None, False)
     result: dict[str, Any] = {}
     forward_with_hooks(
         model,
@@ -248,7 +254,7 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, mask)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, mask, False)
     return found
 
 
@@ -259,15 +265,16 @@ def _one_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
+    channels_first: Collection[str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any) -> NeighbourLists | str:
-        return _reduce(output, key, pooling, topology, rows, mask)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, first: bool) -> Any:
+        return _reduce(output, key, pooling, topology, rows, mask, first)
 
-    return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
+    return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, channels_first, forward, reduce)
 
 
 def _stacked_pass(
@@ -277,6 +284,7 @@ def _stacked_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
+    channels_first: Collection[str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
     n_clouds: int,
@@ -284,10 +292,10 @@ def _stacked_pass(
     """``n_clouds`` equal clouds, one after the other in ``batch``, in one forward pass: each layer's hook reduces
     all of them with one batched distance computation (:func:`batched_neighbour_lists`)."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any) -> list[NeighbourLists | str]:
-        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows, mask)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, first: bool) -> Any:
+        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows, mask, first)
 
-    found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, forward, reduce)
+    found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, channels_first, forward, reduce)
     return [{name: per_cloud[i] for name, per_cloud in found.items()} for i in range(n_clouds)]
 
 
@@ -300,6 +308,7 @@ def _stored_passes(
     memory_budget: int,
     output_key: OutputKey,
     token_pooling: str | None,
+    channels_first: Collection[str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
@@ -327,7 +336,8 @@ def _stored_passes(
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    chunks[name].append(per_sample(select_tensor(current[name], key), pooling, rows, mask))
+                    flat = per_sample(select_tensor(current[name], key), pooling, rows, mask, name in channels_first)
+                    chunks[name].append(flat)
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"
                     chunks[name].clear()
@@ -410,6 +420,7 @@ def reduce_clouds(
     memory_budget: int = 512 * 2**20,
     output_key: OutputKey = None,
     token_pooling: str | None = None,
+    channels_first: Collection[str] = (),
     distance_dtype: torch.dtype = torch.float64,
     timings: dict[str, float] | None = None,
     forward: ForwardFn = call_model,
@@ -428,6 +439,8 @@ def reduce_clouds(
         memory_budget: bytes of stored layer outputs for a cloud larger than ``batch_size``, and of the widest
             layer's outputs (with their distance-dtype copy) in a batched pass.
         output_key, token_pooling: how to read outputs (see :mod:`lightning_topo.monitoring.outputs`).
+        channels_first: the layers whose outputs are ``(batch, channels, steps)``, pooled over their steps
+            (:func:`lightning_topo.monitoring.layouts.channels_first_layers` finds them).
         distance_dtype: dtype of the distance computation (float64: the exact route's numbers).
         timings: if given, receives ``{"capture": seconds}``.
         forward: ``forward(model, inputs) -> output``, how the model is called (default: the batch rule).
@@ -450,7 +463,8 @@ def reduce_clouds(
     if not wanted:
         return found
     with eval_mode(model), torch.no_grad():
-        profile = layer_profile(model, take(inputs, slice(0, 1)), wanted, output_key, token_pooling, forward)
+        example = take(inputs, slice(0, 1))
+        profile = layer_profile(model, example, wanted, output_key, token_pooling, forward, channels_first)
         calls = {name: entry[0] for name, entry in profile.items()}
         # a batched pass holds its widest layer's outputs for every sample, and their copy in the distance dtype
         itemsize = torch.empty((), dtype=distance_dtype).element_size()
@@ -461,7 +475,16 @@ def reduce_clouds(
                 batch = as_model_input(model, members)
                 layers = layers_per_cloud[group[0]]
                 per_cloud = _stacked_pass(
-                    model, batch, layers, calls, output_key, token_pooling, topology, forward, len(group)
+                    model,
+                    batch,
+                    layers,
+                    calls,
+                    output_key,
+                    token_pooling,
+                    channels_first,
+                    topology,
+                    forward,
+                    len(group),
                 )
                 del batch
                 for cloud, per_layer in zip(group, per_cloud):
@@ -474,7 +497,9 @@ def reduce_clouds(
             members = _members(inputs, selector)
             if n_samples(members) <= batch_size:
                 batch = as_model_input(model, members)
-                per_layer = _one_pass(model, batch, layers, calls, output_key, token_pooling, topology, forward)
+                per_layer = _one_pass(
+                    model, batch, layers, calls, output_key, token_pooling, channels_first, topology, forward
+                )
                 del batch
             else:
                 per_layer = _stored_passes(
@@ -486,6 +511,7 @@ def reduce_clouds(
                     memory_budget,
                     output_key,
                     token_pooling,
+                    channels_first,
                     topology,
                     forward,
                 )

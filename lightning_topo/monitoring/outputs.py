@@ -116,6 +116,7 @@ def per_sample(
     token_pooling: str | None = None,
     rows: int | None = None,
     mask: torch.Tensor | None = None,
+    channels_first: bool = False,
 ) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
 
@@ -124,11 +125,15 @@ def per_sample(
     ``"last"`` the last (a causal model's summary token).  ``mask``: the batch's ``(batch, tokens)`` attention
     mask; when its tokens are the output's, ``"mean"`` averages the kept tokens only and ``"last"`` takes each
     sample's last kept token, so padding never moves a point.
+    ``channels_first``: the output is ``(batch, channels, steps)``, as a 1-d convolution lays it out
+    (:mod:`~lightning_topo.monitoring.layouts` tells which are), so the pooling runs over its steps, the last axis.
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
 
     Example:
         >>> per_sample(torch.ones(4, 7, 3), "mean").shape
+        torch.Size([4, 3])
+        >>> per_sample(torch.ones(4, 3, 7), "mean", channels_first=True).shape
         torch.Size([4, 3])
     """
     tensor = tensor.detach()
@@ -140,7 +145,10 @@ def per_sample(
             "sample (attention windows or heads?); watch the block that holds it instead"
         )
     if tensor.dim() == 3 and token_pooling is not None:
-        tensor = _pool_tokens(tensor, token_pooling, mask)
+        if channels_first:  # its steps are not the mask's tokens (a convolution strides over the samples)
+            tensor = _pool_tokens(tensor.transpose(1, 2), token_pooling, None)
+        else:
+            tensor = _pool_tokens(tensor, token_pooling, mask)
     return tensor.reshape(tensor.shape[0], -1)
 
 

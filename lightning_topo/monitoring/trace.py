@@ -1,5 +1,5 @@
-"""One traced forward pass on a small example: the order the modules run in, how many rows each one's output
-has, and how data flows between them (which module fed which, which modules use their input twice).
+"""One traced forward pass on a small example: the order the modules run in, the shape of each one's output,
+and how data flows between them (which module fed which, which modules use their input twice).
 
 The layer rules read it (:mod:`.layers`): the forward order ranks the watched layers, the rows tell a layer with
 one point per sample from one of attention windows, and the data flow tells a repeated block from a repeated
@@ -42,6 +42,8 @@ class ForwardTrace:
     order: list[str] = field(default_factory=list)
     #: each called module's output's first dimension, at its last call (a module with no tensor output: absent)
     rows: dict[str, int] = field(default_factory=dict)
+    #: each called module's measured output's shape, at its last call (absent like ``rows``)
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: module -> the module whose output was its input at its first call (the outermost one that returned it)
     fed_by: dict[str, str] = field(default_factory=dict)
     #: the modules that used their input again after computing something from it (residual and multi-branch units)
@@ -139,6 +141,7 @@ class _Tracer:
             measured = _measured_tensor(output)
             if measured is not None and measured.dim() > 0:
                 trace.rows[name] = int(measured.shape[0])
+                trace.shapes[name] = tuple(measured.shape)
             if out is not call.input:  # a pass-through's output keeps its producer
                 self.producers[id(out)] = (weakref.ref(out), name)
 
@@ -216,6 +219,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     trace = tracer.trace
     trace.called.discard("")
     trace.rows.pop("", None)
+    trace.shapes.pop("", None)
     trace.branching.discard("")
     return trace
 

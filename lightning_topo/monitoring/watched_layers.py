@@ -23,10 +23,12 @@ def watched_layers(
     include_input: bool,
     info: Callable[[str], Any] | None = None,
     warn: Callable[[str], Any] | None = None,
+    trace: ForwardTrace | None = None,
 ) -> list[str]:
     """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced.  One forward
-    pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`) serves every rule."""
-    trace = trace_forward(model, example, forward)
+    pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`, or ``trace`` if given) serves every
+    rule."""
+    trace = trace if trace is not None else trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
         watched = _one_row_per_sample(watched, trace, info, hint=rule != BLOCKS)

@@ -1,0 +1,84 @@
+"""Token pooling on real models whose 3-D outputs come in both layouts (tiny configurations built here, no
+download): a Wav2Vec2's convolutional feature extractor returns (batch, channels, steps), its encoder layers
+(batch, steps, features), and the monitor pools each over its steps; an MLP-Mixer transposes inside its blocks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.trainers import quiet_trainer
+from helpers.user_models import HFClassifier
+from torch.utils.data import DataLoader
+
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring.layouts import channels_first_layers
+from lightning_topo.monitoring.trace import trace_forward
+from lightning_topo.topology import numpy_neighbour_lists
+from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
+
+transformers = pytest.importorskip("transformers")
+timm = pytest.importorskip("timm")
+
+FEATURES = "model.wav2vec2.feature_extractor.conv_layers"
+
+
+def _wav2vec2() -> HFClassifier:
+    config = transformers.Wav2Vec2Config(
+        vocab_size=10, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
+        conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4), num_feat_extract_layers=2,
+        num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, num_labels=2, classifier_proj_size=8,
+        feat_extract_norm="layer", do_stable_layer_norm=True, mask_time_prob=0.0,
+    )  # fmt: skip
+    return HFClassifier(transformers.Wav2Vec2ForSequenceClassification(config))
+
+
+def test_wav2vec2_feature_extractor_is_pooled_over_its_steps_not_its_channels(tmp_path: Path, caplog) -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    audio, labels = torch.randn(48, 1000, generator=generator), torch.arange(48) % 2
+    data = [{"input_values": a, "labels": y} for a, y in zip(audio, labels)]
+    loader = DataLoader(data, batch_size=16)
+    monitor = BettiMonitor(
+        probe_size=48, k=4, log_figure=False, layers="blocks", token_pooling="mean", intrinsic_dimension=True
+    )
+    model = _wav2vec2()
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(model, loader)
+    assert f"2 watched layers return (batch, channels, steps), as 1-d convolutions do ({FEATURES}.0, {FEATURES}.1)" in (
+        caplog.text
+    )
+    assert monitor.watched_layers[1:3] == [f"{FEATURES}.0", f"{FEATURES}.1"]  # the audio first, the encoder after
+
+    # what the monitor measured: each class's cloud of the conv outputs averaged over their steps, 8 values a point
+    inputs, probe_labels = monitor.probe
+    captured: dict[str, torch.Tensor] = {}
+    module = dict(model.named_modules())[f"{FEATURES}.1"]
+    handle = module.register_forward_hook(lambda m, a, out: captured.__setitem__("out", out))
+    model.eval()
+    with torch.no_grad():
+        model(**inputs)
+    handle.remove()
+    assert captured["out"].shape[1:] == (8, 49)  # (batch, channels, steps)
+    entry = monitor.compute(model)
+    for cloud in ("0", "1"):
+        points = captured["out"][probe_labels == int(cloud)].mean(2).double().numpy()
+        expected = lists_intrinsic_dimension(numpy_neighbour_lists(points, k=4))
+        assert entry["id"][f"{FEATURES}.1"][cloud] == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_layouts_of_real_blocks_are_read_from_the_modules_that_made_them() -> None:
+    model = _wav2vec2().eval()
+    example = {"input_values": torch.randn(2, 1000)}
+    names = [name for name, _ in model.named_modules() if name.startswith(("model.wav2vec2.", "model.projector"))]
+    found = channels_first_layers(model, trace_forward(model, example), names)
+    assert f"{FEATURES}.0" in found and f"{FEATURES}.1.conv" in found
+    assert not [name for name in found if ".encoder." in name]  # (batch, steps, features) after the projection
+    mixer = timm.models.mlp_mixer.MlpMixer(num_classes=2, img_size=32, patch_size=8, num_blocks=2, embed_dim=16)
+    mixer.eval()
+    trace = trace_forward(mixer, torch.randn(2, 3, 32, 32))
+    blocks = [name for name, _ in mixer.named_modules() if name.count(".") == 1 and name.startswith("blocks.")]
+    # the token-mixing MLP runs on the transposed tokens, but every block hands back (batch, tokens, features)
+    assert blocks and channels_first_layers(mixer, trace, blocks) == []

@@ -1,0 +1,112 @@
+"""Which 3-D outputs are (batch, channels, steps): the traced pass's leaf modules decide, and token pooling then
+averages those outputs' steps, not their channels."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_topo.monitoring.clouds import reduce_clouds
+from lightning_topo.monitoring.layouts import channels_first_layers, steps_pooled_layers
+from lightning_topo.monitoring.outputs import per_sample
+from lightning_topo.monitoring.trace import trace_forward
+from lightning_topo.topology import numpy_neighbour_lists
+
+
+class Transposed(nn.Module):
+    """``(batch, channels, steps)`` -> ``(batch, steps, channels)``, as a speech model hands its features on."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+class ConvThenNorm(nn.Module):
+    """Wav2Vec2's layer-norm conv unit: conv, a LayerNorm over the channels of the transposed steps, back."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, channels, 5, stride=2)
+        self.norm = nn.LayerNorm(channels)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x).transpose(1, 2)).transpose(1, 2))
+
+
+class ConvModule(nn.Module):
+    """A Conformer's convolution module: (batch, steps, features) in and out, a 1-d convolution inside."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(features, features, 3, padding=1)
+        self.out = nn.Linear(features, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.conv(x.transpose(1, 2)).transpose(1, 2))
+
+
+def _channels_first(net: nn.Module, example: torch.Tensor) -> list[str]:
+    names = [name for name, _ in net.named_modules() if name]
+    return channels_first_layers(net, trace_forward(net, example), names)
+
+
+def test_a_1d_convolution_its_activation_and_a_unit_ending_in_one_are_channels_first() -> None:
+    net = nn.Sequential(ConvThenNorm(6), nn.Conv1d(6, 4, 3), nn.ReLU(), nn.MaxPool1d(2), Transposed(), nn.Linear(4, 3))
+    found = _channels_first(net, torch.zeros(2, 1, 41))
+    # the unit (its LayerNorm saw the transposed steps), the conv, its ReLU (fed by it), the pool; after the
+    # transpose the steps come first and a Linear reads the features
+    assert found == ["0", "0.conv", "1", "2", "3"]
+
+
+def test_token_outputs_and_units_that_hand_back_tokens_are_not_channels_first() -> None:
+    net = nn.Sequential(nn.Linear(5, 6), ConvModule(6), nn.GELU(), nn.LayerNorm(6))
+    assert _channels_first(net, torch.zeros(2, 9, 5)) == ["1.conv"]  # only the conv inside sees channels first
+
+
+def test_a_square_output_or_a_layer_nothing_explains_keeps_the_token_reading() -> None:
+    square = nn.Sequential(nn.Conv1d(4, 4, 1), nn.ReLU())
+    assert _channels_first(square, torch.zeros(2, 4, 4)) == []  # steps == channels: either reading
+    unexplained = nn.Sequential(Transposed(), nn.ReLU())  # no module fixes a layout
+    assert _channels_first(unexplained, torch.zeros(2, 3, 5)) == []
+
+
+def test_only_pooling_needs_the_layout_and_the_monitor_says_which_layers_it_pools_over_steps() -> None:
+    net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8, 2))
+    trace = trace_forward(net, torch.zeros(2, 1, 10))
+    said: list[str] = []
+    assert steps_pooled_layers(net, trace, ["0", "1", "3"], None, said.append) == [] and not said
+    assert steps_pooled_layers(net, trace, ["0", "1", "3"], "mean", said.append) == ["0", "1"]
+    assert said == [
+        "BettiMonitor: 2 watched layers return (batch, channels, steps), as 1-d convolutions do (0, 1), so "
+        "token_pooling='mean' pools their steps: one value per channel"
+    ]
+
+
+def test_pooling_a_channels_first_output_averages_its_steps_and_the_clouds_follow() -> None:
+    out = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)
+    torch.testing.assert_close(per_sample(out, "mean", channels_first=True), out.mean(2))
+    torch.testing.assert_close(per_sample(out, "first", channels_first=True), out[:, :, 0])
+    torch.testing.assert_close(per_sample(out, "last", channels_first=True), out[:, :, -1])
+    assert per_sample(out, "mean").shape == (2, 5)  # the (batch, tokens, features) reading: a mean over channels
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(1, 6, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 18, 2)).eval()
+    x = torch.randn(40, 1, 40)
+    with torch.no_grad():
+        expected = net[1](net[0](x)).mean(2)
+    found = reduce_clouds(net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", channels_first=["1"])
+    assert (
+        found[("1", "all")].indices.tolist() == numpy_neighbour_lists(expected.double().numpy(), k=4).indices.tolist()
+    )
+    stored = reduce_clouds(  # a cloud larger than a batch: its outputs stored, then pooled the same way
+        net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", channels_first=["1"], batch_size=16
+    )
+    assert stored[("1", "all")].indices.tolist() == found[("1", "all")].indices.tolist()
+    labels = torch.arange(40) % 2  # the batched class route pools the same way
+    clouds = {"0": labels == 0, "1": labels == 1}
+    by_class = reduce_clouds(
+        net, x, clouds, dict.fromkeys(clouds, ["1"]), k=4, token_pooling="mean", channels_first=["1"]
+    )
+    for name, members in clouds.items():
+        own = numpy_neighbour_lists(expected[members].double().numpy(), k=4)
+        assert by_class[("1", name)].indices.tolist() == own.indices.tolist()
