@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_p
 from lightning_topo.pruning import (
     batchnorm_layers,
     count_parameters,
+    cpu_copy,
     format_report,
     paired_cpu_latency,
     recalibrate_batchnorm,
@@ -254,7 +254,7 @@ class BettiPruning(TopoCallback):
         backup = snapshot(pl_module)
         latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
         try:
-            unpruned = copy.deepcopy(pl_module).cpu()  # timed in place beside the pruned model at the end
+            unpruned = cpu_copy(pl_module)  # timed in place beside the pruned model at the end
             before = self._measure(trainer, pl_module)
             example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
             sizes = remove_filters(pl_module, plan, example, forward_fn=self._tracing_forward)

@@ -3,6 +3,7 @@
 from lightning_topo.pruning.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from lightning_topo.pruning.report import (
     count_parameters,
+    cpu_copy,
     cpu_latency,
     format_report,
     paired_cpu_latency,
@@ -15,6 +16,7 @@ from lightning_topo.pruning.structural import remove_filters
 __all__ = [
     "batchnorm_layers",
     "count_parameters",
+    "cpu_copy",
     "cpu_latency",
     "format_report",
     "load_pruned",

@@ -15,6 +15,7 @@ from torch import nn
 
 __all__ = [
     "count_parameters",
+    "cpu_copy",
     "cpu_latency",
     "format_report",
     "layer_rows",
@@ -32,6 +33,23 @@ def saved_size_bytes(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getbuffer().nbytes
+
+
+def cpu_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` on the CPU, made without a second copy on the model's device: each parameter and
+    buffer is copied straight to the host (gradients are left behind), everything else is deep-copied as usual.
+
+    Example:
+        >>> net = nn.Linear(2, 2)
+        >>> copied = cpu_copy(net)
+        >>> copied.weight is not net.weight and torch.equal(copied.weight, net.weight), copied.weight.device.type
+        (True, 'cpu')
+    """
+    memo: dict[int, Any] = {}
+    for tensor in (*model.parameters(), *model.buffers()):
+        host = tensor.detach().to("cpu", copy=True)
+        memo[id(tensor)] = nn.Parameter(host, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else host
+    return copy.deepcopy(model, memo)
 
 
 @torch.no_grad()
@@ -66,7 +84,7 @@ def paired_cpu_latency(
     from lightning_topo.monitoring.hooks import eval_mode
 
     forward = forward or call_model
-    timed = [model if _on_cpu(model) else copy.deepcopy(model).cpu() for model in models]
+    timed = [model if _on_cpu(model) else cpu_copy(model) for model in models]
     with contextlib.ExitStack() as modes:  # eval mode while timed, each submodule's own mode back afterwards
         for model in timed:
             modes.enter_context(eval_mode(model))

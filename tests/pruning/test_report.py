@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_topo.pruning import paired_cpu_latency
+from lightning_topo.pruning import cpu_copy, paired_cpu_latency
 
 CALLS: list[str] = []
 SEEN: list[tuple[str, int, bool]] = []
@@ -50,3 +50,31 @@ def test_modes_are_restored_when_the_forward_fails() -> None:
     with pytest.raises(RuntimeError):
         paired_cpu_latency([model], torch.zeros(3, 5))  # wrong width: the forward raises
     assert model.training and model[0].training
+
+
+def test_the_cpu_copy_copies_each_tensor_straight_to_the_host_and_keeps_ties_and_flags(monkeypatch) -> None:
+    """No parameter or buffer goes through ``Tensor.__deepcopy__``, which would first copy it on its own device (a
+    GPU model's whole weights a second time there); each is copied to the host once, so ties stay ties."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Linear(3, 3))
+    model[2].weight = model[0].weight  # tied, as an embedding and a head are
+    model[1].weight.requires_grad_(False)  # a frozen part
+    model(torch.randn(5, 3)).sum().backward()
+    deep_copied: list[torch.Tensor] = []
+    for kind in (torch.Tensor, nn.Parameter):  # a parameter has a deep copy of its own
+
+        def spy(tensor: torch.Tensor, memo: dict, original=kind.__deepcopy__) -> torch.Tensor:
+            deep_copied.append(tensor)
+            return original(tensor, memo)
+
+        monkeypatch.setattr(kind, "__deepcopy__", spy)
+    copied = cpu_copy(model)
+    own = {id(t) for t in (*model.parameters(), *model.buffers())}
+    assert not [t for t in deep_copied if id(t) in own]
+    assert copied[0].weight is copied[2].weight  # still tied
+    assert not copied[1].weight.requires_grad and copied[0].bias.requires_grad
+    assert all(p.grad is None for p in copied.parameters())  # gradients stay behind
+    for mine, theirs in zip((*copied.parameters(), *copied.buffers()), (*model.parameters(), *model.buffers())):
+        assert mine is not theirs and torch.equal(mine, theirs) and mine.device.type == "cpu"
+    with torch.no_grad():
+        copied[0].bias.add_(1.0)
+    assert not torch.equal(copied[0].bias, model[0].bias)  # independent
