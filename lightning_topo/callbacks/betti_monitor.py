@@ -182,17 +182,14 @@ class BettiMonitor(TopoCallback):
         elif layers is not None and (not layers or not all(isinstance(x, str) for x in layers)):
             raise ValueError(f"layers must be None or a non-empty list of module names/glob patterns, got {layers!r}")
         self.classes = check_classes(classes)
-        if not isinstance(intrinsic_dimension, bool):
-            raise ValueError(f"intrinsic_dimension must be True or False, got {intrinsic_dimension!r}")
+        check_flag("intrinsic_dimension", intrinsic_dimension)
         self.intrinsic_dimension = intrinsic_dimension
         self._reader = BatchReader(input_keys, label_key, forward_fn)
-        if not isinstance(probe_size, int) or probe_size < 4:
-            raise ValueError(f"probe_size must be an integer >= 4, got {probe_size!r}")
+        check_count("probe_size", probe_size, minimum=4)
         dims = tuple(dims)
-        if not dims or any(not isinstance(d, int) or d < 0 for d in dims):
+        if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d < 0 for d in dims):
             raise ValueError(f"dims must be a non-empty list of non-negative integers, got {dims!r}")
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        check_count("every_n_epochs", every_n_epochs)
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         check_count("k", k, minimum=2)
@@ -204,14 +201,11 @@ class BettiMonitor(TopoCallback):
             if not isinstance(probe, (tuple, list)) or len(probe) != 2:
                 raise ValueError("probe must be a pair (inputs, labels)")
             probe = probe_of_classes(checked_probe(*probe), self.classes, seed)
-        if num_workers is not None and (not isinstance(num_workers, int) or num_workers < 0):
-            raise ValueError(f"num_workers must be None or an integer >= 0 (0: synchronous), got {num_workers!r}")
-        if not isinstance(max_pending, int) or max_pending < 1:
-            raise ValueError(f"max_pending must be a positive integer, got {max_pending!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not memory_budget_mb > 0:
-            raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb!r}")
+        if num_workers is not None:
+            check_count("num_workers (None: chosen by the device, 0: synchronous)", num_workers, minimum=0)
+        check_count("max_pending", max_pending)
+        check_count("batch_size", batch_size)
+        check_positive("memory_budget_mb", memory_budget_mb)
         if token_pooling not in TOKEN_POOLING:
             raise ValueError(f"token_pooling must be one of {TOKEN_POOLING}, got {token_pooling!r}")
         if distance_dtype not in DISTANCE_DTYPES:

@@ -144,18 +144,12 @@ class BettiPruning(TopoCallback):
             raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
         if direction not in ("highest", "lowest"):
             raise ValueError(f"direction must be 'highest' or 'lowest', got {direction!r}")
-        if dim is not None and (not isinstance(dim, int) or dim < 0):
-            raise ValueError(f"dim must be a non-negative integer, got {dim!r}")
-        if not isinstance(probe_size, int) or probe_size <= k:
-            raise ValueError(f"probe_size must be an integer above k={k}, got {probe_size!r}")
-        if not isinstance(min_filters_per_layer, int) or min_filters_per_layer < 1:
-            raise ValueError(f"min_filters_per_layer must be a positive integer, got {min_filters_per_layer!r}")
-        if not isinstance(recalibrate_batches, int) or recalibrate_batches < 0:
-            raise ValueError(
-                f"recalibrate_batches must be a non-negative integer (0: no recalibration), got {recalibrate_batches!r}"
-            )
-        if not isinstance(fine_tune_epochs, int) or fine_tune_epochs < 0:
-            raise ValueError(f"fine_tune_epochs must be a non-negative integer, got {fine_tune_epochs!r}")
+        if dim is not None:
+            check_count("dim (None: the criterion's own)", dim, minimum=0)
+        check_count(f"probe_size (more points than k={k})", probe_size, minimum=k + 1)
+        check_count("min_filters_per_layer", min_filters_per_layer)
+        check_count("recalibrate_batches (0: no recalibration)", recalibrate_batches, minimum=0)
+        check_count("fine_tune_epochs", fine_tune_epochs, minimum=0)
         if fine_tune_lr is not None:
             check_positive("fine_tune_lr (None: the fit's final rates)", fine_tune_lr)
         if max_accuracy_drop is not None and not (is_real(max_accuracy_drop) and 0.0 <= max_accuracy_drop <= 1.0):

@@ -8,6 +8,7 @@ from typing import Any
 from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_topo.arguments import check_count
 from lightning_topo.callbacks.base import TopoCallback
 
 try:
@@ -82,8 +83,7 @@ class EpochProgress(TopoCallback):
     """
 
     def __init__(self, every_n_epochs: int = 100, metrics: list[str] | None = None) -> None:
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {every_n_epochs!r}")
+        check_count("every_n_epochs", every_n_epochs)
         if isinstance(metrics, str):  # one metric name, not a list of its letters
             metrics = [metrics]
         if metrics is not None and (

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_topo.arguments import check_positive
+from lightning_topo.arguments import check_count, check_positive
 from lightning_topo.monitoring.batches import LABEL_KEYS, POSITIONAL_KEYS
 
 __all__ = ["ClassifierModule", "OPTIMIZERS"]
@@ -54,14 +54,13 @@ class ClassifierModule(pl.LightningModule):
         lr_halve_every: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        check_count("num_classes", num_classes, minimum=2)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
         check_positive("lr", lr)
         check_positive("weight_decay", weight_decay, allow_zero=True)
-        if lr_halve_every is not None and (not isinstance(lr_halve_every, int) or lr_halve_every < 1):
-            raise ValueError(f"lr_halve_every must be a positive number of steps or None, got {lr_halve_every!r}")
+        if lr_halve_every is not None:
+            check_count("lr_halve_every (steps, or None: a constant rate)", lr_halve_every)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")

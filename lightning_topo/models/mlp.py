@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from lightning_topo.activations import get_activation
+from lightning_topo.arguments import check_count
 from lightning_topo.models.base import ClassifierModule
 
 __all__ = ["MLPClassifier"]
@@ -47,10 +48,9 @@ class MLPClassifier(ClassifierModule):
         lr_halve_every: int | None = None,
     ) -> None:
         super().__init__(num_classes, optimizer, lr, weight_decay, lr_halve_every)
-        if not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(f"in_features must be a positive integer, got {in_features!r}")
+        check_count("in_features", in_features)
         widths = list(hidden)
-        bad = [w for w in widths if not isinstance(w, int) or w < 1]
+        bad = [w for w in widths if not isinstance(w, int) or isinstance(w, bool) or w < 1]
         if bad:
             raise ValueError(f"hidden widths must be positive integers, got {bad} in hidden={widths}")
         get_activation(activation, **(activation_kwargs or {}))  # fail now, naming the activation, not mid-build

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_topo.arguments import check_count
 from lightning_topo.monitoring.batches import as_model_input, call_model
 from lightning_topo.monitoring.hooks import eval_mode
 
@@ -52,8 +53,7 @@ def recalibrate_batchnorm(
     run in training mode (dropout and the like stay off), no weight
     changes, and every module's mode is restored afterwards. A model without BatchNorm is left alone (0).
     """
-    if not isinstance(max_batches, int) or max_batches < 1:
-        raise ValueError(f"max_batches must be a positive integer, got {max_batches!r}")
+    check_count("max_batches", max_batches)
     layers = batchnorm_layers(model)
     if not layers:
         return 0

@@ -363,6 +363,14 @@ def test_standalone_pytorch_lightning_cli_accepts_the_callbacks_in_yaml(tmp_path
         ({"seed": 1.5}, "seed must be a non-negative integer"),
         ({"per_class": "false"}, "per_class must be True or False"),
         ({"log_figure": 0}, "log_figure must be True or False"),
+        # True is an int to Python; each of these passed as 1 before the count checks were shared
+        ({"batch_size": True}, r"batch_size must be an integer >= 1, got True"),
+        ({"every_n_epochs": True}, r"every_n_epochs must be an integer >= 1, got True"),
+        ({"dims": (0, True)}, "dims must be a non-empty list of non-negative integers"),
+        ({"num_workers": -1}, r"num_workers \(None: chosen by the device, 0: synchronous\) must be an integer >= 0"),
+        ({"memory_budget_mb": float("inf")}, "memory_budget_mb must be a positive finite number"),
+        ({"memory_budget_mb": "512"}, "memory_budget_mb must be a positive finite number"),  # a TypeError before
+        ({"intrinsic_dimension": "yes"}, "intrinsic_dimension must be True or False"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):

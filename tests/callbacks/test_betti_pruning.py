@@ -241,6 +241,9 @@ def test_standalone_pytorch_lightning_trainer(tmp_path):
         ({"seed": True}, "seed must be a non-negative integer"),
         ({"layers": []}, "non-empty list of conv module names"),
         ({"layers": ["features.block1.conv", 3]}, "non-empty list of conv module names"),
+        ({"probe_size": 10, "k": 10}, r"probe_size \(more points than k=10\) must be an integer >= 11, got 10"),
+        ({"fine_tune_epochs": True}, "fine_tune_epochs must be an integer >= 0, got True"),
+        ({"dim": -1}, r"dim \(None: the criterion's own\) must be an integer >= 0"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):
