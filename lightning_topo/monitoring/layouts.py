@@ -3,11 +3,13 @@ not ``(batch, tokens, features)``, as a transformer does; token pooling must ave
 
 A speech model's feature extractor (Wav2Vec2's ``conv_layers``) returns ``(batch, channels, steps)``; pooling its
 "tokens" would average its channels and leave one value per time step.  The rule reads one traced pass
-(:func:`~lightning_topo.monitoring.trace.trace_forward`): among the leaf modules that ran inside the layer, the last
-one that fixes a layout and returned a tensor of the layer's output shape decides, a 1-d convolution, pooling or
-batch norm for channels first, a linear layer, layer norm, embedding or attention for features last.  A layer with
-none inside it (an activation module) takes the layout of the module that fed it.  A square output, or one no such
-module explains, keeps the ``(batch, tokens, features)`` reading.
+(:func:`~lightning_topo.monitoring.trace.trace_forward`): among the modules that ran inside the layer, the last to
+finish that fixes a layout and can have made the layer's output decides: a 1-d convolution, pooling or batch norm
+that returned the output's channels (its steps may be trimmed after it) for channels first, a linear layer, layer
+norm, embedding or attention that returned its features for features last.  A layer with none inside it (an
+activation, a trim) takes the layout of the module that fed it, or, fed by an operation (``relu(x + shortcut)``),
+of what ran before it in the module that called it.  A square output, or one no such module explains,
+keeps the ``(batch, tokens, features)`` reading.
 
 Example:
     >>> import torch
@@ -45,25 +47,41 @@ _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.Embedding, nn.Multihe
 _MAX_FEEDERS = 8  # how far back through activation modules a layer's layout is looked for
 
 
+_CHANNELS_FIRST_LAYOUT, _FEATURES_LAST_LAYOUT = "channels_first", "features_last"
+
+
 def _layout(module: nn.Module) -> str | None:
     """``"channels_first"``, ``"features_last"``, or ``None`` for a module that keeps its input's layout."""
     if isinstance(module, nn.modules.conv._ConvNd) and len(module.kernel_size) == 1:
-        return "channels_first"
+        return _CHANNELS_FIRST_LAYOUT
     if isinstance(module, _CHANNELS_FIRST):
-        return "channels_first"
+        return _CHANNELS_FIRST_LAYOUT
     if isinstance(module, _FEATURES_LAST):
-        return "features_last"
+        return _FEATURES_LAST_LAYOUT
     return None
 
 
+def _explains(layout: str, made: tuple[int, ...] | None, shape: tuple[int, ...]) -> bool:
+    """Whether a module of ``layout`` that returned ``made`` can have made the layer's ``shape``: the same samples
+    and the same channels (or features), the steps free, since a trim (``x[..., :-1]``, a TCN's chomp, Hugging
+    Face's same-padding layer) may follow the convolution."""
+    if made is None or len(made) != 3 or made[0] != shape[0]:
+        return False
+    return made[1] == shape[1] if layout == _CHANNELS_FIRST_LAYOUT else made[2] == shape[2]
+
+
 def _decided_inside(
-    name: str, shape: tuple[int, ...], trace: ForwardTrace, modules: dict[str, nn.Module]
+    name: str, shape: tuple[int, ...], trace: ForwardTrace, modules: dict[str, nn.Module], before: int | None = None
 ) -> str | None:
-    """The layout of the last leaf inside ``name`` (or ``name`` itself) that fixes one and returned ``shape``."""
-    inside = [leaf for leaf in trace.order if leaf == name or leaf.startswith(name + ".")]
-    for leaf in reversed(inside):
-        layout = _layout(modules[leaf]) if leaf in modules else None
-        if layout is not None and trace.shapes.get(leaf) == shape:
+    """The layout of the module inside ``name`` (or ``name`` itself) that ended last among those that fix one and
+    can have made ``shape``; a container counts too (a ``Conv1d`` under ``weight_norm`` holds its parametrization).
+    ``before``: only modules that ended before that point of the pass."""
+    inside = [m for m in trace.ended if (m == name or m.startswith(name + ".")) and m in modules]
+    if before is not None:
+        inside = [m for m in inside if trace.ended[m] < before]
+    for module in sorted(inside, key=trace.ended.__getitem__, reverse=True):
+        layout = _layout(modules[module])
+        if layout is not None and _explains(layout, trace.shapes.get(module), shape):
             return layout
     return None
 
@@ -77,13 +95,17 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         if name not in modules or shape is None or len(shape) != 3 or shape[1] == shape[2]:
             continue
         current, layout = name, None
-        for _ in range(_MAX_FEEDERS):
+        for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides
             layout = _decided_inside(current, shape, trace, modules)
             feeder = trace.fed_by.get(current)
-            if layout is not None or feeder is None or trace.shapes.get(feeder) != shape:
+            made = trace.shapes.get(feeder) if feeder is not None else None
+            if layout is not None or made is None or len(made) != 3 or made[0] != shape[0]:
                 break
             current = feeder
-        if layout == "channels_first":
+        if layout is None and "." in current and current in trace.ended:  # fed by an operation (``relu(x + res)``):
+            parent = current.rsplit(".", 1)[0]  # what ran before it in the module that called it
+            layout = _decided_inside(parent, shape, trace, modules, before=trace.ended[current])
+        if layout == _CHANNELS_FIRST_LAYOUT:
             found.append(name)
     return found
 

@@ -11,6 +11,7 @@ run under one is traced through its modules alone.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class ForwardTrace:
     branching: set[str] = field(default_factory=set)
     #: every module that ran
     called: set[str] = field(default_factory=set)
+    #: module -> when its last call ended (0, 1, 2, ... over the pass), leaves and containers alike
+    ended: dict[str, int] = field(default_factory=dict)
     #: whether torch operations were seen too (``False``: the model could not run under the function mode)
     saw_operations: bool = True
     #: the number of samples in the example (a module whose output has another number of rows holds no point each)
@@ -101,6 +104,7 @@ class _Tracer:
         self.stack: list[_Call] = []
         self.producers: dict[int, tuple[weakref.ref, str]] = {}  # id(tensor) -> (the tensor, the module that made it)
         self.leaves = {name for name, module in model.named_modules() if not next(module.children(), None)}
+        self.ends = itertools.count()
 
     def use(self, tensors: Iterable[Any], result: Any) -> None:
         """The innermost running module's input was used: a second use after a computing one is a branch."""
@@ -132,6 +136,7 @@ class _Tracer:
             if name in self.leaves and name not in trace.called:
                 trace.order.append(name)
             trace.called.add(name)
+            trace.ended[name] = next(self.ends)
             if out is None:
                 return
             if self.stack and call.input is not None and self.stack[-1].input is call.input:
@@ -220,6 +225,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     trace.called.discard("")
     trace.rows.pop("", None)
     trace.shapes.pop("", None)
+    trace.ended.pop("", None)
     trace.branching.discard("")
     return trace
 

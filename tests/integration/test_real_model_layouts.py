@@ -75,7 +75,9 @@ def test_the_layouts_of_real_blocks_are_read_from_the_modules_that_made_them() -
     names = [name for name, _ in model.named_modules() if name.startswith(("model.wav2vec2.", "model.projector"))]
     found = channels_first_layers(model, trace_forward(model, example), names)
     assert f"{FEATURES}.0" in found and f"{FEATURES}.1.conv" in found
-    assert not [name for name in found if ".encoder." in name]  # (batch, steps, features) after the projection
+    # the positional conv under weight_norm, its same-padding trim and activation are (batch, hidden, frames) too
+    assert "model.wav2vec2.encoder.pos_conv_embed.activation" in found
+    assert not [name for name in found if ".encoder.layers." in name]  # (batch, frames, features) after the projection
     mixer = timm.models.mlp_mixer.MlpMixer(num_classes=2, img_size=32, patch_size=8, num_blocks=2, embed_dim=16)
     mixer.eval()
     trace = trace_forward(mixer, torch.randn(2, 3, 32, 32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import channels_first_layers, steps_pooled_layers
@@ -53,9 +54,39 @@ def _channels_first(net: nn.Module, example: torch.Tensor) -> list[str]:
 def test_a_1d_convolution_its_activation_and_a_unit_ending_in_one_are_channels_first() -> None:
     net = nn.Sequential(ConvThenNorm(6), nn.Conv1d(6, 4, 3), nn.ReLU(), nn.MaxPool1d(2), Transposed(), nn.Linear(4, 3))
     found = _channels_first(net, torch.zeros(2, 1, 41))
-    # the unit (its LayerNorm saw the transposed steps), the conv, its ReLU (fed by it), the pool; after the
-    # transpose the steps come first and a Linear reads the features
-    assert found == ["0", "0.conv", "1", "2", "3"]
+    # the unit (its LayerNorm saw the transposed steps), the conv, the GELU on the steps transposed back (the conv
+    # ran before it in the unit), the next conv, its ReLU (fed by it), the pool; after the transpose the steps come
+    # first and a Linear reads the features
+    assert found == ["0", "0.conv", "0.act", "1", "2", "3"]
+
+
+class Chomp(nn.Module):
+    """A TCN's trim of the causal padding: the steps change, the channels stay."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :-2]
+
+
+class TemporalBlock(nn.Module):
+    """A TCN block as users write it: ``relu(net(x) + x)``, the convs under ``weight_norm``, padding chomped."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        conv = lambda: weight_norm(nn.Conv1d(channels, channels, 3, padding=2))  # noqa: E731
+        self.net = nn.Sequential(conv(), Chomp(), nn.ReLU(), conv(), Chomp(), nn.ReLU())
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.net(x) + x)
+
+
+def test_convolutions_under_weight_norm_trims_and_activations_of_a_sum_are_read_through() -> None:
+    net = nn.Sequential(TemporalBlock(6), TemporalBlock(6))
+    found = _channels_first(net, torch.zeros(2, 6, 20))
+    for block in ("0", "1"):  # the block, its ReLUs, its chomps, its convs (which hold their parametrization)
+        assert {block, f"{block}.relu", f"{block}.net.2", f"{block}.net.5", f"{block}.net.1", f"{block}.net.0"} <= set(
+            found
+        )
 
 
 def test_token_outputs_and_units_that_hand_back_tokens_are_not_channels_first() -> None:
