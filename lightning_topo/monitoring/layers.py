@@ -101,7 +101,8 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     siblings of one name stem of which at least two share a class (so a stage's odd last block, an EfficientFormer's
     ``MetaBlock1d`` after its ``MetaBlock2d``s, is one too) and whose numbers run without a gap (a DenseNet's
     ``norm0`` and ``norm5`` around its dense blocks are no group); of nested candidates the innermost are kept (a
-    ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``). A model's stem (a module named ``stem``) holds no blocks.
+    ConvNeXt's ``stages.K.blocks.N``, not ``stages.K``). A model's stem (a module named ``stem`` or
+    ``patch_embed``) holds no blocks.
 
     With a ``trace`` of a forward pass (:func:`~lightning_topo.monitoring.trace.trace_forward`), the model's data
     flow is read too:
@@ -185,17 +186,22 @@ def _holds_modules(module: nn.Module) -> bool:
     return next(module.children(), None) is not None
 
 
+_STEMS = frozenset({"stem", "patch_embed"})  # timm's names for the layers before the first block
+
+
 def _in_stem(name: str) -> bool:
-    """Whether ``name`` is or lies inside a model's stem (a module named ``stem``, timm's convention)."""
-    return "stem" in name.split(".")
+    """Whether ``name`` is or lies inside a model's stem (a module named ``stem`` or ``patch_embed``, timm's
+    conventions)."""
+    return not _STEMS.isdisjoint(name.split("."))
 
 
 def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module]) -> bool:
     """Whether a group holds the numbered parts of a residual or multi-branch unit: none of its repeated members
-    branches, and the module that owns it (inception's ``Mixed_5b`` around ``branch5x5_1``, ``branch5x5_2``) or
-    the numbered module around it (``layers.N`` around ``layers.N.layer.M``) branches, or has a repeated sibling in
-    its group that does. (A repeated member: one of a class that the group holds twice or more; a lone SE gate
-    among convolutions branches without making them blocks.)"""
+    branches, and the module that owns it (inception's ``Mixed_5b`` around ``branch5x5_1``, ``branch5x5_2``), the
+    numbered module around it (``layers.N`` around ``layers.N.layer.M``) or a module between the two (an
+    EfficientViT block's residual ``mixer`` around the per-head ``mixer.m.attn.qkvs.H``) branches, or the numbered
+    one has a repeated sibling in its group that does. (A repeated member: one of a class that the group holds
+    twice or more; a lone SE gate among convolutions branches without making them blocks.)"""
 
     def branches(members: list[str]) -> bool:
         classes = Counter(type(modules[m]) for m in members)
@@ -203,7 +209,11 @@ def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, m
 
     if branches(group):
         return False
-    around = {_owner(group[0], modules), _numbered_ancestor(group[0])} - {None, ""}
+    owner, numbered = _owner(group[0], modules), _numbered_ancestor(group[0])
+    around = {owner, numbered} - {None, ""}
+    if owner and numbered and owner.startswith(numbered + "."):  # the modules between them run the group too
+        parts = owner.split(".")
+        around |= {".".join(parts[:depth]) for depth in range(len(numbered.split(".")) + 1, len(parts))}
     return any(
         module in trace.branching or any(module in other and branches(other) for other in groups) for module in around
     )

@@ -264,6 +264,17 @@ def test_stem_convolutions_are_no_blocks() -> None:
     assert _traced_blocks(former, torch.zeros(2, 3, 224, 224)) == expected
 
 
+def test_efficientvit_blocks_are_its_blocks_not_the_attention_heads_inside_them() -> None:
+    """EfficientViT (MSRA) holds its per-head projections in ModuleLists under a residual wrapper; they used to be
+    watched, 48 of them, instead of the blocks, and its patch embedding's convolutions with them."""
+    model = timm.create_model("efficientvit_m0", pretrained=False, num_classes=3, img_size=64)
+    blocks = _traced_blocks(model, torch.zeros(2, 3, 64, 64))
+    assert [b for b in blocks if ".blocks." in b] == ["stages.1.blocks.0", "stages.1.blocks.1"] + [
+        f"stages.2.blocks.{n}" for n in range(3)
+    ]
+    assert not [b for b in blocks if ".attn." in b or b.startswith("patch_embed")]
+
+
 def test_densenet_blocks_are_its_dense_blocks_and_transitions_not_the_norms_around_them() -> None:
     model = timm.create_model("densenet121", pretrained=False, num_classes=3)
     expected = [

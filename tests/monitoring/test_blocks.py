@@ -197,3 +197,41 @@ def test_a_one_block_stage_held_in_a_module_list_is_watched_as_its_block() -> No
     """The lists never run themselves; a list of one block stands for that block instead of vanishing."""
     net = ListsOfBlocks()
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["stages.0.0", "stages.0.1", "stages.1.0"]
+
+
+class Residual(nn.Module):
+    """``x + m(x)``: a residual wrapper around a unit (timm EfficientViT's ``ResidualDrop``)."""
+
+    def __init__(self, m: nn.Module) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.m(x)
+
+
+class Heads(nn.Module):
+    """Per-head projections in a ModuleList, run one after another on the same input's parts (a cascaded attention)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList([conv_layer(), conv_layer(), conv_layer()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for head in self.heads:
+            x = head(x)
+        return x
+
+
+def test_numbered_parts_under_a_residual_wrapper_inside_a_block_are_left_to_the_block() -> None:
+    """Neither the heads' owner nor the numbered block around them branches; the wrapper between them does."""
+    block = lambda: nn.Sequential(OrderedDict(mixer=Residual(Heads()), ffn=Residual(conv_layer())))  # noqa: E731
+    net = nn.Sequential(OrderedDict(blocks=nn.Sequential(block(), block()), head=nn.Linear(4, 2)))
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
+
+
+def test_a_patch_embedding_is_a_stem() -> None:
+    """timm names a ViT-style stem ``patch_embed``: its numbered convolutions are no blocks."""
+    embed = nn.Sequential(OrderedDict(conv1=conv_layer(), conv2=conv_layer(), conv3=conv_layer()))
+    net = nn.Sequential(OrderedDict(patch_embed=embed, blocks=nn.Sequential(conv_layer(), conv_layer())))
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
