@@ -282,8 +282,9 @@ def resolve_layers(
 
     if layers is None:
         activations = by_rule(ACTIVATIONS)
-        if 0 < len(activations) <= MAX_DEFAULT_LAYERS:
-            return activations + [LOGITS], ACTIVATIONS
+        usable = [name for name in activations if trace.one_row_per_sample(name)]  # not a PatchTST's (sample, channel)
+        if 0 < len(usable) <= MAX_DEFAULT_LAYERS:
+            return activations + [LOGITS], ACTIVATIONS  # the others are dropped, and said, by the caller
         blocks = by_rule(BLOCKS)
         if blocks:
             return blocks + [LOGITS], BLOCKS

@@ -30,10 +30,11 @@ def watched_layers(
     rule."""
     trace = trace if trace is not None else trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
+    chosen = len(watched)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
         watched = _one_row_per_sample(watched, trace, info, hint=rule != BLOCKS)
     if info is not None and warn is not None:
-        _announce(model, layers, watched, rule, info, warn)
+        _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
     if include_input and INPUT not in watched:
         if primary_tensor(example).is_floating_point():
             watched.insert(0, INPUT)
@@ -68,18 +69,21 @@ def _announce(
     rule: str,
     info: Callable[[str], Any],
     warn: Callable[[str], Any],
+    dropped: int = 0,
 ) -> None:
-    """Say which layers the default chose when it was not the plain activation rule, or that it found none."""
+    """Say which layers the default chose when it was not the plain activation rule, or that it found none
+    (``dropped``: how many the rule chose that hold no row per sample)."""
     hidden = [name for name in watched if name not in (INPUT, "logits")]
     if layers is None and rule == BLOCKS:
         info(
             f"BettiMonitor: {type(model).__name__} has more than {MAX_DEFAULT_LAYERS} activation modules (or "
-            f"none), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... {hidden[-1]}); "
-            "pass layers='activations' for every activation, or names/glob patterns"
+            f"none with a row per sample), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... "
+            f"{hidden[-1]}); pass layers='activations' for every activation, or names/glob patterns"
         )
     elif not hidden:
+        found = f"its {dropped} chosen layers hold no row per sample" if dropped else "no activation module"
         warn(
-            f"BettiMonitor: found no hidden layer to watch in {type(model).__name__} (no activation module "
-            "and no repeated blocks), so only the logits are measured; pass layers=[...] with module names or "
-            "glob patterns (e.g. layers=['encoder.*']) to watch its layers"
+            f"BettiMonitor: found no hidden layer to watch in {type(model).__name__} ({found} and no repeated "
+            "blocks), so only the logits are measured; pass layers=[...] with module names or glob patterns "
+            "(e.g. layers=['encoder.*']) to watch its layers"
         )

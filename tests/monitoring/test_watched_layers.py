@@ -1,0 +1,55 @@
+"""What the default rule watches when a model's activations hold no row per sample (PatchTST's per-channel
+feed-forward), and what it says when it finds nothing."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_topo.monitoring.batches import call_model
+from lightning_topo.monitoring.watched_layers import watched_layers
+
+
+class PerChannel(nn.Module):
+    """Each of a sample's channels through the same MLP, as (sample x channel) rows (a channel-independent model)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.fc, self.act = nn.Linear(steps, steps), nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, steps = x.shape
+        return self.act(self.fc(x.reshape(batch * channels, steps))).reshape(batch, channels, steps)
+
+
+class Encoder(nn.Module):
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([PerChannel(5) for _ in range(depth)])
+        self.head = nn.Linear(3 * 5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x.flatten(1))
+
+
+def _watch(model: nn.Module) -> tuple[list[str], list[str], list[str]]:
+    said, warned = [], []
+    found = watched_layers(model, None, torch.randn(2, 3, 5), call_model, False, said.append, warned.append)
+    return found, said, warned
+
+
+def test_the_default_watches_the_blocks_when_no_activation_holds_a_row_per_sample() -> None:
+    found, said, warned = _watch(Encoder(depth=2))
+    assert found == ["layers.0", "layers.1", "logits"]  # it watched nothing but the logits before
+    assert not warned
+    assert any("or none with a row per sample), so it watches the outputs of its 2 blocks" in line for line in said)
+
+
+def test_the_warning_says_why_nothing_is_watched() -> None:
+    found, _, warned = _watch(Encoder(depth=1))  # one layer: no repeated blocks either
+    assert found == ["logits"]
+    assert "(its 1 chosen layers hold no row per sample and no repeated blocks)" in warned[0]
+    found, _, warned = _watch(nn.Sequential(nn.Flatten(), nn.Linear(15, 2)))
+    assert found == ["logits"] and "(no activation module and no repeated blocks)" in warned[0]
