@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, take
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, attention_mask, take
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
@@ -314,7 +314,8 @@ class BettiMonitor(TopoCallback):
         watched = watched_layers(
             model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
         )
-        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info)
+        mask = attention_mask(example)
+        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info, mask)
         return watched
 
     def _resubmit_restored(self) -> None:

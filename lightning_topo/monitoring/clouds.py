@@ -43,7 +43,7 @@ from lightning_topo.monitoring.batches import (
 )
 from lightning_topo.monitoring.hooks import eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import OutputKey, per_sample, select_tensor
+from lightning_topo.monitoring.outputs import OutputKey, TokenMask, feature_lengths, per_sample, select_tensor
 from lightning_topo.topology.neighbours import NeighbourLists, batched_neighbour_lists, neighbour_lists
 
 __all__ = ["CloudKey", "layer_profile", "reduce_clouds"]
@@ -101,6 +101,12 @@ def layer_profile(
     return profile
 
 
+def _token_mask(model: nn.Module, batch: ModelInputs) -> TokenMask | None:
+    """The batch's attention mask, readable at every layer's token count (an audio model's frames too)."""
+    mask = attention_mask(batch)
+    return None if mask is None else TokenMask(mask, feature_lengths(model))
+
+
 def _malloc_trim() -> Callable[[], Any]:
     """glibc's ``malloc_trim(0)``, or a no-op elsewhere.
 
@@ -133,7 +139,7 @@ def _reduce(
     pooling: str | None,
     topology: Mapping[str, Any],
     rows: int | None = None,
-    mask: torch.Tensor | None = None,
+    mask: TokenMask | None = None,
     channels_first: bool = False,
 ) -> NeighbourLists | str:
     """One layer's output for one cloud of ``rows`` samples (``mask``: their attention mask, for the pooling) ->
@@ -178,7 +184,7 @@ def _reduce_stacked(
     topology: Mapping[str, Any],
     n_clouds: int,
     rows: int,
-    mask: torch.Tensor | None = None,
+    mask: TokenMask | None = None,
     channels_first: bool = False,
 ) -> list[NeighbourLists | str]:
     """One layer's output for ``n_clouds`` equal clouds in a row (``rows`` samples in all) -> each cloud's lists (or
@@ -224,15 +230,15 @@ def _hooked_pass(
     token_pooling: str | None,
     channels_first: Collection[str],
     forward: ForwardFn,
-    reduce: Callable[[Any, OutputKey, str | None, int, torch.Tensor | None, bool], Any],
+    reduce: Callable[[Any, OutputKey, str | None, int, TokenMask | None, bool], Any],
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
     inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask, channels_first)``:
-    ``rows`` the samples, ``mask`` the batch's attention mask or ``None``, ``channels_first`` whether the layer is
+    ``rows`` the samples, ``mask`` the batch's attention mask (a :class:`.TokenMask`) or ``None``, ``channels_first`` whether the layer is
     one of ``channels_first``)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
-    rows, mask = n_samples(batch), attention_mask(batch)
+    rows, mask = n_samples(batch), _token_mask(model, batch)
 
     def hook(name: str):
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
@@ -329,7 +335,7 @@ def _stored_passes(
             result: dict[str, Any] = {}
             forward_with_hooks(model, batch, hooks, result=result, prepared=True, forward=forward)
             current[INPUT], current[LOGITS] = primary_tensor(batch), result["output"]
-            rows, mask = n_samples(batch), attention_mask(batch)
+            rows, mask = n_samples(batch), _token_mask(model, batch)
             for name in group:
                 if name in failed:
                     continue

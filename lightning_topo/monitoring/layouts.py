@@ -26,11 +26,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
+from lightning_topo.monitoring.layers import INPUT, LOGITS
+from lightning_topo.monitoring.outputs import TokenMask, feature_lengths
 from lightning_topo.monitoring.trace import ForwardTrace
 
-__all__ = ["channels_first_layers", "steps_pooled_layers"]
+__all__ = ["channels_first_layers", "steps_pooled_layers", "unmasked_layers"]
 
 _CHANNELS_FIRST = (
     nn.MaxPool1d,
@@ -110,22 +113,53 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
     return found
 
 
+def _shown(names: Sequence[str]) -> str:
+    return ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+
+
+def unmasked_layers(
+    model: nn.Module, trace: ForwardTrace, layers: Sequence[str], mask: torch.Tensor, channels_first: Sequence[str]
+) -> list[str]:
+    """The three-dimensional ``layers`` whose tokens the batch's attention ``mask`` (of the traced example) cannot
+    be read at (:meth:`~lightning_topo.monitoring.outputs.TokenMask.of`): pooling averages their padding too."""
+    reader = TokenMask(mask, feature_lengths(model))
+    found = []
+    for name in layers:
+        shape = trace.shapes.get(name)
+        if name not in (INPUT, LOGITS) and shape is not None and len(shape) == 3:
+            if reader.of(shape[2] if name in channels_first else shape[1]) is None:
+                found.append(name)
+    return found
+
+
 def steps_pooled_layers(
     model: nn.Module,
     trace: ForwardTrace,
     layers: Sequence[str],
     token_pooling: str | None,
     info: Callable[[str], Any] | None = None,
+    mask: torch.Tensor | None = None,
 ) -> list[str]:
     """The :func:`channels_first_layers` that ``token_pooling`` must pool over their steps (none without pooling:
-    flattening reads every layout alike); with ``info``, the monitor says which they are."""
+    flattening reads every layout alike); with ``info``, the monitor says which they are, and, given the traced
+    example's attention ``mask``, which pooled layers the mask cannot reach (:func:`unmasked_layers`)."""
     if token_pooling is None:
         return []
     found = channels_first_layers(model, trace, layers)
-    if found and info is not None:
-        shown = ", ".join(found[:3]) + (" ..." if len(found) > 3 else "")
+    if info is None:
+        return found
+    if found:
         info(
             f"BettiMonitor: {len(found)} watched layers return (batch, channels, steps), as 1-d convolutions do "
-            f"({shown}), so token_pooling={token_pooling!r} pools their steps: one value per channel"
+            f"({_shown(found)}), so token_pooling={token_pooling!r} pools their steps: one value per channel"
+        )
+    unmasked = (
+        unmasked_layers(model, trace, layers, mask, found) if mask is not None and token_pooling != "first" else []
+    )
+    if unmasked:
+        info(
+            f"BettiMonitor: the attention mask cannot be read at the tokens of {len(unmasked)} watched layers "
+            f"({_shown(unmasked)}), so token_pooling={token_pooling!r} reads their padding too; a probe of equal "
+            "lengths (no padding) avoids it"
         )
     return found

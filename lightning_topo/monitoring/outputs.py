@@ -26,7 +26,15 @@ from typing import Any
 
 import torch
 
-__all__ = ["OutputKey", "TOKEN_POOLING", "per_sample", "predicted_classes", "select_tensor"]
+__all__ = [
+    "OutputKey",
+    "TOKEN_POOLING",
+    "TokenMask",
+    "feature_lengths",
+    "per_sample",
+    "predicted_classes",
+    "select_tensor",
+]
 
 #: How to pick the tensor: a dict key or attribute name, a tuple index, or a function of the output.
 OutputKey = str | int | Callable[[Any], torch.Tensor] | None
@@ -111,11 +119,54 @@ def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(dim=1)
 
 
+_FEATURE_LENGTHS = "_get_feat_extract_output_lengths"  # Hugging Face audio models: samples -> frames
+
+
+def feature_lengths(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A Hugging Face audio model's map from input lengths (samples) to its feature extractor's frames
+    (``_get_feat_extract_output_lengths`` of Wav2Vec2, HuBERT, WavLM, Data2VecAudio ...), found anywhere in
+    ``model`` (a LightningModule that holds one, say), else ``None``."""
+    for module in model.modules():
+        lengths = getattr(module, _FEATURE_LENGTHS, None)
+        if callable(lengths):
+            return lengths
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenMask:
+    """A batch's ``(batch, length)`` attention mask, read at any layer's own token count (:meth:`of`).
+
+    Example:
+        >>> frames = TokenMask(torch.tensor([[1, 1, 1, 1, 0, 0]]), lambda n: n // 2)  # two samples a frame
+        >>> frames.of(6).tolist(), frames.of(3).tolist(), frames.of(4)
+        ([[1, 1, 1, 1, 0, 0]], [[1, 1, 0]], None)
+    """
+
+    mask: torch.Tensor
+    #: input lengths -> the layer's lengths (:func:`feature_lengths`), or ``None``
+    lengths_of: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def of(self, tokens: int) -> torch.Tensor | None:
+        """The mask of a layer with ``tokens`` tokens: the mask itself when its length is theirs; the first
+        ``lengths_of(kept)`` tokens of each sample when ``lengths_of`` maps the mask's length to ``tokens`` (the
+        frames of an audio model's feature extractor, padding on the right); else ``None`` (no mask fits)."""
+        length = self.mask.shape[1]
+        if length == tokens:
+            return self.mask
+        if self.lengths_of is None:
+            return None
+        if int(self.lengths_of(torch.tensor([length]))[0]) != tokens:
+            return None
+        kept = self.lengths_of((self.mask != 0).sum(dim=1).cpu()).to(self.mask.device)
+        return (torch.arange(tokens, device=self.mask.device) < kept[:, None]).long()
+
+
 def per_sample(
     tensor: torch.Tensor,
     token_pooling: str | None = None,
     rows: int | None = None,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | TokenMask | None = None,
     channels_first: bool = False,
 ) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
@@ -124,7 +175,8 @@ def per_sample(
     one long vector (the default), ``"mean"`` averages over tokens, ``"first"`` keeps the first (a CLS) token,
     ``"last"`` the last (a causal model's summary token).  ``mask``: the batch's ``(batch, tokens)`` attention
     mask; when its tokens are the output's, ``"mean"`` averages the kept tokens only and ``"last"`` takes each
-    sample's last kept token, so padding never moves a point.
+    sample's last kept token, so padding never moves a point; a :class:`TokenMask` also reaches the frames of an
+    audio model's feature extractor.
     ``channels_first``: the output is ``(batch, channels, steps)``, as a 1-d convolution lays it out
     (:mod:`~lightning_topo.monitoring.layouts` tells which are), so the pooling runs over its steps, the last axis.
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
@@ -145,10 +197,11 @@ def per_sample(
             "sample (attention windows or heads?); watch the block that holds it instead"
         )
     if tensor.dim() == 3 and token_pooling is not None:
-        if channels_first:  # its steps are not the mask's tokens (a convolution strides over the samples)
-            tensor = _pool_tokens(tensor.transpose(1, 2), token_pooling, None)
-        else:
-            tensor = _pool_tokens(tensor, token_pooling, mask)
+        if channels_first:
+            tensor = tensor.transpose(1, 2)  # (batch, steps, channels): the steps are its tokens
+        if isinstance(mask, TokenMask):
+            mask = mask.of(tensor.shape[1])
+        tensor = _pool_tokens(tensor, token_pooling, mask)
     return tensor.reshape(tensor.shape[0], -1)
 
 

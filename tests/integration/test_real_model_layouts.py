@@ -14,7 +14,9 @@ from helpers.user_models import HFClassifier
 from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import channels_first_layers
+from lightning_topo.monitoring.outputs import select_tensor
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
@@ -25,9 +27,9 @@ timm = pytest.importorskip("timm")
 FEATURES = "model.wav2vec2.feature_extractor.conv_layers"
 
 
-def _wav2vec2() -> HFClassifier:
+def _wav2vec2(layers: int = 2) -> HFClassifier:
     config = transformers.Wav2Vec2Config(
-        vocab_size=10, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
+        vocab_size=10, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=20,
         conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4), num_feat_extract_layers=2,
         num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, num_labels=2, classifier_proj_size=8,
         feat_extract_norm="layer", do_stable_layer_norm=True, mask_time_prob=0.0,
@@ -84,3 +86,30 @@ def test_the_layouts_of_real_blocks_are_read_from_the_modules_that_made_them() -
     blocks = [name for name, _ in mixer.named_modules() if name.count(".") == 1 and name.startswith("blocks.")]
     # the token-mixing MLP runs on the transposed tokens, but every block hands back (batch, tokens, features)
     assert blocks and channels_first_layers(mixer, trace, blocks) == []
+
+
+def test_an_audio_encoder_layer_is_pooled_over_each_clips_own_frames_whatever_its_padding() -> None:
+    """The mask is per audio sample, the encoder's tokens are frames: the model's own frame lengths map one to the
+    other, so padding a clip into a longer batch never moves its point (it moved by about 40% of its norm)."""
+    torch.manual_seed(0)
+    model = _wav2vec2().eval()
+    generator = torch.Generator().manual_seed(0)
+    clips = [torch.randn(int(n), generator=generator) for n in torch.randint(800, 1600, (30,), generator=generator)]
+    longest = max(len(clip) for clip in clips)
+    values, mask = torch.zeros(len(clips), longest), torch.zeros(len(clips), longest, dtype=torch.long)
+    for row, clip in enumerate(clips):
+        values[row, : len(clip)], mask[row, : len(clip)] = clip, 1
+    layer = "model.wav2vec2.encoder.layers.1"
+    module = dict(model.named_modules())[layer]
+    own: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, a, out: own.append(select_tensor(out).mean(1)))
+    with torch.no_grad():
+        for clip in clips:  # each clip alone, unpadded: the mean over its own frames
+            model(input_values=clip[None])
+    handle.remove()
+    found = reduce_clouds(
+        model, {"input_values": values, "attention_mask": mask}, {"all": None}, {"all": [layer]}, k=4,
+        token_pooling="mean",
+    )[(layer, "all")]  # fmt: skip
+    expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
+    assert found.indices.tolist() == expected.indices.tolist()

@@ -141,3 +141,32 @@ def test_pooling_a_channels_first_output_averages_its_steps_and_the_clouds_follo
     for name, members in clouds.items():
         own = numpy_neighbour_lists(expected[members].double().numpy(), k=4)
         assert by_class[("1", name)].indices.tolist() == own.indices.tolist()
+
+
+class StridedTokens(nn.Module):
+    """Token ids -> embeddings -> a strided convolution over the tokens: half as many tokens as the mask has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+        self.down = nn.Conv1d(4, 6, 2, stride=2)
+        self.mix = nn.Linear(6, 6)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.down(self.embed(input_ids).transpose(1, 2)).transpose(1, 2))
+
+
+def test_the_monitor_says_which_pooled_layers_the_attention_mask_cannot_reach() -> None:
+    net = StridedTokens()
+    example = {"input_ids": torch.ones(2, 8, dtype=torch.long), "attention_mask": torch.ones(2, 8)}
+    trace = trace_forward(net, example)
+    said: list[str] = []
+    layers = ["embed", "down", "mix"]
+    assert steps_pooled_layers(net, trace, layers, "mean", said.append, example["attention_mask"]) == ["down"]
+    assert said[-1] == (
+        "BettiMonitor: the attention mask cannot be read at the tokens of 2 watched layers (down, mix), so "
+        "token_pooling='mean' reads their padding too; a probe of equal lengths (no padding) avoids it"
+    )
+    said.clear()  # the first token needs no mask
+    steps_pooled_layers(net, trace, layers, "first", said.append, example["attention_mask"])
+    assert not any("attention mask" in line for line in said)
