@@ -133,7 +133,7 @@ def feature_lengths(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Te
     return None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # it holds a tensor: identity, not elementwise ==
 class TokenMask:
     """A batch's ``(batch, length)`` attention mask, read at any layer's own token count (:meth:`of`).
 
