@@ -234,8 +234,8 @@ def _hooked_pass(
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
     inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask, channels_first)``:
-    ``rows`` the samples, ``mask`` the batch's attention mask (a :class:`.TokenMask`) or ``None``, ``channels_first`` whether the layer is
-    one of ``channels_first``)."""
+    ``rows`` the samples, ``mask`` the batch's attention mask (a :class:`.TokenMask`) or ``None``,
+    ``channels_first`` whether the layer is one of ``channels_first``)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
     rows, mask = n_samples(batch), _token_mask(model, batch)
