@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "LengthMap",
     "OutputKey",
     "TOKEN_POOLING",
     "TokenMask",
@@ -121,16 +122,52 @@ def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
 
 _FEATURE_LENGTHS = "_get_feat_extract_output_lengths"  # Hugging Face audio models: samples -> frames
 
+#: A map from a batch's input lengths (samples) to a layer's lengths (frames), elementwise on a 1-d tensor.
+LengthMap = Callable[[torch.Tensor], torch.Tensor]
 
-def feature_lengths(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """A Hugging Face audio model's map from input lengths (samples) to its feature extractor's frames
-    (``_get_feat_extract_output_lengths`` of Wav2Vec2, HuBERT, WavLM, Data2VecAudio ...), found anywhere in
-    ``model`` (a LightningModule that holds one, say), else ``None``."""
+
+def _convolution_lengths(kernel: int, stride: int, previous: LengthMap | None) -> LengthMap:
+    """One more unpadded convolution after ``previous``: ``floor((length - kernel) / stride) + 1`` frames."""
+
+    def lengths(samples: torch.Tensor) -> torch.Tensor:
+        frames = samples if previous is None else previous(samples)
+        return torch.div(frames - kernel, stride, rounding_mode="floor") + 1
+
+    return lengths
+
+
+def _stage_lengths(config: Any) -> list[LengthMap]:
+    """The frames after each convolution a Hugging Face audio config lists (``conv_kernel``, ``conv_stride``)."""
+    kernels, strides = getattr(config, "conv_kernel", None), getattr(config, "conv_stride", None)
+    if not isinstance(kernels, (tuple, list)) or not isinstance(strides, (tuple, list)) or len(kernels) != len(strides):
+        return []
+    stages: list[LengthMap] = []
+    for kernel, stride in zip(kernels, strides):
+        if not isinstance(kernel, int) or not isinstance(stride, int) or stride < 1:
+            return []
+        stages.append(_convolution_lengths(kernel, stride, stages[-1] if stages else None))
+    return stages
+
+
+def feature_lengths(model: torch.nn.Module) -> tuple[LengthMap, ...]:
+    """A Hugging Face audio model's maps from input lengths (samples) to frames, found anywhere in ``model`` (a
+    LightningModule that holds one, say): its own ``_get_feat_extract_output_lengths`` (Wav2Vec2, HuBERT, WavLM,
+    Data2VecAudio ...: the feature extractor's last frames), then, where its config lists the convolutions
+    (``conv_kernel``, ``conv_stride``), the frames after each one (its ``conv_layers.N``); ``()`` for any other model.
+
+    Example:
+        >>> class Audio(torch.nn.Module):
+        ...     config = type("Config", (), {"conv_kernel": (10, 3), "conv_stride": (5, 2)})()
+        ...     def _get_feat_extract_output_lengths(self, lengths):
+        ...         return ((lengths - 10) // 5 + 1 - 3) // 2 + 1
+        >>> [int(frames(torch.tensor([400]))[0]) for frames in feature_lengths(Audio())]
+        [39, 79, 39]
+    """
     for module in model.modules():
         lengths = getattr(module, _FEATURE_LENGTHS, None)
         if callable(lengths):
-            return lengths
-    return None
+            return (lengths, *_stage_lengths(getattr(module, "config", None)))
+    return ()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # it holds a tensor: identity, not elementwise ==
@@ -138,28 +175,28 @@ class TokenMask:
     """A batch's ``(batch, length)`` attention mask, read at any layer's own token count (:meth:`of`).
 
     Example:
-        >>> frames = TokenMask(torch.tensor([[1, 1, 1, 1, 0, 0]]), lambda n: n // 2)  # two samples a frame
+        >>> frames = TokenMask(torch.tensor([[1, 1, 1, 1, 0, 0]]), (lambda n: n // 2,))  # two samples a frame
         >>> frames.of(6).tolist(), frames.of(3).tolist(), frames.of(4)
         ([[1, 1, 1, 1, 0, 0]], [[1, 1, 0]], None)
     """
 
     mask: torch.Tensor
-    #: input lengths -> the layer's lengths (:func:`feature_lengths`), or ``None``
-    lengths_of: Callable[[torch.Tensor], torch.Tensor] | None = None
+    #: maps from input lengths to the lengths of layers with fewer tokens (:func:`feature_lengths`), tried in order
+    lengths: tuple[LengthMap, ...] = ()
 
     def of(self, tokens: int) -> torch.Tensor | None:
         """The mask of a layer with ``tokens`` tokens: the mask itself when its length is theirs; the first
-        ``lengths_of(kept)`` tokens of each sample when ``lengths_of`` maps the mask's length to ``tokens`` (the
-        frames of an audio model's feature extractor, padding on the right); else ``None`` (no mask fits)."""
+        ``frames(kept)`` tokens of each sample for the first map ``frames`` in :attr:`lengths` that takes the mask's
+        length to ``tokens`` (the frames of an audio model's feature extractor, padding on the right); else
+        ``None`` (no mask fits)."""
         length = self.mask.shape[1]
         if length == tokens:
             return self.mask
-        if self.lengths_of is None:
-            return None
-        if int(self.lengths_of(torch.tensor([length]))[0]) != tokens:
-            return None
-        kept = self.lengths_of((self.mask != 0).sum(dim=1).cpu()).to(self.mask.device)
-        return (torch.arange(tokens, device=self.mask.device) < kept[:, None]).long()
+        for frames in self.lengths:
+            if int(frames(torch.tensor([length]))[0]) == tokens:
+                kept = frames((self.mask != 0).sum(dim=1).cpu()).to(self.mask.device)
+                return (torch.arange(tokens, device=self.mask.device) < kept[:, None]).long()
+        return None
 
 
 def per_sample(

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
-from lightning_topo.monitoring.layouts import channels_first_layers
+from lightning_topo.monitoring.layouts import channels_first_layers, unmasked_layers
 from lightning_topo.monitoring.outputs import select_tensor
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
@@ -88,9 +88,14 @@ def test_the_layouts_of_real_blocks_are_read_from_the_modules_that_made_them() -
     assert blocks and channels_first_layers(mixer, trace, blocks) == []
 
 
-def test_an_audio_encoder_layer_is_pooled_over_each_clips_own_frames_whatever_its_padding() -> None:
+@pytest.mark.parametrize(
+    ("layer", "steps_last"),
+    [("model.wav2vec2.encoder.layers.1", False), (f"{FEATURES}.1", True), (f"{FEATURES}.0", True)],
+)
+def test_an_audio_layer_is_pooled_over_each_clips_own_frames_whatever_its_padding(layer: str, steps_last: bool) -> None:
     """The mask is per audio sample, the encoder's tokens are frames: the model's own frame lengths map one to the
-    other, so padding a clip into a longer batch never moves its point (it moved by about 40% of its norm)."""
+    other, so padding a clip into a longer batch never moves its point (it moved by about 40% of its norm). The
+    feature extractor's first convolution has frames of its own, mapped by the config's kernels and strides."""
     torch.manual_seed(0)
     model = _wav2vec2().eval()
     generator = torch.Generator().manual_seed(0)
@@ -99,17 +104,20 @@ def test_an_audio_encoder_layer_is_pooled_over_each_clips_own_frames_whatever_it
     values, mask = torch.zeros(len(clips), longest), torch.zeros(len(clips), longest, dtype=torch.long)
     for row, clip in enumerate(clips):
         values[row, : len(clip)], mask[row, : len(clip)] = clip, 1
-    layer = "model.wav2vec2.encoder.layers.1"
     module = dict(model.named_modules())[layer]
     own: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, a, out: own.append(select_tensor(out).mean(1)))
+    steps = 2 if steps_last else 1
+    handle = module.register_forward_hook(lambda m, a, out: own.append(select_tensor(out).mean(steps)))
     with torch.no_grad():
         for clip in clips:  # each clip alone, unpadded: the mean over its own frames
             model(input_values=clip[None])
     handle.remove()
+    batch = {"input_values": values, "attention_mask": mask}
     found = reduce_clouds(
-        model, {"input_values": values, "attention_mask": mask}, {"all": None}, {"all": [layer]}, k=4,
-        token_pooling="mean",
+        model, batch, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean",
+        channels_first=[layer] if steps_last else [],
     )[(layer, "all")]  # fmt: skip
     expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
     assert found.indices.tolist() == expected.indices.tolist()
+    traced = trace_forward(model, batch)  # and the monitor's notice of unreachable layers does not name it
+    assert unmasked_layers(model, traced, [layer], mask, [layer] if steps_last else []) == []

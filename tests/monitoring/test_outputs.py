@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers.user_models import ModelOutputLike, Output
 
-from lightning_topo.monitoring.outputs import per_sample, select_tensor
+from lightning_topo.monitoring.outputs import TokenMask, feature_lengths, per_sample, select_tensor
 
 
 def test_select_tensor_rule():
@@ -69,3 +69,32 @@ def test_the_monitor_pools_each_sequence_over_its_own_tokens_whatever_its_paddin
         model, {"input_ids": ids, "attention_mask": mask}, {"all": None}, {"all": ["logits"]}, k=4, token_pooling="mean"
     )[("logits", "all")]
     assert found.indices.tolist() == numpy_neighbour_lists(expected.double().numpy(), k=4).indices.tolist()
+
+
+class _AudioModel(torch.nn.Module):
+    """Hugging Face's audio convention: ``_get_feat_extract_output_lengths`` and a config listing the convolutions."""
+
+    def __init__(self, kernels: object = (10, 3), strides: object = (5, 2)) -> None:
+        super().__init__()
+        self.config = type("Config", (), {"conv_kernel": kernels, "conv_stride": strides})()
+
+    def _get_feat_extract_output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return ((lengths - 10) // 5 + 1 - 3) // 2 + 1
+
+
+def test_a_padded_audio_mask_is_read_at_every_convolutions_frames_and_nowhere_else():
+    inner = _AudioModel()
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), inner)  # found anywhere inside
+    mask = torch.zeros(2, 400, dtype=torch.long)
+    mask[0, :400], mask[1, :200] = 1, 1
+    reader = TokenMask(mask, feature_lengths(model))
+    # the last frames (39; 200 samples keep 19), the first convolution's (79; 39 kept), the samples themselves
+    assert reader.of(39).sum(1).tolist() == [39, 19]
+    assert reader.of(79).sum(1).tolist() == [79, 39]
+    assert reader.of(400) is mask
+    assert reader.of(50) is None  # no convolution makes 50 frames of 400 samples: no mask fits
+    # without the config's lists only the model's own map is known; any other model has none
+    assert len(feature_lengths(_AudioModel(kernels=None))) == 1
+    assert len(feature_lengths(_AudioModel(kernels=(10,), strides=(5, 2)))) == 1
+    assert feature_lengths(torch.nn.Linear(2, 2)) == ()
+    assert TokenMask(mask).of(39) is None
