@@ -76,10 +76,10 @@ def _explains(layout: str, made: tuple[int, ...] | None, shape: tuple[int, ...])
 def _decided_inside(
     name: str, shape: tuple[int, ...], trace: ForwardTrace, modules: dict[str, nn.Module], before: int | None = None
 ) -> str | None:
-    """The layout of the module inside ``name`` (or ``name`` itself) that ended last among those that fix one and
+    """The layout of the module inside ``name`` (or ``name`` itself; ``""``: the whole model) that ended last among those that fix one and
     can have made ``shape``; a container counts too (a ``Conv1d`` under ``weight_norm`` holds its parametrization).
     ``before``: only modules that ended before that point of the pass."""
-    inside = [m for m in trace.ended if (m == name or m.startswith(name + ".")) and m in modules]
+    inside = [m for m in trace.ended if (not name or m == name or m.startswith(name + ".")) and m in modules]
     if before is not None:
         inside = [m for m in inside if trace.ended[m] < before]
     for module in sorted(inside, key=trace.ended.__getitem__, reverse=True):
@@ -105,9 +105,9 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
             if layout is not None or made is None or len(made) != 3 or made[0] != shape[0]:
                 break
             current = feeder
-        if layout is None and "." in current and current in trace.ended:  # fed by an operation (``relu(x + res)``):
-            parent = current.rsplit(".", 1)[0]  # what ran before it in the module that called it
-            layout = _decided_inside(parent, shape, trace, modules, before=trace.ended[current])
+        if layout is None and current in trace.ended:  # fed by an operation (``relu(x + res)``): what ran before
+            parent = current.rsplit(".", 1)[0] if "." in current else ""  # it in the module that called it (the
+            layout = _decided_inside(parent, shape, trace, modules, before=trace.ended[current])  # model's own: "")
         if layout == _CHANNELS_FIRST_LAYOUT:
             found.append(name)
     return found

@@ -88,6 +88,10 @@ def test_convolutions_under_weight_norm_trims_and_activations_of_a_sum_are_read_
             found
         )
 
+    # the same block as the whole model: the sum in the model's own forward is read through what ran before it there
+    alone = TemporalBlock(6)
+    assert {"relu", "net.2", "net.5"} <= set(_channels_first(alone, torch.zeros(2, 6, 20)))
+
 
 def test_token_outputs_and_units_that_hand_back_tokens_are_not_channels_first() -> None:
     net = nn.Sequential(nn.Linear(5, 6), ConvModule(6), nn.GELU(), nn.LayerNorm(6))
