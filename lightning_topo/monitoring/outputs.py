@@ -187,16 +187,32 @@ class TokenMask:
     def of(self, tokens: int) -> torch.Tensor | None:
         """The mask of a layer with ``tokens`` tokens: the mask itself when its length is theirs; the first
         ``frames(kept)`` tokens of each sample for the first map ``frames`` in :attr:`lengths` that takes the mask's
-        length to ``tokens`` (the frames of an audio model's feature extractor, padding on the right); else
-        ``None`` (no mask fits)."""
+        length to ``tokens`` (the frames of an audio model's feature extractor, padding on the right; a clip too
+        short for a frame of its own keeps the first); else ``None`` (no mask fits). A map that raises or does not
+        return one length per sample (a model's own, of another signature) is passed over."""
         length = self.mask.shape[1]
         if length == tokens:
             return self.mask
         for frames in self.lengths:
-            if int(frames(torch.tensor([length]))[0]) == tokens:
-                kept = frames((self.mask != 0).sum(dim=1).cpu()).to(self.mask.device)
+            full = _mapped(frames, torch.tensor([length]))
+            if full is None or int(full[0]) != tokens:
+                continue
+            kept = _mapped(frames, (self.mask != 0).sum(dim=1).cpu())
+            if kept is not None:
+                kept = kept.clamp(min=1).to(self.mask.device)
                 return (torch.arange(tokens, device=self.mask.device) < kept[:, None]).long()
         return None
+
+
+def _mapped(frames: LengthMap, lengths: torch.Tensor) -> torch.Tensor | None:
+    """``frames(lengths)``, or ``None`` when it raises or returns anything but one whole number per length."""
+    try:
+        mapped = frames(lengths)
+    except Exception:  # a model's own map of another signature (extra arguments, a single int): not ours to read
+        return None
+    if not isinstance(mapped, torch.Tensor) or mapped.shape != lengths.shape or mapped.is_floating_point():
+        return None
+    return mapped
 
 
 def per_sample(

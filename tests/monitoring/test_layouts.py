@@ -3,10 +3,16 @@ averages those outputs' steps, not their channels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import lightning.pytorch as pl
 import torch
+from helpers.trainers import quiet_trainer
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+from torch.utils.data import DataLoader
 
+from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import channels_first_layers, steps_pooled_layers
 from lightning_topo.monitoring.outputs import per_sample
@@ -174,3 +180,40 @@ def test_the_monitor_says_which_pooled_layers_the_attention_mask_cannot_reach() 
     said.clear()  # the first token needs no mask
     steps_pooled_layers(net, trace, layers, "first", said.append, example["attention_mask"])
     assert not any("attention mask" in line for line in said)
+
+
+class TupleFramesAudio(pl.LightningModule):
+    """An audio model whose own frame map returns ``(feature frames, output frames)``, as Qwen2-Audio's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 4, stride=4)  # 4 samples a frame
+        self.encoder = nn.Sequential(nn.Linear(8, 8), nn.GELU())
+        self.head = nn.Linear(8, 2)
+
+    def _get_feat_extract_output_lengths(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames = (lengths - 4) // 4 + 1
+        return frames, frames
+
+    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.conv(input_values[:, None]).transpose(1, 2)).mean(1))
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        labels = batch.pop("labels")
+        return nn.functional.cross_entropy(self(**batch), labels)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+
+def test_a_frame_map_the_monitor_cannot_read_costs_the_mask_not_the_fit(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    data = []
+    for row in range(32):
+        length = 400 - 40 * (row % 3)
+        values, mask = torch.zeros(400), torch.zeros(400, dtype=torch.long)
+        values[:length], mask[:length] = torch.randn(length), 1
+        data.append({"input_values": values, "attention_mask": mask, "labels": torch.tensor(row % 2)})
+    monitor = BettiMonitor(probe_size=32, k=4, layers=["encoder.1"], token_pooling="mean", log_figure=False)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(TupleFramesAudio(), DataLoader(data, batch_size=8))
+    assert set(monitor.history[-1]["betti"]["encoder.1"]) == {"0", "1"}  # measured, its padding read too

@@ -98,3 +98,22 @@ def test_a_padded_audio_mask_is_read_at_every_convolutions_frames_and_nowhere_el
     assert len(feature_lengths(_AudioModel(kernels=(10,), strides=(5, 2)))) == 1
     assert feature_lengths(torch.nn.Linear(2, 2)) == ()
     assert TokenMask(mask).of(39) is None
+
+
+def test_a_models_own_frame_map_of_another_signature_is_passed_over_and_a_short_clip_keeps_a_frame():
+    mask = torch.zeros(2, 400, dtype=torch.long)
+    mask[0, :400], mask[1, :5] = 1, 1  # the second clip is shorter than the first convolution's 10 samples
+
+    def needs_a_window(lengths: torch.Tensor, window: int) -> torch.Tensor:
+        return lengths // window
+
+    unreadable = (
+        lambda n: (n // 4, n // 4),  # Qwen2-Audio's convention: (feature frames, output frames)
+        needs_a_window,
+        lambda n: int(n) // 4,  # a single int, as some models take
+        lambda n: n / 4.0,  # fractional frames
+    )
+    assert TokenMask(mask, unreadable).of(100) is None  # passed over, not raised
+    reader = TokenMask(mask, (*unreadable, lambda n: n // 4))
+    assert reader.of(100).sum(1).tolist() == [100, 1]  # the short clip keeps its first frame, never an empty mean
+    assert TokenMask(mask, feature_lengths(_AudioModel())).of(79).sum(1).tolist() == [79, 1]
