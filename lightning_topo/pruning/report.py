@@ -37,7 +37,9 @@ def saved_size_bytes(model: nn.Module) -> int:
 
 def cpu_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` on the CPU, made without a second copy on the model's device: each parameter and
-    buffer is copied straight to the host (gradients are left behind), everything else is deep-copied as usual.
+    buffer is copied straight to the host (gradients are left behind), everything else is deep-copied as usual, and
+    the copy is then ``.cpu()``'d, which moves nothing but resets the device that a ``LightningModule`` or a
+    torchmetrics metric records outside its tensors (``self.device``).
 
     Example:
         >>> net = nn.Linear(2, 2)
@@ -49,7 +51,7 @@ def cpu_copy(model: nn.Module) -> nn.Module:
     for tensor in (*model.parameters(), *model.buffers()):
         host = tensor.detach().to("cpu", copy=True)
         memo[id(tensor)] = nn.Parameter(host, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else host
-    return copy.deepcopy(model, memo)
+    return copy.deepcopy(model, memo).cpu()  # moves nothing now; resets the device Lightning and torchmetrics record
 
 
 @torch.no_grad()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_topo.pruning import cpu_copy, paired_cpu_latency
 
@@ -78,3 +80,26 @@ def test_the_cpu_copy_copies_each_tensor_straight_to_the_host_and_keeps_ties_and
     with torch.no_grad():
         copied[0].bias.add_(1.0)
     assert not torch.equal(copied[0].bias, model[0].bias)  # independent
+
+
+class Recorded(pl.LightningModule):
+    """A LightningModule with a torchmetrics metric, whose forward makes a tensor on ``self.device``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.accuracy = MulticlassAccuracy(num_classes=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + torch.zeros(2, device=self.device)
+
+
+def test_the_cpu_copy_says_it_is_on_the_cpu_wherever_the_model_was() -> None:
+    """Lightning and torchmetrics record a module's device outside its tensors; the copy must record the host, or a
+    forward that makes tensors on ``self.device`` fails beside the pruned model (and the pruning is rolled back)."""
+    model = Recorded()
+    model._device = torch.device("cuda", 0)  # what .cuda() records (there is no GPU to move it to here; a metric's
+    copied = cpu_copy(model)  # .cpu() would make a tensor on its recorded device, so only the module's is set)
+    assert copied.device.type == "cpu" and copied.accuracy.device.type == "cpu"
+    assert copied(torch.randn(3, 4)).shape == (3, 2)
+    assert model.device.type == "cuda"  # the model itself is left as it was
