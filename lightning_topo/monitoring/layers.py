@@ -187,12 +187,21 @@ def _holds_modules(module: nn.Module) -> bool:
 
 
 _STEMS = frozenset({"stem", "patch_embed"})  # timm's names for the layers before the first block
+_HELD_NETWORK = "backbone"  # a whole network inside a stem (timm's HybridEmbed), with blocks of its own
 
 
 def _in_stem(name: str) -> bool:
     """Whether ``name`` is or lies inside a model's stem (a module named ``stem`` or ``patch_embed``, timm's
-    conventions)."""
-    return not _STEMS.isdisjoint(name.split("."))
+    conventions), and not in a whole network that a stem holds (a hybrid ViT's ``patch_embed.backbone``, a ResNet
+    with blocks of its own, whose own ``stem`` is a stem again).
+
+    Example:
+        >>> _in_stem("patch_embed.proj.0"), _in_stem("patch_embed.backbone.stages.1"), _in_stem("patch_embed.backbone.stem")
+        (True, False, True)
+    """
+    parts = name.split(".")
+    last = max((index for index, part in enumerate(parts) if part in _STEMS), default=None)
+    return last is not None and _HELD_NETWORK not in parts[last + 1 :]
 
 
 def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module]) -> bool:

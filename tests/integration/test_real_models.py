@@ -8,6 +8,7 @@ random data while two monitors watch it: the default (every activation module, o
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,24 @@ def test_efficientvit_blocks_are_its_blocks_not_the_attention_heads_inside_them(
         f"stages.2.blocks.{n}" for n in range(3)
     ]
     assert not [b for b in blocks if ".attn." in b or b.startswith("patch_embed")]
+
+
+def test_a_hybrid_vits_backbone_inside_its_patch_embedding_keeps_its_blocks() -> None:
+    """timm's hybrid ViTs hold a whole ResNet under ``patch_embed.backbone``: a stem's numbered parts are no blocks,
+    but that network's residual blocks are (its own ``stem`` is a stem again)."""
+    from timm.layers import GroupNormAct
+    from timm.models.resnetv2 import ResNetV2
+    from timm.models.vision_transformer import VisionTransformer
+    from timm.models.vision_transformer_hybrid import HybridEmbed
+
+    norm = partial(GroupNormAct, num_groups=4)
+    backbone = ResNetV2(layers=(2, 2), channels=(32, 64), num_classes=0, global_pool="", stem_chs=16, norm_layer=norm)
+    model = VisionTransformer(
+        img_size=32, patch_size=1, embed_dim=16, depth=2, num_heads=2, num_classes=2,
+        embed_layer=partial(HybridEmbed, backbone=backbone),
+    )  # fmt: skip
+    inner = [f"patch_embed.backbone.stages.{k}.blocks.{n}" for k in range(2) for n in range(2)]
+    assert _traced_blocks(model, torch.zeros(2, 3, 32, 32)) == [*inner, "blocks.0", "blocks.1"]
 
 
 def test_densenet_blocks_are_its_dense_blocks_and_transitions_not_the_norms_around_them() -> None:
