@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
-from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, resolve_layers
+from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, find_blocks, resolve_layers
 from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
 __all__ = ["watched_layers"]
@@ -32,7 +32,8 @@ def watched_layers(
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     chosen = len(watched)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
-        watched = _one_row_per_sample(watched, trace, info, hint=rule != BLOCKS)
+        hint = rule != BLOCKS and any(trace.one_row_per_sample(block) for block in find_blocks(model, trace))
+        watched = _one_row_per_sample(watched, trace, info, hint=hint)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
     if include_input and INPUT not in watched:
@@ -81,9 +82,13 @@ def _announce(
             f"{hidden[-1]}); pass layers='activations' for every activation, or names/glob patterns"
         )
     elif not hidden:
-        found = f"its {dropped} chosen layers hold no row per sample" if dropped else "no activation module"
+        found = (
+            f"its {dropped} chosen layers hold no row per sample, and no repeated block holds one"
+            if dropped
+            else "no activation module and no repeated blocks"
+        )
         warn(
-            f"BettiMonitor: found no hidden layer to watch in {type(model).__name__} ({found} and no repeated "
-            "blocks), so only the logits are measured; pass layers=[...] with module names or glob patterns "
+            f"BettiMonitor: found no hidden layer to watch in {type(model).__name__} ({found}), so only the logits "
+            "are measured; pass layers=[...] with module names or glob patterns "
             "(e.g. layers=['encoder.*']) to watch its layers"
         )

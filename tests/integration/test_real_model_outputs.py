@@ -53,6 +53,7 @@ def test_the_default_rule_leaves_out_softmaxes_over_attention_windows(tmp_path: 
     assert "model.layers.1.blocks.0.attn.softmax" in monitor.watched_layers
     assert any(name.endswith("act") for name in monitor.watched_layers)  # the MLPs' GELUs are one row per image
     assert "1 of the chosen layers give no row per sample (model.layers.0.blocks.0.attn.softmax (8 rows)" in caplog.text
+    assert "so they are not watched; layers='blocks' watches the blocks that hold them" in caplog.text
     entry = monitor.history[-1]
     assert not entry.get("skipped") and set(entry["betti"]) == set(monitor.watched_layers)
 

@@ -50,6 +50,38 @@ def test_the_default_watches_the_blocks_when_no_activation_holds_a_row_per_sampl
 def test_the_warning_says_why_nothing_is_watched() -> None:
     found, _, warned = _watch(Encoder(depth=1))  # one layer: no repeated blocks either
     assert found == ["logits"]
-    assert "(its 1 chosen layers hold no row per sample and no repeated blocks)" in warned[0]
+    assert "(its 1 chosen layers hold no row per sample, and no repeated block holds one)" in warned[0]
     found, _, warned = _watch(nn.Sequential(nn.Flatten(), nn.Linear(15, 2)))
     assert found == ["logits"] and "(no activation module and no repeated blocks)" in warned[0]
+
+
+class PerChannelResidual(nn.Module):
+    """A residual block run on (sample x channel) rows: a block that holds no row per sample either."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.ff = nn.Sequential(nn.Linear(features, features), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.ff(x)
+
+
+class ChannelIndependent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(5, 8)
+        self.layers = nn.ModuleList([PerChannelResidual(8) for _ in range(2)])
+        self.head = nn.Linear(3 * 8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.embed(x.reshape(-1, 5))
+        for layer in self.layers:
+            rows = layer(rows)
+        return self.head(rows.reshape(len(x), -1))
+
+
+def test_layers_blocks_is_suggested_only_where_the_blocks_hold_a_row_per_sample() -> None:
+    found, said, warned = _watch(ChannelIndependent())
+    assert found == ["logits"]
+    assert "2 of the chosen layers give no row per sample" in said[0] and "layers='blocks'" not in said[0]
+    assert "(its 2 chosen layers hold no row per sample, and no repeated block holds one)" in warned[0]
