@@ -284,6 +284,7 @@ class BettiMonitor(TopoCallback):
                     self._reader,
                     self.classes,
                     self.output_key,
+                    info=rank_zero_info,
                 )
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)

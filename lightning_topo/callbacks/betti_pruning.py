@@ -22,7 +22,7 @@ from lightning_topo.monitoring.batches import (
     to_host,
 )
 from lightning_topo.monitoring.outputs import predicted_classes, select_tensor
-from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe
+from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe, first_loader
 from lightning_topo.pruning import (
     batchnorm_layers,
     count_parameters,
@@ -170,7 +170,10 @@ class BettiPruning(TopoCallback):
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        probe = draw_probe(trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes)
+        probe = draw_probe(
+            trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes,
+            info=rank_zero_info,
+        )  # fmt: skip
         self.set_probe(pl_module, *probe)
         # Lightning moves the module back to the CPU before ``on_fit_end``; remember where and how it trained,
         # so that fine-tuning runs there too.
@@ -333,7 +336,7 @@ class BettiPruning(TopoCallback):
 
     def _train_batches(self, trainer: Any) -> Any:
         datamodule = getattr(trainer, "datamodule", None)
-        return datamodule.train_dataloader() if datamodule is not None else trainer.train_dataloader
+        return first_loader(datamodule.train_dataloader() if datamodule is not None else trainer.train_dataloader)[0]
 
     def _fine_tune(self, trainer: Any, pl_module: Any) -> None:
         if trainer.world_size > 1:

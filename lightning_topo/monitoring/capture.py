@@ -16,7 +16,7 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     take,
 )
-from lightning_topo.monitoring.hooks import eval_mode
+from lightning_topo.monitoring.hooks import eager, eval_mode
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import per_sample, select_tensor
 
@@ -64,7 +64,7 @@ def capture_activations(
             modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o, device)))
         )
     try:
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), eager():
             for start in range(0, n_samples(inputs), batch_size):
                 batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
                 current.clear()

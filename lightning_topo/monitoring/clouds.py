@@ -41,7 +41,7 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     take,
 )
-from lightning_topo.monitoring.hooks import eval_mode, forward_with_hooks
+from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import OutputKey, TokenMask, feature_lengths, per_sample, select_tensor
 from lightning_topo.topology.neighbours import NeighbourLists, batched_neighbour_lists, neighbour_lists
@@ -468,7 +468,7 @@ def reduce_clouds(
     found: dict[CloudKey, NeighbourLists | str] = {}
     if not wanted:
         return found
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), eager():
         example = take(inputs, slice(0, 1))
         profile = layer_profile(model, example, wanted, output_key, token_pooling, forward, channels_first)
         calls = {name: entry[0] for name, entry in profile.items()}

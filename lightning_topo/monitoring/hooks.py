@@ -7,7 +7,7 @@ The one place the monitor calls a model; how it is called (``module(x)``, ``modu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -15,7 +15,23 @@ from torch import nn
 
 from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model
 
-__all__ = ["eval_mode", "forward_with_hooks", "output_shapes"]
+__all__ = ["eager", "eval_mode", "forward_with_hooks", "output_shapes"]
+
+
+def eager() -> AbstractContextManager:
+    """Run ``torch.compile``'d modules as their original Python code (``torch.compiler.set_stance("force_eager")``)
+    for one of the monitor's passes: its hooks, on modules inside a compiled one, then run as plain Python, not
+    traced into the compiled graph (where they broke the trace or were skipped), and the probe's pass compiles nothing.
+    A no-op on a torch without compiler stances (before 2.6).
+
+    Example:
+        >>> net = torch.compile(nn.Linear(2, 2), backend="eager")
+        >>> with eager():
+        ...     net(torch.zeros(1, 2)).shape
+        torch.Size([1, 2])
+    """
+    set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
+    return nullcontext() if set_stance is None else set_stance("force_eager")
 
 
 @contextmanager
@@ -62,7 +78,7 @@ def forward_with_hooks(
     modules = dict(model.named_modules())
     handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
     try:
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), eager():
             output = forward(model, example if prepared else as_model_input(model, example))
         if result is not None:
             result["output"] = output

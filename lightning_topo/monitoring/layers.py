@@ -273,9 +273,11 @@ def resolve_layers(
     ``"names"``, or ``"none"`` when the default found no hidden layer).
 
     ``layers`` is ``None`` (the default rule), ``"activations"``, ``"blocks"``, or a list of module names, glob
-    patterns, ``"input"``, ``"logits"`` and the two rule names. A pattern that matches nothing raises a
-    ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks. ``trace`` is the
-    model's :func:`~lightning_topo.monitoring.trace.trace_forward` on ``example`` when one was made already.
+    patterns, ``"input"``, ``"logits"`` and the two rule names; a name inside a ``torch.compile``'d module matches
+    with or without torch's ``_orig_mod`` (``"net.fc1"`` finds ``net._orig_mod.fc1``). A pattern that matches
+    nothing raises a ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks.
+    ``trace`` is the model's :func:`~lightning_topo.monitoring.trace.trace_forward` on ``example`` when one was
+    made already.
     """
     modules = dict(model.named_modules())
     trace = trace if trace is not None else trace_forward(model, example, forward)
@@ -317,7 +319,7 @@ def resolve_layers(
                     f"(glob patterns work: 'encoder.*'), e.g. among: {', '.join(available[:40])}"
                 )
         else:
-            matches = [n for n in available if fnmatch.fnmatchcase(n, pattern)]
+            matches = [n for n in available if fnmatch.fnmatchcase(n, pattern) or _matches_compiled(n, pattern)]
         if not matches:
             raise ValueError(
                 f"layer {pattern!r} matches no module of {type(model).__name__}; available names: "
@@ -330,6 +332,20 @@ def resolve_layers(
     ranked = sorted((m for m in chosen if m not in (INPUT, LOGITS)), key=position)
     rule = layers if isinstance(layers, str) else "names"
     return ([INPUT] if INPUT in chosen else []) + ranked + ([LOGITS] if LOGITS in chosen else []), rule
+
+
+_COMPILED = "_orig_mod"  # where torch.compile keeps the module it wraps: "net._orig_mod.fc1" for "net.fc1"
+
+
+def _matches_compiled(name: str, pattern: str) -> bool:
+    """Whether a module under a ``torch.compile``'d one matches ``pattern`` written without ``_orig_mod``.
+
+    Example:
+        >>> _matches_compiled("net._orig_mod.fc1", "net.fc1"), _matches_compiled("_orig_mod.blocks.0", "blocks.*")
+        (True, True)
+    """
+    parts = name.split(".")
+    return _COMPILED in parts and fnmatch.fnmatchcase(".".join(p for p in parts if p != _COMPILED), pattern)
 
 
 def select_layers(

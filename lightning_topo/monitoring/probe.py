@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ __all__ = [
     "checked_probe",
     "choose_classes",
     "draw_probe",
+    "first_loader",
     "group_by_class",
     "output_width",
     "probe_from_batches",
@@ -271,6 +272,46 @@ def probe_of_classes(
     return (x, y) if len(keep) == len(y) else (take(x, keep), y[keep])
 
 
+def _holds_loaders(value: Any) -> bool:
+    """Whether ``value`` is a collection of data loaders (a dict or list of them), not a batch or a loader."""
+    if isinstance(value, Mapping):
+        return bool(value) and all(_is_loader(item) or _holds_loaders(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_is_loader(item) or _holds_loaders(item) for item in value)
+    return False
+
+
+def _is_loader(value: Any) -> bool:
+    return isinstance(value, torch.utils.data.DataLoader) or hasattr(value, "iterables")  # Lightning's CombinedLoader
+
+
+def first_loader(loaders: Any) -> tuple[Any, str | None]:
+    """The loader to draw a probe from, and where it sits among several: a loader as it is (``None``); of several,
+    a dict or list of them as Lightning trains on (or a ``CombinedLoader`` around them), the first (``"a"``,
+    ``"[0]"``): its batches are one loader's, which the batch rule reads.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> a, b = DataLoader([1, 2]), DataLoader([3])
+        >>> first_loader({"a": a, "b": b}) == (a, "'a'"), first_loader([b, a]) == (b, "[0]"), first_loader(a) == (a, None)
+        (True, True, True)
+    """
+    where: list[str] = []
+    while True:
+        iterables = getattr(loaders, "iterables", None)
+        if iterables is not None and _holds_loaders(iterables):
+            loaders = iterables
+        if not _holds_loaders(loaders):
+            return loaders, ("".join(where) or None)
+        if isinstance(loaders, Mapping):
+            key = next(iter(loaders))
+            where.append(repr(key) if not where else f"[{key!r}]")
+            loaders = loaders[key]
+        else:
+            where.append("[0]")
+            loaders = loaders[0]
+
+
 def draw_probe(
     batches: Iterable[Any],
     size: int,
@@ -279,13 +320,19 @@ def draw_probe(
     reader: BatchReader | None = None,
     classes: int | Sequence[int] | None = None,
     output_key: Any = None,
+    info: Callable[[str], Any] | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """The probe of a fit: :func:`probe_from_batches` over the classes that ``classes`` names (every class: ``None``).
 
-    An integer ``classes`` is resolved on the first batch (the model's output width is its label range); when
-    only some classes are kept, up to 2,000 batches are read to find enough of them (200 otherwise).
+    ``batches``: a loader, or several (a dict or list of them: the first is read, :func:`first_loader`, and
+    ``info`` is told which). An integer ``classes`` is resolved on the first batch (the model's output width is its
+    label range); when only some classes are kept, up to 2,000 batches are read to find enough of them (200
+    otherwise).
     """
+    batches, where = first_loader(batches)
     reader = reader or BatchReader()
+    if where is not None and info is not None:
+        info(f"{reader.owner}: the fit has several training loaders; its probe is drawn from the first ({where})")
     chosen = None
     if classes is not None:
         with torch.random.fork_rng(devices=[]):

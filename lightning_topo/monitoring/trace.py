@@ -29,7 +29,7 @@ from lightning_topo.monitoring.batches import (
     describe_inputs,
     n_samples,
 )
-from lightning_topo.monitoring.hooks import eval_mode
+from lightning_topo.monitoring.hooks import eager, eval_mode
 from lightning_topo.monitoring.outputs import select_tensor
 
 __all__ = ["ForwardTrace", "forward_order", "trace_forward"]
@@ -103,7 +103,7 @@ class _Tracer:
         self.trace = ForwardTrace()
         self.stack: list[_Call] = []
         self.producers: dict[int, tuple[weakref.ref, str]] = {}  # id(tensor) -> (the tensor, the module that made it)
-        self.leaves = {name for name, module in model.named_modules() if not next(module.children(), None)}
+        self.leaves = {name for name, module in model.named_modules() if next(module.children(), None) is None}
         self.ends = itertools.count()
 
     def use(self, tensors: Iterable[Any], result: Any) -> None:
@@ -212,7 +212,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
         for name, module in model.named_modules():
             handles.append(module.register_forward_pre_hook(tracer.before(name), with_kwargs=True))
             handles.append(module.register_forward_hook(tracer.after(name), with_kwargs=True))
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), eager():
             if operations:
                 with _Operations(tracer):
                     forward(model, inputs)

@@ -1,0 +1,108 @@
+"""The monitor in the training set-ups users have: a ``torch.compile``'d network and several training loaders.
+
+Each fit is compared with the same fit in the plain set-up: the same layers watched, the same Betti numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from helpers.trainers import quiet_trainer
+from helpers.user_models import blobs
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring.probe import draw_probe, group_by_class
+
+
+class Layers(nn.Module):
+    """A network as users write one: named layers called in its own ``forward`` (``len()`` undefined)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.act1 = nn.Linear(4, 16), nn.ReLU()
+        self.fc2, self.act2 = nn.Linear(16, 16), nn.Tanh()
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act2(self.fc2(self.act1(self.fc1(x)))))
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch["a"] if isinstance(batch, dict) else batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+def _fit(tmp_path: Path, net: nn.Module, loaders, **monitor_options) -> BettiMonitor:
+    monitor = BettiMonitor(probe_size=200, k=6, log_figure=False, **monitor_options)
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(Classifier(net), loaders)
+    return monitor
+
+
+def _plain_names(betti: dict) -> dict:
+    return {layer.replace("_orig_mod.", ""): numbers for layer, numbers in betti.items()}
+
+
+def _sequential() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 2))
+
+
+@pytest.mark.parametrize(
+    ("build", "fullgraph", "acts"),
+    [(Layers, False, ("act1", "act2")), (Layers, True, ("act1", "act2")), (_sequential, False, ("1", "3"))],
+)
+def test_a_compiled_network_is_measured_as_the_network_itself(
+    tmp_path: Path, build, fullgraph: bool, acts: tuple[str, str]
+) -> None:
+    """The trace used to fail on a compiled module (its ``len()`` raises) and end the fit, and the monitor's hooks,
+    traced into the compiled graph, skipped a layer every epoch (or broke a ``fullgraph`` compile). The monitor's
+    passes now run the network's own code."""
+    torch.manual_seed(0)
+    plain = build()
+    compiled = build()
+    compiled.load_state_dict(plain.state_dict())
+    loader = DataLoader(blobs(), batch_size=64)
+    pl.seed_everything(0)
+    expected = _fit(tmp_path / "plain", plain, loader)
+    pl.seed_everything(0)
+    found = _fit(tmp_path / "compiled", torch.compile(compiled, backend="eager", fullgraph=fullgraph), loader)
+    assert found.watched_layers == ["input", *(f"net._orig_mod.{act}" for act in acts), "logits"]
+    assert [entry["epoch"] for entry in found.history] == [0, 1]
+    for mine, theirs in zip(found.history, expected.history):
+        assert not mine.get("skipped")
+        assert _plain_names(mine["betti"]) == theirs["betti"]
+
+
+def test_a_layer_of_a_compiled_network_is_named_with_or_without_orig_mod(tmp_path: Path) -> None:
+    net = torch.compile(Layers(), backend="eager")
+    monitor = _fit(tmp_path, net, DataLoader(blobs(), batch_size=64), layers=["net.act2", "net._orig_mod.fc1"])
+    assert monitor.watched_layers == ["input", "net._orig_mod.fc1", "net._orig_mod.act2"]
+
+
+def test_with_several_training_loaders_the_probe_is_drawn_from_the_first(tmp_path: Path, caplog) -> None:
+    """A dict of loaders used to end the fit at its start: the monitor read the dict's keys as batches."""
+    first, other = DataLoader(blobs(seed=0), batch_size=64), DataLoader(blobs(seed=1), batch_size=32)
+    with caplog.at_level(logging.INFO):
+        monitor = _fit(tmp_path, Layers(), {"a": first, "b": other})
+    assert "several training loaders; its probe is drawn from the first ('a')" in caplog.text
+    assert [entry["epoch"] for entry in monitor.history] == [0, 1] and not monitor.history[-1].get("skipped")
+    alone = group_by_class(*draw_probe(first, 200, Layers()))  # the monitor keeps its probe grouped by class
+    assert torch.equal(monitor.probe[0], alone[0]) and torch.equal(monitor.probe[1], alone[1])
+    nested = draw_probe({"x": [other, first]}, 200, Layers())  # a list inside a dict: its first loader
+    assert torch.equal(nested[0], draw_probe(other, 200, Layers())[0])
