@@ -1,7 +1,9 @@
 """BettiMonitor at real-model scale: a torchvision ResNet-18 at 224 px on real CIFAR-10 images.
 
-For each probe size (500 and 1,000 images, class-balanced, the default layers: every ReLU module and the
-logits, plus the input), each in a fresh process so that memory figures do not mix:
+For each probe size (500 and 1,000 images, class-balanced; the layers: every ReLU module at its last call, the
+stem's and each block's output, and the logits, plus the input: the default's choice before each call of a module
+became a layer of its own, named here so that the figures stay comparable), each in a fresh process so that memory
+figures do not mix:
 
 - ``forward``: the probe's forward pass alone (eval mode, no gradients, the monitor's batch size);
 - ``before``: the route as it stood before the device route (every layer's activations for the whole probe
@@ -60,6 +62,10 @@ def cifar_images(
     x = (x - 0.5) / 0.25
     x = torch.nn.functional.interpolate(x, size=IMAGE_SIZE, mode="bilinear", align_corners=False)
     return x, torch.tensor(ys)
+
+
+#: every ReLU module of the ResNet-18 at its last call (the stem's and each block's output), and the logits
+WATCHED = ["net.relu", "net.layer*.*.relu", "logits"]
 
 
 def resnet_module():
@@ -221,7 +227,7 @@ def measure(args: argparse.Namespace) -> dict:
     k, batch = 14, 256
 
     model = resnet_module().to(device)
-    layers = [INPUT, *select_layers(model, None, probe[0][:2])]
+    layers = [INPUT, *select_layers(model, WATCHED, probe[0][:2])]
     out["layers"] = len(layers)
 
     # the probe's forward pass alone
@@ -254,7 +260,7 @@ def measure(args: argparse.Namespace) -> dict:
         return time.perf_counter() - start
 
     if args.memory_only:  # one measurement outside a fit: its time and the host memory it adds
-        monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe)
+        monitor = BettiMonitor(probe=probe, k=k, probe_size=args.probe, layers=WATCHED)
         monitor.set_probe(*probe, model=model)
         assert monitor.watched_layers == layers, (monitor.watched_layers, layers)
         fresh_compute(monitor, model)  # warm-up: lazy imports, allocator pools
@@ -269,7 +275,7 @@ def measure(args: argparse.Namespace) -> dict:
     out["fit_without_s"] = fit(None)
     out["host_peak_without_mb"] = _status("self", "VmHWM") - rss_before
     monitor = BettiMonitor(  # one worker process, as on a GPU (on a CPU-trained model the default is synchronous)
-        probe=probe, k=k, probe_size=args.probe, every_n_epochs=1, log_figure=False, num_workers=1
+        probe=probe, k=k, probe_size=args.probe, every_n_epochs=1, log_figure=False, num_workers=1, layers=WATCHED
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats()

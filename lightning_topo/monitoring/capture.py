@@ -16,7 +16,7 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     take,
 )
-from lightning_topo.monitoring.hooks import eager, eval_mode
+from lightning_topo.monitoring.hooks import eager, eval_mode, layer_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import per_sample, select_tensor
 
@@ -44,7 +44,7 @@ def capture_activations(
 
     Runs in eval mode under ``torch.no_grad()``; hooks are removed and every module's training mode is
     restored even if the forward pass fails.  A module called several times per forward pass keeps
-    its last output.  ``"input"`` and ``"logits"`` are the inputs and the model's output.  ``inputs`` may be a
+    its last output, and ``name@k`` names its ``k``-th call.  ``"input"`` and ``"logits"`` are the inputs and the model's output.  ``inputs`` may be a
     dict or tuple of tensors, and ``forward(model, inputs)`` the call (see :mod:`lightning_topo.monitoring.batches`).
 
     Example:
@@ -53,30 +53,28 @@ def capture_activations(
         >>> out["1"].shape, out["logits"].shape
         (torch.Size([5, 4]), torch.Size([5, 2]))
     """
-    modules = dict(model.named_modules())
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     current: dict[str, torch.Tensor] = {}
-    handles = []
-    for name in layers:
-        if name in (INPUT, LOGITS):
-            continue
-        handles.append(
-            modules[name].register_forward_hook(lambda m, i, o, name=name: current.__setitem__(name, _flat(o, device)))
-        )
-    try:
-        with eval_mode(model), torch.no_grad(), eager():
-            for start in range(0, n_samples(inputs), batch_size):
-                batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
-                current.clear()
+    hooks = {
+        name: (lambda m, i, o, name=name: current.__setitem__(name, _flat(o, device)))
+        for name in layers
+        if name not in (INPUT, LOGITS)
+    }
+    with eval_mode(model), torch.no_grad(), eager():
+        for start in range(0, n_samples(inputs), batch_size):
+            batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
+            current.clear()
+            handles = layer_hooks(model, hooks)  # a call's hook (``act@2``) counts the calls of this pass
+            try:
                 logits = forward(model, batch)
-                for name in layers:
-                    if name == INPUT:
-                        chunks[name].append(_flat(primary_tensor(batch), device))
-                    elif name == LOGITS:
-                        chunks[name].append(_flat(logits, device))
-                    else:
-                        chunks[name].append(current[name])
-    finally:
-        for handle in handles:
-            handle.remove()
+            finally:
+                for handle in handles:
+                    handle.remove()
+            for name in layers:
+                if name == INPUT:
+                    chunks[name].append(_flat(primary_tensor(batch), device))
+                elif name == LOGITS:
+                    chunks[name].append(_flat(logits, device))
+                else:
+                    chunks[name].append(current[name])
     return {name: torch.cat(parts) for name, parts in chunks.items()}

@@ -6,16 +6,43 @@ The one place the monitor calls a model; how it is called (``module(x)``, ``modu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, as_model_input, call_model
 
-__all__ = ["eager", "eval_mode", "forward_with_hooks", "output_shapes"]
+__all__ = [
+    "CALL_SEPARATOR",
+    "eager",
+    "eval_mode",
+    "forward_with_hooks",
+    "layer_hooks",
+    "output_shapes",
+    "split_call",
+]
+
+#: ``name@k``: the ``k``-th call (1, 2, ...) of a module that runs more than once; its plain name is its last call
+CALL_SEPARATOR = "@"
+
+
+def split_call(layer: str) -> tuple[str, int | None]:
+    """A watched layer's module name and call: ``"net.act@2"`` is the second call of ``net.act``; a plain name is
+    the module's last call (``None``).
+
+    Example:
+        >>> split_call("net.act@2"), split_call("net.act")
+        (('net.act', 2), ('net.act', None))
+    """
+    name, separator, call = layer.rpartition(CALL_SEPARATOR)
+    if separator and name and call.isdigit() and int(call) > 0:
+        return name, int(call)
+    return layer, None
 
 
 def eager() -> AbstractContextManager:
@@ -61,6 +88,42 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             module.train(mode)
 
 
+def layer_hooks(model: nn.Module, hooks: Mapping[str, Callable[..., None]]) -> list[RemovableHandle]:
+    """Forward hooks on the modules that ``hooks``' layer names stand for, registered now: a module name's hook runs
+    at every call of that module, a call's (``name@k``, :func:`split_call`) at the
+    ``k``-th call from now on only. Remove the handles (and register again) before the next pass.
+
+    Example:
+        >>> act, seen = nn.ReLU(), []
+        >>> net = nn.Sequential(nn.Linear(2, 2), act, nn.Linear(2, 2), act)  # one module, called twice
+        >>> handles = layer_hooks(net, {"1@1": lambda m, a, out: seen.append("first"), "1": lambda m, a, out: seen.append("each")})
+        >>> _ = net(torch.zeros(1, 2)); [handle.remove() for handle in handles] and seen
+        ['first', 'each', 'each']
+    """
+    modules = dict(model.named_modules())
+    wanted: dict[str, list[tuple[int | None, Callable[..., None]]]] = {}
+    for layer, hook in hooks.items():
+        name, call = split_call(layer)
+        if name not in modules and layer in modules:  # a module whose own name ends in "@k"
+            name, call = layer, None
+        wanted.setdefault(name, []).append((call, hook))
+    handles = []
+    for name, entries in wanted.items():
+        if all(call is None for call, _ in entries):
+            handles += [modules[name].register_forward_hook(hook) for _, hook in entries]
+            continue
+        calls = itertools.count(1)
+
+        def dispatch(module: nn.Module, args: Any, output: Any, entries=entries, calls=calls) -> None:
+            call = next(calls)
+            for wanted_call, hook in entries:
+                if wanted_call is None or wanted_call == call:
+                    hook(module, args, output)
+
+        handles.append(modules[name].register_forward_hook(dispatch))
+    return handles
+
+
 def forward_with_hooks(
     model: nn.Module,
     example: ModelInputs,
@@ -75,8 +138,7 @@ def forward_with_hooks(
     ``example`` is already on the model's device and dtype (see :func:`as_model_input`); ``forward(model,
     inputs)`` makes the call (default: :func:`~lightning_topo.monitoring.batches.call_model`).
     """
-    modules = dict(model.named_modules())
-    handles = [modules[name].register_forward_hook(hook) for name, hook in hooks.items()]
+    handles = layer_hooks(model, hooks)
     try:
         with eval_mode(model), torch.no_grad(), eager():
             output = forward(model, example if prepared else as_model_input(model, example))

@@ -18,11 +18,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
 from lightning_topo.monitoring.batches import ForwardFn, ModelInputs, call_model
+from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
 __all__ = [
@@ -252,14 +253,21 @@ def _chained(names: Sequence[str], trace: ForwardTrace | None) -> bool:
     return trace is not None and all(trace.fed_by.get(after) == before for before, after in zip(names, names[1:]))
 
 
-def _positions(order: Sequence[str]):
-    """Forward position of any module name: a leaf's own, a container's first called leaf's (uncalled: last)."""
+def _positions(trace: ForwardTrace) -> Callable[[str], tuple[int, ...]]:
+    """Forward position of any layer name: a leaf's own, a container's first called leaf's (uncalled: last); a call
+    of a module that ran more than once (``act@2``, or ``act`` for its last) where that call ended among them."""
     first: dict[str, int] = {}
-    for i, leaf in enumerate(order):
+    for i, leaf in enumerate(trace.order):
         parts = leaf.split(".")
         for depth in range(1, len(parts) + 1):
             first.setdefault(".".join(parts[:depth]), i)
-    return lambda name: first.get(name, len(order))
+
+    def position(name: str) -> tuple[int, ...]:
+        if name in trace.slots:  # after the leaves that had run by the end of that call, before the next
+            return (trace.slots[name] - 1, 1, trace.ended[name])
+        return (first.get(name, len(trace.order)),)
+
+    return position
 
 
 def resolve_layers(
@@ -282,13 +290,14 @@ def resolve_layers(
     modules = dict(model.named_modules())
     trace = trace if trace is not None else trace_forward(model, example, forward)
     order = trace.order
-    position = _positions(order)
-    called = len(order)
+    position = _positions(trace)
+    uncalled_position = (len(order),)
 
     def by_rule(rule: str) -> list[str]:
-        if rule == ACTIVATIONS:
+        if rule == ACTIVATIONS:  # an activation module called after several layers: each call, at its depth
             types = activation_module_types()
-            return [n for n in order if is_activation(modules[n], types)]
+            calls = [call for n in order if is_activation(modules[n], types) for call in trace.call_names(n)]
+            return sorted(calls, key=position)
         return sorted(find_blocks(model, trace), key=position)  # every one ran: the trace saw it
 
     if layers is None:
@@ -304,7 +313,7 @@ def resolve_layers(
     if isinstance(layers, str) and layers not in (ACTIVATIONS, BLOCKS):
         raise ValueError(f"layers must be None, 'activations', 'blocks' or a list of module names, got {layers!r}")
     chosen: list[str] = []
-    available = [n for n in modules if n]
+    available = [n for n in modules if n] + sorted(n for n in trace.called if split_call(n)[1] is not None)
     for pattern in patterns:
         if pattern in (INPUT, LOGITS):
             matches = [pattern]
@@ -325,7 +334,7 @@ def resolve_layers(
                 f"layer {pattern!r} matches no module of {type(model).__name__}; available names: "
                 f"{', '.join(available)} (and the pseudo-layers 'input' and 'logits')"
             )
-        uncalled = [m for m in matches if m not in (INPUT, LOGITS) and position(m) == called]
+        uncalled = [m for m in matches if m not in (INPUT, LOGITS) and position(m) == uncalled_position]
         if uncalled and len(uncalled) == len(matches):
             raise ValueError(f"layer {pattern!r} is never called in the forward pass ({', '.join(uncalled)})")
         chosen += [m for m in matches if m not in chosen]

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import TokenMask, feature_lengths
 from lightning_topo.monitoring.trace import ForwardTrace
@@ -90,12 +91,13 @@ def _decided_inside(
 
 
 def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequence[str]) -> list[str]:
-    """The ``layers`` (module names; others are ignored) whose output is ``(batch, channels, steps)`` in ``trace``."""
+    """The ``layers`` (module names or their calls, ``act@2``; others are ignored) whose output is
+    ``(batch, channels, steps)`` in ``trace``."""
     modules = dict(model.named_modules())
     found = []
     for name in layers:
         shape = trace.shapes.get(name)
-        if name not in modules or shape is None or len(shape) != 3 or shape[1] == shape[2]:
+        if split_call(name)[0] not in modules or shape is None or len(shape) != 3 or shape[1] == shape[2]:
             continue
         current, layout = name, None
         for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides

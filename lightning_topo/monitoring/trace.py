@@ -29,7 +29,7 @@ from lightning_topo.monitoring.batches import (
     describe_inputs,
     n_samples,
 )
-from lightning_topo.monitoring.hooks import eager, eval_mode
+from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
 from lightning_topo.monitoring.outputs import select_tensor
 
 __all__ = ["ForwardTrace", "forward_order", "trace_forward"]
@@ -37,7 +37,12 @@ __all__ = ["ForwardTrace", "forward_order", "trace_forward"]
 
 @dataclass
 class ForwardTrace:
-    """What one forward pass showed of a model's modules, by name (see :func:`trace_forward`)."""
+    """What one forward pass showed of a model's modules, by name (see :func:`trace_forward`).
+
+    A module that runs more than once (an activation a model's ``forward`` calls after every layer) has entries of
+    its own for each earlier call, named ``name@k`` (:func:`~lightning_topo.monitoring.hooks.split_call`) in ``rows``, ``shapes``, ``fed_by``,
+    ``ended`` and ``called``; its plain name holds its last call there, but its first in ``order`` and ``fed_by``.
+    """
 
     #: the leaf modules in the order of their first call
     order: list[str] = field(default_factory=list)
@@ -57,6 +62,15 @@ class ForwardTrace:
     saw_operations: bool = True
     #: the number of samples in the example (a module whose output has another number of rows holds no point each)
     samples: int = 0
+    #: module -> how many times it ran (modules that ran once are absent)
+    calls: dict[str, int] = field(default_factory=dict)
+    #: each call of a module that ran more than once (``name@k``, and its plain name for the last) -> how many leaves
+    #: had run by the end of that call: where the call falls in ``order``
+    slots: dict[str, int] = field(default_factory=dict)
+
+    def call_names(self, name: str) -> list[str]:
+        """Module ``name``'s calls as layers, in order: ``[name@1, ..., name@(n-1), name]`` (``[name]``: one call)."""
+        return [f"{name}{CALL_SEPARATOR}{k}" for k in range(1, self.calls.get(name, 1))] + [name]
 
     def one_row_per_sample(self, name: str) -> bool:
         """Whether module ``name``'s output holds one row per sample (a module without a tensor output counts as
@@ -102,9 +116,12 @@ class _Tracer:
     def __init__(self, model: nn.Module) -> None:
         self.trace = ForwardTrace()
         self.stack: list[_Call] = []
-        self.producers: dict[int, tuple[weakref.ref, str]] = {}  # id(tensor) -> (the tensor, the module that made it)
+        # id(tensor) -> (the tensor, the module that made it, at which of its calls)
+        self.producers: dict[int, tuple[weakref.ref, str, int]] = {}
         self.leaves = {name for name, module in model.named_modules() if next(module.children(), None) is None}
         self.ends = itertools.count()
+        self.fed_at: dict[str, list[tuple[str, int] | None]] = {}  # module -> what fed it (and its call), each call
+        self.done: dict[str, list[tuple[int, int, tuple[int, ...] | None]]] = {}  # its (end, slot, shape) per call
 
     def use(self, tensors: Iterable[Any], result: Any) -> None:
         """The innermost running module's input was used: a second use after a computing one is a branch."""
@@ -119,11 +136,13 @@ class _Tracer:
     def before(self, name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
             x = _first_tensor(args, kwargs)
+            feeder = None
             if x is not None:
                 self.use([x], None)  # a second use is seen now; whether this one computes, after the call
                 producer = self.producers.get(id(x))
-                if producer is not None and producer[0]() is x and name not in self.trace.fed_by:
-                    self.trace.fed_by[name] = producer[1]
+                if producer is not None and producer[0]() is x:
+                    feeder = producer[1:]
+            self.fed_at.setdefault(name, []).append(feeder)
             self.stack.append(_Call(name, x))
 
         return hook
@@ -137,20 +156,51 @@ class _Tracer:
                 trace.order.append(name)
             trace.called.add(name)
             trace.ended[name] = next(self.ends)
+            measured = _measured_tensor(output) if out is not None else None
+            shape = tuple(measured.shape) if measured is not None and measured.dim() > 0 else None
+            self.done.setdefault(name, []).append((trace.ended[name], len(trace.order), shape))
             if out is None:
                 return
             if self.stack and call.input is not None and self.stack[-1].input is call.input:
                 parent = self.stack[-1]  # this child took its parent's input: did it compute something from it?
                 if out is not call.input:
                     parent.used = True
-            measured = _measured_tensor(output)
-            if measured is not None and measured.dim() > 0:
-                trace.rows[name] = int(measured.shape[0])
-                trace.shapes[name] = tuple(measured.shape)
+            if shape is not None:
+                trace.rows[name] = shape[0]
+                trace.shapes[name] = shape
             if out is not call.input:  # a pass-through's output keeps its producer
-                self.producers[id(out)] = (weakref.ref(out), name)
+                self.producers[id(out)] = (weakref.ref(out), name, len(self.done[name]))
 
         return hook
+
+    def layer(self, name: str, call: int) -> str:
+        """The layer that stands for a module's ``call``: its plain name for its last (or only) call, else
+        ``name@call``."""
+        return name if call >= len(self.done.get(name, ())) else f"{name}{CALL_SEPARATOR}{call}"
+
+    def name_the_calls(self) -> None:
+        """What fed each module (at its first call), and entries of their own for the earlier calls of the modules
+        that ran more than once (``name@k``)."""
+        trace = self.trace
+        for name, feeders in self.fed_at.items():
+            if feeders and feeders[0] is not None and name:
+                trace.fed_by[name] = self.layer(*feeders[0])
+        for name, calls in self.done.items():
+            if len(calls) < 2 or not name:
+                continue
+            trace.calls[name] = len(calls)
+            feeders = self.fed_at.get(name, [])
+            for k, (end, slot, shape) in enumerate(calls, start=1):
+                layer = self.layer(name, k)
+                trace.slots[layer] = slot
+                if layer == name:
+                    continue
+                trace.called.add(layer)
+                trace.ended[layer] = end
+                if shape is not None:
+                    trace.rows[layer], trace.shapes[layer] = shape[0], shape
+                if k <= len(feeders) and feeders[k - 1] is not None:
+                    trace.fed_by[layer] = self.layer(*feeders[k - 1])
 
 
 class _Operations(TorchFunctionMode):
@@ -221,6 +271,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     finally:
         for handle in handles:
             handle.remove()
+    tracer.name_the_calls()
     trace = tracer.trace
     trace.called.discard("")
     trace.rows.pop("", None)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
+from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, find_blocks, resolve_layers
 from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
 
@@ -36,6 +37,7 @@ def watched_layers(
         watched = _one_row_per_sample(watched, trace, info, hint=hint)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
+        _announce_calls(watched, trace, info)
     if include_input and INPUT not in watched:
         if primary_tensor(example).is_floating_point():
             watched.insert(0, INPUT)
@@ -61,6 +63,24 @@ def _one_row_per_sample(
             + ("; layers='blocks' watches the blocks that hold them" if hint else "")
         )
     return [name for name in watched if name not in other]
+
+
+def _announce_calls(watched: list[str], trace: ForwardTrace, info: Callable[[str], Any]) -> None:
+    """Say which watched layers are calls of a module that runs more than once (a ``self.act`` called after every
+    layer), and how their calls are named."""
+    reused = list(dict.fromkeys(split_call(n)[0] for n in watched if split_call(n)[0] in trace.calls))
+    if not reused:
+        return
+    shown = "; ".join(f"{name}, {trace.calls[name]} calls" for name in reused[:3]) + (
+        "; ..." if len(reused) > 3 else ""
+    )
+    calls = [n for n in watched if split_call(n)[0] in trace.calls]
+    info(
+        f"BettiMonitor: {len(reused)} watched modules run more than once in a forward pass ({shown}); each call is a "
+        f"layer of its own, name@k its k-th and the plain name its last (watched: {', '.join(calls[:4])}"
+        + (" ..." if len(calls) > 4 else "")
+        + ")"
+    )
 
 
 def _announce(
