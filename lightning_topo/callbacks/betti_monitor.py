@@ -36,6 +36,7 @@ from lightning_topo.monitoring.logger_output import (
     has_images,
     log_scalars,
     monitor_layout,
+    writes_anywhere,
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
 from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
@@ -300,6 +301,11 @@ class BettiMonitor(TopoCallback):
         if self._num_workers_given is None:
             self.num_workers = 0 if device_of(pl_module).type == "cpu" else _default_workers()
         self._resubmit_restored()
+        if not writes_anywhere(trainer.loggers):
+            rank_zero_info(
+                "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
+                "are kept in monitor.history and trainer.callback_metrics only"
+            )
         n_classes = len(torch.unique(self._probe[1]))
         if self.per_class and n_classes * (self.topology["k"] + 1) > len(self._probe[1]):
             rank_zero_warn(

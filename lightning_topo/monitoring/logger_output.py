@@ -29,6 +29,7 @@ __all__ = [
     "has_images",
     "log_scalars",
     "monitor_layout",
+    "writes_anywhere",
 ]
 
 BLOCKED_TAG = "betti/blocked_seconds"
@@ -68,6 +69,17 @@ def monitor_layout(watched: Sequence[str], classes: Sequence[str], dims: Sequenc
     if ids:
         layout.update(id_scalars_layout(classes))
     return layout
+
+
+def writes_anywhere(loggers: Sequence[Any]) -> bool:
+    """Whether any logger writes what it is given (``logger=False`` leaves none, ``fast_dev_run`` a ``DummyLogger``).
+
+    Example:
+        >>> from lightning.pytorch.loggers.logger import DummyLogger
+        >>> writes_anywhere([]), writes_anywhere([DummyLogger()])
+        (False, False)
+    """
+    return any(type(logger).__name__ != "DummyLogger" for logger in loggers)
 
 
 def has_images(loggers: Sequence[Any]) -> bool:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from helpers.trainers import quiet_trainer
 from helpers.user_models import blobs
+from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -106,3 +107,15 @@ def test_with_several_training_loaders_the_probe_is_drawn_from_the_first(tmp_pat
     assert torch.equal(monitor.probe[0], alone[0]) and torch.equal(monitor.probe[1], alone[1])
     nested = draw_probe({"x": [other, first]}, 200, Layers())  # a list inside a dict: its first loader
     assert torch.equal(nested[0], draw_probe(other, 200, Layers())[0])
+
+
+def test_without_a_logger_the_monitor_says_where_its_numbers_are(tmp_path: Path, caplog) -> None:
+    notice = "the trainer has no logger (logger=False, barebones or fast_dev_run)"
+    for options, said in (({}, True), ({"fast_dev_run": 2}, True), ({"logger": CSVLogger(tmp_path)}, False)):
+        caplog.clear()
+        monitor = BettiMonitor(probe_size=64, k=6, log_figure=False)
+        trainer = quiet_trainer(tmp_path, **{"max_epochs": 1, **options}, callbacks=[monitor])
+        with caplog.at_level(logging.INFO):
+            trainer.fit(Classifier(Layers()), DataLoader(blobs(), batch_size=64))
+        assert (notice in caplog.text) is said, options
+        assert monitor.history and "betti/logits/class_0/b0" in trainer.callback_metrics
