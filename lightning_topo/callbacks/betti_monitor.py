@@ -93,8 +93,8 @@ class BettiMonitor(TopoCallback):
             module: torch's, timm's, transformers', this package's), ``"blocks"`` (the outputs of the model's
             repeated blocks: ``encoder.layer.N``, ``blocks.N``, ``layerK.N``, ``stages.K.blocks.N``), or module
             names and glob patterns (``"features.*.act"``; ``"input"``/``"logits"`` are pseudo-layers). A module
-            that runs more than once (one ``self.act`` after every layer) is a layer per call: ``"act@1"``,
-            ``"act@2"``, ..., and ``"act"`` for its last; the activation rule watches each.
+            that runs more than once (one ``self.act`` after every layer) is a layer per call: ``"act-call1"``,
+            ``"act-call2"``, ..., and ``"act"`` for its last; the activation rule watches each.
             ``None``: the activations, or the blocks when there are more than 32 activations (or none).
         probe_size: number of probe points (split evenly over the classes).
         classes: watch only these classes: a list of labels, or a number ``N`` of classes spread evenly over the

@@ -21,6 +21,7 @@ from lightning_topo.monitoring.batches import (
     take,
     to_host,
 )
+from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.outputs import predicted_classes, select_tensor
 from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe, first_loader
 from lightning_topo.pruning import (
@@ -193,6 +194,7 @@ class BettiPruning(TopoCallback):
         conv2d = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         convs = [n for n, m in conv2d.items() if m.groups == 1]
         chosen = convs if self.layers is None else select_layers(model, self.layers, example, self._reader.forward)
+        chosen = [name for name in chosen if split_call(name)[1] is None]  # a module's calls share its filters
         grouped = [n for n in chosen if n in conv2d and n not in convs]
         if grouped:
             raise ValueError(

@@ -44,7 +44,7 @@ def capture_activations(
 
     Runs in eval mode under ``torch.no_grad()``; hooks are removed and every module's training mode is
     restored even if the forward pass fails.  A module called several times per forward pass keeps
-    its last output, and ``name@k`` names its ``k``-th call.  ``"input"`` and ``"logits"`` are the inputs and the model's output.  ``inputs`` may be a
+    its last output, and ``name-callK`` names its ``K``-th call.  ``"input"`` and ``"logits"`` are the inputs and the model's output.  ``inputs`` may be a
     dict or tuple of tensors, and ``forward(model, inputs)`` the call (see :mod:`lightning_topo.monitoring.batches`).
 
     Example:
@@ -64,7 +64,7 @@ def capture_activations(
         for start in range(0, n_samples(inputs), batch_size):
             batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
             current.clear()
-            handles = layer_hooks(model, hooks)  # a call's hook (``act@2``) counts the calls of this pass
+            handles = layer_hooks(model, hooks)  # a call's hook (``act-call2``) counts the calls of this pass
             try:
                 logits = forward(model, batch)
             finally:

@@ -27,16 +27,17 @@ __all__ = [
     "split_call",
 ]
 
-#: ``name@k``: the ``k``-th call (1, 2, ...) of a module that runs more than once; its plain name is its last call
-CALL_SEPARATOR = "@"
+#: ``name-callK``: the ``K``-th call (1, 2, ...) of a module that runs more than once; its plain name is its last
+#: call. Letters, digits, ``-`` and ``.`` only, so every logger keeps the tag as it is (MLflow drops ``@`` and ``:``).
+CALL_SEPARATOR = "-call"
 
 
 def split_call(layer: str) -> tuple[str, int | None]:
-    """A watched layer's module name and call: ``"net.act@2"`` is the second call of ``net.act``; a plain name is
+    """A watched layer's module name and call: ``"net.act-call2"`` is the second call of ``net.act``; a plain name is
     the module's last call (``None``).
 
     Example:
-        >>> split_call("net.act@2"), split_call("net.act")
+        >>> split_call("net.act-call2"), split_call("net.act")
         (('net.act', 2), ('net.act', None))
     """
     name, separator, call = layer.rpartition(CALL_SEPARATOR)
@@ -90,13 +91,13 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 def layer_hooks(model: nn.Module, hooks: Mapping[str, Callable[..., None]]) -> list[RemovableHandle]:
     """Forward hooks on the modules that ``hooks``' layer names stand for, registered now: a module name's hook runs
-    at every call of that module, a call's (``name@k``, :func:`split_call`) at the
+    at every call of that module, a call's (``name-callK``, :func:`split_call`) at the
     ``k``-th call from now on only. Remove the handles (and register again) before the next pass.
 
     Example:
         >>> act, seen = nn.ReLU(), []
         >>> net = nn.Sequential(nn.Linear(2, 2), act, nn.Linear(2, 2), act)  # one module, called twice
-        >>> handles = layer_hooks(net, {"1@1": lambda m, a, out: seen.append("first"), "1": lambda m, a, out: seen.append("each")})
+        >>> handles = layer_hooks(net, {"1-call1": lambda m, a, out: seen.append("first"), "1": lambda m, a, out: seen.append("each")})
         >>> _ = net(torch.zeros(1, 2)); [handle.remove() for handle in handles] and seen
         ['first', 'each', 'each']
     """
@@ -104,7 +105,7 @@ def layer_hooks(model: nn.Module, hooks: Mapping[str, Callable[..., None]]) -> l
     wanted: dict[str, list[tuple[int | None, Callable[..., None]]]] = {}
     for layer, hook in hooks.items():
         name, call = split_call(layer)
-        if name not in modules and layer in modules:  # a module whose own name ends in "@k"
+        if name not in modules and layer in modules:  # a module whose own name ends in "-callK"
             name, call = layer, None
         wanted.setdefault(name, []).append((call, hook))
     handles = []

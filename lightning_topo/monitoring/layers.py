@@ -250,12 +250,14 @@ def _numbered_ancestor(name: str) -> str | None:
 
 def _chained(names: Sequence[str], trace: ForwardTrace | None) -> bool:
     """Whether each named module ran on the previous one's output (a pipeline of blocks, not scattered parts)."""
-    return trace is not None and all(trace.fed_by.get(after) == before for before, after in zip(names, names[1:]))
+    return trace is not None and all(
+        split_call(trace.fed_by.get(after, ""))[0] == before for before, after in zip(names, names[1:])
+    )
 
 
 def _positions(trace: ForwardTrace) -> Callable[[str], tuple[int, ...]]:
     """Forward position of any layer name: a leaf's own, a container's first called leaf's (uncalled: last); a call
-    of a module that ran more than once (``act@2``, or ``act`` for its last) where that call ended among them."""
+    of a module that ran more than once (``act-call2``, or ``act`` for its last) where that call ended among them."""
     first: dict[str, int] = {}
     for i, leaf in enumerate(trace.order):
         parts = leaf.split(".")
@@ -328,7 +330,7 @@ def resolve_layers(
                     f"(glob patterns work: 'encoder.*'), e.g. among: {', '.join(available[:40])}"
                 )
         else:
-            matches = [n for n in available if fnmatch.fnmatchcase(n, pattern) or _matches_compiled(n, pattern)]
+            matches = [n for n in available if _name_matches(n, pattern)]
         if not matches:
             raise ValueError(
                 f"layer {pattern!r} matches no module of {type(model).__name__}; available names: "
@@ -346,15 +348,22 @@ def resolve_layers(
 _COMPILED = "_orig_mod"  # where torch.compile keeps the module it wraps: "net._orig_mod.fc1" for "net.fc1"
 
 
-def _matches_compiled(name: str, pattern: str) -> bool:
-    """Whether a module under a ``torch.compile``'d one matches ``pattern`` written without ``_orig_mod``.
+def _name_matches(name: str, pattern: str) -> bool:
+    """Whether module ``name`` matches ``pattern``; under a ``torch.compile``'d module (``net._orig_mod.fc1``) as the
+    name would read uncompiled (``net.fc1``), unless the pattern names ``_orig_mod`` itself, so a pattern picks the
+    same layers whether the network is compiled or not (the original module itself, ``net._orig_mod``, returns what
+    its wrapper ``net`` returns: it is never picked twice).
 
     Example:
-        >>> _matches_compiled("net._orig_mod.fc1", "net.fc1"), _matches_compiled("_orig_mod.blocks.0", "blocks.*")
+        >>> _name_matches("net._orig_mod.fc1", "net.fc1"), _name_matches("_orig_mod.blocks.0", "blocks.*")
         (True, True)
+        >>> _name_matches("net._orig_mod", "net.*"), _name_matches("net._orig_mod", "net._orig_mod")
+        (False, True)
     """
     parts = name.split(".")
-    return _COMPILED in parts and fnmatch.fnmatchcase(".".join(p for p in parts if p != _COMPILED), pattern)
+    if _COMPILED not in parts or _COMPILED in pattern:
+        return fnmatch.fnmatchcase(name, pattern)
+    return parts[-1] != _COMPILED and fnmatch.fnmatchcase(".".join(p for p in parts if p != _COMPILED), pattern)
 
 
 def select_layers(

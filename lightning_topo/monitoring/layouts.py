@@ -80,7 +80,8 @@ def _decided_inside(
     """The layout of the module inside ``name`` (or ``name`` itself; ``""``: the whole model) that ended last among those that fix one and
     can have made ``shape``; a container counts too (a ``Conv1d`` under ``weight_norm`` holds its parametrization).
     ``before``: only modules that ended before that point of the pass."""
-    inside = [m for m in trace.ended if (not name or m == name or m.startswith(name + ".")) and m in modules]
+    module = split_call(name)[0]  # a call (``block-call1``): the modules inside that module
+    inside = [m for m in trace.ended if (not module or m == module or m.startswith(module + ".")) and m in modules]
     if before is not None:
         inside = [m for m in inside if trace.ended[m] < before]
     for module in sorted(inside, key=trace.ended.__getitem__, reverse=True):
@@ -91,7 +92,7 @@ def _decided_inside(
 
 
 def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequence[str]) -> list[str]:
-    """The ``layers`` (module names or their calls, ``act@2``; others are ignored) whose output is
+    """The ``layers`` (module names or their calls, ``act-call2``; others are ignored) whose output is
     ``(batch, channels, steps)`` in ``trace``."""
     modules = dict(model.named_modules())
     found = []
@@ -102,7 +103,7 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         current, layout = name, None
         for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides
             layout = _decided_inside(current, shape, trace, modules)
-            feeder = trace.fed_by.get(current)
+            feeder = trace.last_fed_by.get(current) if current in trace.calls else trace.fed_by.get(current)
             made = trace.shapes.get(feeder) if feeder is not None else None
             if layout is not None or made is None or len(made) != 3 or made[0] != shape[0]:
                 break

@@ -298,9 +298,10 @@ def first_loader(loaders: Any) -> tuple[Any, str | None]:
     """
     where: list[str] = []
     while True:
-        iterables = getattr(loaders, "iterables", None)
-        if iterables is not None and _holds_loaders(iterables):
+        iterables = getattr(loaders, "iterables", None)  # a CombinedLoader: what it combines, one loader or several
+        if iterables is not None and (_is_loader(iterables) or _holds_loaders(iterables)):
             loaders = iterables
+            continue
         if not _holds_loaders(loaders):
             return loaders, ("".join(where) or None)
         if isinstance(loaders, Mapping):

@@ -40,8 +40,9 @@ class ForwardTrace:
     """What one forward pass showed of a model's modules, by name (see :func:`trace_forward`).
 
     A module that runs more than once (an activation a model's ``forward`` calls after every layer) has entries of
-    its own for each earlier call, named ``name@k`` (:func:`~lightning_topo.monitoring.hooks.split_call`) in ``rows``, ``shapes``, ``fed_by``,
-    ``ended`` and ``called``; its plain name holds its last call there, but its first in ``order`` and ``fed_by``.
+    its own for each earlier call, named ``name-callK`` (:func:`~lightning_topo.monitoring.hooks.split_call`) in
+    ``rows``, ``shapes``, ``fed_by``, ``ended`` and ``called``; its plain name holds its last call there, but its
+    first in ``order`` and ``fed_by`` (``last_fed_by`` holds what fed its last).
     """
 
     #: the leaf modules in the order of their first call
@@ -64,12 +65,14 @@ class ForwardTrace:
     samples: int = 0
     #: module -> how many times it ran (modules that ran once are absent)
     calls: dict[str, int] = field(default_factory=dict)
-    #: each call of a module that ran more than once (``name@k``, and its plain name for the last) -> how many leaves
+    #: each call of a module that ran more than once (``name-callK``, and its plain name for the last) -> how many leaves
     #: had run by the end of that call: where the call falls in ``order``
     slots: dict[str, int] = field(default_factory=dict)
+    #: module -> what fed its last call (``fed_by`` holds its first)
+    last_fed_by: dict[str, str] = field(default_factory=dict)
 
     def call_names(self, name: str) -> list[str]:
-        """Module ``name``'s calls as layers, in order: ``[name@1, ..., name@(n-1), name]`` (``[name]``: one call)."""
+        """Module ``name``'s calls as layers, in order: ``[name-call1, ..., name-call{n-1}, name]`` (``[name]``: one call)."""
         return [f"{name}{CALL_SEPARATOR}{k}" for k in range(1, self.calls.get(name, 1))] + [name]
 
     def one_row_per_sample(self, name: str) -> bool:
@@ -175,16 +178,18 @@ class _Tracer:
 
     def layer(self, name: str, call: int) -> str:
         """The layer that stands for a module's ``call``: its plain name for its last (or only) call, else
-        ``name@call``."""
+        ``name-callK``."""
         return name if call >= len(self.done.get(name, ())) else f"{name}{CALL_SEPARATOR}{call}"
 
     def name_the_calls(self) -> None:
         """What fed each module (at its first call), and entries of their own for the earlier calls of the modules
-        that ran more than once (``name@k``)."""
+        that ran more than once (``name-callK``)."""
         trace = self.trace
         for name, feeders in self.fed_at.items():
             if feeders and feeders[0] is not None and name:
                 trace.fed_by[name] = self.layer(*feeders[0])
+            if feeders and feeders[-1] is not None and name:
+                trace.last_fed_by[name] = self.layer(*feeders[-1])
         for name, calls in self.done.items():
             if len(calls) < 2 or not name:
                 continue

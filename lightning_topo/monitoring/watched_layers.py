@@ -77,7 +77,7 @@ def _announce_calls(watched: list[str], trace: ForwardTrace, info: Callable[[str
     calls = [n for n in watched if split_call(n)[0] in trace.calls]
     info(
         f"BettiMonitor: {len(reused)} watched modules run more than once in a forward pass ({shown}); each call is a "
-        f"layer of its own, name@k its k-th and the plain name its last (watched: {', '.join(calls[:4])}"
+        f"layer of its own, name-callK its K-th and the plain name its last (watched: {', '.join(calls[:4])}"
         + (" ..." if len(calls) > 4 else "")
         + ")"
     )

@@ -14,11 +14,13 @@ import torch
 from helpers.trainers import quiet_trainer
 from helpers.user_models import blobs
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
 from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
-from lightning_topo.monitoring.probe import draw_probe, group_by_class
+from lightning_topo.monitoring.layers import select_layers
+from lightning_topo.monitoring.probe import draw_probe, first_loader, group_by_class
 
 
 class Layers(nn.Module):
@@ -94,6 +96,11 @@ def test_a_layer_of_a_compiled_network_is_named_with_or_without_orig_mod(tmp_pat
     net = torch.compile(Layers(), backend="eager")
     monitor = _fit(tmp_path, net, DataLoader(blobs(), batch_size=64), layers=["net.act2", "net._orig_mod.fc1"])
     assert monitor.watched_layers == ["input", "net._orig_mod.fc1", "net._orig_mod.act2"]
+    # a pattern picks what it picks uncompiled: not the original module too, whose output is its wrapper's
+    example = torch.zeros(2, 4)
+    assert select_layers(Classifier(_sequential()), ["net.*"], example) == ["net.0", "net.1", "net.2", "net.3", "net.4"]
+    compiled = Classifier(torch.compile(_sequential(), backend="eager"))
+    assert select_layers(compiled, ["net.*"], example) == [f"net._orig_mod.{n}" for n in range(5)]
 
 
 def test_with_several_training_loaders_the_probe_is_drawn_from_the_first(tmp_path: Path, caplog) -> None:
@@ -107,6 +114,9 @@ def test_with_several_training_loaders_the_probe_is_drawn_from_the_first(tmp_pat
     assert torch.equal(monitor.probe[0], alone[0]) and torch.equal(monitor.probe[1], alone[1])
     nested = draw_probe({"x": [other, first]}, 200, Layers())  # a list inside a dict: its first loader
     assert torch.equal(nested[0], draw_probe(other, 200, Layers())[0])
+    for combined in (CombinedLoader(first), CombinedLoader({"a": first, "b": other})):  # one loader, or several
+        assert first_loader(combined)[0] is first
+    assert torch.equal(draw_probe(CombinedLoader(first), 200, Layers())[0], draw_probe(first, 200, Layers())[0])
 
 
 def test_without_a_logger_the_monitor_says_where_its_numbers_are(tmp_path: Path, caplog) -> None:
