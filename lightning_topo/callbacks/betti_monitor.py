@@ -99,8 +99,10 @@ class BettiMonitor(TopoCallback):
         probe_size: number of probe points (split evenly over the classes).
         classes: watch only these classes: a list of labels, or a number ``N`` of classes spread evenly over the
             label range (seeded by ``seed``). The probe is split over them alone, so a 100-class problem can be
-            watched with ``classes=10``; ``None``: every class. A probe given by hand is kept to them (``N``: of
-            its own labels); naming a class it does not hold is an error.
+            watched with ``classes=10``; ``None``: every class, unless the probe would give each fewer than
+            ``k + 1`` points: then ``probe_size // 100`` of them (10 of CIFAR-100's in 1,000 points), said in an
+            info line. A probe given by hand is kept to them (``N``: of its own labels); naming a class it does not
+            hold is an error.
         input_keys: where the model inputs are in a batch (mapping keys or tuple indices), when the rule cannot
             tell; one key gives one tensor (``module(x)``), several a dict (``module(**inputs)``).
         label_key: where the labels are in a batch (a key, attribute or tuple index).
@@ -288,6 +290,7 @@ class BettiMonitor(TopoCallback):
                     self.classes,
                     self.output_key,
                     info=rank_zero_info,
+                    least=self.topology["k"] + 1 if self.per_class and self.classes is None else None,
                 )
             if trainer.world_size > 1:  # every rank measures its share of the very same points
                 probe = trainer.strategy.broadcast(probe, src=0)

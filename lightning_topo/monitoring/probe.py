@@ -20,6 +20,7 @@ from lightning_topo.monitoring.batches import (
 )
 
 __all__ = [
+    "AUTOMATIC_CLASS_POINTS",
     "balanced_indices",
     "check_classes",
     "checked_probe",
@@ -313,6 +314,24 @@ def first_loader(loaders: Any) -> tuple[Any, str | None]:
             loaders = loaders[0]
 
 
+#: The fewest points of a class cloud when the monitor chooses the classes itself (:func:`draw_probe`'s ``least``).
+AUTOMATIC_CLASS_POINTS = 100
+
+
+def _automatic_count(width: int, size: int, least: int) -> int | None:
+    """How many of a model's ``width`` classes a probe of ``size`` points watches when each needs ``least``:
+    ``None`` (every class) when they all get that many (or the model has one output), else enough for clouds of
+    :data:`AUTOMATIC_CLASS_POINTS` (at least ``least``) each.
+
+    Example:
+        >>> _automatic_count(100, 1000, 15), _automatic_count(10, 1000, 15), _automatic_count(100, 50, 15)
+        (10, None, 1)
+    """
+    if width < 2 or size // width >= least:
+        return None
+    return max(1, min(width - 1, size // max(least, AUTOMATIC_CLASS_POINTS)))
+
+
 def draw_probe(
     batches: Iterable[Any],
     size: int,
@@ -322,29 +341,51 @@ def draw_probe(
     classes: int | Sequence[int] | None = None,
     output_key: Any = None,
     info: Callable[[str], Any] | None = None,
+    least: int | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """The probe of a fit: :func:`probe_from_batches` over the classes that ``classes`` names (every class: ``None``).
 
     ``batches``: a loader, or several (a dict or list of them: the first is read, :func:`first_loader`, and
     ``info`` is told which). An integer ``classes`` is resolved on the first batch (the model's output width is its
     label range); when only some classes are kept, up to 2,000 batches are read to find enough of them (200
-    otherwise).
+    otherwise). ``least``: with ``classes=None``, the fewest points a class needs (the monitor's ``k + 1``); when
+    the model's classes would get fewer each (100 classes in 1,000 points), the probe holds
+    ``size // max(least, 100)`` of them instead, spread evenly (seeded) over the labels of the first batch, and
+    ``info`` is told.
     """
     batches, where = first_loader(batches)
     reader = reader or BatchReader()
     if where is not None and info is not None:
         info(f"{reader.owner}: the fit has several training loaders; its probe is drawn from the first ({where})")
-    chosen = None
-    if classes is not None:
+    chosen, automatic = None, False
+    if classes is not None or least is not None:
         with torch.random.fork_rng(devices=[]):
             first = next(iter(batches), None)
         if first is None:
             raise ValueError("the training data yielded no batch to draw the probe from")
-        chosen = resolve_classes(classes, model, reader.split(first)[0], seed, reader.forward, output_key)
+        example, labels = reader.split(first)
+        if classes is not None:
+            chosen = resolve_classes(classes, model, example, seed, reader.forward, output_key)
+        else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
+            width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
+            count = _automatic_count(width, size, least or 1)
+            present = torch.unique(torch.as_tensor(labels).reshape(-1)).tolist()
+            if count is not None and count < len(present):
+                chosen = [int(present[i]) for i in choose_classes(len(present), count, seed)]
+                automatic = True
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
-    return probe_from_batches(
+    probe = probe_from_batches(
         batches, size, seed, max_batches=max_batches, reader=reader, classes=chosen, pad_id=token_pad_id(model)
     )
+    if automatic and info is not None:
+        shown = ", ".join(map(str, chosen[:6])) + (" ..." if len(chosen) > 6 else "")
+        info(
+            f"{reader.owner}: {size} probe points would give each of the model's {width} classes "
+            f"{size // width}, fewer than the {least} a class needs (k + 1), so it watches {len(chosen)} of them, "
+            f"spread evenly over the labels of the first batch ({shown}); pass classes=N or [...] to choose, or "
+            "raise probe_size"
+        )
+    return probe
 
 
 def token_pad_id(model: torch.nn.Module) -> int:

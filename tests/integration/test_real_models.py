@@ -8,6 +8,7 @@ random data while two monitors watch it: the default (every activation module, o
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -353,21 +354,24 @@ def test_bert_is_monitored_in_its_own_convention_without_options(tmp_path: Path)
     assert sorted(set(labels.tolist())) == [3, 7]
 
 
-def test_the_default_probe_on_a_hundred_classes_is_measured_with_classes_10(tmp_path: Path) -> None:
-    """The issue's many-classes row with the monitor's defaults (probe 1,000, k=14): classes=10 measures them."""
+def test_the_default_probe_on_a_hundred_classes_watches_ten_of_them(tmp_path: Path, caplog) -> None:
+    """The issue's many-classes row with the monitor's defaults (probe 1,000, k=14): 10 points a class would measure
+    nothing, so the default watches 10 classes of the first batch's labels; classes=10 picks them over 0..99."""
     torch.manual_seed(0)
     x = torch.randn(N_CLASSES * 120, 8)
     y = torch.arange(N_CLASSES).repeat_interleave(120)
     module = TimmClassifier(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, N_CLASSES)))
-    everything, ten = BettiMonitor(log_figure=False), BettiMonitor(classes=10, log_figure=False)
+    default, ten = BettiMonitor(log_figure=False), BettiMonitor(classes=10, log_figure=False)
     loader = DataLoader(list(zip(x, y)), batch_size=256, shuffle=True)
-    with pytest.warns(UserWarning, match=r"classes=N or classes=\[\.\.\.\]"):
-        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[everything, ten]).fit(
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[default, ten]).fit(
             module, train_dataloaders=loader
         )
-    assert everything.history[0]["betti"] == {}  # 10 points per class: nothing to measure, as warned
-    assert len(ten.probe[1]) == 1000 and sorted(set(ten.probe[1].tolist())) == [4, 14, 24, 34, 44, 54, 64, 74, 84, 94]
-    assert {len(per_class) for per_class in ten.history[0]["betti"].values()} == {10}
+    assert "so it watches 10 of them, spread evenly over the labels of the first batch" in caplog.text
+    for monitor in (default, ten):
+        assert len(monitor.probe[1]) == 1000 and torch.bincount(monitor.probe[1]).max() == 100
+        assert {len(per_class) for per_class in monitor.history[0]["betti"].values()} == {10}
+    assert sorted(set(ten.probe[1].tolist())) == [4, 14, 24, 34, 44, 54, 64, 74, 84, 94]
 
 
 @pytest.mark.parametrize(
