@@ -4,7 +4,8 @@ The monitor runs every pass on the probe under ``torch.compiler.set_stance("forc
 (``lightning_topo.monitoring.hooks.eager``). Without it, the probe's batch went through the compiled network: the
 monitor's forward hooks, on modules inside it, were traced into its graph (Dynamo compiled the monitor's own
 distance code), and the probe's batch size compiled graphs of its own. This script fits the same network on D-I
-(the synthetic circles set, 2 classes) three ways, in one run:
+(the synthetic circles set, 2 classes) three ways, in one run, with the package's MLP (three hidden ReLU layers of
+``--width``; its ``features`` compiled where it is):
 
 (a) the plain network, monitored;
 (b) the network compiled (``--backend``, default inductor), monitored as shipped;
@@ -13,9 +14,10 @@ distance code), and the probe's batch size compiled graphs of its own. This scri
 
 A one-epoch plain fit first warms up the process (lazy imports, allocator pools); Dynamo is reset before each fit.
 
-Printed for each: every measurement's seconds (``betti/seconds``: the monitor's compute, its first measurement
-included) and the time the training loop was blocked, Dynamo's counters over the fit (unique graphs, graph breaks,
-recompilations), the layers skipped, and whether the Betti numbers equal the plain network's.
+Printed for each: the layers watched, every measurement's seconds (``betti/seconds``: the monitor's compute, its
+first measurement included) and the time the training loop was blocked, Dynamo's counters over the fit (unique
+graphs, graph breaks, recompilations), the layers skipped, and whether the Betti numbers (of every layer) equal the
+plain network's.
 
 Usage:
     python benchmarks/compiled_network.py [--backend inductor] [--epochs 3] [--width 64]
@@ -32,37 +34,23 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from common import Parser
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.data.synthetic import make_d1
+from lightning_topo.models import MLPClassifier
 from lightning_topo.monitoring import capture, clouds, hooks, trace
 
 PASSES = (hooks, trace, capture, clouds)  # the modules that enter hooks.eager() around a pass on the probe
 
 
-class Classifier(pl.LightningModule):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=0.01)
-
-
-def network(width: int) -> nn.Sequential:
+def network(width: int, compile_backend: str | None = None) -> MLPClassifier:
+    """The package's MLP, 2-width-width-width-2 with ReLU; its hidden layers ``torch.compile``'d with the backend."""
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-        nn.Linear(width, 2),
-    )  # fmt: skip
+    model = MLPClassifier(in_features=2, num_classes=2, hidden=(width,) * 3, activation="relu", lr=0.01)
+    if compile_backend is not None:
+        model.features = torch.compile(model.features, backend=compile_backend)
+    return model
 
 
 @contextlib.contextmanager
@@ -79,7 +67,7 @@ def eager_stance(on: bool) -> Iterator[None]:
             module.eager = original
 
 
-def fit(label: str, net: nn.Module, data: DataLoader, epochs: int, eager: bool) -> dict[str, Any]:
+def fit(label: str, model: MLPClassifier, data: DataLoader, epochs: int, eager: bool) -> dict[str, Any]:
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
@@ -92,7 +80,7 @@ def fit(label: str, net: nn.Module, data: DataLoader, epochs: int, eager: bool) 
     )  # fmt: skip
     start = time.perf_counter()
     with eager_stance(eager):
-        trainer.fit(Classifier(net), data)
+        trainer.fit(model, data)
     wall = time.perf_counter() - start
     stats = dict(counters["stats"])
     seconds = [entry["seconds"] for entry in monitor.history]
@@ -100,6 +88,7 @@ def fit(label: str, net: nn.Module, data: DataLoader, epochs: int, eager: bool) 
     skipped = sorted({layer for entry in monitor.history for layer in (entry.get("skipped") or {})})
     print(f"== {label}", flush=True)
     print(f"fit wall time {wall:.1f} s; {len(monitor.history)} measurements of {len(monitor.watched_layers)} layers")
+    print(f"  watched: {', '.join(monitor.watched_layers)}")
     print("  seconds per measurement: " + ", ".join(f"{s:.3f}" for s in seconds))
     print("  blocked per measurement: " + ", ".join(f"{s:.3f}" for s in blocked))
     print(
@@ -121,22 +110,14 @@ def main() -> None:
     print(f"D-I: {len(y)} points; network 2-{args.width}-{args.width}-{args.width}-2 (ReLU); backend {args.backend}")
     fit("warm-up (untimed: lazy imports, allocator pools)", network(args.width), data, 1, eager=True)
     plain = fit("(a) plain network", network(args.width), data, args.epochs, eager=True)
-    shipped = fit(
-        "(b) compiled, monitored eagerly (as shipped)",
-        torch.compile(network(args.width), backend=args.backend),
-        data,
-        args.epochs,
-        eager=True,
-    )  # noqa: E501
-    before = fit(
-        "(c) compiled, eager stance off (before)",
-        torch.compile(network(args.width), backend=args.backend),
-        data,
-        args.epochs,
-        eager=False,
-    )  # noqa: E501
+    compiled = {}
+    for label, title, eager in (
+        ("(b)", "compiled, monitored eagerly (as shipped)", True),
+        ("(c)", "compiled, eager stance off (before)", False),
+    ):
+        compiled[label] = fit(f"{label} {title}", network(args.width, args.backend), data, args.epochs, eager=eager)
     print("== summary")
-    for label, run in (("(b)", shipped), ("(c)", before)):
+    for label, run in compiled.items():
         same = [
             {layer.replace("_orig_mod.", ""): numbers for layer, numbers in mine["betti"].items()} == theirs["betti"]
             for mine, theirs in zip(run["history"], plain["history"])

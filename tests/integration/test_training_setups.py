@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
-from helpers.user_models import blobs
+from helpers.user_models import NetClassifier, blobs
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import CombinedLoader
 from torch import nn
@@ -36,25 +36,9 @@ class Layers(nn.Module):
         return self.head(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
-class Classifier(pl.LightningModule):
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch["a"] if isinstance(batch, dict) else batch
-        return nn.functional.cross_entropy(self(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=0.01)
-
-
 def _fit(tmp_path: Path, net: nn.Module, loaders, **monitor_options) -> BettiMonitor:
     monitor = BettiMonitor(probe_size=200, k=6, log_figure=False, **monitor_options)
-    quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(Classifier(net), loaders)
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(NetClassifier(net), loaders)
     return monitor
 
 
@@ -98,8 +82,14 @@ def test_a_layer_of_a_compiled_network_is_named_with_or_without_orig_mod(tmp_pat
     assert monitor.watched_layers == ["input", "net._orig_mod.fc1", "net._orig_mod.act2"]
     # a pattern picks what it picks uncompiled: not the original module too, whose output is its wrapper's
     example = torch.zeros(2, 4)
-    assert select_layers(Classifier(_sequential()), ["net.*"], example) == ["net.0", "net.1", "net.2", "net.3", "net.4"]
-    compiled = Classifier(torch.compile(_sequential(), backend="eager"))
+    assert select_layers(NetClassifier(_sequential()), ["net.*"], example) == [
+        "net.0",
+        "net.1",
+        "net.2",
+        "net.3",
+        "net.4",
+    ]
+    compiled = NetClassifier(torch.compile(_sequential(), backend="eager"))
     assert select_layers(compiled, ["net.*"], example) == [f"net._orig_mod.{n}" for n in range(5)]
 
 
@@ -126,6 +116,6 @@ def test_without_a_logger_the_monitor_says_where_its_numbers_are(tmp_path: Path,
         monitor = BettiMonitor(probe_size=64, k=6, log_figure=False)
         trainer = quiet_trainer(tmp_path, **{"max_epochs": 1, **options}, callbacks=[monitor])
         with caplog.at_level(logging.INFO):
-            trainer.fit(Classifier(Layers()), DataLoader(blobs(), batch_size=64))
+            trainer.fit(NetClassifier(Layers()), DataLoader(blobs(), batch_size=64))
         assert (notice in caplog.text) is said, options
         assert monitor.history and "betti/logits/class_0/b0" in trainer.callback_metrics

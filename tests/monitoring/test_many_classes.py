@@ -6,29 +6,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
+from helpers.user_models import NetClassifier
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_topo.callbacks import BettiMonitor
 
 
-class Classifier(pl.LightningModule):
-    def __init__(self, classes: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=0.01)
+def _network(classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, classes))
 
 
 def _data(classes: int, n: int = 12000) -> DataLoader:
@@ -40,7 +29,7 @@ def _data(classes: int, n: int = 12000) -> DataLoader:
 def _fit(tmp_path: Path, classes: int, **options) -> BettiMonitor:
     torch.manual_seed(0)
     monitor = BettiMonitor(log_figure=False, **options)
-    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(Classifier(classes), _data(classes))
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(NetClassifier(_network(classes)), _data(classes))
     return monitor
 
 

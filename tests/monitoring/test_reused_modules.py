@@ -7,11 +7,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
-from helpers.user_models import blobs
+from helpers.user_models import NetClassifier, blobs
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -86,24 +85,9 @@ def test_every_call_is_measured_at_its_own_depth(batch_size: int) -> None:
         assert found[(name, "all")].indices.tolist() == expected.indices.tolist()
 
 
-class Classifier(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = SharedActivation()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=0.01)
-
-
 def test_the_monitor_watches_each_call_and_says_how_they_are_named(tmp_path: Path, caplog) -> None:
     torch.manual_seed(0)
-    model = Classifier()
+    model = NetClassifier(SharedActivation())
     monitor = BettiMonitor(probe_size=128, k=6, log_figure=False, intrinsic_dimension=True)
     with caplog.at_level(logging.INFO):
         quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(model, DataLoader(blobs(), batch_size=64))
