@@ -103,7 +103,7 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         current, layout = name, None
         for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides
             layout = _decided_inside(current, shape, trace, modules)
-            feeder = trace.last_fed_by.get(current) if current in trace.calls else trace.fed_by.get(current)
+            feeder = trace.feeder(current)
             made = trace.shapes.get(feeder) if feeder is not None else None
             if layout is not None or made is None or len(made) != 3 or made[0] != shape[0]:
                 break

@@ -275,11 +275,8 @@ def probe_of_classes(
 
 def _holds_loaders(value: Any) -> bool:
     """Whether ``value`` is a collection of data loaders (a dict or list of them), not a batch or a loader."""
-    if isinstance(value, Mapping):
-        return bool(value) and all(_is_loader(item) or _holds_loaders(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return bool(value) and all(_is_loader(item) or _holds_loaders(item) for item in value)
-    return False
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    return bool(items) and all(_is_loader(item) or _holds_loaders(item) for item in items)
 
 
 def _is_loader(value: Any) -> bool:

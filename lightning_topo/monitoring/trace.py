@@ -42,7 +42,7 @@ class ForwardTrace:
     A module that runs more than once (an activation a model's ``forward`` calls after every layer) has entries of
     its own for each earlier call, named ``name-callK`` (:func:`~lightning_topo.monitoring.hooks.split_call`) in
     ``rows``, ``shapes``, ``fed_by``, ``ended`` and ``called``; its plain name holds its last call there, but its
-    first in ``order`` and ``fed_by`` (``last_fed_by`` holds what fed its last).
+    first in ``order`` and ``fed_by`` (``last_fed_by`` holds what fed its last; :meth:`feeder` reads either).
     """
 
     #: the leaf modules in the order of their first call
@@ -68,8 +68,12 @@ class ForwardTrace:
     #: each call of a module that ran more than once (``name-callK``, and its plain name for the last) -> how many leaves
     #: had run by the end of that call: where the call falls in ``order``
     slots: dict[str, int] = field(default_factory=dict)
-    #: module -> what fed its last call (``fed_by`` holds its first)
+    #: module that ran more than once -> what fed its last call (``fed_by`` holds its first)
     last_fed_by: dict[str, str] = field(default_factory=dict)
+
+    def feeder(self, layer: str) -> str | None:
+        """What fed ``layer``'s call: a call's own feeder, a module's plain name its last call's."""
+        return self.last_fed_by.get(layer, self.fed_by.get(layer))
 
     def call_names(self, name: str) -> list[str]:
         """Module ``name``'s calls as layers, in order: ``[name-call1, ..., name-call{n-1}, name]`` (``[name]``: one call)."""
@@ -188,13 +192,13 @@ class _Tracer:
         for name, feeders in self.fed_at.items():
             if feeders and feeders[0] is not None and name:
                 trace.fed_by[name] = self.layer(*feeders[0])
-            if feeders and feeders[-1] is not None and name:
-                trace.last_fed_by[name] = self.layer(*feeders[-1])
         for name, calls in self.done.items():
             if len(calls) < 2 or not name:
                 continue
             trace.calls[name] = len(calls)
             feeders = self.fed_at.get(name, [])
+            if feeders and feeders[-1] is not None:
+                trace.last_fed_by[name] = self.layer(*feeders[-1])
             for k, (end, slot, shape) in enumerate(calls, start=1):
                 layer = self.layer(name, k)
                 trace.slots[layer] = slot

@@ -33,8 +33,8 @@ def watched_layers(
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     chosen = len(watched)
     if layers is None or isinstance(layers, str):  # a rule chose them: leave out what holds no point per sample
-        hint = rule != BLOCKS and any(trace.one_row_per_sample(block) for block in find_blocks(model, trace))
-        watched = _one_row_per_sample(watched, trace, info, hint=hint)
+        hint = lambda: rule != BLOCKS and _blocks_hold_points(model, trace)  # noqa: E731  (only if one is left out)
+        watched = _one_row_per_sample(watched, trace, info, hint)
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
         _announce_calls(watched, trace, info)
@@ -46,11 +46,17 @@ def watched_layers(
     return watched
 
 
+def _blocks_hold_points(model: torch.nn.Module, trace: ForwardTrace) -> bool:
+    """Whether a block of the model holds a row per sample, so that ``layers='blocks'`` can watch what holds none."""
+    return any(trace.one_row_per_sample(block) for block in find_blocks(model, trace))
+
+
 def _one_row_per_sample(
-    watched: list[str], trace: ForwardTrace, info: Callable[[str], Any] | None, hint: bool
+    watched: list[str], trace: ForwardTrace, info: Callable[[str], Any] | None, hint: Callable[[], bool]
 ) -> list[str]:
     """``watched`` without the modules whose output has another first dimension than the samples (a Swin block's
-    softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those."""
+    softmax over attention windows): their rows are windows or heads, so their Betti numbers would describe those.
+    ``hint()``: whether the notice suggests the blocks (asked only when a layer is left out and ``info`` is given)."""
     hidden = [name for name in watched if name not in (INPUT, LOGITS)]
     other = [name for name in hidden if not trace.one_row_per_sample(name)]
     if other and info is not None:
@@ -60,7 +66,7 @@ def _one_row_per_sample(
         info(
             f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {trace.samples} samples: "
             "attention windows, heads or patches), so they are not watched"
-            + ("; layers='blocks' watches the blocks that hold them" if hint else "")
+            + ("; layers='blocks' watches the blocks that hold them" if hint() else "")
         )
     return [name for name in watched if name not in other]
 
@@ -68,13 +74,13 @@ def _one_row_per_sample(
 def _announce_calls(watched: list[str], trace: ForwardTrace, info: Callable[[str], Any]) -> None:
     """Say which watched layers are calls of a module that runs more than once (a ``self.act`` called after every
     layer), and how their calls are named."""
-    reused = list(dict.fromkeys(split_call(n)[0] for n in watched if split_call(n)[0] in trace.calls))
+    calls = [n for n in watched if split_call(n)[0] in trace.calls]
+    reused = list(dict.fromkeys(split_call(n)[0] for n in calls))
     if not reused:
         return
     shown = "; ".join(f"{name}, {trace.calls[name]} calls" for name in reused[:3]) + (
         "; ..." if len(reused) > 3 else ""
     )
-    calls = [n for n in watched if split_call(n)[0] in trace.calls]
     info(
         f"BettiMonitor: {len(reused)} watched modules run more than once in a forward pass ({shown}); each call is a "
         f"layer of its own, name-callK its K-th and the plain name its last (watched: {', '.join(calls[:4])}"
