@@ -112,13 +112,15 @@ class BettiMonitor(TopoCallback):
             nearest-neighbour distances the Betti numbers' lists are built from: no extra forward or distance
             pass. A cloud the estimator cannot read (fewer than 3 distinct points) is skipped with a warning.
         dims: homology dimensions to log (``(0, 1)``: components and loops).
-        per_class: one cloud per class (the protocol) or one cloud for the whole probe (``class_all``).
+        per_class: one cloud per class (the protocol) or one cloud for the whole probe (``class_all``). Training
+            batches with no class per sample (multi-label, soft or regression targets, a language model's token
+            labels, or no labels) give one cloud whatever this says, and an info line at train start says why.
         every_n_epochs: measure every this many training epochs.
         include_input: also log the Betti numbers of the inputs themselves (layer ``"input"``).
         k, scale, metric: topology options, as in :func:`lightning_topo.topology.betti_numbers`.
-        probe: ``(inputs, labels)`` tensors to use instead of sampling the training data, used as they are (no
-            copy is made): grouped by class, and pinned (``inputs.pin_memory()``) for a GPU, they are read fastest.
-            The probe the monitor draws itself is prepared that way.
+        probe: ``(inputs, labels)`` tensors to use instead of sampling the training data (``labels=None``: one
+            cloud), used as they are (no copy is made): grouped by class, and pinned (``inputs.pin_memory()``) for a
+            GPU, they are read fastest. The probe the monitor draws itself is prepared that way.
         seed: seed of the probe's subsampling.
         num_workers: background processes for the Betti numbers (and figures); ``0`` computes them in the
             training loop (the synchronous mode). Default (``None``): a quarter of the CPU cores, 1 to 4, when the
@@ -162,7 +164,7 @@ class BettiMonitor(TopoCallback):
         k: int = 14,
         scale: float = 2.5,
         metric: str = "knn",
-        probe: tuple[torch.Tensor, torch.Tensor] | None = None,
+        probe: tuple[ModelInputs, torch.Tensor | None] | None = None,
         seed: int = 0,
         num_workers: int | None = None,
         max_pending: int = 2,
@@ -251,7 +253,7 @@ class BettiMonitor(TopoCallback):
         """The probe ``(inputs, labels)`` measured at every monitored epoch (``None`` before train start)."""
         return self._probe
 
-    def set_probe(self, inputs: ModelInputs, labels: torch.Tensor, model: torch.nn.Module | None = None) -> None:
+    def set_probe(self, inputs: ModelInputs, labels: torch.Tensor | None, model: torch.nn.Module | None = None) -> None:
         """Measure these points, used as they are (as ``probe=``); with ``model``, also resolve the watched layers,
         so that :meth:`compute` works outside a fit.
 

@@ -187,7 +187,8 @@ class BettiPruning(TopoCallback):
 
     def set_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor) -> None:
         """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
-        inputs, labels = checked_probe(inputs, labels)  # labels come back flat, detached, on the host
+        # labels come back flat, detached, on the host; the pruner scores filters on class clouds
+        inputs, labels = checked_probe(inputs, labels, allow_classless=False)
         inputs = to_host(inputs)
         self._probe = (inputs, labels)
         example = take(inputs, slice(0, 2))

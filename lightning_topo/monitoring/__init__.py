@@ -15,6 +15,7 @@ _EXPORTS = {
     "BatchReader": "batches",
     "ForwardFn": "batches",
     "ModelInputs": "batches",
+    "NO_CLASS": "batches",
     "as_model_input": "batches",
     "call_model": "batches",
     "capture_activations": "capture",
@@ -57,7 +58,14 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, as_model_input, call_model
+    from lightning_topo.monitoring.batches import (
+        NO_CLASS,
+        BatchReader,
+        ForwardFn,
+        ModelInputs,
+        as_model_input,
+        call_model,
+    )
     from lightning_topo.monitoring.capture import capture_activations
     from lightning_topo.monitoring.clouds import CloudKey, layer_profile, reduce_clouds
     from lightning_topo.monitoring.figures import (

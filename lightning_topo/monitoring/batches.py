@@ -5,10 +5,13 @@ Real training loops feed ``(x, y)`` tuples, dicts (``{"image": x, "label": y}``)
 used by the monitor's probe, its forward passes and :class:`~lightning_topo.callbacks.BettiPruning` alike:
 
 1. **labels**: ``label_key`` if given (a key, attribute or tuple index); else a mapping's first of
-   ``labels``, ``label``, ``y``, ``target``, ``targets``; else a tuple's second item.
+   ``labels``, ``label``, ``y``, ``target``, ``targets``; else a tuple's second item. One-hot labels are read as
+   their class indices; labels that are no class per sample (multi-label, soft, regression or token labels, or
+   none) are an error, or :data:`NO_CLASS` for the monitor, which then measures its probe as one cloud.
 2. **model inputs**: ``input_keys`` if given (one key: that tensor; several: a dict, or a tuple for indices);
    else a mapping's first of ``x``, ``image``, ``images``, ``input``, ``inputs`` (today's convention, one tensor),
-   or all its other tensors (a Hugging Face batch, labels left out); else a tuple's first item.
+   or all its other tensors (a Hugging Face batch, labels left out); else a tuple's first item, or the batch
+   itself when it is one tensor.
 3. **the call**: ``forward_fn(module, inputs)`` if given; else ``module(x)`` for a tensor, ``module(**inputs)``
    for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple.
 
@@ -38,6 +41,7 @@ from torch import nn
 
 __all__ = [
     "LABEL_KEYS",
+    "NO_CLASS",
     "TOKEN_ID_KEYS",
     "POSITIONAL_KEYS",
     "BatchReader",
@@ -49,6 +53,7 @@ __all__ = [
     "concat",
     "describe_inputs",
     "n_samples",
+    "one_hot_classes",
     "pin",
     "primary_tensor",
     "take",
@@ -60,6 +65,9 @@ __all__ = [
 ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
 #: ``forward_fn(module, inputs) -> output``: how to call the model on a probe batch, for what the rule cannot guess.
 ForwardFn = Callable[[nn.Module, Any], Any]
+
+#: The label of every point of a probe drawn from batches with no class per sample: it is measured as one cloud.
+NO_CLASS = -1
 
 LABEL_KEYS = ("labels", "label", "y", "target", "targets")
 POSITIONAL_KEYS = ("x", "image", "images", "input", "inputs")
@@ -123,6 +131,21 @@ def whole_number_classes(labels: torch.Tensor) -> torch.Tensor | None:
     if labels.is_floating_point():
         return labels.long() if bool((labels == labels.round()).all()) else None
     return labels.long() if labels.dtype == torch.bool else labels
+
+
+def one_hot_classes(labels: torch.Tensor) -> torch.Tensor:
+    """One-hot labels ``(n, classes)`` (each row one 1, else 0) as their class indices; other labels as they are.
+
+    Example:
+        >>> one_hot_classes(torch.tensor([[0.0, 1.0], [1.0, 0.0]])).tolist(), one_hot_classes(torch.ones(2, 2)).shape
+        ([1, 0], torch.Size([2, 2]))
+    """
+    if labels.dim() != 2 or labels.shape[1] < 2 or labels.is_complex():
+        return labels
+    hot = labels == 1
+    if not bool((hot | (labels == 0)).all()) or not bool((hot.sum(1) == 1).all()):
+        return labels
+    return hot.long().argmax(1)
 
 
 def describe_inputs(inputs: ModelInputs) -> str:
@@ -332,8 +355,29 @@ class BatchReader:
             return getattr(batch, key)
         raise self._fail(batch, f"it has no key {key!r}")
 
-    def split(self, batch: Any) -> tuple[ModelInputs, torch.Tensor]:
-        """``(model inputs, labels)`` of one batch, labels flat; a batch it cannot read raises ``ValueError``."""
+    def split(self, batch: Any, classless: bool = False) -> tuple[ModelInputs, torch.Tensor]:
+        """``(model inputs, labels)`` of one batch, labels flat; a batch it cannot read raises ``ValueError``.
+
+        ``classless``: a batch whose labels are no class per sample (multi-label, soft or regression targets,
+        a language model's token labels, or none at all) gives its inputs and :data:`NO_CLASS` labels instead
+        of an error (:meth:`read` says why).
+        """
+        inputs, labels, problem = self.read(batch)
+        if labels is None:
+            if not classless:
+                raise self._fail(batch, problem or "")
+            labels = torch.full((n_samples(inputs),), NO_CLASS, dtype=torch.long)
+        return inputs, labels
+
+    def read(self, batch: Any) -> tuple[ModelInputs, torch.Tensor | None, str | None]:
+        """``(model inputs, labels, None)`` of one batch, or ``(model inputs, None, why)`` where its labels are no
+        class per sample; a batch whose inputs it cannot find raises ``ValueError``.
+
+        Example:
+            >>> inputs, labels, why = BatchReader().read((torch.zeros(3, 2), torch.tensor([[1, 1], [0, 1], [1, 0]])))
+            >>> labels, why
+            (None, 'its labels (1, shape (3, 2)) are not one class per sample of the 3 inputs')
+        """
         mapping = _as_mapping(batch)
         label_key = self.label_key
         if label_key is None:
@@ -341,28 +385,31 @@ class BatchReader:
                 label_key = next((key for key in LABEL_KEYS if key in mapping), None)
             elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
                 label_key = 1
-        if label_key is None:
-            raise self._fail(batch, f"found no labels (looked for {', '.join(LABEL_KEYS)}, or a tuple's second item)")
-        labels = _as_labels(self._pick(batch, label_key))
-        if labels is None:
-            raise self._fail(batch, f"its labels ({label_key!r}) are not a tensor of class indices")
-        classes = whole_number_classes(labels)  # BCE's float targets: 0.0 / 1.0 are classes
-        if classes is None:
-            raise self._fail(
-                batch, f"its labels ({label_key!r}) are fractional floats (soft or regression targets), not classes"
-            )
-        labels = classes
+        labels = None if label_key is None else _as_labels(self._pick(batch, label_key))
         inputs = self._inputs(batch, mapping, label_key)
-        labels = labels.reshape(-1) if labels.dim() > 1 and labels.shape[-1] == 1 else labels
+        if label_key is None:
+            return inputs, None, f"found no labels (looked for {', '.join(LABEL_KEYS)}, or a tuple's second item)"
+        if labels is None:
+            return inputs, None, f"its labels ({label_key!r}) are not a tensor of class indices"
+        classes = whole_number_classes(one_hot_classes(labels))  # BCE's float targets: 0.0 / 1.0 are classes
+        if classes is None:
+            return (
+                inputs,
+                None,
+                f"its labels ({label_key!r}) are fractional floats (soft targets, as CutMix/MixUp make, or "
+                "regression targets), not classes",
+            )
+        labels = classes.reshape(-1) if classes.dim() > 1 and classes.shape[-1] == 1 else classes
         if labels.dim() != 1 or len(labels) != n_samples(inputs):
-            raise self._fail(
-                batch,
+            return (
+                inputs,
+                None,
                 f"its labels ({label_key!r}, shape {tuple(labels.shape)}) are not one class per sample of the "
                 f"{n_samples(inputs)} inputs",
             )
-        return inputs, labels
+        return inputs, labels, None
 
-    def _inputs(self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int) -> ModelInputs:
+    def _inputs(self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int | None) -> ModelInputs:
         if self.input_keys is not None:
             values = [self._pick(batch, key) for key in self.input_keys]
             if len(values) == 1:
@@ -381,11 +428,13 @@ class BatchReader:
                     for key, value in mapping.items()
                     if key != label_key and key not in LABEL_KEYS and isinstance(value, torch.Tensor)
                 }
-        elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        elif isinstance(batch, (tuple, list)) and batch:  # (x, y, ...), or (x,) of unlabelled data
             inputs = batch[0]
             nested = _as_mapping(inputs)
             if nested is not None and not isinstance(inputs, torch.Tensor):  # (BatchEncoding, labels)
                 inputs = {key: value for key, value in nested.items() if isinstance(value, torch.Tensor)}
+        elif isinstance(batch, torch.Tensor):  # unlabelled data: the batch is the input
+            inputs = batch
         else:
             raise self._fail(batch, "found no model inputs")
         if isinstance(inputs, Mapping) and not isinstance(inputs, dict):

@@ -8,12 +8,14 @@ from typing import Any
 import torch
 
 from lightning_topo.monitoring.batches import (
+    NO_CLASS,
     BatchReader,
     ForwardFn,
     ModelInputs,
     call_model,
     concat,
     n_samples,
+    one_hot_classes,
     take,
     to_host,
     whole_number_classes,
@@ -66,20 +68,26 @@ def group_by_class(inputs: ModelInputs, labels: torch.Tensor) -> tuple[ModelInpu
     return take(inputs, order), labels[order]
 
 
-def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
+def checked_probe(inputs: Any, labels: Any, allow_classless: bool = True) -> tuple[ModelInputs, torch.Tensor]:
     """A probe given by hand, checked: tensors of inputs, one class label per point, as many of each.
 
-    Labels of shape ``(n, 1)`` are read flat, and whole-number float or bool labels (``BCEWithLogitsLoss``'s 0./1.
-    targets) as classes, as in a training batch; the inputs are returned as they are (no copy).
+    Labels of shape ``(n, 1)`` are read flat, one-hot labels as their class indices, and whole-number float or bool
+    labels (``BCEWithLogitsLoss``'s 0./1. targets) as classes, as in a training batch; ``labels=None``: points of no
+    class, measured as one cloud (:data:`~lightning_topo.monitoring.batches.NO_CLASS`). The inputs are returned as
+    they are (no copy). ``allow_classless=False`` (the pruner's probe) refuses them.
 
     Example:
         >>> x, y = checked_probe(torch.zeros(4, 2), torch.tensor([[0.0], [1.0], [0.0], [1.0]]))
         >>> y.tolist(), y.dtype
         ([0, 1, 0, 1], torch.int64)
-        >>> checked_probe(torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])
+        >>> checked_probe(torch.zeros(4, 2), torch.eye(2)[[0, 1, 0, 1]])[1].tolist()
+        [0, 1, 0, 1]
+        >>> checked_probe(torch.zeros(4, 2), None)[1].tolist()
+        [-1, -1, -1, -1]
+        >>> checked_probe(torch.zeros(4, 2), torch.ones(4, 3))
         Traceback (most recent call last):
         ...
-        ValueError: probe labels must be one class per point, shape (n,), got float32 labels of shape (4, 2); one-hot labels: pass labels.argmax(1)
+        ValueError: probe labels must be one class per point, shape (n,), got float32 labels of shape (4, 3); labels that are no class per point (multi-label): pass labels=None to measure the probe as one cloud
     """
     valid_inputs = isinstance(inputs, torch.Tensor) or (
         isinstance(inputs, (dict, tuple, list))
@@ -88,10 +96,18 @@ def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
     )
     if not valid_inputs:
         raise ValueError(f"probe inputs must be a tensor, or a dict or tuple of tensors, got {type(inputs).__name__}")
-    labels = torch.as_tensor(labels)
+    if labels is None and allow_classless:
+        return inputs, torch.full((n_samples(inputs),), NO_CLASS, dtype=torch.long)
+    if labels is None:
+        raise ValueError("the probe's labels are None: pass one class label per point")
+    labels = one_hot_classes(torch.as_tensor(labels))
     flat = labels.ndim == 1 or (labels.ndim == 2 and labels.shape[1] == 1)
     if not flat or labels.is_complex():
-        hint = "; one-hot labels: pass labels.argmax(1)" if labels.ndim == 2 else ""
+        hint = (
+            "; labels that are no class per point (multi-label): pass labels=None to measure the probe as one cloud"
+            if labels.ndim == 2 and allow_classless
+            else ""
+        )
         raise ValueError(
             f"probe labels must be one class per point, shape (n,), got "
             f"{str(labels.dtype).removeprefix('torch.')} labels of shape {tuple(labels.shape)}{hint}"
@@ -101,6 +117,7 @@ def checked_probe(inputs: Any, labels: Any) -> tuple[ModelInputs, torch.Tensor]:
         raise ValueError(
             "probe labels are fractional floats (soft or regression targets), not classes: pass one class index per "
             "point (e.g. labels.round().long() for 0/1 targets)"
+            + (", or labels=None to measure the probe as one cloud" if allow_classless else "")
         )
     labels = classes.detach().cpu().reshape(-1)
     if len(labels) == 0:
@@ -160,6 +177,7 @@ def probe_from_batches(
     reader: BatchReader | None = None,
     classes: Sequence[int] | None = None,
     pad_id: int = 0,
+    on_classless: Callable[[str], Any] | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """Collect batches until every class has ``2 * size // n_classes`` samples (or the data end), then subsample.
 
@@ -168,19 +186,37 @@ def probe_from_batches(
     the probe's ``size`` is split over them alone; token ids padded per batch are joined with ``pad_id``.  The global RNG state is saved and restored, so drawing the
     probe from a shuffling DataLoader does not change the training run's randomness.
 
+    ``on_classless``: where a batch has no class per sample (multi-label, soft, regression or token labels, or
+    none), the probe becomes one cloud, every label :data:`~lightning_topo.monitoring.batches.NO_CLASS`, and
+    ``on_classless(why)`` is told once; without it, such a batch raises ``ValueError``.
+
     Example:
         >>> batches = [{"x": torch.randn(8, 2), "label": torch.arange(8) % 4} for _ in range(3)]
         >>> x, y = probe_from_batches(batches, size=4, classes=[1, 3])
         >>> x.shape, sorted(y.tolist())
         (torch.Size([4, 2]), [1, 1, 3, 3])
+        >>> x, y = probe_from_batches([torch.randn(8, 2)] * 3, size=5, on_classless=print)
+        found no labels (looked for labels, label, y, target, targets, or a tuple's second item)
+        >>> x.shape, y.tolist()
+        (torch.Size([5, 2]), [-1, -1, -1, -1, -1])
     """
     reader = reader or BatchReader()
     wanted = None if classes is None else torch.tensor(sorted({int(c) for c in classes}))
     xs: list[ModelInputs] = []
     ys: list[torch.Tensor] = []
+    one_cloud = False
     with torch.random.fork_rng(devices=[]):
         for i, batch in enumerate(batches):
-            x, y = reader.split(batch)
+            if on_classless is None:
+                x, y = reader.split(batch)
+            else:
+                x, y, why = reader.read(batch)
+                if y is None and not one_cloud:
+                    one_cloud, wanted = True, None
+                    on_classless(why or "")
+            if one_cloud:  # every point one cloud: label 0 while counting
+                y = torch.zeros(n_samples(x), dtype=torch.long)
+                ys = [torch.zeros_like(part) for part in ys]
             y = y.detach().cpu().reshape(-1)
             if wanted is not None:
                 keep = torch.nonzero(torch.isin(y, wanted)).flatten()
@@ -204,7 +240,7 @@ def probe_from_batches(
                 "the data's labels (classes=[...]) or let the monitor choose (classes=N)"
             )
     idx = balanced_indices(y, size, seed)
-    return take(x, idx), y[idx]
+    return take(x, idx), (torch.full_like(y[idx], NO_CLASS) if one_cloud else y[idx])
 
 
 def output_width(
@@ -255,6 +291,8 @@ def probe_of_classes(
     if classes is None:
         return probe
     x, y = probe
+    if bool((y == NO_CLASS).all()):
+        raise ValueError(f"classes={classes!r} needs class labels, and the probe given has none (labels=None)")
     present = torch.unique(y).tolist()
     shown = ", ".join(map(str, present[:20])) + (f", ... ({len(present)} labels)" if len(present) > 20 else "")
     if isinstance(classes, int):
@@ -339,6 +377,7 @@ def draw_probe(
     output_key: Any = None,
     info: Callable[[str], Any] | None = None,
     least: int | None = None,
+    one_cloud: bool = False,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """The probe of a fit: :func:`probe_from_batches` over the classes that ``classes`` names (every class: ``None``).
 
@@ -348,7 +387,9 @@ def draw_probe(
     otherwise). ``least``: with ``classes=None``, the fewest points a class needs (the monitor's ``k + 1``); when
     the model's classes would get fewer each (100 classes in 1,000 points), the probe holds
     ``size // max(least, 100)`` of them instead, spread evenly (seeded) over the labels of the first batch, and
-    ``info`` is told.
+    ``info`` is told. ``one_cloud``: batches with no class per sample (multi-label, soft, regression or token
+    labels, or none) give a probe of one cloud (labels :data:`~lightning_topo.monitoring.batches.NO_CLASS`), and
+    ``info`` says why, instead of a ``ValueError``.
     """
     batches, where = first_loader(batches)
     reader = reader or BatchReader()
@@ -360,8 +401,10 @@ def draw_probe(
             first = next(iter(batches), None)
         if first is None:
             raise ValueError("the training data yielded no batch to draw the probe from")
-        example, labels = reader.split(first)
-        if classes is not None:
+        example, labels = reader.split(first, classless=one_cloud)
+        if bool((labels == NO_CLASS).all()):
+            pass  # no classes to choose among: probe_from_batches makes it one cloud and says why
+        elif classes is not None:
             chosen = resolve_classes(classes, model, example, seed, reader.forward, output_key)
         else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
             width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
@@ -370,11 +413,26 @@ def draw_probe(
             if count is not None and count < len(present):
                 chosen = [int(present[i]) for i in choose_classes(len(present), count, seed)]
                 automatic = True
+    why: list[str] = []
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
     probe = probe_from_batches(
-        batches, size, seed, max_batches=max_batches, reader=reader, classes=chosen, pad_id=token_pad_id(model)
+        batches,
+        size,
+        seed,
+        max_batches=max_batches,
+        reader=reader,
+        classes=chosen,
+        pad_id=token_pad_id(model),
+        on_classless=why.append if one_cloud else None,
     )
-    if automatic and info is not None:
+    if why and info is not None:
+        ignored = f"; classes={classes!r} is not used" if classes is not None else ""
+        info(
+            f"{reader.owner} reads no class per sample in a training batch ({why[0]}), so it measures the probe's "
+            f"{len(probe[1])} points as one cloud, class 'all'{ignored}. For a cloud per class, pass label_key=... "
+            "(where class labels are) or probe=(inputs, labels), e.g. clean images with their classes"
+        )
+    elif automatic and info is not None:
         shown = ", ".join(map(str, chosen[:6])) + (" ..." if len(chosen) > 6 else "")
         info(
             f"{reader.owner}: {size} probe points would give each of the model's {width} classes "

@@ -59,7 +59,8 @@ def draw_monitor_probe(
     """The points to measure: the ``given`` probe (on the host; kept to ``classes`` when it was given, by
     :func:`~lightning_topo.monitoring.probe.probe_of_classes`), else a seeded, class-balanced draw of ``size``
     points from the Trainer's training data (its first loader of several, which ``info`` is told; ``least``: the
-    fewest points a class needs, see :func:`~lightning_topo.monitoring.probe.draw_probe`)."""
+    fewest points a class needs, see :func:`~lightning_topo.monitoring.probe.draw_probe`). Training batches with no
+    class per sample (multi-label, soft, regression or token labels, or none) give one cloud, and ``info`` says why."""
     if given is not None:
         x, y = given  # y: checked_probe's flat labels on the host
         return to_host(x), y  # to_host: a no-op view for a CPU tensor
@@ -68,7 +69,9 @@ def draw_monitor_probe(
         loader = trainer.datamodule.train_dataloader()
     if loader is None:
         raise ValueError("BettiMonitor found no training data to draw its probe from; pass probe=(inputs, labels)")
-    return draw_probe(loader, size, model, seed, reader, classes, output_key=output_key, info=info, least=least)
+    return draw_probe(
+        loader, size, model, seed, reader, classes, output_key=output_key, info=info, least=least, one_cloud=True
+    )
 
 
 class ProbeStore:

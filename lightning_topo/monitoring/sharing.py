@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from lightning_topo.monitoring.batches import NO_CLASS
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.measurement import Measurement
 
@@ -22,8 +23,9 @@ __all__ = ["class_clouds", "gather", "share"]
 
 
 def class_clouds(labels: torch.Tensor, per_class: bool) -> dict[str, torch.Tensor | None]:
-    """``{cloud: probe rows}``: one cloud per class (``"0"``, ``"1"``, ...), or ``{"all": None}`` for the whole probe."""
-    if not per_class:
+    """``{cloud: probe rows}``: one cloud per class (``"0"``, ``"1"``, ...), or ``{"all": None}`` for the whole probe
+    (also a probe whose points have no class, :data:`~lightning_topo.monitoring.batches.NO_CLASS`)."""
+    if not per_class or bool((labels == NO_CLASS).all()):
         return {"all": None}
     return {str(int(c)): torch.nonzero(labels == c).flatten() for c in torch.unique(labels)}
 

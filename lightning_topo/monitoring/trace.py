@@ -257,7 +257,7 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
         raise ValueError(
             f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
             f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
-            "input_keys and forward_fn. (If the model cannot run on its training batches either, they do not fit "
+            "input_keys, label_key (a batch's labels are left out of the inputs) and forward_fn. (If the model cannot run on its training batches either, they do not fit "
             "the model, e.g. an image size other than the one it was built for, and no monitor option will help.)"
         ) from error
     trace.samples = n_samples(example)

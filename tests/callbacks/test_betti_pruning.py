@@ -257,8 +257,8 @@ def test_scoring_outside_a_fit_needs_a_probe_and_checks_it():
     with pytest.raises(RuntimeError, match=r"score needs a probe: call pruner.set_probe\(model, inputs, labels\)"):
         pruner.score(model)
     x = torch.randn(30, 1, 12, 12)
-    with pytest.raises(ValueError, match="one-hot labels: pass labels.argmax"):
-        pruner.set_probe(model, x, torch.eye(2)[torch.arange(30) % 2])
+    with pytest.raises(ValueError, match=r"one class per point, shape \(n,\), got float32 labels of shape \(30, 2\)$"):
+        pruner.set_probe(model, x, torch.ones(30, 2))  # multi-hot: no hint of labels=None, which the pruner refuses
     pruner.set_probe(model, x, torch.arange(30) % 2)
     assert pruner.score(model)["features.block1.conv"].shape == (4,)
 

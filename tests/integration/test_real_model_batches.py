@@ -4,6 +4,7 @@ BCE labels and a one-logit binary head (timm)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,13 @@ def test_float_bce_labels_are_classes_to_the_monitor(tmp_path: Path) -> None:
     assert set(monitor.history[-1]["betti"]["logits"]) == {"0", "1"}
 
 
-def test_soft_labels_are_refused_with_the_reason(tmp_path: Path) -> None:
+def test_soft_labels_are_one_cloud_and_the_reason_is_told(tmp_path: Path, caplog: Any) -> None:
     x, y = torch.randn(32, 3, 32, 32), torch.rand(32)  # soft targets: not classes
     monitor = BettiMonitor(probe_size=20, k=4, log_figure=False, layers="blocks")
-    with pytest.raises(ValueError, match="fractional floats .*not classes"):
+    with caplog.at_level(logging.INFO):
         quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(OneLogit(), DataLoader(list(zip(x, y)), 16))
+    assert "fractional floats (soft targets" in caplog.text  # the fit used to stop here at train start
+    assert set(monitor.history[-1]["betti"]["logits"]) == {"all"}
 
 
 def test_pruning_measures_a_one_logit_model_by_the_sign_of_its_logit() -> None:
