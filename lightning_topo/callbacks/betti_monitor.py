@@ -24,7 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, attention_mask, take
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, take
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
@@ -39,7 +39,7 @@ from lightning_topo.monitoring.logger_output import (
     writes_anywhere,
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
-from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey
+from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, TokenMask, feature_lengths
 from lightning_topo.monitoring.probe import check_classes, checked_probe, probe_of_classes
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
@@ -137,7 +137,8 @@ class BettiMonitor(TopoCallback):
         token_pooling: for ``(batch, tokens, features)`` outputs: ``None`` flattens tokens, ``"mean"``
             averages them, ``"first"`` keeps the first (CLS) token, ``"last"`` the last (a causal model's). With an
             ``attention_mask`` in the batch, ``"mean"`` and ``"last"`` read only the tokens it keeps (padding never
-            moves a point). A 1-d convolution's ``(batch, channels, steps)`` output is pooled over its steps
+            moves a point); an encoder-decoder's decoder layers and logits read its ``decoder_attention_mask``
+            (none: every position). A 1-d convolution's ``(batch, channels, steps)`` output is pooled over its steps
             (:mod:`~lightning_topo.monitoring.layouts`).
         distance_dtype: ``"float64"`` (the exact route's numbers) or ``"float32"`` (faster on consumer GPUs).
         log_figure: add the figures to TensorBoard loggers. They are redrawn at a measurement only while drawing
@@ -328,8 +329,8 @@ class BettiMonitor(TopoCallback):
         watched = watched_layers(
             model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
         )
-        mask = attention_mask(example)
-        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info, mask)
+        masks = TokenMask.of_inputs(example, feature_lengths(model))
+        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info, masks)
         return watched
 
     def _resubmit_restored(self) -> None:

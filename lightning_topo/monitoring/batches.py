@@ -11,7 +11,9 @@ used by the monitor's probe, its forward passes and :class:`~lightning_topo.call
 2. **model inputs**: ``input_keys`` if given (one key: that tensor; several: a dict, or a tuple for indices);
    else a mapping's first of ``x``, ``image``, ``images``, ``input``, ``inputs`` (today's convention, one tensor),
    or all its other tensors (a Hugging Face batch, labels left out); else a tuple's first item, or the batch
-   itself when it is one tensor.
+   itself when it is one tensor. An encoder-decoder model's batch without ``decoder_input_ids`` gets them from
+   its token labels, as Hugging Face's ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by
+   :func:`decoder_inputs_of`): the decoder sees what it sees in training.
 3. **the call**: ``forward_fn(module, inputs)`` if given; else ``module(x)`` for a tensor, ``module(**inputs)``
    for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple.
 
@@ -51,6 +53,7 @@ __all__ = [
     "attention_mask",
     "call_model",
     "concat",
+    "decoder_inputs_of",
     "describe_inputs",
     "n_samples",
     "one_hot_classes",
@@ -187,6 +190,27 @@ def primary_tensor(inputs: ModelInputs) -> torch.Tensor:
 
 #: Keys whose padding value is the model's pad token id; every other padded tensor is padded with 0.
 TOKEN_ID_KEYS = ("input_ids", "decoder_input_ids")
+#: Keys of an encoder-decoder batch's decoder inputs.
+DECODER_KEYS = ("decoder_input_ids", "decoder_inputs_embeds")
+
+
+def decoder_inputs_of(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """How an encoder-decoder model makes its decoder's inputs from token labels: the
+    ``prepare_decoder_input_ids_from_labels`` of the model or a submodule (every Hugging Face seq2seq model: T5,
+    BART, Marian, ...; a LightningModule that wraps one), as ``DataCollatorForSeq2Seq`` uses it; else ``None``.
+
+    Example:
+        >>> class Seq2Seq(nn.Module):
+        ...     def prepare_decoder_input_ids_from_labels(self, labels):
+        ...         return torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1].clamp(min=0)], 1)
+        >>> decoder_inputs_of(nn.Sequential(Seq2Seq()))(torch.tensor([[5, 6, -100]])).tolist()
+        [[0, 5, 6]]
+    """
+    for module in model.modules():
+        prepare = getattr(module, "prepare_decoder_input_ids_from_labels", None)
+        if callable(prepare):
+            return lambda labels: prepare(labels=labels)
+    return None
 
 
 def _pad_to(tensor: torch.Tensor, shape: Sequence[int], value: float = 0) -> torch.Tensor:
@@ -303,6 +327,8 @@ class BatchReader:
         label_key: the batch's labels: a mapping key, attribute or tuple index (``None``: the rule).
         forward_fn: ``forward_fn(module, inputs) -> output``, instead of the default call.
         owner: the callback's name, for error messages.
+        decoder_inputs: ``decoder_inputs(token_labels) -> decoder_input_ids`` (:func:`decoder_inputs_of` the
+            model), for mapping batches that hold no decoder inputs of their own (``input_keys=None`` only).
 
     Example:
         >>> reader = BatchReader(input_keys=(0, 1), label_key=2)
@@ -315,6 +341,7 @@ class BatchReader:
     label_key: str | int | None = None
     forward_fn: ForwardFn | None = None
     owner: str = "BettiMonitor"
+    decoder_inputs: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         keys = self.input_keys
@@ -386,7 +413,7 @@ class BatchReader:
             elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
                 label_key = 1
         labels = None if label_key is None else _as_labels(self._pick(batch, label_key))
-        inputs = self._inputs(batch, mapping, label_key)
+        inputs = self._with_decoder_inputs(self._inputs(batch, mapping, label_key), labels)
         if label_key is None:
             return inputs, None, f"found no labels (looked for {', '.join(LABEL_KEYS)}, or a tuple's second item)"
         if labels is None:
@@ -408,6 +435,22 @@ class BatchReader:
                 f"{n_samples(inputs)} inputs",
             )
         return inputs, labels, None
+
+    def _with_decoder_inputs(self, inputs: ModelInputs, labels: torch.Tensor | None) -> ModelInputs:
+        """``inputs`` and, for an encoder-decoder model whose batch holds token labels but no decoder inputs, the
+        ``decoder_input_ids`` made from those labels (``-100`` positions become the pad token)."""
+        if (
+            self.decoder_inputs is None
+            or self.input_keys is not None
+            or not isinstance(inputs, dict)
+            or any(key in inputs for key in DECODER_KEYS)
+            or labels is None
+            or labels.dim() != 2
+            or labels.is_floating_point()
+            or len(labels) != n_samples(inputs)
+        ):
+            return inputs
+        return {**inputs, "decoder_input_ids": self.decoder_inputs(labels)}
 
     def _inputs(self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int | None) -> ModelInputs:
         if self.input_keys is not None:

@@ -35,7 +35,6 @@ from lightning_topo.monitoring.batches import (
     ForwardFn,
     ModelInputs,
     as_model_input,
-    attention_mask,
     call_model,
     n_samples,
     primary_tensor,
@@ -102,9 +101,9 @@ def layer_profile(
 
 
 def _token_mask(model: nn.Module, batch: ModelInputs) -> TokenMask | None:
-    """The batch's attention mask, readable at every layer's token count (an audio model's frames too)."""
-    mask = attention_mask(batch)
-    return None if mask is None else TokenMask(mask, feature_lengths(model))
+    """The batch's attention masks, readable at every layer's token count (an audio model's frames too, an
+    encoder-decoder's decoder layers at the decoder's mask: :meth:`.TokenMask.for_layer`)."""
+    return TokenMask.of_inputs(batch, feature_lengths(model))
 
 
 def _malloc_trim() -> Callable[[], Any]:
@@ -244,7 +243,8 @@ def _hooked_pass(
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                found[name] = reduce(output, None, token_pooling, rows, mask, name in channels_first)
+                layer_mask = None if mask is None else mask.for_layer(name)
+                found[name] = reduce(output, None, token_pooling, rows, layer_mask, name in channels_first)
 
         return reduce_here
 
@@ -260,7 +260,8 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, mask, False)
+        logits_mask = None if mask is None else mask.for_layer(LOGITS)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, logits_mask, False)
     return found
 
 
@@ -342,7 +343,9 @@ def _stored_passes(
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    flat = per_sample(select_tensor(current[name], key), pooling, rows, mask, name in channels_first)
+                    layer_mask = None if mask is None else mask.for_layer(name)
+                    tensor = select_tensor(current[name], key)
+                    flat = per_sample(tensor, pooling, rows, layer_mask, name in channels_first)
                     chunks[name].append(flat)
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"

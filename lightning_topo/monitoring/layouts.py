@@ -121,16 +121,21 @@ def _shown(names: Sequence[str]) -> str:
 
 
 def unmasked_layers(
-    model: nn.Module, trace: ForwardTrace, layers: Sequence[str], mask: torch.Tensor, channels_first: Sequence[str]
+    model: nn.Module,
+    trace: ForwardTrace,
+    layers: Sequence[str],
+    mask: torch.Tensor | TokenMask,
+    channels_first: Sequence[str],
 ) -> list[str]:
-    """The three-dimensional ``layers`` whose tokens the batch's attention ``mask`` (of the traced example) cannot
-    be read at (:meth:`~lightning_topo.monitoring.outputs.TokenMask.of`): pooling averages their padding too."""
-    reader = TokenMask(mask, feature_lengths(model))
+    """The three-dimensional ``layers`` whose tokens the batch's attention ``mask`` (of the traced example; a
+    :class:`~lightning_topo.monitoring.outputs.TokenMask` for an encoder-decoder's two) cannot be read at
+    (:meth:`~lightning_topo.monitoring.outputs.TokenMask.of`): pooling averages their padding too."""
+    reader = mask if isinstance(mask, TokenMask) else TokenMask(mask, feature_lengths(model))
     found = []
     for name in layers:
         shape = trace.shapes.get(name)
         if name not in (INPUT, LOGITS) and shape is not None and len(shape) == 3:
-            if reader.of(shape[2] if name in channels_first else shape[1]) is None:
+            if reader.for_layer(name).of(shape[2] if name in channels_first else shape[1]) is None:
                 found.append(name)
     return found
 
@@ -141,11 +146,11 @@ def steps_pooled_layers(
     layers: Sequence[str],
     token_pooling: str | None,
     info: Callable[[str], Any] | None = None,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | TokenMask | None = None,
 ) -> list[str]:
     """The :func:`channels_first_layers` that ``token_pooling`` must pool over their steps (none without pooling:
     flattening reads every layout alike); with ``info``, the monitor says which they are, and, given the traced
-    example's attention ``mask``, which pooled layers the mask cannot reach (:func:`unmasked_layers`)."""
+    example's attention ``mask`` (or masks), which pooled layers the mask cannot reach (:func:`unmasked_layers`)."""
     if token_pooling is None:
         return []
     found = channels_first_layers(model, trace, layers)
@@ -159,7 +164,15 @@ def steps_pooled_layers(
     unmasked = (
         unmasked_layers(model, trace, layers, mask, found) if mask is not None and token_pooling != "first" else []
     )
-    if unmasked:
+    decoder_side = isinstance(mask, TokenMask) and mask.encoder_decoder and mask.decoder is None
+    if unmasked and decoder_side and all("encoder" not in name.split(".") for name in unmasked):
+        info(
+            f"BettiMonitor: the batches hold no decoder_attention_mask, so token_pooling={token_pooling!r} reads "
+            f"every decoder position of {len(unmasked)} watched decoder layers ({_shown(unmasked)}), the padding "
+            "of padded targets too (the encoder's mask is not theirs); a decoder_attention_mask in the batches, or "
+            "targets of one length, avoids it"
+        )
+    elif unmasked:
         info(
             f"BettiMonitor: the attention mask cannot be read at the tokens of {len(unmasked)} watched layers "
             f"({_shown(unmasked)}), so token_pooling={token_pooling!r} reads their padding too; a probe of equal "

@@ -170,9 +170,14 @@ def feature_lengths(model: torch.nn.Module) -> tuple[LengthMap, ...]:
     return ()
 
 
+#: An encoder-decoder batch's decoder inputs: their presence makes every layer outside the encoder decoder-side.
+_DECODER_INPUTS = ("decoder_input_ids", "decoder_inputs_embeds")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)  # it holds a tensor: identity, not elementwise ==
 class TokenMask:
-    """A batch's ``(batch, length)`` attention mask, read at any layer's own token count (:meth:`of`).
+    """A batch's ``(batch, length)`` attention mask, read at any layer's own token count (:meth:`of`), and, for an
+    encoder-decoder batch, its decoder's mask, read at the decoder's layers (:meth:`for_layer`).
 
     Example:
         >>> frames = TokenMask(torch.tensor([[1, 1, 1, 1, 0, 0]]), (lambda n: n // 2,))  # two samples a frame
@@ -180,9 +185,41 @@ class TokenMask:
         ([[1, 1, 1, 1, 0, 0]], [[1, 1, 0]], None)
     """
 
-    mask: torch.Tensor
+    mask: torch.Tensor | None
     #: maps from input lengths to the lengths of layers with fewer tokens (:func:`feature_lengths`), tried in order
     lengths: tuple[LengthMap, ...] = ()
+    #: an encoder-decoder batch's ``decoder_attention_mask`` (``None``: it has none, or the batch has no decoder)
+    decoder: torch.Tensor | None = None
+    #: whether the batch feeds a decoder (it holds ``decoder_input_ids`` or ``decoder_inputs_embeds``)
+    encoder_decoder: bool = False
+
+    @classmethod
+    def of_inputs(cls, inputs: Any, lengths: tuple[LengthMap, ...] = ()) -> TokenMask | None:
+        """The masks of a batch's model inputs (a mapping's ``attention_mask`` and ``decoder_attention_mask``), or
+        ``None`` where it has neither.
+
+        Example:
+            >>> seq2seq = {"input_ids": torch.ones(1, 3), "attention_mask": torch.ones(1, 3), "decoder_input_ids": torch.ones(1, 3)}
+            >>> reader = TokenMask.of_inputs(seq2seq)
+            >>> reader.for_layer("model.encoder.block.0").of(3).tolist(), reader.for_layer("model.decoder.block.0").of(3)
+            ([[1.0, 1.0, 1.0]], None)
+        """
+        if not isinstance(inputs, Mapping):
+            return None
+        mask, decoder = inputs.get("attention_mask"), inputs.get("decoder_attention_mask")
+        mask = mask if isinstance(mask, torch.Tensor) else None
+        decoder = decoder if isinstance(decoder, torch.Tensor) else None
+        if mask is None and decoder is None:
+            return None
+        return cls(mask, lengths, decoder, any(key in inputs for key in _DECODER_INPUTS))
+
+    def for_layer(self, name: str) -> TokenMask:
+        """The mask that a layer's tokens are read with: an encoder-decoder batch's decoder-side layers (every
+        layer outside an ``encoder`` module, the logits too) read the decoder's mask (none given: every position
+        counts), never the encoder's, whose tokens are not theirs."""
+        if not self.encoder_decoder or "encoder" in name.split("."):
+            return self
+        return TokenMask(self.decoder)
 
     def of(self, tokens: int) -> torch.Tensor | None:
         """The mask of a layer with ``tokens`` tokens: the mask itself when its length is theirs; the first
@@ -190,6 +227,8 @@ class TokenMask:
         length to ``tokens`` (the frames of an audio model's feature extractor, padding on the right; a clip too
         short for a frame of its own keeps the first); else ``None`` (no mask fits). A map that raises or does not
         return one length per sample (a model's own, of another signature) is passed over."""
+        if self.mask is None:
+            return None
         length = self.mask.shape[1]
         if length == tokens:
             return self.mask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from lightning_topo.monitoring.batches import (
     ModelInputs,
     call_model,
     concat,
+    decoder_inputs_of,
     n_samples,
     one_hot_classes,
     take,
@@ -393,6 +395,8 @@ def draw_probe(
     """
     batches, where = first_loader(batches)
     reader = reader or BatchReader()
+    if reader.decoder_inputs is None:  # an encoder-decoder model's decoder inputs, from its batches' token labels
+        reader = dataclasses.replace(reader, decoder_inputs=decoder_inputs_of(model))
     if where is not None and info is not None:
         info(f"{reader.owner}: the fit has several training loaders; its probe is drawn from the first ({where})")
     chosen, automatic = None, False

@@ -1,0 +1,140 @@
+"""Encoder-decoder models as users train them (tiny Hugging Face T5 and BART, built here, no download): batches of
+``input_ids``, ``attention_mask`` and token ``labels`` padded with -100, as ``DataCollatorForSeq2Seq`` pads them.
+
+The probe's decoder gets its inputs from the labels, as the collator and the model make them in training (T5
+could not be run on the probe at all before: it needs ``decoder_input_ids``), and the decoder's layers are
+pooled over the decoder's own positions, never with the encoder's attention mask, whose tokens are not theirs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from helpers.trainers import quiet_trainer
+from helpers.user_models import HFClassifier
+from torch.utils.data import DataLoader
+
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring import NO_CLASS
+from lightning_topo.monitoring.clouds import reduce_clouds
+from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.topology import numpy_neighbour_lists
+
+transformers = pytest.importorskip("transformers")
+
+
+def _t5() -> Any:
+    config = transformers.T5Config(
+        vocab_size=50, d_model=16, d_kv=8, d_ff=32, num_layers=2, num_heads=2, pad_token_id=0,
+        decoder_start_token_id=0,
+    )  # fmt: skip
+    return transformers.T5ForConditionalGeneration(config)
+
+
+def _bart() -> Any:
+    config = transformers.BartConfig(
+        vocab_size=50, d_model=16, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32,
+    )  # fmt: skip
+    return transformers.BartForConditionalGeneration(config)
+
+
+def _lengths(n: int, longest: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.randint(2, longest + 1, (n,), generator=generator)
+
+
+def _seq2seq_batches(n: int = 64, batch_size: int = 16) -> list[dict[str, torch.Tensor]]:
+    """Sources padded with the pad id 0 beside their attention mask, targets padded with -100 (the collator's)."""
+    generator = torch.Generator().manual_seed(0)
+    source = torch.randint(2, 50, (n, 12), generator=generator)
+    mask = (torch.arange(12) < _lengths(n, 12, generator)[:, None]).long()
+    target = torch.randint(2, 50, (n, 7), generator=generator)
+    target = target.masked_fill(torch.arange(7) >= _lengths(n, 7, generator)[:, None], -100)
+    return [
+        {"input_ids": (source * mask)[i : i + batch_size], "attention_mask": mask[i : i + batch_size],
+         "labels": target[i : i + batch_size]}
+        for i in range(0, n, batch_size)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [_t5, _bart], ids=["t5", "bart"])
+def test_a_seq2seq_model_is_measured_with_the_decoder_inputs_it_trains_on(
+    make: Any, tmp_path: Path, caplog: Any
+) -> None:
+    torch.manual_seed(0)
+    model = make()
+    batches = _seq2seq_batches()
+    monitor = BettiMonitor(log_figure=False, probe_size=48, k=4, layers="blocks", token_pooling="mean")
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(
+            HFClassifier(model), DataLoader(batches, batch_size=None)
+        )
+    inputs, labels = monitor.probe
+    assert set(inputs) == {"input_ids", "attention_mask", "decoder_input_ids"}
+    assert bool((labels == NO_CLASS).all())  # token labels: one cloud
+    targets = torch.cat([b["labels"] for b in batches])
+    for row in range(0, len(labels), 7):  # each point's decoder inputs are its own targets, shifted right
+        source = inputs["input_ids"][row]
+        match = torch.nonzero((torch.cat([b["input_ids"] for b in batches]) == source).all(1)).flatten()
+        expected = model.prepare_decoder_input_ids_from_labels(labels=targets[match[:1]])
+        assert torch.equal(inputs["decoder_input_ids"][row], expected[0])
+        assert int(inputs["decoder_input_ids"][row].min()) >= 0  # -100 became the pad token
+    decoder = [name for name in monitor.watched_layers if ".decoder." in name]
+    assert len(decoder) == 2 and any(".encoder." in name for name in monitor.watched_layers)
+    assert "no decoder_attention_mask" in caplog.text and "the encoder's mask is not theirs" in caplog.text
+    assert len(monitor.history) == 2
+    for entry in monitor.history:  # every layer measured, none skipped with a reason
+        assert set(entry["betti"]) == set(monitor.watched_layers)
+        assert all(isinstance(cloud["all"], list) and cloud["all"][0] >= 1 for cloud in entry["betti"].values())
+
+
+def _pooled(model: Any, batch: dict[str, torch.Tensor], layer: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """The layer's output of each sample, averaged over the positions ``mask`` keeps (``None``: all)."""
+    module = dict(model.named_modules())[layer]
+    found: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, a, out: found.append(select_tensor(out)))
+    with torch.no_grad():
+        model(**batch)
+    handle.remove()
+    tokens = found[-1]
+    if mask is None:
+        return tokens.mean(1)
+    return (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("decoder_mask", [False, True], ids=["no decoder mask", "decoder_attention_mask"])
+def test_decoder_layers_are_never_pooled_with_the_encoders_mask(decoder_mask: bool) -> None:
+    """Source and target of one length (8), so the encoder's mask would fit the decoder's tokens: it used to be
+    applied there, averaging the wrong positions of every padded source."""
+    torch.manual_seed(0)
+    model = _t5().eval()
+    generator = torch.Generator().manual_seed(1)
+    mask = (torch.arange(8) < _lengths(30, 8, generator)[:, None]).long()
+    batch = {
+        "input_ids": torch.randint(2, 50, (30, 8), generator=generator) * mask,
+        "attention_mask": mask,
+        "decoder_input_ids": torch.randint(2, 50, (30, 8), generator=generator),
+    }
+    own = None
+    if decoder_mask:
+        own = (torch.arange(8) < _lengths(30, 8, generator)[:, None]).long()
+        batch["decoder_attention_mask"] = own
+    layers = ["encoder.block.1", "decoder.block.1", "logits"]
+    found = reduce_clouds(model, batch, {"all": None}, {"all": layers}, k=4, token_pooling="mean")
+    for layer, layer_mask in [("encoder.block.1", mask), ("decoder.block.1", own), ("logits", own)]:
+        if layer == "logits":
+            with torch.no_grad():
+                logits = model(**batch).logits
+            expected = logits.mean(1) if own is None else (logits * own[..., None]).sum(1) / own.sum(1, keepdim=True)
+        else:
+            expected = _pooled(model, batch, layer, layer_mask)
+        lists = numpy_neighbour_lists(expected.double().numpy(), k=4)
+        assert found[(layer, "all")].indices.tolist() == lists.indices.tolist(), layer
+    wrong = _pooled(model, batch, "decoder.block.1", mask)  # what the encoder's mask made of the decoder
+    assert (
+        numpy_neighbour_lists(wrong.double().numpy(), k=4).indices.tolist()
+        != found[("decoder.block.1", "all")].indices.tolist()
+    )
