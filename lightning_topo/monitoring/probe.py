@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from lightning_topo.monitoring.batches import (
     NO_CLASS,
@@ -31,6 +33,7 @@ __all__ = [
     "choose_classes",
     "draw_probe",
     "first_loader",
+    "own_iteration",
     "group_by_class",
     "output_width",
     "probe_from_batches",
@@ -351,6 +354,27 @@ def first_loader(loaders: Any) -> tuple[Any, str | None]:
             loaders = loaders[0]
 
 
+def own_iteration(loader: Any) -> Any:
+    """``loader`` to iterate without touching the training loop's iterator: a ``DataLoader`` with persistent workers
+    hands every ``iter()`` its one cached iterator, which Lightning has started for the epoch before the callbacks'
+    ``on_train_start``, so a probe drawn from it would take (and reset) that epoch's batches. Such a loader is
+    copied with workers of its own, started and stopped for the draw as a loader without persistent workers starts
+    them; any other loader is returned as it is.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> loader = DataLoader(list(range(8)), batch_size=4, num_workers=1, persistent_workers=True)
+        >>> copy = own_iteration(loader)
+        >>> copy is not loader, copy.persistent_workers, copy.dataset is loader.dataset
+        (True, False, True)
+    """
+    if not isinstance(loader, DataLoader) or not loader.persistent_workers or loader.num_workers == 0:
+        return loader
+    copied = copy.copy(loader)  # the same dataset, sampler and collate_fn
+    copied.__dict__.update(persistent_workers=False, _iterator=None)  # DataLoader forbids setting these after init
+    return copied
+
+
 #: The fewest points of a class cloud when the monitor chooses the classes itself (:func:`draw_probe`'s ``least``).
 AUTOMATIC_CLASS_POINTS = 100
 
@@ -394,6 +418,7 @@ def draw_probe(
     ``info`` says why, instead of a ``ValueError``.
     """
     batches, where = first_loader(batches)
+    batches = own_iteration(batches)  # never the training loop's own iterator (persistent workers)
     reader = reader or BatchReader()
     if reader.decoder_inputs is None:  # an encoder-decoder model's decoder inputs, from its batches' token labels
         reader = dataclasses.replace(reader, decoder_inputs=decoder_inputs_of(model))

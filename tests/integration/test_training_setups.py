@@ -119,3 +119,30 @@ def test_without_a_logger_the_monitor_says_where_its_numbers_are(tmp_path: Path,
             trainer.fit(NetClassifier(Layers()), DataLoader(blobs(), batch_size=64))
         assert (notice in caplog.text) is said, options
         assert monitor.history and "betti/logits/class_0/b0" in trainer.callback_metrics
+
+
+class _CountedSteps(NetClassifier):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__(net)
+        self.steps_per_epoch: dict[int, int] = {}
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        epoch = self.current_epoch
+        self.steps_per_epoch[epoch] = self.steps_per_epoch.get(epoch, 0) + 1
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_loader_with_persistent_workers_keeps_every_batch_of_the_first_epoch(tmp_path: Path) -> None:
+    """Lightning starts the epoch's iterator before ``on_train_start``, and a loader with persistent workers hands
+    every ``iter()`` that one iterator: the probe was drawn from it, so epoch 0 trained on 2 of its 6 batches (1 when
+    shuffled), silently, and the run's weights differed from the same run without the monitor."""
+    weights = []
+    for callbacks in ([], [BettiMonitor(probe_size=64, k=6, log_figure=False)]):
+        torch.manual_seed(0)
+        model = _CountedSteps(Layers())
+        loader = DataLoader(blobs(192), batch_size=32, shuffle=True, num_workers=2, persistent_workers=True)
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=callbacks).fit(model, loader)
+        assert model.steps_per_epoch == {0: 6, 1: 6}
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+    assert len(callbacks[0].history) == 2 and [e["step"] for e in callbacks[0].history] == [6, 12]
