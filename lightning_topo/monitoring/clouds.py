@@ -352,8 +352,23 @@ def _stored_passes(
                     chunks[name].clear()
             current.clear()
         for name in group:
-            found[name] = failed.get(name) or _reduce(torch.cat(chunks.pop(name)), None, None, topology)
+            found[name] = failed.get(name) or _joined_reduce(chunks.pop(name), name, topology)
     return found
+
+
+def _joined_reduce(chunks: list[torch.Tensor], name: str, topology: Mapping[str, Any]) -> NeighbourLists | str:
+    """One layer's outputs of a cloud's probe batches joined and reduced, or the reason they cannot be joined: a
+    width that changes with the batch is no point per sample (CLIP's ``logits_per_image``: each image's similarity
+    to the batch's texts)."""
+    widths = sorted({chunk.shape[1] for chunk in chunks})
+    if len(widths) > 1:
+        return (
+            f"its width changes with the probe batch ({', '.join(map(str, widths))} values per sample), so a "
+            f"sample's output depends on the others in its batch (a similarity matrix, as CLIP's logits_per_image): "
+            "no point per sample; "
+            + ("output_key=... picks another output (image_embeds, say)" if name == LOGITS else "watch another layer")
+        )
+    return _reduce(torch.cat(chunks), None, None, topology)
 
 
 def _members(inputs: ModelInputs, selector: torch.Tensor | None) -> ModelInputs:
@@ -477,7 +492,8 @@ def reduce_clouds(
         calls = {name: entry[0] for name, entry in profile.items()}
         # a batched pass holds its widest layer's outputs for every sample, and their copy in the distance dtype
         itemsize = torch.empty((), dtype=distance_dtype).element_size()
-        widest = max((values * max(size, itemsize) for _, values, size in map(profile.get, wanted)), default=0)
+        shapes = (profile.get(name, (1, 0, itemsize)) for name in wanted)  # a layer that did not run: nothing held
+        widest = max((values * max(size, itemsize) for _, values, size in shapes), default=0)
         for group in _cloud_batches(clouds, layers_per_cloud, batch_size, metric, widest, memory_budget):
             if len(group) > 1:
                 members = _members(inputs, torch.cat([_indices(clouds[cloud]) for cloud in group]))

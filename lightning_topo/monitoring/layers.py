@@ -285,7 +285,8 @@ def resolve_layers(
     ``layers`` is ``None`` (the default rule), ``"activations"``, ``"blocks"``, or a list of module names, glob
     patterns, ``"input"``, ``"logits"`` and the two rule names; a name inside a ``torch.compile``'d module matches
     with or without torch's ``_orig_mod`` (``"net.fc1"`` finds ``net._orig_mod.fc1``). A pattern that matches
-    nothing raises a ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks.
+    nothing raises a ``ValueError`` listing the names; so does ``"blocks"`` on a model without repeated blocks, and
+    a pattern whose every match never runs in the forward pass (a glob's matches that never run are passed over).
     ``trace`` is the model's :func:`~lightning_topo.monitoring.trace.trace_forward` on ``example`` when one was
     made already.
     """
@@ -339,7 +340,8 @@ def resolve_layers(
         uncalled = [m for m in matches if m not in (INPUT, LOGITS) and position(m) == uncalled_position]
         if uncalled and len(uncalled) == len(matches):
             raise ValueError(f"layer {pattern!r} is never called in the forward pass ({', '.join(uncalled)})")
-        chosen += [m for m in matches if m not in chosen]
+        # a glob's matches that never run (a dropout the fused attention skips) hold no output: passed over
+        chosen += [m for m in matches if m not in chosen and m not in uncalled]
     ranked = sorted((m for m in chosen if m not in (INPUT, LOGITS)), key=position)
     rule = layers if isinstance(layers, str) else "names"
     return ([INPUT] if INPUT in chosen else []) + ranked + ([LOGITS] if LOGITS in chosen else []), rule

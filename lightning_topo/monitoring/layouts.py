@@ -135,7 +135,8 @@ def unmasked_layers(
     for name in layers:
         shape = trace.shapes.get(name)
         if name not in (INPUT, LOGITS) and shape is not None and len(shape) == 3:
-            if reader.for_layer(name).of(shape[2] if name in channels_first else shape[1]) is None:
+            layer_mask = reader.for_layer(name)  # None: no mask is the layer's (an image tower's patches)
+            if layer_mask is not None and layer_mask.of(shape[2] if name in channels_first else shape[1]) is None:
                 found.append(name)
     return found
 

@@ -172,6 +172,9 @@ def feature_lengths(model: torch.nn.Module) -> tuple[LengthMap, ...]:
 
 #: An encoder-decoder batch's decoder inputs: their presence makes every layer outside the encoder decoder-side.
 _DECODER_INPUTS = ("decoder_input_ids", "decoder_inputs_embeds")
+#: Where Hugging Face's vision-language models (CLIP, SigLIP, BLIP, LLaVA ...) keep their image tower: its tokens
+#: are patches, which the batch's (text) attention mask does not describe.
+_IMAGE_TOWERS = ("vision_model", "vision_tower", "vision_encoder", "visual", "image_encoder", "image_model")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # it holds a tensor: identity, not elementwise ==
@@ -192,6 +195,8 @@ class TokenMask:
     decoder: torch.Tensor | None = None
     #: whether the batch feeds a decoder (it holds ``decoder_input_ids`` or ``decoder_inputs_embeds``)
     encoder_decoder: bool = False
+    #: whether the batch holds images (``pixel_values``) beside the text the mask belongs to
+    with_images: bool = False
 
     @classmethod
     def of_inputs(cls, inputs: Any, lengths: tuple[LengthMap, ...] = ()) -> TokenMask | None:
@@ -211,13 +216,24 @@ class TokenMask:
         decoder = decoder if isinstance(decoder, torch.Tensor) else None
         if mask is None and decoder is None:
             return None
-        return cls(mask, lengths, decoder, any(key in inputs for key in _DECODER_INPUTS))
+        encoder_decoder = any(key in inputs for key in _DECODER_INPUTS)
+        return cls(mask, lengths, decoder, encoder_decoder, isinstance(inputs.get("pixel_values"), torch.Tensor))
 
-    def for_layer(self, name: str) -> TokenMask:
+    def for_layer(self, name: str) -> TokenMask | None:
         """The mask that a layer's tokens are read with: an encoder-decoder batch's decoder-side layers (every
         layer outside an ``encoder`` module, the logits too) read the decoder's mask (none given: every position
-        counts), never the encoder's, whose tokens are not theirs."""
-        if not self.encoder_decoder or "encoder" in name.split("."):
+        counts), never the encoder's, whose tokens are not theirs; the image tower of a batch with images and text
+        (a ``vision_model``, ``vision_tower`` ...) reads none (``None``): its patches have no padding.
+
+        Example:
+            >>> clip = TokenMask.of_inputs({"input_ids": torch.ones(1, 5), "attention_mask": torch.ones(1, 5), "pixel_values": torch.ones(1, 3, 4, 4)})
+            >>> clip.for_layer("vision_model.encoder.layers.0"), clip.for_layer("text_model.encoder.layers.0") is clip
+            (None, True)
+        """
+        parts = name.split(".")
+        if self.with_images and any(part in _IMAGE_TOWERS for part in parts):
+            return None
+        if not self.encoder_decoder or "encoder" in parts:
             return self
         return TokenMask(self.decoder)
 

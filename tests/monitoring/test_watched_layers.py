@@ -85,3 +85,34 @@ def test_layers_blocks_is_suggested_only_where_the_blocks_hold_a_row_per_sample(
     assert found == ["logits"]
     assert "2 of the chosen layers give no row per sample" in said[0] and "layers='blocks'" not in said[0]
     assert "(its 2 chosen layers hold no row per sample, and no repeated block holds one)" in warned[0]
+
+
+class _SkipsItsDropout(nn.Module):
+    """Attention as fused kernels run it: ``self.dropout`` exists but the forward pass never calls it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query, self.key, self.dropout = nn.Linear(4, 4), nn.Linear(4, 4), nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.query(x) * self.key(x)
+
+
+def test_a_glob_passes_over_the_modules_it_matches_that_never_run() -> None:
+    """A glob that matched a never-called dropout used to skip every measurement of the fit (the uncalled layer had
+    no output to size the passes by); a pattern whose every match never runs still raises."""
+    import pytest
+
+    from lightning_topo.callbacks import BettiMonitor
+
+    net = nn.Sequential(_SkipsItsDropout(), nn.ReLU(), nn.Linear(4, 2))
+    x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0))
+    assert watched_layers(net, ["0.*"], x, call_model, include_input=False) == ["0.query", "0.key"]
+    monitor = BettiMonitor(layers=["0.*"], k=4, log_figure=False)
+    monitor.set_probe(x, torch.arange(60) % 2, model=net)
+    result = monitor.compute(net)["betti"]
+    assert set(result) == {"input", "0.query", "0.key"} and all(
+        isinstance(v, list) for c in result.values() for v in c.values()
+    )
+    with pytest.raises(ValueError, match=r"layer '0.dropout' is never called in the forward pass"):
+        watched_layers(net, ["0.dropout"], x, call_model, include_input=False)
