@@ -10,7 +10,8 @@ used by the monitor's probe, its forward passes and :class:`~lightning_topo.call
    none) are an error, or :data:`NO_CLASS` for the monitor, which then measures its probe as one cloud.
 2. **model inputs**: ``input_keys`` if given (one key: that tensor; several: a dict, or a tuple for indices);
    else a mapping's first of ``x``, ``image``, ``images``, ``input``, ``inputs`` (today's convention, one tensor),
-   or all its other tensors (a Hugging Face batch, labels left out); else a tuple's first item, or the batch
+   or all its other tensors (a Hugging Face batch, labels and other targets such as a question-answering head's
+   ``start_positions`` left out); else a tuple's first item, or the batch
    itself when it is one tensor. An encoder-decoder model's batch without ``decoder_input_ids`` gets them from
    its token labels, as Hugging Face's ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by
    :func:`decoder_inputs_of`): the decoder sees what it sees in training.
@@ -43,6 +44,7 @@ from torch import nn
 
 __all__ = [
     "LABEL_KEYS",
+    "TARGET_KEYS",
     "NO_CLASS",
     "TOKEN_ID_KEYS",
     "POSITIONAL_KEYS",
@@ -59,6 +61,7 @@ __all__ = [
     "one_hot_classes",
     "pin",
     "primary_tensor",
+    "shift_right",
     "take",
     "to_host",
     "whole_number_classes",
@@ -73,6 +76,8 @@ ForwardFn = Callable[[nn.Module, Any], Any]
 NO_CLASS = -1
 
 LABEL_KEYS = ("labels", "label", "y", "target", "targets")
+#: Targets of Hugging Face heads that are not ``labels``: never model inputs (given, the model computes a loss).
+TARGET_KEYS = ("start_positions", "end_positions", "next_sentence_label", "sentence_order_label", "mc_labels")
 POSITIONAL_KEYS = ("x", "image", "images", "input", "inputs")
 _PRIMARY_KEYS = ("pixel_values", "input_ids", "input_values", "inputs_embeds", *POSITIONAL_KEYS)
 
@@ -196,8 +201,10 @@ DECODER_KEYS = ("decoder_input_ids", "decoder_inputs_embeds")
 
 def decoder_inputs_of(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """How an encoder-decoder model makes its decoder's inputs from token labels: the
-    ``prepare_decoder_input_ids_from_labels`` of the model or a submodule (every Hugging Face seq2seq model: T5,
-    BART, Marian, ...; a LightningModule that wraps one), as ``DataCollatorForSeq2Seq`` uses it; else ``None``.
+    ``prepare_decoder_input_ids_from_labels`` of the model or a submodule (T5, BART, Marian, ...; a LightningModule
+    that wraps one), as ``DataCollatorForSeq2Seq`` uses it; else, for a Hugging Face encoder-decoder whose forward
+    shifts its labels itself (Whisper, Speech2Text, Blenderbot), :func:`shift_right` with its config's
+    ``decoder_start_token_id`` and ``pad_token_id``; else ``None``.
 
     Example:
         >>> class Seq2Seq(nn.Module):
@@ -210,7 +217,24 @@ def decoder_inputs_of(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
         prepare = getattr(module, "prepare_decoder_input_ids_from_labels", None)
         if callable(prepare):
             return lambda labels: prepare(labels=labels)
+    for module in model.modules():  # Whisper, Speech2Text, Blenderbot ...: the shift is inside their forward
+        config = getattr(module, "config", None)
+        start, pad = getattr(config, "decoder_start_token_id", None), getattr(config, "pad_token_id", None)
+        if getattr(config, "is_encoder_decoder", False) is True and isinstance(start, int) and isinstance(pad, int):
+            return lambda labels: shift_right(labels, start, pad)
     return None
+
+
+def shift_right(labels: torch.Tensor, start: int, pad: int) -> torch.Tensor:
+    """Token labels as a decoder's inputs: shifted one place right behind ``start``, ``-100`` (ignored) as ``pad``,
+    as Hugging Face's ``shift_tokens_right`` makes them.
+
+    Example:
+        >>> shift_right(torch.tensor([[7, 8, -100]]), start=2, pad=0).tolist()
+        [[2, 7, 8]]
+    """
+    shifted = torch.cat([torch.full_like(labels[:, :1], start), labels[:, :-1]], dim=1)
+    return shifted.masked_fill(shifted == -100, pad)
 
 
 def _pad_to(tensor: torch.Tensor, shape: Sequence[int], value: float = 0) -> torch.Tensor:
@@ -469,7 +493,10 @@ class BatchReader:
                 inputs = {
                     key: value
                     for key, value in mapping.items()
-                    if key != label_key and key not in LABEL_KEYS and isinstance(value, torch.Tensor)
+                    if key != label_key
+                    and key not in LABEL_KEYS
+                    and key not in TARGET_KEYS
+                    and isinstance(value, torch.Tensor)
                 }
         elif isinstance(batch, (tuple, list)) and batch:  # (x, y, ...), or (x,) of unlabelled data
             inputs = batch[0]

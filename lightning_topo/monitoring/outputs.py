@@ -7,8 +7,8 @@ Real models return more than a tensor: ``{"logits": ..., "features": ...}``, nam
 1. a tensor is taken as it is;
 2. with ``key`` given: a string is a dict key or an attribute name (``"logits"``, ``"last_hidden_state"``), an
    integer an index into a tuple or list, a callable is called on the output;
-3. otherwise: a mapping's or object's ``logits`` entry if it has one, else its first tensor, looking into nested
-   tuples, lists, mappings and dataclasses in order.
+3. otherwise: a mapping's or object's ``logits`` entry if it has one, else its first tensor with a dimension (a
+   0-d ``loss`` is passed over), looking into nested tuples, lists, mappings and dataclasses in order.
 
 Example:
     >>> import torch
@@ -46,9 +46,10 @@ TOKEN_POOLING = (None, "mean", "first", "last")
 _LOGITS = "logits"
 
 
-def _first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
+def _first_tensor(value: Any, depth: int = 0, scalars: bool = False) -> torch.Tensor | None:
+    """The first tensor in ``value``, nested; 0-d tensors (a loss) only with ``scalars``."""
     if isinstance(value, torch.Tensor):
-        return value
+        return value if scalars or value.dim() > 0 else None
     if depth > 4:
         return None
     if isinstance(value, Mapping):
@@ -60,7 +61,7 @@ def _first_tensor(value: Any, depth: int = 0) -> torch.Tensor | None:
     else:
         return None
     for child in children:
-        found = _first_tensor(child, depth + 1)
+        found = _first_tensor(child, depth + 1, scalars)
         if found is not None:
             return found
     return None
@@ -96,8 +97,9 @@ def select_tensor(output: Any, key: OutputKey = None) -> torch.Tensor:
         chosen = output[_LOGITS]
     elif not isinstance(output, Mapping) and isinstance(getattr(output, _LOGITS, None), torch.Tensor):
         chosen = output.logits
-    else:
+    else:  # a 0-d loss first (a question-answering output's) is no point per sample: the next tensor is
         chosen = _first_tensor(output)
+        chosen = chosen if chosen is not None else _first_tensor(output, scalars=True)
     if not isinstance(chosen, torch.Tensor):
         raise TypeError(
             f"found no tensor in an output of type {type(output).__name__}"

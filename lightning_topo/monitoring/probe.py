@@ -459,7 +459,7 @@ def draw_probe(
         info(
             f"{reader.owner} reads no class per sample in a training batch ({why[0]}), so it measures the probe's "
             f"{len(probe[1])} points as one cloud, class 'all'{ignored}. For a cloud per class, pass label_key=... "
-            "(where class labels are) or probe=(inputs, labels), e.g. clean images with their classes"
+            "(where class labels are) or probe=(inputs, labels), e.g. clean samples with their classes"
         )
     elif automatic and info is not None:
         shown = ", ".join(map(str, chosen[:6])) + (" ..." if len(chosen) > 6 else "")

@@ -185,3 +185,25 @@ def test_a_one_cloud_run_resumes_on_the_same_points(tmp_path: Path) -> None:
     assert all(torch.equal(a, b) for a, b in zip(resumed.probe, first.probe))  # restored, not redrawn
     assert [e["epoch"] for e in resumed.history] == [0, 1]
     assert set(resumed.history[-1]["betti"]["input"]) == {"all"}
+
+
+def test_a_question_answering_head_is_measured_on_its_logits_not_its_loss(tmp_path: Path, caplog: Any) -> None:
+    """SQuAD-style batches hold start_positions and end_positions, no labels: they are the head's targets, not model
+    inputs (given, the model returned a 0-d loss first, and the logits layer was skipped at every measurement)."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
+    )
+    generator = torch.Generator().manual_seed(0)
+    ids, starts = torch.randint(3, 50, (64, 12), generator=generator), torch.randint(0, 6, (64,), generator=generator)
+    batches = [
+        {"input_ids": ids[i : i + 16], "attention_mask": torch.ones(16, 12, dtype=torch.long),
+         "start_positions": starts[i : i + 16], "end_positions": starts[i : i + 16] + 3}
+        for i in range(0, 64, 16)
+    ]  # fmt: skip
+    model = HFClassifier(transformers.BertForQuestionAnswering(config))  # training_step: self(**batch).loss
+    monitor = _fit(tmp_path, caplog, model, DataLoader(batches, batch_size=None), probe_size=48, k=4, layers="blocks")
+    _assert_one_cloud(monitor)
+    assert set(monitor.probe[0]) == {"input_ids", "attention_mask"}
+    assert monitor.watched_layers[-1] == "logits" and all("logits" in e["betti"] for e in monitor.history)

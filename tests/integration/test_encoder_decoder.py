@@ -138,3 +138,35 @@ def test_decoder_layers_are_never_pooled_with_the_encoders_mask(decoder_mask: bo
         numpy_neighbour_lists(wrong.double().numpy(), k=4).indices.tolist()
         != found[("decoder.block.1", "all")].indices.tolist()
     )
+
+
+def test_whisper_which_shifts_its_labels_inside_its_forward_gets_them_shifted_for_the_probe(
+    tmp_path: Path,
+) -> None:
+    """Whisper has no prepare_decoder_input_ids_from_labels: its decoder inputs are its config's start token and the
+    labels, shifted as its own shift_tokens_right does; the fit stopped at train start before."""
+    from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
+    torch.manual_seed(0)
+    config = transformers.WhisperConfig(
+        vocab_size=60, num_mel_bins=8, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, d_model=16, max_source_positions=16,
+        max_target_positions=32, pad_token_id=50, bos_token_id=51, eos_token_id=52, decoder_start_token_id=53,
+    )  # fmt: skip
+    model = transformers.WhisperForConditionalGeneration(config)
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(3, 50, (48, 8), generator=generator)
+    labels = labels.masked_fill(torch.arange(8) >= _lengths(48, 8, generator)[:, None], -100)
+    features = torch.randn(48, 8, 32, generator=generator)
+    batches = [{"input_features": features[i : i + 16], "labels": labels[i : i + 16]} for i in range(0, 48, 16)]
+    monitor = BettiMonitor(log_figure=False, probe_size=48, k=4, layers="blocks", token_pooling="mean")
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(
+        HFClassifier(model), DataLoader(batches, batch_size=None)
+    )
+    inputs, _ = monitor.probe
+    order = [int(torch.nonzero((features == row).all(-1).all(-1))[0]) for row in inputs["input_features"]]
+    expected = shift_tokens_right(labels[order], config.pad_token_id, config.decoder_start_token_id)
+    assert torch.equal(inputs["decoder_input_ids"], expected)
+    assert sum(".decoder." in name for name in monitor.watched_layers) == 2
+    entry = monitor.history[-1]
+    assert set(entry["betti"]) == set(monitor.watched_layers)
