@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -242,6 +243,7 @@ class BettiMonitor(TopoCallback):
         self._distributed = False
         self._restored: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
+        self._trainer: weakref.ref[Any] | None = None  # the Trainer of the run the state above belongs to
 
     # ------------------------------------------------------------------------------ public state
     @property
@@ -275,6 +277,30 @@ class BettiMonitor(TopoCallback):
             self._watched = self._resolve_watched(model)
 
     # ------------------------------------------------------------------------------ set-up (every rank)
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        # one monitor in the callbacks of several Trainers (a sweep): each Trainer's fit is a run of its own, with its
+        # own probe and history; a second fit of the same Trainer continues the first (epochs 2, 3 ...)
+        if stage != "fit":
+            return
+        previous = self._trainer() if self._trainer is not None else None
+        if self._trainer is not None and previous is not trainer:
+            self._start_new_run()
+        self._trainer = weakref.ref(trainer)
+
+    def _start_new_run(self) -> None:
+        """Forget the previous Trainer's run: its history (the list a caller holds keeps it), the probe drawn from its
+        data (a ``probe=`` given stays) and its probe file; a checkpoint this fit resumes from restores its own."""
+        if self.history:
+            rank_zero_info(
+                "BettiMonitor: a new Trainer fits with this monitor, so its history starts anew (the previous run's "
+                f"{len(self.history)} measurement{'s' if len(self.history) > 1 else ''} stay in the list you hold) "
+                "and its probe is drawn from this fit's data"
+            )
+        self.history = []
+        self._probe, self._probe_restored, self._restored = None, False, []
+        self._probe_store = ProbeStore(rank_zero_warn)
+        self._watched, self._channels_first, self._layout_written = [], [], set()
+
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self._is_global_zero = trainer.is_global_zero
         self._figures.reset()
@@ -575,5 +601,5 @@ class BettiMonitor(TopoCallback):
     def __getstate__(self) -> dict[str, Any]:
         # deep copies and pickling (checkpointing callbacks, spawn launchers) leave the live workers behind
         state = dict(self.__dict__)
-        state.update(_runner=None, _pending=deque(), _figures=FigureSchedule())
+        state.update(_runner=None, _pending=deque(), _figures=FigureSchedule(), _trainer=None)
         return state

@@ -146,3 +146,27 @@ def test_a_loader_with_persistent_workers_keeps_every_batch_of_the_first_epoch(t
         weights.append(model.state_dict())
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
     assert len(callbacks[0].history) == 2 and [e["step"] for e in callbacks[0].history] == [6, 12]
+
+
+def test_one_monitor_in_a_sweep_of_trainers_starts_a_run_per_trainer(tmp_path: Path, caplog) -> None:
+    """The same callback object in every Trainer of a sweep used to keep the first fit's probe (a second data set
+    was measured on the first one's points; another input width stopped the fit) and to append its epochs again
+    (history epochs 0, 0); a second fit of the same Trainer still continues the first."""
+    monitor = BettiMonitor(probe_size=64, k=6, log_figure=False)
+    first = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
+    first.fit(NetClassifier(Layers()), DataLoader(blobs(seed=0), batch_size=64))
+    first_history, first_probe = monitor.history, monitor.probe
+    first.fit_loop.max_epochs = 2
+    first.fit(NetClassifier(Layers()), DataLoader(blobs(seed=0), batch_size=64))  # the same Trainer: continued
+    assert [entry["epoch"] for entry in monitor.history] == [0, 1] and monitor.probe is first_probe
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(
+            NetClassifier(Layers()), DataLoader(blobs(seed=1), batch_size=64)
+        )
+    assert "a new Trainer fits with this monitor, so its history starts anew" in caplog.text
+    assert [entry["epoch"] for entry in monitor.history] == [0] and len(first_history) == 2
+    assert torch.equal(monitor.probe[0], group_by_class(*draw_probe(DataLoader(blobs(seed=1)), 64, Layers()))[0])
+    wide = NetClassifier(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2)))  # another input width
+    data = torch.utils.data.TensorDataset(torch.randn(128, 6), torch.arange(128) % 2)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(wide, DataLoader(data, batch_size=64))
+    assert monitor.probe[0].shape[1] == 6 and len(monitor.history) == 1
