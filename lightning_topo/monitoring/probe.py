@@ -254,9 +254,14 @@ def output_width(
     """The number of the model's outputs per sample (its classes, for a classifier), from a pass on two samples."""
     from lightning_topo.monitoring.hooks import forward_with_hooks
     from lightning_topo.monitoring.outputs import per_sample, select_tensor
+    from lightning_topo.monitoring.trace import unrunnable
 
     result: dict[str, Any] = {}
-    forward_with_hooks(model, take(inputs, slice(0, 2)), {}, result=result, forward=forward)
+    example = take(inputs, slice(0, 2))
+    try:
+        forward_with_hooks(model, example, {}, result=result, forward=forward)
+    except Exception as error:  # the first call on the probe when classes are chosen: a configuration error
+        raise unrunnable(model, example, error) from error
     return int(per_sample(select_tensor(result["output"], output_key)).shape[1])
 
 

@@ -32,7 +32,7 @@ from lightning_topo.monitoring.batches import (
 from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
 from lightning_topo.monitoring.outputs import select_tensor
 
-__all__ = ["ForwardTrace", "forward_order", "trace_forward"]
+__all__ = ["ForwardTrace", "forward_order", "trace_forward", "unrunnable"]
 
 
 @dataclass
@@ -254,14 +254,22 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
             trace = _traced_pass(model, inputs, forward, operations=False)
             trace.saw_operations = False
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
-        raise ValueError(
-            f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, two samples): "
-            f"{type(error).__name__}: {error}. The probe must hold what the model takes: check probe=(inputs, labels), "
-            "input_keys, label_key (a batch's labels are left out of the inputs) and forward_fn. (If the model cannot run on its training batches either, they do not fit "
-            "the model, e.g. an image size other than the one it was built for, and no monitor option will help.)"
-        ) from error
+        raise unrunnable(model, example, error) from error
     trace.samples = n_samples(example)
     return trace
+
+
+def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> ValueError:
+    """The error for a model that cannot run on the probe's first samples ``example``: the inputs, the model's own
+    error, and the options that say what the model takes."""
+    return ValueError(
+        f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, "
+        f"{n_samples(example)} samples): {type(error).__name__}: {error}. The probe must hold what the model takes: "
+        "check probe=(inputs, labels), input_keys, label_key (a batch's labels are left out of the inputs) and "
+        "forward_fn (a forward that takes keyword arguments only: forward_fn=lambda module, x: module(x=x)). (If the "
+        "model cannot run on its training batches either, they do not fit the model, e.g. an image size other than "
+        "the one it was built for, and no monitor option will help.)"
+    )
 
 
 def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, operations: bool) -> ForwardTrace:

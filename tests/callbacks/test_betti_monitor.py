@@ -393,8 +393,29 @@ def test_compute_outside_a_fit_says_what_it_needs_and_resolves_layers_on_the_mod
 def test_a_probe_the_model_cannot_take_is_named_at_train_start(tmp_path):
     monitor = BettiMonitor(probe=(torch.zeros(20, 3), torch.arange(20) % 2), k=3, log_figure=False)
     trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor])
-    with pytest.raises(ValueError, match=r"could not be run on the probe's inputs \(float32 \(2, 3\), two samples\)"):
+    with pytest.raises(ValueError, match=r"could not be run on the probe's inputs \(float32 \(2, 3\), 2 samples\)"):
         trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=32))
+
+
+class KeywordOnly(TinyNet):
+    def forward(self, *, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x)
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(x=batch[0]), batch[1])
+
+
+def test_a_forward_of_keyword_arguments_only_gets_the_way_to_call_it_at_train_start(tmp_path):
+    """Where classes are chosen, the model was first called outside the friendly error: a bare TypeError ended the
+    fit. Both first calls now name the inputs and the way out, which then works."""
+    data = DataLoader(blobs(), batch_size=32)
+    for options in ({}, {"classes": 2}):
+        monitor = BettiMonitor(probe_size=64, k=4, log_figure=False, **options)
+        with pytest.raises(ValueError, match=r"could not be run.*forward_fn=lambda module, x: module\(x=x\)"):
+            quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(KeywordOnly(), data)
+        monitor = BettiMonitor(probe_size=64, k=4, log_figure=False, forward_fn=lambda m, x: m(x=x), **options)
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(KeywordOnly(), data)
+        assert monitor.history and "logits" in monitor.history[-1]["betti"]
 
 
 def test_mlp_classifier_in_a_yaml_recipe_gets_the_monitor(tmp_path, monkeypatch):
