@@ -244,6 +244,7 @@ class BettiMonitor(TopoCallback):
         self._restored: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         self._trainer: weakref.ref[Any] | None = None  # the Trainer of the run the state above belongs to
+        self._measured_in_fit = 0  # epochs this fit has measured (none by its end: said)
 
     # ------------------------------------------------------------------------------ public state
     @property
@@ -333,6 +334,7 @@ class BettiMonitor(TopoCallback):
         if self._num_workers_given is None:
             self.num_workers = 0 if device_of(pl_module).type == "cpu" else _default_workers()
         self._resubmit_restored()
+        self._measured_in_fit = 0
         if not writes_anywhere(trainer.loggers):
             rank_zero_info(
                 "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
@@ -448,6 +450,7 @@ class BettiMonitor(TopoCallback):
             self._drain(trainer, block=False)
         if not self._monitored(trainer):
             return
+        self._measured_in_fit += 1
         start = time.perf_counter()
         if not distributed:
             while len(self._pending) >= self.max_pending:  # a slow monitor makes training wait
@@ -481,6 +484,13 @@ class BettiMonitor(TopoCallback):
             self._figures.draw(self._job_runner(), self.history, self._watched, list(self.dims))
         self._figures.flush(trainer.loggers, block=True, warn=rank_zero_warn)
         self._close(cancel=False)
+        if not self._measured_in_fit:
+            n = self.every_n_epochs
+            when = "every epoch" if n == 1 else f"once every {n} epochs (the ends of epochs {n - 1}, {2 * n - 1}, ...)"
+            rank_zero_warn(
+                f"BettiMonitor measured no epoch of this fit: it measures {when} and the fit ended before one of them "
+                "did (max_epochs, max_steps or an early stop); lower every_n_epochs to see this run's topology"
+            )
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if trainer.world_size == 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -416,6 +417,22 @@ def test_a_forward_of_keyword_arguments_only_gets_the_way_to_call_it_at_train_st
         monitor = BettiMonitor(probe_size=64, k=4, log_figure=False, forward_fn=lambda m, x: m(x=x), **options)
         quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(KeywordOnly(), data)
         assert monitor.history and "logits" in monitor.history[-1]["betti"]
+
+
+def test_a_fit_that_ends_before_its_first_measured_epoch_says_so(tmp_path):
+    """every_n_epochs=5 with max_epochs=2 (or an early stop) left the history empty, silently."""
+    notices = {}
+    for every in (5, 2):
+        monitor = BettiMonitor(probe_size=64, k=4, every_n_epochs=every, log_figure=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(
+                TinyNet(), DataLoader(blobs(), batch_size=32)
+            )
+        notices[every] = [str(w.message) for w in caught if "measured no epoch of this fit" in str(w.message)]
+        assert len(monitor.history) == (0 if every == 5 else 1)
+    assert len(notices[5]) == 1 and "once every 5 epochs (the ends of epochs 4, 9, ...)" in notices[5][0]
+    assert notices[2] == []
 
 
 def test_mlp_classifier_in_a_yaml_recipe_gets_the_monitor(tmp_path, monkeypatch):
