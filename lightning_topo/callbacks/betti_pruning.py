@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +81,12 @@ class BettiPruning(TopoCallback):
         recalibrate_batches: training batches over which every BatchNorm's running statistics are re-estimated
             right after the surgery (no gradient step; 0 keeps the stale ones). Stale statistics cost much of
             a pruned model's accuracy (the docs' pruning results measure how much).
-        fine_tune_epochs: epochs of fine-tuning after pruning (single-process training only).
+        fine_tune_epochs: epochs of fine-tuning after pruning (single-process training only). An epoch is the
+            fit's: the fitting Trainer's ``limit_train_batches`` applies, and ``fast_dev_run`` fine-tunes its
+            number of batches only (and saves nothing to ``save_path``). On a training loader with no length
+            (an endless stream) and no ``limit_train_batches``, the fit was one epoch cut at ``max_steps``, so a
+            fine-tuning epoch is that long too; with no ``max_steps`` either, fine-tuning is skipped with a
+            warning rather than never ending.
         fine_tune_lr: the learning rate of every parameter group while fine-tuning; ``None`` continues at the
             rates the fit ended with (a decayed schedule is not restarted from its top).
         max_accuracy_drop: if validation accuracy drops by more than this (a fraction, 0.005 = 0.5 points)
@@ -250,6 +256,7 @@ class BettiPruning(TopoCallback):
 
         If the surgery, the fine-tuning or the measurements fail, the trained model is restored with a loud
         warning (single-process training; under DDP the error is raised, as one rank cannot restore alone).
+        An interrupt (Ctrl-C, ``SystemExit``) restores it too, then is raised again: a Ctrl-C always stops the run.
         """
         backup = snapshot(pl_module)
         latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
@@ -271,6 +278,13 @@ class BettiPruning(TopoCallback):
             )
             del unpruned
             pruned_acc = after["val_acc"] if pruned_acc is None else pruned_acc
+        except (KeyboardInterrupt, SystemExit) as interrupt:  # Lightning turns a Ctrl-C in a fit into SystemExit
+            restore(pl_module, backup)
+            rank_zero_warn(
+                f"\n!!! BettiPruning was interrupted ({type(interrupt).__name__}) while pruning or fine-tuning; the "
+                "trained, UNPRUNED model was restored before the run stops. !!!"
+            )
+            raise
         except Exception as error:  # the trained model is worth more than the pruning: never lose it
             restore(pl_module, backup)
             if trainer.world_size > 1:
@@ -295,13 +309,23 @@ class BettiPruning(TopoCallback):
             )
         self._report(trainer, plan, sizes, scores, before, after, pruned_acc, kept_unpruned)
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
-            try:
-                save_pruned(pl_module, self.save_path)
-            except Exception as error:  # a full disk, a module that cannot be pickled: the model in memory is fine
-                rank_zero_warn(
-                    f"BettiPruning: could not save the pruned model to {self.save_path!r} ({type(error).__name__}: "
-                    f"{error}); the pruned model is still the one passed to fit: save its state_dict instead"
-                )
+            self._save(trainer, pl_module)
+
+    def _save(self, trainer: Any, pl_module: Any) -> None:
+        """Save the pruned model to ``save_path``, except in a ``fast_dev_run`` (which writes no checkpoint either)."""
+        if getattr(trainer, "fast_dev_run", False):
+            rank_zero_info(
+                f"BettiPruning: `fast_dev_run` mode: the pruned model is not saved to {self.save_path!r} "
+                "(checkpointing is suppressed)"
+            )
+            return
+        try:
+            save_pruned(pl_module, self.save_path)
+        except Exception as error:  # a full disk, a module that cannot be pickled: the model in memory is fine
+            rank_zero_warn(
+                f"BettiPruning: could not save the pruned model to {self.save_path!r} ({type(error).__name__}: "
+                f"{error}); the pruned model is still the one passed to fit: save its state_dict instead"
+            )
 
     # ------------------------------------------------------------------------------ helpers
     def _update_hparams(self, pl_module: Any) -> None:
@@ -341,9 +365,37 @@ class BettiPruning(TopoCallback):
         datamodule = getattr(trainer, "datamodule", None)
         return first_loader(datamodule.train_dataloader() if datamodule is not None else trainer.train_dataloader)[0]
 
+    def _fine_tune_length(self, trainer: Any) -> dict[str, Any] | None:
+        """The fine-tuning Trainer's length arguments, bounded as the fit was; ``None`` if an epoch would never end."""
+        fast_dev_run = getattr(trainer, "fast_dev_run", False)
+        if fast_dev_run:  # its number of batches, one epoch (Lightning's own rule)
+            return {"fast_dev_run": fast_dev_run}
+        limit = getattr(trainer, "limit_train_batches", 1.0)
+        length = {
+            "max_epochs": self.fine_tune_epochs,
+            "limit_train_batches": limit,
+            "limit_val_batches": getattr(trainer, "limit_val_batches", 1.0),
+        }
+        if math.isfinite(getattr(trainer, "num_training_batches", math.inf)) or limit == 0:
+            return length  # the fit's epochs had an end: so do these
+        max_steps = getattr(trainer, "max_steps", -1)
+        if max_steps is None or max_steps < 0:
+            return None
+        # an endless loader: the fit was one epoch cut at max_steps optimizer steps, so a fine-tuning epoch is as long
+        length["limit_train_batches"] = max_steps * getattr(trainer, "accumulate_grad_batches", 1)
+        return length
+
     def _fine_tune(self, trainer: Any, pl_module: Any) -> None:
         if trainer.world_size > 1:
             rank_zero_warn("BettiPruning: fine-tuning after pruning runs only in single-process training; skipped")
+            return
+        length = self._fine_tune_length(trainer)
+        if length is None:
+            rank_zero_warn(
+                "BettiPruning: fine-tuning skipped: the training loader has no length (an endless stream) and the fit "
+                "set neither limit_train_batches nor max_steps, so a fine-tuning epoch would never end. Give the "
+                "Trainer limit_train_batches=N (batches per epoch) or max_steps to fine-tune; the model stays pruned."
+            )
             return
         settings = self._fit_settings or {"accelerator": "cpu"}
         # fine-tuning continues at the learning rates the fit ended with, not at configure_optimizers' starting
@@ -352,7 +404,7 @@ class BettiPruning(TopoCallback):
         if self.fine_tune_lr is not None:
             final_lrs = [float(self.fine_tune_lr)] * len(final_lrs)
         tuner = type(trainer)(
-            max_epochs=self.fine_tune_epochs,
+            **length,
             devices=1,
             logger=False,
             enable_checkpointing=False,
