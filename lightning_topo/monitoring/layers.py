@@ -132,7 +132,38 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
         candidates = [name for name in dict.fromkeys(ran) if trace.one_row_per_sample(name)]
     rank = {name: i for i, name in enumerate(modules)}
     innermost = [c for c in candidates if not any(other.startswith(c + ".") for other in candidates)]
-    return sorted(innermost, key=rank.__getitem__)
+    blocks = sorted(innermost, key=rank.__getitem__)
+    if trace is not None:  # a block that runs once per depth (ALBERT's shared layer): a block per call
+        related = lambda name: any(_nested(name, other) for other in blocks)  # noqa: E731
+        blocks += [
+            call for name in _reused_blocks(modules, trace) if not related(name) for call in trace.call_names(name)
+        ]
+    return blocks
+
+
+def _nested(name: str, other: str) -> bool:
+    """Whether modules ``name`` and ``other`` are one, or one holds the other."""
+    return name == other or name.startswith(other + ".") or other.startswith(name + ".")
+
+
+def _reused_blocks(modules: dict[str, nn.Module], trace: ForwardTrace) -> list[str]:
+    """Modules that are blocks by their calls: a module with modules of its own (not in a stem) that runs several
+    times in a pass, each call on the output of its previous call (or of a module around or inside it, whose call
+    it was): ALBERT's one shared layer, run once per depth. Of nested ones, the outermost: the module that is
+    repeated (ALBERT's layer group), not the parts that each repetition runs (its attention)."""
+    found = []
+    for name, count in trace.calls.items():
+        if count < 2 or name not in modules or not _holds_modules(modules[name]) or _in_stem(name):
+            continue
+        calls = trace.call_names(name)
+        feeders = [trace.fed_by.get(call) for call in calls[1:-1]] + [trace.last_fed_by.get(name)]
+        chained = True
+        for previous, feeder in enumerate(feeders, start=1):  # call k + 1 ran on call k's output
+            fed, call = split_call(feeder or "")
+            chained = chained and call == previous and _nested(fed, name)
+        if chained and all(trace.one_row_per_sample(call) for call in calls):
+            found.append(name)
+    return [name for name in found if not any(name.startswith(other + ".") for other in found)]
 
 
 def _numbered_groups(model: nn.Module, trace: ForwardTrace | None) -> list[list[str]]:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_topo.callbacks import BettiMonitor, BettiPruning
 from lightning_topo.monitoring import find_blocks, is_activation, select_layers
+from lightning_topo.monitoring.outputs import select_tensor
 
 timm = pytest.importorskip("timm")
 transformers = pytest.importorskip("transformers")
@@ -314,6 +315,32 @@ def test_hugging_face_pvt_one_layer_stages_keep_their_layer() -> None:
     layers = [f"block.{k}.{n}" for k, depth in enumerate((2, 1, 2, 1)) for n in range(depth)]
     blocks = _traced_blocks(model, torch.zeros(2, 3, 64, 64))
     assert [name for name in blocks if ".block." in name] == [f"pvt.encoder.{name}" for name in layers]
+
+
+def test_albert_blocks_are_the_calls_of_its_one_shared_layer_group() -> None:
+    """ALBERT runs one layer group once per depth: layers='blocks' stopped the fit ("no repeated block"); each call,
+    on the previous call's output, is now a block (not the attention inside, which each call also runs)."""
+    config = transformers.AlbertConfig(
+        vocab_size=100, embedding_size=8, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+        intermediate_size=32, num_labels=N_CLASSES,
+    )  # fmt: skip
+    model = transformers.AlbertForSequenceClassification(config)
+    example = {"input_ids": torch.randint(0, 100, (2, SEQ)), "attention_mask": torch.ones(2, SEQ, dtype=torch.long)}
+    group = "albert.encoder.albert_layer_groups.0"
+    assert select_layers(model, "blocks", example) == [f"{group}-call1", f"{group}-call2", group, "logits"]
+    found: list[torch.Tensor] = []  # each call's hidden states: the outputs of the three depths, in order
+    handle = dict(model.named_modules())[group].register_forward_hook(
+        lambda m, a, out: found.append(select_tensor(out))
+    )
+    with torch.no_grad():
+        hidden = model.eval()(**example, output_hidden_states=True).hidden_states
+    handle.remove()
+    assert all(torch.equal(found[depth], hidden[depth + 1]) for depth in range(3))
+    siamese = nn.ModuleDict({"encoder": nn.Sequential(nn.Linear(4, 4), nn.ReLU())})  # called twice, not chained
+    pair = lambda module, x: module["encoder"](x[:, :4]) - module["encoder"](x[:, 4:])  # noqa: E731
+    assert select_layers(siamese, "activations", torch.zeros(2, 8), pair) == ["encoder.1-call1", "encoder.1", "logits"]
+    with pytest.raises(ValueError, match="has no repeated block"):
+        select_layers(siamese, "blocks", torch.zeros(2, 8), pair)
 
 
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
