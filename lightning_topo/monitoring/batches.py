@@ -4,6 +4,9 @@ Real training loops feed ``(x, y)`` tuples, dicts (``{"image": x, "label": y}``)
 (``input_ids``, ``attention_mask``, ``labels``; a ``BatchEncoding`` is a ``Mapping``) and dataclasses.  The rule,
 used by the monitor's probe, its forward passes and :class:`~lightning_topo.callbacks.BettiPruning` alike:
 
+A dataclass, or an object of the user's own with tensor attributes (``batch.x``, ``batch.y``), is read as the
+mapping of its fields or public attributes.
+
 1. **labels**: ``label_key`` if given (a key, attribute or tuple index); else a mapping's first of
    ``labels``, ``label``, ``y``, ``target``, ``targets``; else a tuple's second item. One-hot labels are read as
    their class indices; labels that are no class per sample (multi-label, soft, regression or token labels, or
@@ -319,6 +322,9 @@ def _describe(batch: Any) -> str:
         return f"{type(batch).__name__} with keys {list(batch)}"
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
         return f"dataclass {type(batch).__name__} with fields {[f.name for f in dataclasses.fields(batch)]}"
+    attributes = _public_attributes(batch)
+    if attributes is not None:
+        return f"{type(batch).__name__} with attributes {list(attributes)}"
     if isinstance(batch, (tuple, list)):
         return f"{type(batch).__name__} of {len(batch)} items ({', '.join(type(b).__name__ for b in batch)})"
     if isinstance(batch, torch.Tensor):
@@ -331,7 +337,16 @@ def _as_mapping(batch: Any) -> Mapping[str, Any] | None:
         return batch
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
         return {field.name: getattr(batch, field.name) for field in dataclasses.fields(batch)}
-    return None
+    return _public_attributes(batch)
+
+
+def _public_attributes(batch: Any) -> dict[str, Any] | None:
+    """A plain batch object's public attributes (a user's ``Batch`` class with ``.x`` and ``.y``), read as a
+    mapping when one of them is a tensor; ``None`` for anything else (tensors, tuples, objects of no tensors)."""
+    if isinstance(batch, (torch.Tensor, tuple, list, str, bytes, type)):
+        return None
+    attributes = {key: value for key, value in getattr(batch, "__dict__", {}).items() if not key.startswith("_")}
+    return attributes if any(isinstance(value, torch.Tensor) for value in attributes.values()) else None
 
 
 def _as_labels(value: Any) -> torch.Tensor | None:

@@ -170,3 +170,34 @@ def test_one_monitor_in_a_sweep_of_trainers_starts_a_run_per_trainer(tmp_path: P
     data = torch.utils.data.TensorDataset(torch.randn(128, 6), torch.arange(128) % 2)
     quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(wide, DataLoader(data, batch_size=64))
     assert monitor.probe[0].shape[1] == 6 and len(monitor.history) == 1
+
+
+class Batch:
+    """A batch class of the user's own, as a custom collate_fn returns it: attributes and a ``to`` for Lightning."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def to(self, *args, **kwargs) -> Batch:
+        return Batch(self.x.to(*args, **kwargs), self.y.to(*args, **kwargs))
+
+
+class OnBatchObjects(NetClassifier):
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self(batch.x), batch.y)
+
+
+def _batch_objects(items: list) -> Batch:
+    return Batch(torch.stack([x for x, _ in items]), torch.stack([y for _, y in items]))
+
+
+def test_a_batch_object_of_the_users_own_is_read_by_its_attributes(tmp_path: Path) -> None:
+    """An object with tensor attributes was no batch the rule could read ("found no model inputs", with a hint to
+    forward_fn that could not help): its public attributes are now read as a mapping's keys, by the same rule."""
+    loader = DataLoader(blobs(), batch_size=64, collate_fn=_batch_objects)
+    monitor = BettiMonitor(probe_size=64, k=6, log_figure=False)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(OnBatchObjects(Layers()), loader)
+    assert monitor.history and set(monitor.history[-1]["betti"]["logits"]) == {"0", "1"}
+    x, y = next(iter(DataLoader(blobs(), batch_size=256)))
+    points = {tuple(row.tolist()): int(label) for row, label in zip(x, y)}
+    assert all(points[tuple(row.tolist())] == int(label) for row, label in zip(*monitor.probe))  # x with its own y
