@@ -357,6 +357,13 @@ def resolve_layers(
                 hint = (
                     "activation module" if pattern == ACTIVATIONS else "repeated block (numbered siblings of one class)"
                 )
+                rows = [n for n in find_blocks(model) if n in trace.rows and not trace.one_row_per_sample(n)]
+                if pattern == BLOCKS and rows:  # blocks there are, but of other rows than samples
+                    hint = (
+                        f"repeated block that holds one row per sample: its blocks ({rows[0]} ...) give "
+                        f"{trace.rows[rows[0]]} rows for {trace.samples} samples (a multiple-choice model's choices, "
+                        "say)"
+                    )
                 raise ValueError(
                     f"layers={pattern!r}: {type(model).__name__} has no {hint}; name the modules to watch instead "
                     f"(glob patterns work: 'encoder.*'), e.g. among: {', '.join(available[:40])}"

@@ -65,7 +65,7 @@ def _one_row_per_sample(
         )
         info(
             f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {trace.samples} samples: "
-            "attention windows, heads or patches), so they are not watched"
+            "attention windows, heads, patches or a multiple-choice model's choices), so they are not watched"
             + ("; layers='blocks' watches the blocks that hold them" if hint() else "")
         )
     return [name for name in watched if name not in other]

@@ -343,6 +343,18 @@ def test_albert_blocks_are_the_calls_of_its_one_shared_layer_group() -> None:
         select_layers(siamese, "blocks", torch.zeros(2, 8), pair)
 
 
+def test_blocks_of_a_multiple_choice_model_are_named_with_what_their_rows_are() -> None:
+    """(batch, choices, tokens) inputs: each block gives a row per choice. layers='blocks' said the model had no
+    repeated block at all; it now names them and their rows (watching them is not supported yet)."""
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
+    )
+    model = transformers.BertForMultipleChoice(config)
+    example = {"input_ids": torch.randint(0, 100, (2, 4, SEQ)), "attention_mask": torch.ones(2, 4, SEQ)}
+    with pytest.raises(ValueError, match=r"its blocks \(bert.encoder.layer.0 ...\) give 8 rows for 2 samples"):
+        select_layers(model, "blocks", example)
+
+
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
     import torchvision
 
