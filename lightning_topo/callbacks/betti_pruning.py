@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -90,7 +91,9 @@ class BettiPruning(TopoCallback):
         fine_tune_lr: the learning rate of every parameter group while fine-tuning; ``None`` continues at the
             rates the fit ended with (a decayed schedule is not restarted from its top).
         max_accuracy_drop: if validation accuracy drops by more than this (a fraction, 0.005 = 0.5 points)
-            after fine-tuning, warn loudly and restore the unpruned weights.
+            after fine-tuning, warn loudly and restore the unpruned weights. Accuracy reads as many validation
+            batches as the fit's validation did (``limit_val_batches``); with no validation loader, none validated,
+            or an endless stream with no ``limit_val_batches`` (then with a warning), it is the probe's.
         save_path: also save the pruned model there (load it with :func:`lightning_topo.pruning.load_pruned`).
         latency_batch: batch size of the CPU latency measurement in the report.
         classes: score the filters on these classes only: a list of labels, or a number ``N`` of classes spread
@@ -261,6 +264,7 @@ class BettiPruning(TopoCallback):
         backup = snapshot(pl_module)
         latency_input = take(self._probe[0], torch.zeros(self.latency_batch, dtype=torch.long))
         try:
+            self._warn_if_validation_unread(trainer)
             unpruned = cpu_copy(pl_module)  # timed in place beside the pruned model at the end
             before = self._measure(trainer, pl_module)
             example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
@@ -376,6 +380,8 @@ class BettiPruning(TopoCallback):
             "limit_train_batches": limit,
             "limit_val_batches": getattr(trainer, "limit_val_batches", 1.0),
         }
+        if not math.isfinite(self._validation(trainer)[1]):  # an endless validation stream with no bound
+            length["limit_val_batches"] = 0
         if math.isfinite(getattr(trainer, "num_training_batches", math.inf)) or limit == 0:
             return length  # the fit's epochs had an end: so do these
         max_steps = getattr(trainer, "max_steps", -1)
@@ -430,16 +436,53 @@ class BettiPruning(TopoCallback):
             loaders = loaders[0] if loaders else None
         return loaders
 
+    def _validation(self, trainer: Any) -> tuple[Any, float]:
+        """The fit's validation loader and how many of its batches the fit read (0: none; ``math.inf``: endless)."""
+        loader = self._val_batches(trainer)
+        if loader is None:
+            return None, 0
+        counts = getattr(trainer, "num_val_batches", None)
+        if counts:  # the fit validated: Lightning's own count (limit_val_batches, fast_dev_run applied)
+            return loader, counts[0]
+        # the fit never validated (or this is no Trainer): the same count, from limit_val_batches
+        limit = getattr(trainer, "limit_val_batches", 1.0)
+        try:
+            length = len(loader)
+        except TypeError:  # an IterableDataset without __len__
+            length = math.inf
+        if isinstance(limit, int):
+            return loader, min(length, limit)
+        return loader, int(length * limit) if math.isfinite(length) else (math.inf if limit > 0 else 0)
+
+    def _accuracy_batches(self, trainer: Any) -> Iterable[tuple[ModelInputs, torch.Tensor]]:
+        """The (inputs, labels) that measure accuracy: the fit's validation batches, as many as it read; else the probe.
+
+        The probe (training images) stands in when there is no validation loader, when the fit validated on no
+        batch (``limit_val_batches=0``), and when the loader is an endless stream with no ``limit_val_batches``.
+        """
+        loader, count = self._validation(trainer)
+        if count == 0 or not math.isfinite(count):
+            return [self._probe]
+        return (self._reader.split(batch) for batch in islice(loader, int(count)))
+
+    def _warn_if_validation_unread(self, trainer: Any) -> None:
+        """Say so when an endless validation stream with no bound leaves accuracy to the probe."""
+        if not math.isfinite(self._validation(trainer)[1]):
+            rank_zero_warn(
+                "BettiPruning: the validation loader has no length (an endless stream) and the fit set no "
+                "limit_val_batches, so reading it would never end: accuracy before and after pruning (and "
+                "max_accuracy_drop) is measured on the probe's training images instead, and fine-tuning does not "
+                "validate. Give the Trainer limit_val_batches=N to measure it on N validation batches."
+            )
+
     def _tracing_forward(self, model: nn.Module, inputs: ModelInputs) -> torch.Tensor:
         """torch-pruning's tracing call: the batch rule's call, reduced to the logits tensor it can trace."""
         return select_tensor(self._reader.forward(model, inputs))
 
     def _accuracy(self, trainer: Any, model: nn.Module) -> float:
         correct = total = 0
-        loader = self._val_batches(trainer)
-        pairs = (self._reader.split(batch) for batch in loader) if loader is not None else [self._probe]
         with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
-            for inputs, labels in pairs:
+            for inputs, labels in self._accuracy_batches(trainer):
                 logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
                 correct += int((predicted_classes(logits) == labels.to(logits.device)).sum())
                 total += len(labels)
