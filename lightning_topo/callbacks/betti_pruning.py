@@ -432,9 +432,9 @@ class BettiPruning(TopoCallback):
     def _val_batches(self, trainer: Any) -> Any:
         datamodule = getattr(trainer, "datamodule", None)
         loaders = datamodule.val_dataloader() if datamodule is not None else trainer.val_dataloaders
-        if isinstance(loaders, (list, tuple)):
-            loaders = loaders[0] if loaders else None
-        return loaders
+        if isinstance(loaders, (list, tuple, dict)) and not loaders:
+            return None
+        return first_loader(loaders)[0]  # of several (a list or dict of loaders), the first, as Lightning's index 0
 
     def _validation(self, trainer: Any) -> tuple[Any, float]:
         """The fit's validation loader and how many of its batches the fit read (0: none; ``math.inf``: endless)."""

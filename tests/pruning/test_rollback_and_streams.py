@@ -97,6 +97,17 @@ def test_an_endless_validation_stream_with_no_bound_leaves_accuracy_to_the_probe
     assert data.val.passes == []  # neither the accuracy nor the fine-tuning opened the stream
 
 
+def test_of_several_validation_loaders_the_accuracy_reads_the_first() -> None:
+    """A dict of validation loaders was iterated as the loader itself: its keys were read as batches."""
+    from types import SimpleNamespace
+
+    first, other = DataLoader(images(32), batch_size=BATCH), DataLoader(images(16, seed=1), batch_size=BATCH)
+    for loaders in ({"a": first, "b": other}, [first, other], first):
+        fit = SimpleNamespace(datamodule=None, val_dataloaders=loaders, num_val_batches=[2, 1])
+        assert pruner()._validation(fit) == (first, 2)
+    assert pruner()._validation(SimpleNamespace(datamodule=None, val_dataloaders={})) == (None, 0)
+
+
 # ------------------------------------------------------------------------------------------ rollback
 class Tempered(CNNClassifier):
     """A CNN with a parameter and a buffer of its own, in no child: a temperature and a count of training batches.
