@@ -484,7 +484,7 @@ class BettiMonitor(TopoCallback):
             self._figures.draw(self._job_runner(), self.history, self._watched, list(self.dims))
         self._figures.flush(trainer.loggers, block=True, warn=rank_zero_warn)
         self._close(cancel=False)
-        if not self._measured_in_fit:
+        if not self._measured_in_fit and not getattr(trainer, "fast_dev_run", False):  # a smoke test: no notice
             n = self.every_n_epochs
             when = "every epoch" if n == 1 else f"once every {n} epochs (the ends of epochs {n - 1}, {2 * n - 1}, ...)"
             rank_zero_warn(
