@@ -365,8 +365,9 @@ def resolve_layers(
                         "say)"
                     )
                 raise ValueError(
-                    f"layers={pattern!r}: {type(model).__name__} has no {hint}; name the modules to watch instead "
-                    f"(glob patterns work: 'encoder.*'), e.g. among: {', '.join(available[:40])}"
+                    f"layers={pattern!r}: {type(model).__name__} has no {hint}; leave layers=None (the default "
+                    "chooses the activations) or name the modules to watch instead (glob patterns work: "
+                    f"'encoder.*'), e.g. among: {', '.join(available[:40])}"
                 )
         else:
             matches = [n for n in available if _name_matches(n, pattern)]
