@@ -6,38 +6,17 @@ from __future__ import annotations
 import logging
 import signal
 import warnings
-from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.image_streams import Stream, images
 from helpers.trainers import quiet_trainer
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 from lightning_topo.pruning import remove_filters
-
-
-def images(n: int = 256, seed: int = 0) -> TensorDataset:
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 2
-    x = torch.randn(n, 1, 12, 12, generator=gen)
-    x[:, 0, :6] += 2.0 * y[:, None, None]
-    return TensorDataset(x, y)
-
-
-class Stream(IterableDataset):
-    """An endless stream of the same kind of images: no length, so an epoch on it never ends by itself."""
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
-        gen = torch.Generator().manual_seed(0)
-        i = 0
-        while True:
-            y, i = i % 2, i + 1
-            x = torch.randn(1, 12, 12, generator=gen)
-            x[0, :6] += 2.0 * y
-            yield x, y
 
 
 class StepCounter(CNNClassifier):

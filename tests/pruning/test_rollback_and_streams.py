@@ -5,45 +5,19 @@ parameters and buffers too (they used to keep their fine-tuned values)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import pytest
 import torch
+from helpers.image_streams import Stream, images
 from helpers.trainers import quiet_trainer
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
 
 BATCH = 16
-
-
-def images(n: int = 128, seed: int = 0) -> TensorDataset:
-    gen = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 2
-    x = torch.randn(n, 1, 12, 12, generator=gen)
-    x[:, 0, :6] += 2.0 * y[:, None, None]
-    return TensorDataset(x, y)
-
-
-class Stream(IterableDataset):
-    """An endless stream of the same kind of images (no length); ``passes`` counts the samples each pass drew."""
-
-    def __init__(self) -> None:
-        self.passes: list[int] = []
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
-        self.passes.append(0)
-        gen = torch.Generator().manual_seed(0)
-        i = 0
-        while True:
-            y, i = i % 2, i + 1
-            x = torch.randn(1, 12, 12, generator=gen)
-            x[0, :6] += 2.0 * y
-            self.passes[-1] += 1
-            yield x, y
 
 
 class Streams(pl.LightningDataModule):
@@ -149,7 +123,7 @@ def test_a_rollback_gives_back_the_modules_own_parameter_and_buffer(tmp_path, ho
     model = Tempered(fail_fine_tuning=how == "failing fine-tuning")
     at_fit_end, guard = AtFitEnd(), pruner(max_accuracy_drop=0.3)
     trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[at_fit_end, guard])
-    loader = DataLoader(images(), batch_size=32)
+    loader = DataLoader(images(128), batch_size=32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(model, loader, loader)
@@ -165,6 +139,6 @@ def test_a_rollback_gives_back_the_modules_own_parameter_and_buffer(tmp_path, ho
     if how == "accuracy guard":  # the restored model predicts as the trained one did, not flipped
         report = guard.report
         assert report["before"]["val_acc"] >= 0.9 and report["after"]["val_acc"] <= 0.1
-        x, y = images().tensors
+        x, y = images(128).tensors
         with torch.no_grad():
             assert (model.eval()(x).argmax(1) == y).float().mean() >= 0.9
