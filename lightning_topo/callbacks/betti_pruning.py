@@ -380,10 +380,11 @@ class BettiPruning(TopoCallback):
             "limit_train_batches": limit,
             "limit_val_batches": getattr(trainer, "limit_val_batches", 1.0),
         }
-        if not math.isfinite(self._validation(trainer)[1]):  # an endless validation stream with no bound
+        if _endless(self._validation(trainer)[1]):  # an endless validation stream with no bound
             length["limit_val_batches"] = 0
-        if math.isfinite(getattr(trainer, "num_training_batches", math.inf)) or limit == 0:
-            return length  # the fit's epochs had an end: so do these
+        ran_out = _read_to_the_end(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None))
+        if math.isfinite(getattr(trainer, "num_training_batches", math.inf)) or limit == 0 or ran_out:
+            return length  # the fit's epochs had an end (a stream with no length too, that ran out): so do these
         max_steps = getattr(trainer, "max_steps", -1)
         if max_steps is None or max_steps < 0:
             return None
@@ -436,13 +437,17 @@ class BettiPruning(TopoCallback):
             return None
         return first_loader(loaders)[0]  # of several (a list or dict of loaders), the first, as Lightning's index 0
 
-    def _validation(self, trainer: Any) -> tuple[Any, float]:
-        """The fit's validation loader and how many of its batches the fit read (0: none; ``math.inf``: endless)."""
+    def _validation(self, trainer: Any) -> tuple[Any, float | None]:
+        """The fit's validation loader and how many of its batches the fit read (0: none; ``math.inf``: endless;
+        ``None``: all of them, a loader with no length that the fit's validation read to its end)."""
         loader = self._val_batches(trainer)
         if loader is None:
             return None, 0
         counts = getattr(trainer, "num_val_batches", None)
         if counts:  # the fit validated: Lightning's own count (limit_val_batches, fast_dev_run applied)
+            epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+            if not math.isfinite(counts[0]) and _read_to_the_end(getattr(epoch_loop, "val_loop", None)):
+                return loader, None  # no length, yet it ended: a finite stream (Hugging Face streaming data)
             return loader, counts[0]
         # the fit never validated (or this is no Trainer): the same count, from limit_val_batches
         limit = getattr(trainer, "limit_val_batches", 1.0)
@@ -461,13 +466,13 @@ class BettiPruning(TopoCallback):
         batch (``limit_val_batches=0``), and when the loader is an endless stream with no ``limit_val_batches``.
         """
         loader, count = self._validation(trainer)
-        if count == 0 or not math.isfinite(count):
+        if count == 0 or _endless(count):
             return [self._probe]
-        return (self._reader.split(batch) for batch in islice(loader, int(count)))
+        return (self._reader.split(batch) for batch in (loader if count is None else islice(loader, int(count))))
 
     def _warn_if_validation_unread(self, trainer: Any) -> None:
         """Say so when an endless validation stream with no bound leaves accuracy to the probe."""
-        if not math.isfinite(self._validation(trainer)[1]):
+        if _endless(self._validation(trainer)[1]):
             rank_zero_warn(
                 "BettiPruning: the validation loader has no length (an endless stream) and the fit set no "
                 "limit_val_batches, so reading it would never end: accuracy before and after pruning (and "
@@ -533,3 +538,15 @@ class BettiPruning(TopoCallback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
+
+
+def _endless(count: float | None) -> bool:
+    """Whether a count of batches is an endless stream's (``None``, a stream that ended, is not)."""
+    return count is not None and not math.isfinite(count)
+
+
+def _read_to_the_end(loop: Any) -> bool:
+    """Whether a loop of the fit (its training epoch loop, or its validation loop) last read its loader to the end:
+    Lightning's ``batch_progress.is_last_batch``, so a loader with no length that ran out is told from an endless
+    stream cut at ``max_steps`` or by a stop."""
+    return bool(getattr(getattr(loop, "batch_progress", None), "is_last_batch", False))

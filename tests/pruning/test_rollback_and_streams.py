@@ -5,6 +5,7 @@ parameters and buffers too (they used to keep their fine-tuned values)."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import lightning.pytorch as pl
 import pytest
@@ -12,7 +13,7 @@ import torch
 from helpers.image_streams import Stream, images
 from helpers.trainers import quiet_trainer
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_topo.callbacks import BettiPruning
 from lightning_topo.models import CNNClassifier
@@ -69,6 +70,50 @@ def test_an_endless_validation_stream_with_no_bound_leaves_accuracy_to_the_probe
     report = guard.report
     assert not report["kept_unpruned"] and 0.0 <= report["after"]["val_acc"] <= 1.0
     assert data.val.passes == []  # neither the accuracy nor the fine-tuning opened the stream
+
+
+class Finite(IterableDataset):
+    """A stream that ends but has no length (Hugging Face streaming data, webdataset shards); counts its passes."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.data, self.passes = images(n, seed), 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.passes += 1
+        yield from (self.data[i] for i in range(len(self.data)))
+
+
+class CountsFineTuning(CNNClassifier):
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        super().__init__(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+        self.fit_ended, self.fine_tune_steps = False, 0
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        self.fine_tune_steps += self.fit_ended
+
+
+class FitEnds(pl.Callback):
+    """Listed before the pruner: marks the end of the fit, so the steps after it are the fine-tuning's."""
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: CountsFineTuning) -> None:
+        pl_module.fit_ended = True
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_that_ends_without_a_length_is_fine_tuned_and_validated_like_any_loader(tmp_path) -> None:
+    """The endless-stream rules took every loader without a length for endless: after full epochs of a finite
+    stream the pruner skipped fine-tuning and measured accuracy on the probe, each with a wrong warning."""
+    train, val = Finite(128, seed=0), Finite(64, seed=1)
+    model, guard = CountsFineTuning(), pruner(max_accuracy_drop=1.0, fine_tune_epochs=2)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[FitEnds(), guard])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, DataLoader(train, batch_size=32), DataLoader(val, batch_size=32))
+    assert not [str(w.message) for w in caught if "no length" in str(w.message)]
+    assert model.fine_tune_steps == 2 * 128 // 32  # two whole epochs of the stream
+    assert not guard.report["kept_unpruned"]
+    assert val.passes == 2 + 3  # the fit's two validations, then the pruner's three accuracies read it whole
 
 
 def test_of_several_validation_loaders_the_accuracy_reads_the_first() -> None:
