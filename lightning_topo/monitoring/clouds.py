@@ -106,6 +106,11 @@ def _token_mask(model: nn.Module, batch: ModelInputs) -> TokenMask | None:
     return TokenMask.of_inputs(batch, feature_lengths(model))
 
 
+def _at(mask: TokenMask | None, layer: str) -> TokenMask | None:
+    """The batch's mask as layer ``layer`` reads it (:meth:`.TokenMask.for_layer`), or ``None`` without a mask."""
+    return None if mask is None else mask.for_layer(layer)
+
+
 def _malloc_trim() -> Callable[[], Any]:
     """glibc's ``malloc_trim(0)``, or a no-op elsewhere.
 
@@ -243,8 +248,7 @@ def _hooked_pass(
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                layer_mask = None if mask is None else mask.for_layer(name)
-                found[name] = reduce(output, None, token_pooling, rows, layer_mask, name in channels_first)
+                found[name] = reduce(output, None, token_pooling, rows, _at(mask, name), name in channels_first)
 
         return reduce_here
 
@@ -260,8 +264,7 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        logits_mask = None if mask is None else mask.for_layer(LOGITS)
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, logits_mask, False)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, _at(mask, LOGITS), False)
     return found
 
 
@@ -343,9 +346,8 @@ def _stored_passes(
                 try:
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
-                    layer_mask = None if mask is None else mask.for_layer(name)
                     tensor = select_tensor(current[name], key)
-                    flat = per_sample(tensor, pooling, rows, layer_mask, name in channels_first)
+                    flat = per_sample(tensor, pooling, rows, _at(mask, name), name in channels_first)
                     chunks[name].append(flat)
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"

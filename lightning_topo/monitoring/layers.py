@@ -156,11 +156,9 @@ def _reused_blocks(modules: dict[str, nn.Module], trace: ForwardTrace) -> list[s
         if count < 2 or name not in modules or not _holds_modules(modules[name]) or _in_stem(name):
             continue
         calls = trace.call_names(name)
-        feeders = [trace.fed_by.get(call) for call in calls[1:-1]] + [trace.last_fed_by.get(name)]
-        chained = True
-        for previous, feeder in enumerate(feeders, start=1):  # call k + 1 ran on call k's output
-            fed, call = split_call(feeder or "")
-            chained = chained and call == previous and _nested(fed, name)
+        feeders = [split_call(trace.fed_by.get(call) or "") for call in calls[1:-1]]
+        feeders.append(split_call(trace.last_fed_by.get(name) or ""))
+        chained = all(call == k and _nested(fed, name) for k, (fed, call) in enumerate(feeders, start=1))  # k + 1 on k
         if chained and all(trace.one_row_per_sample(call) for call in calls):
             found.append(name)
     return [name for name in found if not any(name.startswith(other + ".") for other in found)]

@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 
+from lightning_topo.monitoring.batches import DECODER_KEYS
+
 __all__ = [
     "LengthMap",
     "OutputKey",
@@ -172,8 +174,6 @@ def feature_lengths(model: torch.nn.Module) -> tuple[LengthMap, ...]:
     return ()
 
 
-#: An encoder-decoder batch's decoder inputs: their presence makes every layer outside the encoder decoder-side.
-_DECODER_INPUTS = ("decoder_input_ids", "decoder_inputs_embeds")
 #: Where Hugging Face's vision-language models (CLIP, SigLIP, BLIP, LLaVA ...) keep their image tower: its tokens
 #: are patches, which the batch's (text) attention mask does not describe.
 _IMAGE_TOWERS = ("vision_model", "vision_tower", "vision_encoder", "visual", "image_encoder", "image_model")
@@ -218,7 +218,7 @@ class TokenMask:
         decoder = decoder if isinstance(decoder, torch.Tensor) else None
         if mask is None and decoder is None:
             return None
-        encoder_decoder = any(key in inputs for key in _DECODER_INPUTS)
+        encoder_decoder = any(key in inputs for key in DECODER_KEYS)  # then the layers outside the encoder: decoder's
         return cls(mask, lengths, decoder, encoder_decoder, isinstance(inputs.get("pixel_values"), torch.Tensor))
 
     def for_layer(self, name: str) -> TokenMask | None:
