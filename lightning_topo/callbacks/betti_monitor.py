@@ -30,7 +30,7 @@ from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
 from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS
-from lightning_topo.monitoring.layouts import steps_pooled_layers
+from lightning_topo.monitoring.layouts import layer_layouts
 from lightning_topo.monitoring.logger_output import (
     FigureSchedule,
     entry_scalars,
@@ -234,7 +234,7 @@ class BettiMonitor(TopoCallback):
         self._probe_store = ProbeStore(rank_zero_warn)
         self._is_global_zero = True
         self._watched: list[str] = []
-        self._channels_first: list[str] = []  # watched (batch, channels, steps) outputs: pooled over their steps
+        self._layouts: dict[str, str] = {}  # watched (batch, channels, steps) and (steps, batch, ...) outputs
         self._layout_written: set[int] = set()
         self._pending: deque[Measurement] = deque()
         self._figures = FigureSchedule()
@@ -300,7 +300,7 @@ class BettiMonitor(TopoCallback):
         self.history = []
         self._probe, self._probe_restored, self._restored = None, False, []
         self._probe_store = ProbeStore(rank_zero_warn)
-        self._watched, self._channels_first, self._layout_written = [], [], set()
+        self._watched, self._layouts, self._layout_written = [], {}, set()
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self._is_global_zero = trainer.is_global_zero
@@ -350,7 +350,7 @@ class BettiMonitor(TopoCallback):
 
     def _resolve_watched(self, model: torch.nn.Module, announce: bool = False) -> list[str]:
         """The watched layers, from one traced pass that also tells which of them ``token_pooling`` must pool over
-        their steps (``self._channels_first``)."""
+        their steps, and which are laid out sequence first (``self._layouts``)."""
         example = take(self._probe[0], slice(0, 2))
         info, warn = (rank_zero_info, rank_zero_warn) if announce else (None, None)
         trace = trace_forward(model, example, self._reader.forward)
@@ -358,7 +358,7 @@ class BettiMonitor(TopoCallback):
             model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
         )
         masks = TokenMask.of_inputs(example, feature_lengths(model))
-        self._channels_first = steps_pooled_layers(model, trace, watched, self.token_pooling, info, masks)
+        self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks)
         return watched
 
     def _resubmit_restored(self) -> None:
@@ -394,7 +394,7 @@ class BettiMonitor(TopoCallback):
             memory_budget_mb=self.memory_budget_mb,
             output_key=self.output_key,
             token_pooling=self.token_pooling,
-            channels_first=self._channels_first,
+            layouts=self._layouts,
             distance_dtype=self.distance_dtype,
             forward=self._reader.forward,
             intrinsic_dimension=self.intrinsic_dimension,

@@ -36,6 +36,9 @@ _EXPORTS = {
     "resolve_layers": "layers",
     "select_layers": "layers",
     "channels_first_layers": "layouts",
+    "layer_layouts": "layouts",
+    "CHANNELS_FIRST": "outputs",
+    "STEPS_FIRST": "outputs",
     "OutputKey": "outputs",
     "TOKEN_POOLING": "outputs",
     "per_sample": "outputs",
@@ -85,8 +88,15 @@ if TYPE_CHECKING:
         resolve_layers,
         select_layers,
     )
-    from lightning_topo.monitoring.layouts import channels_first_layers
-    from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, per_sample, select_tensor
+    from lightning_topo.monitoring.layouts import channels_first_layers, layer_layouts
+    from lightning_topo.monitoring.outputs import (
+        CHANNELS_FIRST,
+        STEPS_FIRST,
+        TOKEN_POOLING,
+        OutputKey,
+        per_sample,
+        select_tensor,
+    )
     from lightning_topo.monitoring.probe import balanced_indices, choose_classes, group_by_class, probe_from_batches
     from lightning_topo.monitoring.runner import JobRunner
     from lightning_topo.monitoring.tags import custom_scalars_layout, flatten_scalars, scalar_tag

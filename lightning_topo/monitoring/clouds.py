@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -67,20 +67,22 @@ def layer_profile(
     output_key: OutputKey = None,
     token_pooling: str | None = None,
     forward: ForwardFn = call_model,
-    channels_first: Collection[str] = (),
+    layouts: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[int, int, int]]:
     """``{layer: (calls per forward pass, values per sample, bytes per value)}`` from one forward pass.
 
     A module called several times per pass (a ResNet block's ReLU) is measured at its last call, as the monitor is.
-    ``channels_first``: the layers whose output is ``(batch, channels, steps)`` (see :func:`.per_sample`).
+    ``layouts``: the layers whose output is not ``(batch, tokens, features)``, and their layout (see
+    :func:`.per_sample`).
     """
     profile: dict[str, tuple[int, int, int]] = {}
+    layouts = layouts or {}
 
     def hook(name: str):
         def record(module: nn.Module, args: Any, output: Any) -> None:
             calls = profile.get(name, (0, 0, 0))[0] + 1
             try:
-                flat = per_sample(select_tensor(output), token_pooling, channels_first=name in channels_first)
+                flat = per_sample(select_tensor(output), token_pooling, layout=layouts.get(name))
                 profile[name] = (calls, flat.shape[1], flat.element_size())
             except TypeError:
                 profile[name] = (calls, 0, 0)
@@ -144,13 +146,13 @@ def _reduce(
     topology: Mapping[str, Any],
     rows: int | None = None,
     mask: TokenMask | None = None,
-    channels_first: bool = False,
+    layout: str | None = None,
 ) -> NeighbourLists | str:
     """One layer's output for one cloud of ``rows`` samples (``mask``: their attention mask, for the pooling) ->
     its neighbour lists, or the reason it cannot be measured."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows, mask, channels_first))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask, layout))
     except Exception as error:  # one unreadable layer must not cost the others
         return f"{type(error).__name__}: {error}"
     try:
@@ -189,13 +191,13 @@ def _reduce_stacked(
     n_clouds: int,
     rows: int,
     mask: TokenMask | None = None,
-    channels_first: bool = False,
+    layout: str | None = None,
 ) -> list[NeighbourLists | str]:
     """One layer's output for ``n_clouds`` equal clouds in a row (``rows`` samples in all) -> each cloud's lists (or
     reason), batched."""
     try:
         tensor = select_tensor(output, key)
-        cloud = _as_float(per_sample(tensor, pooling, rows, mask, channels_first))
+        cloud = _as_float(per_sample(tensor, pooling, rows, mask, layout))
         stack = cloud.reshape(n_clouds, len(cloud) // n_clouds, -1)
     except Exception as error:  # one unreadable layer must not cost the others
         return [f"{type(error).__name__}: {error}"] * n_clouds
@@ -232,14 +234,14 @@ def _hooked_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
-    channels_first: Collection[str],
+    layouts: Mapping[str, str],
     forward: ForwardFn,
-    reduce: Callable[[Any, OutputKey, str | None, int, TokenMask | None, bool], Any],
+    reduce: Callable[[Any, OutputKey, str | None, int, TokenMask | None, str | None], Any],
 ) -> dict[str, Any]:
     """One forward pass over ``batch``: each layer's output ``reduce``d inside its hook, at its last call; the
-    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask, channels_first)``:
+    inputs and the logits reduced around the pass (``reduce(output, key, pooling, rows, mask, layout)``:
     ``rows`` the samples, ``mask`` the batch's attention mask (a :class:`.TokenMask`) or ``None``,
-    ``channels_first`` whether the layer is one of ``channels_first``)."""
+    ``layout`` the layer's in ``layouts``, if any)."""
     found: dict[str, Any] = {}
     seen: dict[str, int] = {}
     rows, mask = n_samples(batch), _token_mask(model, batch)
@@ -248,12 +250,12 @@ def _hooked_pass(
         def reduce_here(module: nn.Module, args: Any, output: Any) -> None:
             seen[name] = seen.get(name, 0) + 1
             if seen[name] == calls.get(name, 1):
-                found[name] = reduce(output, None, token_pooling, rows, _at(mask, name), name in channels_first)
+                found[name] = reduce(output, None, token_pooling, rows, _at(mask, name), layouts.get(name))
 
         return reduce_here
 
     if INPUT in layers:
-        found[INPUT] = reduce(primary_tensor(batch), None, None, rows, None, False)
+        found[INPUT] = reduce(primary_tensor(batch), None, None, rows, None, None)
     result: dict[str, Any] = {}
     forward_with_hooks(
         model,
@@ -264,7 +266,7 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, _at(mask, LOGITS), False)
+        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, _at(mask, LOGITS), None)
     return found
 
 
@@ -275,16 +277,16 @@ def _one_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
-    channels_first: Collection[str],
+    layouts: Mapping[str, str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
     """The whole cloud in one forward pass: every layer reduced inside its hook, at its last call."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, first: bool) -> Any:
-        return _reduce(output, key, pooling, topology, rows, mask, first)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, layout: str | None) -> Any:
+        return _reduce(output, key, pooling, topology, rows, mask, layout)
 
-    return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, channels_first, forward, reduce)
+    return _hooked_pass(model, batch, layers, calls, output_key, token_pooling, layouts, forward, reduce)
 
 
 def _stacked_pass(
@@ -294,7 +296,7 @@ def _stacked_pass(
     calls: Mapping[str, int],
     output_key: OutputKey,
     token_pooling: str | None,
-    channels_first: Collection[str],
+    layouts: Mapping[str, str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
     n_clouds: int,
@@ -302,10 +304,10 @@ def _stacked_pass(
     """``n_clouds`` equal clouds, one after the other in ``batch``, in one forward pass: each layer's hook reduces
     all of them with one batched distance computation (:func:`batched_neighbour_lists`)."""
 
-    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, first: bool) -> Any:
-        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows, mask, first)
+    def reduce(output: Any, key: OutputKey, pooling: str | None, rows: int, mask: Any, layout: str | None) -> Any:
+        return _reduce_stacked(output, key, pooling, topology, n_clouds, rows, mask, layout)
 
-    found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, channels_first, forward, reduce)
+    found = _hooked_pass(model, batch, layers, calls, output_key, token_pooling, layouts, forward, reduce)
     return [{name: per_cloud[i] for name, per_cloud in found.items()} for i in range(n_clouds)]
 
 
@@ -318,7 +320,7 @@ def _stored_passes(
     memory_budget: int,
     output_key: OutputKey,
     token_pooling: str | None,
-    channels_first: Collection[str],
+    layouts: Mapping[str, str],
     topology: Mapping[str, Any],
     forward: ForwardFn,
 ) -> dict[str, NeighbourLists | str]:
@@ -347,7 +349,7 @@ def _stored_passes(
                     key = output_key if name == LOGITS else None
                     pooling = None if name == INPUT else token_pooling
                     tensor = select_tensor(current[name], key)
-                    flat = per_sample(tensor, pooling, rows, _at(mask, name), name in channels_first)
+                    flat = per_sample(tensor, pooling, rows, _at(mask, name), layouts.get(name))
                     chunks[name].append(flat)
                 except Exception as error:
                     failed[name] = f"{type(error).__name__}: {error}"
@@ -446,7 +448,7 @@ def reduce_clouds(
     memory_budget: int = 512 * 2**20,
     output_key: OutputKey = None,
     token_pooling: str | None = None,
-    channels_first: Collection[str] = (),
+    layouts: Mapping[str, str] | None = None,
     distance_dtype: torch.dtype = torch.float64,
     timings: dict[str, float] | None = None,
     forward: ForwardFn = call_model,
@@ -465,8 +467,9 @@ def reduce_clouds(
         memory_budget: bytes of stored layer outputs for a cloud larger than ``batch_size``, and of the widest
             layer's outputs (with their distance-dtype copy) in a batched pass.
         output_key, token_pooling: how to read outputs (see :mod:`lightning_topo.monitoring.outputs`).
-        channels_first: the layers whose outputs are ``(batch, channels, steps)``, pooled over their steps
-            (:func:`lightning_topo.monitoring.layouts.channels_first_layers` finds them).
+        layouts: the layers whose outputs are not ``(batch, tokens, features)``, and their layout: ``(batch,
+            channels, steps)`` ones pooled over their steps, ``(steps, batch, ...)`` ones read along their second
+            dimension (:func:`lightning_topo.monitoring.layouts.layer_layouts` finds them).
         distance_dtype: dtype of the distance computation (float64: the exact route's numbers).
         timings: if given, receives ``{"capture": seconds}``.
         forward: ``forward(model, inputs) -> output``, how the model is called (default: the batch rule).
@@ -483,6 +486,7 @@ def reduce_clouds(
     whole-probe cloud always run one cloud per pass.
     """
     start = time.perf_counter()
+    layouts = layouts or {}
     topology = {"metric": metric, "k": k, "scale": scale, "dtype": distance_dtype}
     wanted = sorted({name for names in layers_per_cloud.values() for name in names})
     found: dict[CloudKey, NeighbourLists | str] = {}
@@ -490,7 +494,7 @@ def reduce_clouds(
         return found
     with eval_mode(model), torch.no_grad(), eager():
         example = take(inputs, slice(0, 1))
-        profile = layer_profile(model, example, wanted, output_key, token_pooling, forward, channels_first)
+        profile = layer_profile(model, example, wanted, output_key, token_pooling, forward, layouts)
         calls = {name: entry[0] for name, entry in profile.items()}
         # a batched pass holds its widest layer's outputs for every sample, and their copy in the distance dtype
         itemsize = torch.empty((), dtype=distance_dtype).element_size()
@@ -508,7 +512,7 @@ def reduce_clouds(
                     calls,
                     output_key,
                     token_pooling,
-                    channels_first,
+                    layouts,
                     topology,
                     forward,
                     len(group),
@@ -525,7 +529,7 @@ def reduce_clouds(
             if n_samples(members) <= batch_size:
                 batch = as_model_input(model, members)
                 per_layer = _one_pass(
-                    model, batch, layers, calls, output_key, token_pooling, channels_first, topology, forward
+                    model, batch, layers, calls, output_key, token_pooling, layouts, topology, forward
                 )
                 del batch
             else:
@@ -538,7 +542,7 @@ def reduce_clouds(
                     memory_budget,
                     output_key,
                     token_pooling,
-                    channels_first,
+                    layouts,
                     topology,
                     forward,
                 )

@@ -1,5 +1,10 @@
-"""Which three-dimensional layer outputs are ``(batch, channels, steps)``, as a 1-d convolution lays them out, and
-not ``(batch, tokens, features)``, as a transformer does; token pooling must average the steps of the first.
+"""Which layer outputs are laid out otherwise than ``(batch, tokens, features)``, as a transformer lays them out:
+``(batch, channels, steps)``, as a 1-d convolution does, whose steps token pooling must average, and ``(steps,
+batch, ...)``, as PyTorch's sequence-first ``nn.Transformer*``, ``nn.LSTM`` and ``nn.GRU`` do, whose samples are
+their second dimension (:func:`layer_layouts` tells both).
+
+A sequence-first output is known by the traced pass's second look (:meth:`.ForwardTrace.sample_dim`): its second
+dimension, not its first, grew with one sample more.
 
 A speech model's feature extractor (Wav2Vec2's ``conv_layers``) returns ``(batch, channels, steps)``; pooling its
 "tokens" would average its channels and leave one value per time step.  The rule reads one traced pass
@@ -31,10 +36,10 @@ from torch import nn
 
 from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import TokenMask, feature_lengths
+from lightning_topo.monitoring.outputs import CHANNELS_FIRST, STEPS_FIRST, TokenMask, feature_lengths
 from lightning_topo.monitoring.trace import ForwardTrace
 
-__all__ = ["channels_first_layers", "steps_pooled_layers", "unmasked_layers"]
+__all__ = ["channels_first_layers", "layer_layouts", "steps_first_layers", "steps_pooled_layers", "unmasked_layers"]
 
 _CHANNELS_FIRST = (
     nn.MaxPool1d,
@@ -51,7 +56,7 @@ _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.Embedding, nn.Multihe
 _MAX_FEEDERS = 8  # how far back through activation modules a layer's layout is looked for
 
 
-_CHANNELS_FIRST_LAYOUT, _FEATURES_LAST_LAYOUT = "channels_first", "features_last"
+_CHANNELS_FIRST_LAYOUT, _FEATURES_LAST_LAYOUT = CHANNELS_FIRST, "features_last"
 
 
 def _layout(module: nn.Module) -> str | None:
@@ -100,6 +105,8 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         shape = trace.shapes.get(name)
         if split_call(name)[0] not in modules or shape is None or len(shape) != 3 or shape[1] == shape[2]:
             continue
+        if trace.sample_dim(name) == 1:  # (steps, batch, features): sequence first, not channels first
+            continue
         current, layout = name, None
         for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides
             layout = _decided_inside(current, shape, trace, modules)
@@ -136,7 +143,8 @@ def unmasked_layers(
         shape = trace.shapes.get(name)
         if name not in (INPUT, LOGITS) and shape is not None and len(shape) == 3:
             layer_mask = reader.for_layer(name)  # None: no mask is the layer's (an image tower's patches)
-            if layer_mask is not None and layer_mask.of(shape[2] if name in channels_first else shape[1]) is None:
+            tokens = shape[2] if name in channels_first else shape[0] if trace.sample_dim(name) == 1 else shape[1]
+            if layer_mask is not None and layer_mask.of(tokens) is None:
                 found.append(name)
     return found
 
@@ -180,3 +188,42 @@ def steps_pooled_layers(
             "lengths (no padding) avoids it"
         )
     return found
+
+
+def steps_first_layers(trace: ForwardTrace, layers: Sequence[str]) -> list[str]:
+    """The ``layers`` whose output is laid out sequence first, ``(steps, batch, ...)`` (:meth:`.ForwardTrace.sample_dim`).
+
+    Example:
+        >>> from lightning_topo.monitoring.trace import trace_forward
+        >>> class SequenceFirst(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.encoder = nn.TransformerEncoderLayer(4, 1, 8)  # batch_first=False
+        ...     def forward(self, x):
+        ...         return self.encoder(x.transpose(0, 1)).mean(0)
+        >>> steps_first_layers(trace_forward(SequenceFirst(), torch.zeros(2, 5, 4)), ["encoder", "encoder.linear1"])
+        ['encoder', 'encoder.linear1']
+    """
+    return [name for name in layers if name not in (INPUT, LOGITS) and trace.sample_dim(name) == 1]
+
+
+def layer_layouts(
+    model: nn.Module,
+    trace: ForwardTrace,
+    layers: Sequence[str],
+    token_pooling: str | None,
+    info: Callable[[str], Any] | None = None,
+    mask: torch.Tensor | TokenMask | None = None,
+) -> dict[str, str]:
+    """``{layer: layout}`` for the ``layers`` that are not read as ``(batch, tokens, features)``: the
+    :func:`steps_first_layers` (:data:`.STEPS_FIRST`), whatever the pooling, and the :func:`steps_pooled_layers`
+    (:data:`.CHANNELS_FIRST`); with ``info``, the monitor says which they are (see :func:`steps_pooled_layers`)."""
+    steps_first = steps_first_layers(trace, layers)
+    if steps_first and info is not None:
+        info(
+            f"BettiMonitor: {len(steps_first)} watched layers are laid out sequence first, (steps, batch, ...), as "
+            f"nn.Transformer, nn.LSTM and nn.GRU without batch_first return them ({_shown(steps_first)}), so each "
+            "sample's point is read along their second dimension"
+        )
+    pooled = steps_pooled_layers(model, trace, layers, token_pooling, info, mask)
+    return {**dict.fromkeys(pooled, CHANNELS_FIRST), **dict.fromkeys(steps_first, STEPS_FIRST)}

@@ -119,7 +119,7 @@ def capture(
     distance_dtype: str,
     forward: Callable,
     intrinsic_dimension: bool,
-    channels_first: Sequence[str] = (),
+    layouts: Mapping[str, str] | None = None,
 ) -> Measurement:
     """Reduce this rank's ``share`` of (cloud -> layers) to neighbour lists in the forward hooks: all the training
     loop waits for. Clouds that cannot be measured are kept as the reason, and, with ``intrinsic_dimension``, each
@@ -138,7 +138,7 @@ def capture(
         memory_budget=int(memory_budget_mb * 2**20),
         output_key=output_key,
         token_pooling=token_pooling,
-        channels_first=channels_first,
+        layouts=layouts,
         distance_dtype=DISTANCE_DTYPES[distance_dtype],
         timings=timings,
         forward=forward,

@@ -29,8 +29,10 @@ import torch
 from lightning_topo.monitoring.batches import DECODER_KEYS
 
 __all__ = [
+    "CHANNELS_FIRST",
     "LengthMap",
     "OutputKey",
+    "STEPS_FIRST",
     "TOKEN_POOLING",
     "TokenMask",
     "feature_lengths",
@@ -44,6 +46,13 @@ OutputKey = str | int | Callable[[Any], torch.Tensor] | None
 
 #: Ways to turn a ``(batch, tokens, features)`` output into one point per sample.
 TOKEN_POOLING = (None, "mean", "first", "last")
+
+#: A layer output laid out ``(batch, channels, steps)``, as a 1-d convolution returns it (not ``(batch, tokens,
+#: features)``): token pooling averages its steps (:func:`per_sample`'s ``layout``).
+CHANNELS_FIRST = "channels_first"
+#: A layer output laid out sequence first, ``(steps, batch, ...)``, as PyTorch's ``nn.Transformer*``, ``nn.LSTM``
+#: and ``nn.GRU`` return it without ``batch_first`` (and XLNet's layers): its samples are its second dimension.
+STEPS_FIRST = "steps_first"
 
 _LOGITS = "logits"
 
@@ -277,7 +286,7 @@ def per_sample(
     token_pooling: str | None = None,
     rows: int | None = None,
     mask: torch.Tensor | TokenMask | None = None,
-    channels_first: bool = False,
+    layout: str | None = None,
 ) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
 
@@ -287,27 +296,32 @@ def per_sample(
     mask; when its tokens are the output's, ``"mean"`` averages the kept tokens only and ``"last"`` takes each
     sample's last kept token, so padding never moves a point; a :class:`TokenMask` also reaches the frames of an
     audio model's feature extractor.
-    ``channels_first``: the output is ``(batch, channels, steps)``, as a 1-d convolution lays it out
-    (:mod:`~lightning_topo.monitoring.layouts` tells which are), so the pooling runs over its steps, the last axis.
+    ``layout``: :data:`CHANNELS_FIRST` for an output laid out ``(batch, channels, steps)``, as a 1-d convolution
+    lays it out, so the pooling runs over its steps, the last axis; :data:`STEPS_FIRST` for ``(steps, batch, ...)``,
+    whose samples are its second dimension (:mod:`~lightning_topo.monitoring.layouts` tells which are which).
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
 
     Example:
         >>> per_sample(torch.ones(4, 7, 3), "mean").shape
         torch.Size([4, 3])
-        >>> per_sample(torch.ones(4, 3, 7), "mean", channels_first=True).shape
+        >>> per_sample(torch.ones(4, 3, 7), "mean", layout=CHANNELS_FIRST).shape
+        torch.Size([4, 3])
+        >>> per_sample(torch.ones(7, 4, 3), "mean", rows=4, layout=STEPS_FIRST).shape  # (steps, batch, features)
         torch.Size([4, 3])
     """
     tensor = tensor.detach()
     if tensor.dim() == 0:
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
+    if layout == STEPS_FIRST and tensor.dim() > 1:
+        tensor = tensor.movedim(1, 0)  # (batch, steps, ...): the samples first, their steps their tokens
     if rows is not None and tensor.shape[0] != rows:
         raise ValueError(
             f"its output has {tensor.shape[0]} rows for {rows} samples (shape {tuple(tensor.shape)}), not one per "
             "sample (attention windows or heads?); watch the block that holds it instead"
         )
     if tensor.dim() == 3 and token_pooling is not None:
-        if channels_first:
+        if layout == CHANNELS_FIRST:
             tensor = tensor.transpose(1, 2)  # (batch, steps, channels): the steps are its tokens
         if isinstance(mask, TokenMask):
             mask = mask.of(tensor.shape[1])

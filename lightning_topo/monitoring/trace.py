@@ -28,6 +28,7 @@ from lightning_topo.monitoring.batches import (
     call_model,
     describe_inputs,
     n_samples,
+    take,
 )
 from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
 from lightning_topo.monitoring.outputs import select_tensor
@@ -70,6 +71,9 @@ class ForwardTrace:
     slots: dict[str, int] = field(default_factory=dict)
     #: module that ran more than once -> what fed its last call (``fed_by`` holds its first)
     last_fed_by: dict[str, str] = field(default_factory=dict)
+    #: each output's dimensions that grew in a second pass with one sample more (:func:`trace_forward`); empty when
+    #: that pass could not run, and then the first dimension is taken for the samples'
+    grown: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def feeder(self, layer: str) -> str | None:
         """What fed ``layer``'s call: a call's own feeder, a module's plain name its last call's."""
@@ -80,9 +84,38 @@ class ForwardTrace:
         return [f"{name}{CALL_SEPARATOR}{k}" for k in range(1, self.calls.get(name, 1))] + [name]
 
     def one_row_per_sample(self, name: str) -> bool:
-        """Whether module ``name``'s output holds one row per sample (a module without a tensor output counts as
-        one: its measurement says what it lacks)."""
-        return self.rows.get(name, self.samples) == self.samples
+        """Whether module ``name``'s output holds one row per sample, in its first dimension or, laid out
+        sequence first, its second (:meth:`sample_dim`); a module without a tensor output counts as one: its
+        measurement says what it lacks."""
+        return name not in self.shapes or self.sample_dim(name) is not None
+
+    def sample_dim(self, name: str) -> int | None:
+        """The dimension of module ``name``'s output that holds its samples: 0 for ``(batch, ...)``; 1 for an
+        output laid out sequence first, ``(steps, batch, ...)`` (PyTorch's ``nn.Transformer*``, ``nn.LSTM`` and
+        ``nn.GRU`` without ``batch_first``, XLNet), known by the dimension that grew with one sample more; ``None``
+        when no dimension holds one row per sample (attention windows, heads, a multiple-choice model's choices) or
+        when several grew (a batch's similarity matrix, CLIP's ``logits_per_image``).
+
+        Example:
+            >>> class SequenceFirst(nn.Module):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.lstm = nn.LSTM(3, 4)  # batch_first=False: (steps, batch, features)
+            ...     def forward(self, x):
+            ...         return self.lstm(x.transpose(0, 1))[0][-1]
+            >>> trace = trace_forward(SequenceFirst(), torch.zeros(2, 7, 3))
+            >>> trace.shapes["lstm"], trace.sample_dim("lstm")
+            ((7, 2, 4), 1)
+        """
+        shape = self.shapes.get(name)
+        if shape is None:
+            return None
+        grown = self.grown.get(name)
+        if grown is None:  # no second pass: the first dimension is the samples' when it counts them
+            return 0 if shape[0] == self.samples else None
+        if len(grown) != 1 or shape[grown[0]] != self.samples or grown[0] > 1:
+            return None
+        return grown[0]
 
 
 @dataclass
@@ -256,7 +289,26 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
         raise unrunnable(model, example, error) from error
     trace.samples = n_samples(example)
+    trace.grown = _grown_dimensions(model, example, forward, trace)
     return trace
+
+
+def _grown_dimensions(
+    model: nn.Module, example: ModelInputs, forward: ForwardFn, trace: ForwardTrace
+) -> dict[str, tuple[int, ...]]:
+    """Each output's dimensions that grow with the samples, from a second pass on ``example`` and its first sample
+    again (its modules alone traced); none where that pass cannot run (a model built for one batch size)."""
+    wider = take(example, torch.arange(n_samples(example) + 1) % n_samples(example))
+    try:
+        shapes = _traced_pass(model, as_model_input(model, wider), forward, operations=False).shapes
+    except Exception:
+        return {}
+    grown = {}
+    for name, shape in trace.shapes.items():
+        other = shapes.get(name)
+        if other is not None and len(other) == len(shape):
+            grown[name] = tuple(dim for dim, (size, more) in enumerate(zip(shape, other)) if size != more)
+    return grown
 
 
 def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> ValueError:

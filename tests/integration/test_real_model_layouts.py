@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import channels_first_layers, unmasked_layers
-from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.monitoring.outputs import CHANNELS_FIRST, select_tensor
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
@@ -115,7 +115,7 @@ def test_an_audio_layer_is_pooled_over_each_clips_own_frames_whatever_its_paddin
     batch = {"input_values": values, "attention_mask": mask}
     found = reduce_clouds(
         model, batch, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean",
-        channels_first=[layer] if steps_last else [],
+        layouts={layer: CHANNELS_FIRST} if steps_last else {},
     )[(layer, "all")]  # fmt: skip
     expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
     assert found.indices.tolist() == expected.indices.tolist()

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import channels_first_layers, steps_pooled_layers
-from lightning_topo.monitoring.outputs import per_sample
+from lightning_topo.monitoring.outputs import CHANNELS_FIRST, per_sample
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 
@@ -125,9 +125,9 @@ def test_only_pooling_needs_the_layout_and_the_monitor_says_which_layers_it_pool
 
 def test_pooling_a_channels_first_output_averages_its_steps_and_the_clouds_follow() -> None:
     out = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)
-    torch.testing.assert_close(per_sample(out, "mean", channels_first=True), out.mean(2))
-    torch.testing.assert_close(per_sample(out, "first", channels_first=True), out[:, :, 0])
-    torch.testing.assert_close(per_sample(out, "last", channels_first=True), out[:, :, -1])
+    torch.testing.assert_close(per_sample(out, "mean", layout=CHANNELS_FIRST), out.mean(2))
+    torch.testing.assert_close(per_sample(out, "first", layout=CHANNELS_FIRST), out[:, :, 0])
+    torch.testing.assert_close(per_sample(out, "last", layout=CHANNELS_FIRST), out[:, :, -1])
     assert per_sample(out, "mean").shape == (2, 5)  # the (batch, tokens, features) reading: a mean over channels
 
     torch.manual_seed(0)
@@ -135,18 +135,20 @@ def test_pooling_a_channels_first_output_averages_its_steps_and_the_clouds_follo
     x = torch.randn(40, 1, 40)
     with torch.no_grad():
         expected = net[1](net[0](x)).mean(2)
-    found = reduce_clouds(net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", channels_first=["1"])
+    found = reduce_clouds(
+        net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", layouts={"1": CHANNELS_FIRST}
+    )
     assert (
         found[("1", "all")].indices.tolist() == numpy_neighbour_lists(expected.double().numpy(), k=4).indices.tolist()
     )
     stored = reduce_clouds(  # a cloud larger than a batch: its outputs stored, then pooled the same way
-        net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", channels_first=["1"], batch_size=16
+        net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", layouts={"1": CHANNELS_FIRST}, batch_size=16
     )
     assert stored[("1", "all")].indices.tolist() == found[("1", "all")].indices.tolist()
     labels = torch.arange(40) % 2  # the batched class route pools the same way
     clouds = {"0": labels == 0, "1": labels == 1}
     by_class = reduce_clouds(
-        net, x, clouds, dict.fromkeys(clouds, ["1"]), k=4, token_pooling="mean", channels_first=["1"]
+        net, x, clouds, dict.fromkeys(clouds, ["1"]), k=4, token_pooling="mean", layouts={"1": CHANNELS_FIRST}
     )
     for name, members in clouds.items():
         own = numpy_neighbour_lists(expected[members].double().numpy(), k=4)
