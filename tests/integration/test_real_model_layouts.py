@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
-from lightning_topo.monitoring.layouts import channels_first_layers, unmasked_layers
-from lightning_topo.monitoring.outputs import CHANNELS_FIRST, select_tensor
+from lightning_topo.monitoring.layouts import channels_first_layers, layer_layouts, unmasked_layers
+from lightning_topo.monitoring.outputs import CHANNELS_FIRST, STEPS_FIRST, select_tensor
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
@@ -121,3 +121,37 @@ def test_an_audio_layer_is_pooled_over_each_clips_own_frames_whatever_its_paddin
     assert found.indices.tolist() == expected.indices.tolist()
     traced = trace_forward(model, batch)  # and the monitor's notice of unreachable layers does not name it
     assert unmasked_layers(model, traced, [layer], mask, [layer] if steps_last else []) == []
+
+
+def test_xlnet_keeps_its_tokens_first_and_each_sample_is_pooled_over_its_own_tokens(tmp_path: Path) -> None:
+    """XLNet's layers return (tokens, batch, features): the monitor reads each sample's column, and pools it under
+    the sample's own mask. Its default watched none of its layers, and ``layers='blocks'`` stopped the fit."""
+    torch.manual_seed(0)
+    config = transformers.XLNetConfig(vocab_size=50, d_model=16, n_layer=2, n_head=2, d_inner=24, num_labels=2)
+    model = HFClassifier(transformers.XLNetForSequenceClassification(config)).eval()
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 13, (30,), generator=generator)
+    ids, mask = torch.zeros(30, 12, dtype=torch.long), torch.zeros(30, 12, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, :length], mask[row, :length] = torch.randint(3, 50, (int(length),), generator=generator), 1
+    layer = "model.transformer.layer.1"
+    own: list[torch.Tensor] = []
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, a, out: own.append(out[0].mean(0)))
+    with torch.no_grad():
+        for row, length in enumerate(lengths):  # each sequence alone, unpadded: the mean over its own tokens
+            model(input_ids=ids[row : row + 1, :length])
+    handle.remove()
+    batch = {"input_ids": ids, "attention_mask": mask}
+    layouts = layer_layouts(model, trace_forward(model, {k: v[:2] for k, v in batch.items()}), [layer], "mean")
+    assert layouts == {layer: STEPS_FIRST}
+    found = reduce_clouds(model, batch, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean", layouts=layouts)
+    expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
+    assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()
+
+    data = [{"input_ids": i, "attention_mask": m, "labels": y} for i, m, y in zip(ids, mask, torch.arange(30) % 2)]
+    for layers in (None, "blocks"):
+        monitor = BettiMonitor(layers=layers, probe_size=30, k=4, token_pooling="mean", log_figure=False)
+        fitted = HFClassifier(transformers.XLNetForSequenceClassification(config))
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(fitted, DataLoader(data, batch_size=10))
+        hidden = [name for name in monitor.watched_layers if name.startswith("model.transformer.layer.")]
+        assert len(hidden) == 2 and all(monitor.history[-1]["betti"][name] for name in hidden)
