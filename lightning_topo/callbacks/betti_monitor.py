@@ -40,7 +40,7 @@ from lightning_topo.monitoring.logger_output import (
     writes_anywhere,
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
-from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, TokenMask, feature_lengths
+from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, TokenMask
 from lightning_topo.monitoring.probe import check_classes, checked_probe, probe_of_classes
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
@@ -357,7 +357,7 @@ class BettiMonitor(TopoCallback):
         watched = watched_layers(
             model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
         )
-        masks = TokenMask.of_inputs(example, feature_lengths(model))
+        masks = TokenMask.of_model_inputs(model, example)
         self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks)
         return watched
 

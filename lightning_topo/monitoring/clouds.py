@@ -42,7 +42,7 @@ from lightning_topo.monitoring.batches import (
 )
 from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import OutputKey, TokenMask, feature_lengths, per_sample, select_tensor
+from lightning_topo.monitoring.outputs import OutputKey, TokenMask, per_sample, select_tensor
 from lightning_topo.topology.neighbours import NeighbourLists, batched_neighbour_lists, neighbour_lists
 
 __all__ = ["CloudKey", "layer_profile", "reduce_clouds"]
@@ -105,7 +105,7 @@ def layer_profile(
 def _token_mask(model: nn.Module, batch: ModelInputs) -> TokenMask | None:
     """The batch's attention masks, readable at every layer's token count (an audio model's frames too, an
     encoder-decoder's decoder layers at the decoder's mask: :meth:`.TokenMask.for_layer`)."""
-    return TokenMask.of_inputs(batch, feature_lengths(model))
+    return TokenMask.of_model_inputs(model, batch)
 
 
 def _at(mask: TokenMask | None, layer: str) -> TokenMask | None:

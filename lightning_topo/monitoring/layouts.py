@@ -173,6 +173,17 @@ def steps_pooled_layers(
     unmasked = (
         unmasked_layers(model, trace, layers, mask, found) if mask is not None and token_pooling != "first" else []
     )
+    read_from_pad = isinstance(mask, TokenMask) and mask.encoder_decoder and mask.decoder_pad is not None
+    if read_from_pad and token_pooling != "first":
+        decoder_layers = [
+            name for name in layers if "encoder" not in name.split(".") and len(trace.shapes.get(name, ())) == 3
+        ] + ([LOGITS] if LOGITS in layers else [])
+        if decoder_layers:
+            info(
+                f"BettiMonitor: the batches hold no decoder_attention_mask, so token_pooling={token_pooling!r} reads "
+                f"the decoder's {len(decoder_layers)} watched layers ({_shown(decoder_layers)}) at the decoder "
+                f"inputs that are not the pad token (id {mask.decoder_pad}), which padded labels (-100) become"
+            )
     decoder_side = isinstance(mask, TokenMask) and mask.encoder_decoder and mask.decoder is None
     if unmasked and decoder_side and all("encoder" not in name.split(".") for name in unmasked):
         info(

@@ -35,6 +35,7 @@ __all__ = [
     "STEPS_FIRST",
     "TOKEN_POOLING",
     "TokenMask",
+    "decoder_pad_id",
     "feature_lengths",
     "per_sample",
     "predicted_classes",
@@ -183,6 +184,24 @@ def feature_lengths(model: torch.nn.Module) -> tuple[LengthMap, ...]:
     return ()
 
 
+def decoder_pad_id(model: torch.nn.Module) -> int | None:
+    """The pad token id of the (first) Hugging Face encoder-decoder inside ``model`` (``config.is_encoder_decoder``
+    and an integer ``config.pad_token_id``), else ``None``.
+
+    Example:
+        >>> class Seq2Seq(torch.nn.Module):
+        ...     config = type("Config", (), {"is_encoder_decoder": True, "pad_token_id": 1})()
+        >>> decoder_pad_id(torch.nn.Sequential(Seq2Seq())), decoder_pad_id(torch.nn.Linear(2, 2))
+        (1, None)
+    """
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        pad = getattr(config, "pad_token_id", None)
+        if getattr(config, "is_encoder_decoder", False) is True and isinstance(pad, int) and not isinstance(pad, bool):
+            return pad
+    return None
+
+
 #: Where Hugging Face's vision-language models (CLIP, SigLIP, BLIP, LLaVA ...) keep their image tower: its tokens
 #: are patches, which the batch's (text) attention mask does not describe.
 _IMAGE_TOWERS = ("vision_model", "vision_tower", "vision_encoder", "visual", "image_encoder", "image_model")
@@ -208,11 +227,24 @@ class TokenMask:
     encoder_decoder: bool = False
     #: whether the batch holds images (``pixel_values``) beside the text the mask belongs to
     with_images: bool = False
+    #: the pad token id that :attr:`decoder` was read from, where the batch held no ``decoder_attention_mask``
+    decoder_pad: int | None = None
 
     @classmethod
-    def of_inputs(cls, inputs: Any, lengths: tuple[LengthMap, ...] = ()) -> TokenMask | None:
+    def of_model_inputs(cls, model: torch.nn.Module, inputs: Any) -> TokenMask | None:
+        """:meth:`of_inputs` with what ``model`` tells: its audio frames' lengths (:func:`feature_lengths`) and, for
+        an encoder-decoder, its pad token (:func:`decoder_pad_id`)."""
+        return cls.of_inputs(inputs, feature_lengths(model), decoder_pad_id(model))
+
+    @classmethod
+    def of_inputs(
+        cls, inputs: Any, lengths: tuple[LengthMap, ...] = (), decoder_pad: int | None = None
+    ) -> TokenMask | None:
         """The masks of a batch's model inputs (a mapping's ``attention_mask`` and ``decoder_attention_mask``), or
-        ``None`` where it has neither.
+        ``None`` where it has neither.  An encoder-decoder batch with ``decoder_input_ids`` but no
+        ``decoder_attention_mask`` (as ``DataCollatorForSeq2Seq`` makes them, or the probe from the labels) gets
+        one from the model's pad token ``decoder_pad``, which the labels' padding (-100) becomes: every position
+        whose input is not the pad token, and the first (the start token, T5's pad id too).
 
         Example:
             >>> seq2seq = {"input_ids": torch.ones(1, 3), "attention_mask": torch.ones(1, 3), "decoder_input_ids": torch.ones(1, 3)}
@@ -225,10 +257,16 @@ class TokenMask:
         mask, decoder = inputs.get("attention_mask"), inputs.get("decoder_attention_mask")
         mask = mask if isinstance(mask, torch.Tensor) else None
         decoder = decoder if isinstance(decoder, torch.Tensor) else None
+        ids = inputs.get("decoder_input_ids")
+        read_from = None
+        if decoder is None and decoder_pad is not None and isinstance(ids, torch.Tensor) and ids.dim() == 2:
+            decoder, read_from = (ids != decoder_pad).long(), decoder_pad
+            decoder[:, 0] = 1
         if mask is None and decoder is None:
             return None
         encoder_decoder = any(key in inputs for key in DECODER_KEYS)  # then the layers outside the encoder: decoder's
-        return cls(mask, lengths, decoder, encoder_decoder, isinstance(inputs.get("pixel_values"), torch.Tensor))
+        images = isinstance(inputs.get("pixel_values"), torch.Tensor)
+        return cls(mask, lengths, decoder, encoder_decoder, images, read_from)
 
     def for_layer(self, name: str) -> TokenMask | None:
         """The mask that a layer's tokens are read with: an encoder-decoder batch's decoder-side layers (every

@@ -84,7 +84,11 @@ def test_a_seq2seq_model_is_measured_with_the_decoder_inputs_it_trains_on(
         assert int(inputs["decoder_input_ids"][row].min()) >= 0  # -100 became the pad token
     decoder = [name for name in monitor.watched_layers if ".decoder." in name]
     assert len(decoder) == 2 and any(".encoder." in name for name in monitor.watched_layers)
-    assert "no decoder_attention_mask" in caplog.text and "the encoder's mask is not theirs" in caplog.text
+    pad = model.config.pad_token_id
+    assert "no decoder_attention_mask, so token_pooling='mean' reads the decoder's 3 watched layers" in caplog.text
+    assert f"at the decoder inputs that are not the pad token (id {pad}), which padded labels (-100) become" in (
+        caplog.text
+    )
     assert len(monitor.history) == 2
     for entry in monitor.history:  # every layer measured, none skipped with a reason
         assert set(entry["betti"]) == set(monitor.watched_layers)
@@ -170,3 +174,38 @@ def test_whisper_which_shifts_its_labels_inside_its_forward_gets_them_shifted_fo
     assert sum(".decoder." in name for name in monitor.watched_layers) == 2
     entry = monitor.history[-1]
     assert set(entry["betti"]) == set(monitor.watched_layers)
+
+
+@pytest.mark.parametrize("make", [_t5, _bart], ids=["t5", "bart"])
+def test_padded_targets_never_move_a_decoder_point(make: Any) -> None:
+    """Targets padded with -100, as ``DataCollatorForSeq2Seq`` pads them, and no ``decoder_attention_mask``: the
+    decoder's layers are averaged over each sample's own decoder inputs, as if it ran alone and unpadded. Every
+    position was averaged before, the padding's too."""
+    torch.manual_seed(0)
+    model = make().eval()
+    batch = {key: torch.cat([b[key] for b in _seq2seq_batches(n=32)]) for key in ("input_ids", "attention_mask")}
+    labels = torch.cat([b["labels"] for b in _seq2seq_batches(n=32)])
+    batch["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=labels)
+    layers = ["decoder.block.1" if make is _t5 else "model.decoder.layers.1", "logits"]
+    found = reduce_clouds(model, batch, {"all": None}, {"all": layers}, k=4, token_pooling="mean")
+    for layer in layers:
+        own = []
+        for row in range(len(labels)):  # each sample alone: its source and its decoder inputs, no padding
+            source, targets = int(batch["attention_mask"][row].sum()), min(int((labels[row] != -100).sum()) + 1, 7)
+            alone = {
+                "input_ids": batch["input_ids"][row : row + 1, :source],
+                "decoder_input_ids": batch["decoder_input_ids"][row : row + 1, :targets],
+            }
+            own.append(_pooled(model, alone, layer, None) if layer != "logits" else _logits(model, alone).mean(1))
+        expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
+        assert found[(layer, "all")].indices.tolist() == expected.indices.tolist(), layer
+    everything = _pooled(model, batch, layers[0], None)  # what averaging every position made of it
+    assert (
+        numpy_neighbour_lists(everything.double().numpy(), k=4).indices.tolist()
+        != found[(layers[0], "all")].indices.tolist()
+    )
+
+
+def _logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**batch).logits
