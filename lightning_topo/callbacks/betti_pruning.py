@@ -489,8 +489,10 @@ class BettiPruning(TopoCallback):
         with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
             for inputs, labels in self._accuracy_batches(trainer):
                 logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
-                correct += int((predicted_classes(logits) == labels.to(logits.device)).sum())
-                total += len(labels)
+                labels = labels.to(logits.device)
+                labelled = labels >= 0  # a negative label is no class: unlabelled (-1), or ignored (-100)
+                correct += int(((predicted_classes(logits) == labels) & labelled).sum())
+                total += int(labelled.sum())
         return correct / max(total, 1)
 
     def _measure(self, trainer: Any, model: nn.Module) -> dict[str, float]:

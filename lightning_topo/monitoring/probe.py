@@ -183,6 +183,7 @@ def probe_from_batches(
     classes: Sequence[int] | None = None,
     pad_id: int = 0,
     on_classless: Callable[[str], Any] | None = None,
+    on_unlabelled: Callable[[int, int], Any] | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """Collect batches until every class has ``2 * size // n_classes`` samples (or the data end), then subsample.
 
@@ -195,6 +196,11 @@ def probe_from_batches(
     none), the probe becomes one cloud, every label :data:`~lightning_topo.monitoring.batches.NO_CLASS`, and
     ``on_classless(why)`` is told once; without it, such a batch raises ``ValueError``.
 
+    A negative label is no class: a semi-supervised loader's unlabelled sample (-1) or a sample a loss ignores
+    (``ignore_index=-100``). Such samples are left out, and ``on_unlabelled(left_out, read)`` is told how many of
+    the samples read they were; where no sample of the batches read has a class, the probe is one cloud of them, as
+    for batches with no class per sample (``on_classless``, else ``ValueError``).
+
     Example:
         >>> batches = [{"x": torch.randn(8, 2), "label": torch.arange(8) % 4} for _ in range(3)]
         >>> x, y = probe_from_batches(batches, size=4, classes=[1, 3])
@@ -204,12 +210,19 @@ def probe_from_batches(
         found no labels (looked for labels, label, y, target, targets, or a tuple's second item)
         >>> x.shape, y.tolist()
         (torch.Size([5, 2]), [-1, -1, -1, -1, -1])
+        >>> semi_supervised = [(torch.randn(8, 2), torch.tensor([0, -1, 1, -1, 0, -1, 1, -1])) for _ in range(3)]
+        >>> x, y = probe_from_batches(semi_supervised, size=4, on_unlabelled=lambda out, read: print(out, read))
+        8 16
+        >>> sorted(y.tolist())
+        [0, 0, 1, 1]
     """
     reader = reader or BatchReader()
     wanted = None if classes is None else torch.tensor(sorted({int(c) for c in classes}))
     xs: list[ModelInputs] = []
     ys: list[torch.Tensor] = []
     one_cloud = False
+    unlabelled: list[ModelInputs] = []  # while no sample has a class: the probe of one cloud, if none ever does
+    left_out = read = 0
     with torch.random.fork_rng(devices=[]):
         for i, batch in enumerate(batches):
             if on_classless is None:
@@ -223,9 +236,20 @@ def probe_from_batches(
                 y = torch.zeros(n_samples(x), dtype=torch.long)
                 ys = [torch.zeros_like(part) for part in ys]
             y = y.detach().cpu().reshape(-1)
+            read += len(y)
+            if not one_cloud and bool((y < 0).any()):  # no class: unlabelled (-1) or ignored (-100) samples
+                labelled = torch.nonzero(y >= 0).flatten()
+                left_out += len(y) - len(labelled)
+                if not ys and len(labelled) == 0 and sum(map(n_samples, unlabelled)) < 2 * size:
+                    unlabelled.append(to_host(x))
+                x, y = take(x, labelled), y[labelled]
             if wanted is not None:
                 keep = torch.nonzero(torch.isin(y, wanted)).flatten()
                 x, y = take(x, keep), y[keep]
+            if len(y) == 0:  # every sample of the batch without a class
+                if i + 1 >= max_batches:
+                    break
+                continue
             xs.append(to_host(x))
             ys.append(y)
             labels = torch.cat(ys)
@@ -234,8 +258,18 @@ def probe_from_batches(
             complete = wanted is None or len(present) == len(wanted)
             if i + 1 >= max_batches or (complete and len(present) and present.min() * len(present) >= 2 * size):
                 break
+    if not xs and unlabelled:  # every label read is negative: no sample has a class
+        why = f"every label of the {read} samples read is negative, no class (-1 marks unlabelled samples)"
+        if on_classless is None:
+            raise ValueError(f"the training batches hold no class to draw the probe from: {why}")
+        on_classless(why)
+        x = concat(unlabelled, pad_id)
+        idx = balanced_indices(torch.zeros(n_samples(x), dtype=torch.long), size, seed)
+        return take(x, idx), torch.full((len(idx),), NO_CLASS, dtype=torch.long)
     if not xs:
         raise ValueError("the training data yielded no batch to draw the probe from")
+    if left_out and on_unlabelled is not None:
+        on_unlabelled(left_out, read)
     x, y = concat(xs, pad_id), torch.cat(ys)
     if wanted is not None:
         missing = [int(c) for c in wanted if not bool((y == c).any())]
@@ -443,11 +477,12 @@ def draw_probe(
         else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
             width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
             count = _automatic_count(width, size, least or 1)
-            present = torch.unique(torch.as_tensor(labels).reshape(-1)).tolist()
+            present = [c for c in torch.unique(torch.as_tensor(labels).reshape(-1)).tolist() if c >= 0]
             if count is not None and count < len(present):
                 chosen = [int(present[i]) for i in choose_classes(len(present), count, seed)]
                 automatic = True
     why: list[str] = []
+    unlabelled: list[tuple[int, int]] = []
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
     probe = probe_from_batches(
         batches,
@@ -458,7 +493,14 @@ def draw_probe(
         classes=chosen,
         pad_id=token_pad_id(model),
         on_classless=why.append if one_cloud else None,
+        on_unlabelled=lambda left_out, read: unlabelled.append((left_out, read)),
     )
+    if unlabelled and info is not None:
+        left_out, read = unlabelled[0]
+        info(
+            f"{reader.owner}: {left_out} of the {read} training samples read have a negative label, no class (-1 "
+            "marks unlabelled samples, -100 a loss's ignore_index), so the probe is drawn from the labelled ones"
+        )
     if why and info is not None:
         ignored = f"; classes={classes!r} is not used" if classes is not None else ""
         info(

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import torch
 
-from lightning_topo.monitoring.batches import NO_CLASS
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.measurement import Measurement
 
@@ -24,10 +23,16 @@ __all__ = ["class_clouds", "gather", "share"]
 
 def class_clouds(labels: torch.Tensor, per_class: bool) -> dict[str, torch.Tensor | None]:
     """``{cloud: probe rows}``: one cloud per class (``"0"``, ``"1"``, ...), or ``{"all": None}`` for the whole probe
-    (also a probe whose points have no class, :data:`~lightning_topo.monitoring.batches.NO_CLASS`)."""
-    if not per_class or bool((labels == NO_CLASS).all()):
+    (also a probe whose points have no class, :data:`~lightning_topo.monitoring.batches.NO_CLASS`). Points of a
+    negative label (no class: unlabelled, or ignored by the loss) belong to no class's cloud.
+
+    Example:
+        >>> {cloud: rows.tolist() for cloud, rows in class_clouds(torch.tensor([0, -1, 1, 0]), True).items()}
+        {'0': [0, 3], '1': [2]}
+    """
+    if not per_class or bool((labels < 0).all()):
         return {"all": None}
-    return {str(int(c)): torch.nonzero(labels == c).flatten() for c in torch.unique(labels)}
+    return {str(int(c)): torch.nonzero(labels == c).flatten() for c in torch.unique(labels) if c >= 0}
 
 
 def share(clouds: Sequence[str], watched: Sequence[str], rank: int, world: int) -> dict[str, list[str]]:
