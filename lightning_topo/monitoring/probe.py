@@ -418,6 +418,20 @@ def own_iteration(loader: Any) -> Any:
 AUTOMATIC_CLASS_POINTS = 100
 
 
+def _class_count(width: int, present: Sequence[int]) -> int:
+    """How many classes the data holds, from the model's output ``width`` and the labels ``present`` in its first
+    batch: the label range (the largest label and one), at most the width (a classifier's logits) and at least the
+    labels seen. A backbone's features or a head wider than the data's labels are no count of its classes.
+
+    Example:
+        >>> _class_count(1000, [3, 41, 990]), _class_count(544, [0, 1, 2]), _class_count(1, [0, 1])
+        (991, 3, 2)
+    """
+    if not present:
+        return width
+    return max(len(present), min(width, max(present) + 1))
+
+
 def _automatic_count(width: int, size: int, least: int) -> int | None:
     """How many of a model's ``width`` classes a probe of ``size`` points watches when each needs ``least``:
     ``None`` (every class) when they all get that many (or the model has one output), else enough for clouds of
@@ -476,8 +490,9 @@ def draw_probe(
             chosen = resolve_classes(classes, model, example, seed, reader.forward, output_key)
         else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
             width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
-            count = _automatic_count(width, size, least or 1)
             present = [c for c in torch.unique(torch.as_tensor(labels).reshape(-1)).tolist() if c >= 0]
+            width = _class_count(width, present)
+            count = _automatic_count(width, size, least or 1)
             if count is not None and count < len(present):
                 chosen = [int(present[i]) for i in choose_classes(len(present), count, seed)]
                 automatic = True
@@ -511,7 +526,7 @@ def draw_probe(
     elif automatic and info is not None:
         shown = ", ".join(map(str, chosen[:6])) + (" ..." if len(chosen) > 6 else "")
         info(
-            f"{reader.owner}: {size} probe points would give each of the model's {width} classes "
+            f"{reader.owner}: {size} probe points would give each of the {width} classes "
             f"{size // width}, fewer than the {least} a class needs (k + 1), so it watches {len(chosen)} of them, "
             f"spread evenly over the labels of the first batch ({shown}); pass classes=N or [...] to choose, or "
             "raise probe_size"

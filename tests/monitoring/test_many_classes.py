@@ -36,9 +36,7 @@ def _fit(tmp_path: Path, classes: int, **options) -> BettiMonitor:
 def test_a_hundred_classes_in_a_thousand_points_are_watched_ten_at_a_time(tmp_path: Path, caplog) -> None:
     with caplog.at_level(logging.INFO):
         monitor = _fit(tmp_path, 100)  # the defaults: probe_size=1000, k=14
-    assert "would give each of the model's 100 classes 10, fewer than the 15 a class needs (k + 1), so it " in (
-        caplog.text
-    )
+    assert "would give each of the 100 classes 10, fewer than the 15 a class needs (k + 1), so it " in (caplog.text)
     labels = monitor.probe[1]
     assert len(labels) == 1000 and torch.bincount(labels).max() == 100 and len(torch.unique(labels)) == 10
     (entry,) = monitor.history
@@ -57,3 +55,27 @@ def test_a_probe_given_by_hand_keeps_its_classes_and_the_warning_says_why(tmp_pa
     with pytest.warns(UserWarning, match="fewer than k\\+1=15 per class, so no class can be measured"):
         monitor = _fit(tmp_path, 100, probe=probe)
     assert len(torch.unique(monitor.probe[1])) == 100
+
+
+class Backbone(NetClassifier):
+    """A backbone whose forward returns its 64 features (as a headless ``Dinov2Model`` or ``timm`` model with
+    ``num_classes=0`` does), its head used in the training step alone."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__(nn.Sequential(nn.Linear(8, 64), nn.ReLU()))
+        self.head = nn.Linear(64, classes)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self(x)), y)
+
+
+@pytest.mark.parametrize(
+    "model", [Backbone(3), NetClassifier(_network(100))], ids=["headless backbone", "head wider than the labels"]
+)
+def test_a_models_output_width_is_no_count_of_the_datas_classes(model: NetClassifier, tmp_path: Path, caplog) -> None:
+    """64 features (or 100 logits) for 3 classes: it read 64 (100) classes and watched 1 of the 3, 30 points."""
+    monitor = BettiMonitor(log_figure=False, probe_size=60, k=4)
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(model, _data(3, n=600))
+    assert torch.bincount(monitor.probe[1]).tolist() == [20, 20, 20] and "a class needs" not in caplog.text
