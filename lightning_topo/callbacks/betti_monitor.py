@@ -29,7 +29,7 @@ from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInput
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
-from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS
+from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, LOGITS
 from lightning_topo.monitoring.layouts import layer_layouts
 from lightning_topo.monitoring.logger_output import (
     FigureSchedule,
@@ -357,6 +357,16 @@ class BettiMonitor(TopoCallback):
         watched = watched_layers(
             model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
         )
+        if LOGITS in watched and self.output_key is None and trace.output_depends_on_the_batch():
+            watched.remove(LOGITS)
+            if info is not None:
+                info(
+                    f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for "
+                    f"{trace.samples} samples) grows with the batch in two dimensions, a similarity matrix of the "
+                    "batch (CLIP's and SigLIP's logits_per_image: each image against the batch's texts), so it "
+                    "holds no point per sample and 'logits' is not watched; output_key='image_embeds' (or another "
+                    "per-sample output) measures it"
+                )
         masks = TokenMask.of_model_inputs(model, example)
         self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks)
         return watched

@@ -283,7 +283,7 @@ class TokenMask:
         if self.with_images and any(part in _IMAGE_TOWERS for part in parts):
             return None
         if not self.encoder_decoder or "encoder" in parts:
-            return self
+            return self if self.mask is not None else None  # an encoder with no mask (an image's): no padding
         return TokenMask(self.decoder)
 
     def of(self, tokens: int) -> torch.Tensor | None:

@@ -74,6 +74,10 @@ class ForwardTrace:
     #: each output's dimensions that grew in a second pass with one sample more (:func:`trace_forward`); empty when
     #: that pass could not run, and then the first dimension is taken for the samples'
     grown: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: the shape of the model's own output (the tensor the logits are read from, :func:`.select_tensor`), and its
+    #: dimensions that grew in the second pass (``None``: that pass could not run)
+    output_shape: tuple[int, ...] | None = None
+    output_grown: tuple[int, ...] | None = None
 
     def feeder(self, layer: str) -> str | None:
         """What fed ``layer``'s call: a call's own feeder, a module's plain name its last call's."""
@@ -88,6 +92,12 @@ class ForwardTrace:
         sequence first, its second (:meth:`sample_dim`); a module without a tensor output counts as one: its
         measurement says what it lacks."""
         return name not in self.shapes or self.sample_dim(name) is not None
+
+    def output_depends_on_the_batch(self) -> bool:
+        """Whether the model's own output grew in two dimensions with one sample more: a batch's similarity
+        matrix, as CLIP's and SigLIP's ``logits_per_image`` (each image against the batch's texts), no point per
+        sample."""
+        return self.output_grown is not None and len(self.output_grown) > 1
 
     def sample_dim(self, name: str) -> int | None:
         """The dimension of module ``name``'s output that holds its samples: 0 for ``(batch, ...)``; 1 for an
@@ -289,26 +299,33 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
         raise unrunnable(model, example, error) from error
     trace.samples = n_samples(example)
-    trace.grown = _grown_dimensions(model, example, forward, trace)
+    trace.grown, trace.output_grown = _grown_dimensions(model, example, forward, trace)
     return trace
 
 
 def _grown_dimensions(
     model: nn.Module, example: ModelInputs, forward: ForwardFn, trace: ForwardTrace
-) -> dict[str, tuple[int, ...]]:
-    """Each output's dimensions that grow with the samples, from a second pass on ``example`` and its first sample
-    again (its modules alone traced); none where that pass cannot run (a model built for one batch size)."""
+) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...] | None]:
+    """Each output's dimensions that grow with the samples, and the model's own output's, from a second pass on
+    ``example`` and its first sample again (its modules alone traced); none where that pass cannot run (a model
+    built for one batch size)."""
     wider = take(example, torch.arange(n_samples(example) + 1) % n_samples(example))
     try:
-        shapes = _traced_pass(model, as_model_input(model, wider), forward, operations=False).shapes
+        second = _traced_pass(model, as_model_input(model, wider), forward, operations=False)
     except Exception:
-        return {}
+        return {}, None
     grown = {}
     for name, shape in trace.shapes.items():
-        other = shapes.get(name)
-        if other is not None and len(other) == len(shape):
-            grown[name] = tuple(dim for dim, (size, more) in enumerate(zip(shape, other)) if size != more)
-    return grown
+        found = _grown(shape, second.shapes.get(name))
+        if found is not None:
+            grown[name] = found
+    return grown, _grown(trace.output_shape, second.output_shape)
+
+
+def _grown(shape: tuple[int, ...] | None, wider: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if shape is None or wider is None or len(shape) != len(wider):
+        return None
+    return tuple(dim for dim, (size, more) in enumerate(zip(shape, wider)) if size != more)
 
 
 def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> ValueError:
@@ -344,7 +361,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     trace = tracer.trace
     trace.called.discard("")
     trace.rows.pop("", None)
-    trace.shapes.pop("", None)
+    trace.output_shape = trace.shapes.pop("", None)
     trace.ended.pop("", None)
     trace.branching.discard("")
     return trace

@@ -107,7 +107,7 @@ def _announce(
             f"none with a row per sample), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... "
             f"{hidden[-1]}); pass layers='activations' for every activation, or names/glob patterns"
         )
-    elif not hidden:
+    elif not hidden and (layers is None or isinstance(layers, str)):  # layers=["logits"]: the user's own choice
         found = (
             f"its {dropped} chosen layers hold no row per sample, and no repeated block holds one"
             if dropped

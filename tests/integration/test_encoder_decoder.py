@@ -209,3 +209,48 @@ def test_padded_targets_never_move_a_decoder_point(make: Any) -> None:
 def _logits(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     with torch.no_grad():
         return model(**batch).logits
+
+
+def _captioner() -> HFClassifier:
+    """A ``VisionEncoderDecoderModel`` (a ViT encoder, a GPT-2 decoder), configured for training as its docs say."""
+    encoder = transformers.ViTConfig(
+        image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20
+    )
+    decoder = transformers.GPT2Config(
+        vocab_size=50, n_embd=16, n_layer=2, n_head=2, n_positions=16, add_cross_attention=True, is_decoder=True
+    )
+    config = transformers.VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    model = transformers.VisionEncoderDecoderModel(config=config)
+    model.config.decoder_start_token_id, model.config.pad_token_id = 0, 1
+    return HFClassifier(model)
+
+
+def test_a_captioners_decoder_is_read_at_its_own_tokens_and_its_image_encoder_at_every_patch(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """Images and captions padded with -100, no mask at all: the decoder's means took in the padding, silently."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    lengths = torch.randint(2, 8, (48,), generator=generator)
+    labels = torch.randint(5, 50, (48, 7), generator=generator).masked_fill(torch.arange(7) >= lengths[:, None], -100)
+    images = torch.randn(48, 3, 16, 16, generator=generator)
+    batches = [{"pixel_values": images[i : i + 16], "labels": labels[i : i + 16]} for i in range(0, 48, 16)]
+    monitor = BettiMonitor(probe_size=48, k=4, layers="blocks", token_pooling="mean", log_figure=False)
+    captioner = _captioner()
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(captioner, DataLoader(batches, batch_size=None))
+    assert "reads the decoder's 3 watched layers" in caplog.text and "not the pad token (id 1)" in caplog.text
+    assert "cannot be read at the tokens" not in caplog.text  # the image's patches have no padding
+
+    model = captioner.model.eval()
+    inputs = monitor.probe[0]
+    layer = "model.decoder.transformer.h.1"
+    found = reduce_clouds(captioner, inputs, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean")
+    own = []
+    for row in range(48):  # each caption alone: its image and its own decoder inputs, no padding
+        kept = int((inputs["decoder_input_ids"][row, 1:] != 1).sum()) + 1
+        alone = {"pixel_values": inputs["pixel_values"][row : row + 1]}
+        alone["decoder_input_ids"] = inputs["decoder_input_ids"][row : row + 1, :kept]
+        own.append(_pooled(model, alone, layer.removeprefix("model."), None))
+    expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
+    assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()

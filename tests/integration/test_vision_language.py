@@ -9,6 +9,7 @@ measurement of the fit was skipped)."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +94,26 @@ def test_the_image_tower_is_pooled_over_its_patches_and_the_text_tower_over_each
     )
 
 
-def test_a_clip_fit_measures_both_towers_and_skips_only_the_batch_dependent_logits(tmp_path: Path, caplog) -> None:
+@pytest.mark.parametrize("batch_size", [20, 256], ids=["a cloud over several passes", "a cloud in one pass"])
+def test_a_clip_fit_measures_both_towers_and_leaves_out_the_batch_dependent_logits(
+    batch_size: int, tmp_path: Path, caplog
+) -> None:
+    """``logits_per_image`` scores each image against the batch's texts: (n, n), no point per sample. It is left out
+    at train start, known by its two dimensions that grow with the batch. In a cloud spanning several passes it was
+    skipped at every measurement; in one pass it was measured as a similarity matrix, silently."""
     torch.manual_seed(0)
-    monitor = BettiMonitor(probe_size=48, k=4, batch_size=20, layers="blocks", token_pooling="mean", log_figure=False)
+    monitor = BettiMonitor(
+        probe_size=48, k=4, batch_size=batch_size, layers="blocks", token_pooling="mean", log_figure=False
+    )
     batches = DataLoader([_batch(16, seed) for seed in range(4)], batch_size=None)
-    with caplog.at_level(logging.INFO), pytest.warns(UserWarning) as warned:
+    with caplog.at_level(logging.INFO), warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no layer skipped at any measurement
         quiet_trainer(tmp_path, max_epochs=2, callbacks=[monitor]).fit(ContrastiveCLIP(), batches)
     towers = [name for name in monitor.watched_layers if "_model.encoder.layers." in name]
-    assert len(towers) == 4 and monitor.watched_layers[-1] == "logits"
+    assert len(towers) == 4 and monitor.watched_layers == ["input", *towers]
     assert "cannot be read at the tokens" not in caplog.text  # no padding is claimed of the patches
+    assert "grows with the batch in two dimensions, a similarity matrix of the batch" in caplog.text
+    assert "output_key='image_embeds'" in caplog.text
     assert len(monitor.history) == 2
-    for entry in monitor.history:  # each epoch measured: every tower layer, the logits alone left out
+    for entry in monitor.history:  # each epoch measured: every tower layer
         assert set(entry["betti"]) == {"input", *towers}
-    skipped = [str(w.message) for w in warned if "skipped layer 'logits'" in str(w.message)]
-    assert len(skipped) == 2 and "its width changes with the probe batch" in skipped[0] and "output_key=" in skipped[0]

@@ -133,3 +133,24 @@ def test_the_heap_is_trimmed_after_large_layers_only(monkeypatch):
     large = torch.randn(20, _TRIM_MIN_BYTES // 8 // 20 + 1)  # just over 1 MiB as a float64 working copy
     assert _reduce(large, None, None, topology).n_points == 20 and trims == [1]
     assert isinstance(_reduce(torch.full((20, 2), float("nan")), None, None, topology), str) and trims == [1]
+
+
+class Similarity(nn.Module):
+    """Logits that score each sample against its batch, as CLIP's ``logits_per_image``: (n, n), no point each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        embedded = self.embed(x)
+        return embedded @ embedded.T
+
+
+def test_an_output_whose_width_changes_with_the_pass_is_skipped_alone_with_the_reason():
+    """The safety net under the monitor's check at train start (which an ``output_key`` by hand passes by)."""
+    found = reduce_clouds(
+        Similarity(), torch.randn(50, 3), {"all": None}, {"all": ["embed", "logits"]}, k=4, batch_size=20
+    )
+    assert "its width changes with the probe batch (10, 20 values per sample)" in found[("logits", "all")]
+    assert not isinstance(found[("embed", "all")], str)

@@ -116,3 +116,14 @@ def test_a_glob_passes_over_the_modules_it_matches_that_never_run() -> None:
     )
     with pytest.raises(ValueError, match=r"layer '0.dropout' is never called in the forward pass"):
         watched_layers(net, ["0.dropout"], x, call_model, include_input=False)
+
+
+def test_the_logits_alone_asked_for_by_name_draw_no_warning_of_a_model_without_hidden_layers() -> None:
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    said: list[str] = []
+    x = torch.randn(8, 4)
+    assert watched_layers(net, ["logits"], x, call_model, False, said.append, said.append) == ["logits"]
+    assert not any("found no hidden layer" in line for line in said)  # it said so, though net has a ReLU
+    bare = nn.Sequential(nn.Linear(4, 2))  # a rule that finds nothing still says so
+    watched_layers(bare, None, x, call_model, False, said.append, said.append)
+    assert any("found no hidden layer to watch in Sequential" in line for line in said)
