@@ -40,6 +40,7 @@ from lightning_topo.pruning import (
 from lightning_topo.pruning.report import layer_rows
 from lightning_topo.pruning.rollback import restore, snapshot
 from lightning_topo.pruning.scoring import CRITERIA, filter_scores, pruning_plan
+from lightning_topo.pruning.selection import alike_layers
 
 if TYPE_CHECKING:
     import numpy as np
@@ -239,7 +240,23 @@ class BettiPruning(TopoCallback):
             )
             rank_zero_warn(f"BettiPruning: no filter selected (criterion={self.criterion}, {rule}); {hint}")
             return
+        if trainer.is_global_zero:
+            self._warn_of_alike_scores(scores, plan)
         self.prune(trainer, pl_module, plan, scores)
+
+    def _warn_of_alike_scores(self, scores: dict[str, np.ndarray], plan: dict[str, list[int]]) -> None:
+        """Say so when a layer's filters all scored alike, so that chance, not topology, chose its removals."""
+        alike = alike_layers(scores, plan)
+        if not alike:
+            return
+        shown = ", ".join(
+            f"{name} ({len(plan[name])} of {len(scores[name])}, all {score:g})" for name, score in alike.items()
+        )
+        rank_zero_warn(
+            f"BettiPruning: in {len(alike)} of {len(plan)} layers every filter scored alike, so a seeded random "
+            f"order chose the filters removed, not their {self.criterion} scores: {shown}. A probe with more "
+            "points per class (probe_size), or another k, lets the topology tell the filters apart"
+        )
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:
         """Each selected conv layer's filter scores on the probe: ``{name: (n_filters,)}``."""

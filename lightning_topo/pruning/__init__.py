@@ -9,11 +9,12 @@ from lightning_topo.pruning.report import (
     paired_cpu_latency,
     saved_size_bytes,
 )
-from lightning_topo.pruning.selection import select_filters
+from lightning_topo.pruning.selection import alike_layers, select_filters
 from lightning_topo.pruning.storage import load_pruned, save_pruned
 from lightning_topo.pruning.structural import remove_filters
 
 __all__ = [
+    "alike_layers",
     "batchnorm_layers",
     "count_parameters",
     "cpu_copy",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["select_filters"]
+__all__ = ["alike_layers", "select_filters"]
 
 
 def select_filters(
@@ -55,3 +56,19 @@ def select_filters(
         )
         count = allowed
     return np.sort(order[:count])
+
+
+def alike_layers(scores: Mapping[str, np.ndarray], plan: Mapping[str, Sequence[int]]) -> dict[str, float]:
+    """``{layer: its one score}`` for the layers of ``plan`` that lose filters though every filter scored alike: there
+    the seeded random order of :func:`select_filters` chose them, not their scores (a probe too small for the
+    topology to tell the filters apart scores them all 0).
+
+    Example:
+        >>> alike_layers({"a": np.zeros(4), "b": np.array([0.0, 2.0])}, {"a": [1], "b": [1]})
+        {'a': 0.0}
+    """
+    return {
+        name: float(scores[name][0])
+        for name, removed in plan.items()
+        if len(removed) and len(scores[name]) and float(np.ptp(scores[name])) == 0.0
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import warnings
 
 import lightning.pytorch as pl
 import numpy as np
@@ -432,3 +433,26 @@ def test_bad_recalibration_and_fine_tune_settings_fail_at_construction():
         BettiPruning(amount=0.5, recalibrate_batches=-1)
     with pytest.raises(ValueError, match="fine_tune_lr"):
         BettiPruning(amount=0.5, fine_tune_lr=0.0)
+
+
+def test_a_layer_whose_filters_all_scored_alike_is_named_as_chosen_by_chance(tmp_path):
+    """30 probe images, k=4: every filter's Betti score is 0, so the seeded tie-break chose what was removed, and the
+    report's "highest score first" said nothing of it. The weights' l1 norms tell every filter apart: no warning."""
+    pl.seed_everything(0, verbose=False)
+    options = dict(amount=0.5, probe_size=30, k=4, recalibrate_batches=2, latency_batch=8, fine_tune_epochs=0)
+    loader = DataLoader(images(128), batch_size=64)
+    said = {}
+    for criterion in ("knn", "l1"):
+        pruner = BettiPruning(criterion=criterion, **options)
+        model = CNNClassifier(in_channels=1, num_classes=2, channels=(8, 16), lr=0.01)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, loader)
+        said[criterion] = [str(w.message) for w in caught if "every filter scored alike" in str(w.message)]
+        assert model.features.block1.conv.out_channels == 4  # pruned either way
+    assert said["l1"] == [] and len(said["knn"]) == 1
+    assert (
+        "in 2 of 2 layers every filter scored alike, so a seeded random order chose the filters removed"
+        in (said["knn"][0])
+    )
+    assert "features.block1.conv (4 of 8, all 0), features.block2.conv (8 of 16, all 0)" in said["knn"][0]
