@@ -26,6 +26,7 @@ from lightning_topo.monitoring.batches import (
 from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.outputs import predicted_classes, select_tensor
 from lightning_topo.monitoring.probe import check_classes, checked_probe, draw_probe, first_loader
+from lightning_topo.monitoring.probe_preparation import fit_batch_limit
 from lightning_topo.pruning import (
     batchnorm_layers,
     count_parameters,
@@ -183,7 +184,7 @@ class BettiPruning(TopoCallback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         probe = draw_probe(
             trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes,
-            info=rank_zero_info,
+            info=rank_zero_info, batch_limit=fit_batch_limit(trainer),
         )  # fmt: skip
         self.set_probe(pl_module, *probe)
         # Lightning moves the module back to the CPU before ``on_fit_end``; remember where and how it trained,
@@ -366,10 +367,11 @@ class BettiPruning(TopoCallback):
             home = next(pl_module.parameters()).device
             pl_module.to(trainer.strategy.root_device)
             try:
+                limit = fit_batch_limit(trainer)  # fast_dev_run, overfit_batches: the batches the fit reads
                 recalibrate_batchnorm(
                     pl_module,
                     self._train_batches(trainer),
-                    self.recalibrate_batches,
+                    self.recalibrate_batches if limit is None else min(self.recalibrate_batches, limit),
                     inputs_of=lambda batch: self._reader.split(batch)[0],
                     forward=self._reader.forward,
                 )

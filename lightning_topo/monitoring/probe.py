@@ -457,6 +457,7 @@ def draw_probe(
     info: Callable[[str], Any] | None = None,
     least: int | None = None,
     one_cloud: bool = False,
+    batch_limit: int | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """The probe of a fit: :func:`probe_from_batches` over the classes that ``classes`` names (every class: ``None``).
 
@@ -468,7 +469,8 @@ def draw_probe(
     ``size // max(least, 100)`` of them instead, spread evenly (seeded) over the labels of the first batch, and
     ``info`` is told. ``one_cloud``: batches with no class per sample (multi-label, soft, regression or token
     labels, or none) give a probe of one cloud (labels :data:`~lightning_topo.monitoring.batches.NO_CLASS`), and
-    ``info`` says why, instead of a ``ValueError``.
+    ``info`` says why, instead of a ``ValueError``. ``batch_limit``: read no more batches than that
+    (:func:`~lightning_topo.monitoring.probe_preparation.fit_batch_limit`, the batches the fit itself reads).
     """
     batches, where = first_loader(batches)
     batches = own_iteration(batches)  # never the training loop's own iterator (persistent workers)
@@ -499,6 +501,8 @@ def draw_probe(
     why: list[str] = []
     unlabelled: list[tuple[int, int]] = []
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
+    if batch_limit is not None:  # the fit reads these alone (overfit_batches, fast_dev_run): so does the probe
+        max_batches = min(max_batches, batch_limit)
     probe = probe_from_batches(
         batches,
         size,

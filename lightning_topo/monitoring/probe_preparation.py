@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from lightning_topo.monitoring.outputs import OutputKey
 from lightning_topo.monitoring.probe import draw_probe, group_by_class
 from lightning_topo.monitoring.probe_file import ProbeFileError, fingerprint, load_probe, save_probe
 
-__all__ = ["ProbeStore", "checkpoint_directory", "device_of", "draw_monitor_probe", "prepared_probe"]
+__all__ = ["ProbeStore", "checkpoint_directory", "device_of", "draw_monitor_probe", "fit_batch_limit", "prepared_probe"]
 
 Probe = tuple[ModelInputs, torch.Tensor]
 
@@ -70,8 +71,38 @@ def draw_monitor_probe(
     if loader is None:
         raise ValueError("BettiMonitor found no training data to draw its probe from; pass probe=(inputs, labels)")
     return draw_probe(
-        loader, size, model, seed, reader, classes, output_key=output_key, info=info, least=least, one_cloud=True
+        loader,
+        size,
+        model,
+        seed,
+        reader,
+        classes,
+        output_key=output_key,
+        info=info,
+        least=least,
+        one_cloud=True,
+        batch_limit=fit_batch_limit(trainer),
     )
+
+
+def fit_batch_limit(trainer: Any) -> int | None:
+    """How many training batches a fit under ``overfit_batches`` or ``fast_dev_run`` reads each epoch (the same
+    first ones, unshuffled, for ``overfit_batches``), so that a probe drawn from them holds what the model sees;
+    ``None`` for any other fit.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> fit_batch_limit(SimpleNamespace(overfit_batches=2, fast_dev_run=False, num_training_batches=2))
+        2
+        >>> fit_batch_limit(SimpleNamespace(overfit_batches=0.0, fast_dev_run=False, num_training_batches=50)) is None
+        True
+    """
+    if not getattr(trainer, "overfit_batches", 0) and not getattr(trainer, "fast_dev_run", False):
+        return None
+    batches = getattr(trainer, "num_training_batches", None)
+    if isinstance(batches, (int, float)) and math.isfinite(batches) and batches >= 1:
+        return int(batches)
+    return None
 
 
 class ProbeStore:

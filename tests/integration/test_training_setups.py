@@ -201,3 +201,33 @@ def test_a_batch_object_of_the_users_own_is_read_by_its_attributes(tmp_path: Pat
     x, y = next(iter(DataLoader(blobs(), batch_size=256)))
     points = {tuple(row.tolist()): int(label) for row, label in zip(x, y)}
     assert all(points[tuple(row.tolist())] == int(label) for row, label in zip(*monitor.probe))  # x with its own y
+
+
+def test_under_overfit_batches_the_probe_holds_the_batches_the_model_trains_on(tmp_path: Path) -> None:
+    """``overfit_batches=2`` trains on the loader's first two batches, unshuffled: the probe was drawn from the whole
+    loader, so it described data the model never saw."""
+    x, y = torch.arange(400.0)[:, None].repeat(1, 4), torch.arange(400) % 2  # each sample's values: its index
+    loader = DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=20, shuffle=True)
+    monitor = BettiMonitor(probe_size=40, k=4, log_figure=False)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, overfit_batches=2, callbacks=[monitor])
+    trainer.fit(NetClassifier(_sequential()), loader)
+    indices = monitor.probe[0][:, 0]
+    assert len(indices) == 40 and int(indices.max()) < 40  # the first two batches of 20 samples, all of them
+
+
+def test_under_fast_dev_run_the_probe_reads_the_one_batch_of_the_run(tmp_path: Path) -> None:
+    monitor = BettiMonitor(probe_size=100, k=4, log_figure=False)
+    read: list[int] = []
+
+    class Counted(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return 400
+
+        def __getitem__(self, index: int):
+            read.append(index)
+            return torch.tensor([float(index), 0.0, 0.0, 0.0]), index % 2
+
+    trainer = quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[monitor])
+    trainer.fit(NetClassifier(_sequential()), DataLoader(Counted(), batch_size=20))
+    assert len(read) == 3 * 20  # the run's batch, and the probe's class check and draw of it (it read all 20)
+    assert len(monitor.probe[1]) == 20
