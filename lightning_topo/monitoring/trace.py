@@ -268,8 +268,15 @@ class _Operations(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         reads_metadata_only = name.endswith("_like") or name.startswith("new_")  # zeros_like(x): x's shape only
         if isinstance(result, torch.Tensor) and not reads_metadata_only:  # x.shape, x.size(0): no new data either
-            self.tracer.use((*args, *kwargs.values()), result)
+            # mask.type_as(x), y.view_as(x): the data is the first argument's, the other's dtype or shape alone
+            read = args[:1] if name in _READS_THE_OTHERS_METADATA else (*args, *kwargs.values())
+            self.tracer.use(read, result)
         return result
+
+
+#: Tensor methods that read only the dtype, device or shape of their other tensor argument (a Funnel encoder's
+#: ``attention_mask.type_as(inputs_embeds)`` is no use of its input).
+_READS_THE_OTHERS_METADATA = frozenset({"type_as", "to", "view_as", "reshape_as", "expand_as"})
 
 
 def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> ForwardTrace:

@@ -343,6 +343,19 @@ def test_albert_blocks_are_the_calls_of_its_one_shared_layer_group() -> None:
         select_layers(siamese, "blocks", torch.zeros(2, 8), pair)
 
 
+def test_funnel_blocks_are_its_layers_though_its_encoder_reads_its_input_for_a_mask() -> None:
+    """Funnel's encoder casts its mask with ``attention_mask.type_as(inputs_embeds)`` before its layers read the
+    embeddings: that second read, of a dtype, made the encoder look residual, and ``layers='blocks'`` found none."""
+    config = transformers.FunnelConfig(
+        vocab_size=50, block_sizes=[2, 2], d_model=16, n_head=2, d_head=8, d_inner=24, num_labels=N_CLASSES,
+        num_decoder_layers=1,
+    )  # fmt: skip
+    model = transformers.FunnelForSequenceClassification(config)
+    example = {"input_ids": torch.randint(3, 50, (2, SEQ)), "attention_mask": torch.ones(2, SEQ, dtype=torch.long)}
+    blocks = [f"funnel.encoder.blocks.{stage}.{layer}" for stage in (0, 1) for layer in (0, 1)]
+    assert select_layers(model, "blocks", example) == [*blocks, "logits"]
+
+
 def test_blocks_of_a_multiple_choice_model_are_named_with_what_their_rows_are() -> None:
     """(batch, choices, tokens) inputs: each block gives a row per choice. layers='blocks' said the model had no
     repeated block at all; it now names them and their rows (watching them is not supported yet)."""
