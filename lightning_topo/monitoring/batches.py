@@ -38,7 +38,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -308,12 +309,39 @@ def as_model_input(model: nn.Module, inputs: ModelInputs) -> ModelInputs:
 
 
 def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
-    """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple."""
+    """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple; a dict goes
+    whole to a ``forward(self, batch)`` that takes one argument and not the dict's keys (a LightningModule whose
+    ``forward`` unpacks the batch itself: ``return self.model(**batch)``).
+
+    Example:
+        >>> class Whole(nn.Module):
+        ...     def forward(self, batch):
+        ...         return batch["input_ids"] * 2
+        >>> call_model(Whole(), {"input_ids": torch.ones(1, 2)}).tolist()
+        [[2.0, 2.0]]
+    """
     if isinstance(inputs, torch.Tensor):
         return module(inputs)
     if isinstance(inputs, Mapping):
-        return module(**inputs)
+        return module(inputs) if _takes_a_batch_whole(module, inputs.keys()) else module(**inputs)
     return module(*inputs)
+
+
+def _takes_a_batch_whole(module: nn.Module, keys: Iterable[str]) -> bool:
+    """Whether ``module.forward`` takes one argument, a batch to unpack itself, rather than the batch's keys: it
+    accepts no ``**kwargs``, names not every key, and needs one positional argument at most."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C-level forward: the keyword call, as before
+        return False
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return False
+    named = {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    if set(keys) <= named:
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    return bool(positional) and len(required) <= 1
 
 
 # ---------------------------------------------------------------------------------------------- reading batches

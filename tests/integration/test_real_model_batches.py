@@ -122,3 +122,33 @@ def test_pruning_measures_a_one_logit_model_by_the_sign_of_its_logit() -> None:
     pruner.set_probe(model, x, y)
     trainer = type("FitWithoutDataModule", (), {"datamodule": None, "val_dataloaders": DataLoader(list(zip(x, y)), 16)})
     assert pruner._accuracy(trainer, model) == 1.0  # argmax over one column said class 0: the share of zeros
+
+
+class WholeBatch(HFClassifier):
+    """A LightningModule whose ``forward`` takes the batch dict whole and unpacks it itself, a common Lightning
+    pattern: ``self(batch).loss``."""
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> Any:  # type: ignore[override]
+        return self.model(**batch)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self(batch).loss
+
+
+def test_a_forward_that_takes_the_batch_dict_whole_is_called_with_it(tmp_path: Path) -> None:
+    """It stopped the fit at train start: "forward() got an unexpected keyword argument 'input_ids'"."""
+    config = transformers.BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24, num_labels=3
+    )
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 50, (60, 10), generator=generator)
+    batches = [
+        {"input_ids": ids[i : i + 15], "attention_mask": torch.ones(15, 10, dtype=torch.long),
+         "labels": torch.arange(i, i + 15) % 3}
+        for i in range(0, 60, 15)
+    ]  # fmt: skip
+    monitor = BettiMonitor(layers="blocks", probe_size=60, k=4, log_figure=False)
+    model = WholeBatch(transformers.BertForSequenceClassification(config))
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(model, DataLoader(batches, batch_size=None))
+    assert monitor.watched_layers == ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1", "logits"]
+    assert all(set(clouds) == {"0", "1", "2"} for clouds in monitor.history[-1]["betti"].values())
