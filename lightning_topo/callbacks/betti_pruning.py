@@ -367,7 +367,7 @@ class BettiPruning(TopoCallback):
             home = next(pl_module.parameters()).device
             pl_module.to(trainer.strategy.root_device)
             try:
-                limit = fit_batch_limit(trainer)  # fast_dev_run, overfit_batches: the batches the fit reads
+                limit = fit_batch_limit(trainer, dev_run=True)  # overfit_batches, fast_dev_run: the fit's batches
                 recalibrate_batchnorm(
                     pl_module,
                     self._train_batches(trainer),

@@ -85,19 +85,23 @@ def draw_monitor_probe(
     )
 
 
-def fit_batch_limit(trainer: Any) -> int | None:
-    """How many training batches a fit under ``overfit_batches`` or ``fast_dev_run`` reads each epoch (the same
-    first ones, unshuffled, for ``overfit_batches``), so that a probe drawn from them holds what the model sees;
-    ``None`` for any other fit.
+def fit_batch_limit(trainer: Any, dev_run: bool = False) -> int | None:
+    """How many training batches a fit under ``overfit_batches`` reads each epoch (the same first ones, unshuffled),
+    so that a probe drawn from them holds what the model sees; with ``dev_run``, under ``fast_dev_run`` too (its
+    batches); ``None`` for any other fit. (A dev run's probe is drawn as a fit's: a probe of its one batch would hold
+    too few points a class to measure, and the dev run would check nothing of the measurement.)
 
     Example:
         >>> from types import SimpleNamespace
         >>> fit_batch_limit(SimpleNamespace(overfit_batches=2, fast_dev_run=False, num_training_batches=2))
         2
+        >>> dev_run = SimpleNamespace(overfit_batches=0.0, fast_dev_run=True, num_training_batches=1)
+        >>> fit_batch_limit(dev_run), fit_batch_limit(dev_run, dev_run=True)
+        (None, 1)
         >>> fit_batch_limit(SimpleNamespace(overfit_batches=0.0, fast_dev_run=False, num_training_batches=50)) is None
         True
     """
-    if not getattr(trainer, "overfit_batches", 0) and not getattr(trainer, "fast_dev_run", False):
+    if not getattr(trainer, "overfit_batches", 0) and not (dev_run and getattr(trainer, "fast_dev_run", False)):
         return None
     batches = getattr(trainer, "num_training_batches", None)
     if isinstance(batches, (int, float)) and math.isfinite(batches) and batches >= 1:

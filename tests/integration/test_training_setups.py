@@ -213,21 +213,3 @@ def test_under_overfit_batches_the_probe_holds_the_batches_the_model_trains_on(t
     trainer.fit(NetClassifier(_sequential()), loader)
     indices = monitor.probe[0][:, 0]
     assert len(indices) == 40 and int(indices.max()) < 40  # the first two batches of 20 samples, all of them
-
-
-def test_under_fast_dev_run_the_probe_reads_the_one_batch_of_the_run(tmp_path: Path) -> None:
-    monitor = BettiMonitor(probe_size=100, k=4, log_figure=False)
-    read: list[int] = []
-
-    class Counted(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return 400
-
-        def __getitem__(self, index: int):
-            read.append(index)
-            return torch.tensor([float(index), 0.0, 0.0, 0.0]), index % 2
-
-    trainer = quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[monitor])
-    trainer.fit(NetClassifier(_sequential()), DataLoader(Counted(), batch_size=20))
-    assert len(read) == 3 * 20  # the run's batch, and the probe's class check and draw of it (it read all 20)
-    assert len(monitor.probe[1]) == 20
