@@ -258,6 +258,11 @@ def probe_from_batches(
             complete = wanted is None or len(present) == len(wanted)
             if i + 1 >= max_batches or (complete and len(present) and present.min() * len(present) >= 2 * size):
                 break
+    if not xs and wanted is not None and read:  # the batches held samples, none of the classes asked for
+        raise ValueError(
+            f"classes {wanted.tolist()} do not appear in the first training batches; choose classes among the "
+            "data's labels (classes=[...]) or let the monitor choose (classes=N)"
+        )
     if not xs and unlabelled:  # every label read is negative: no sample has a class
         why = f"every label of the {read} samples read is negative, no class (-1 marks unlabelled samples)"
         if on_classless is None:
@@ -420,16 +425,19 @@ AUTOMATIC_CLASS_POINTS = 100
 
 def _class_count(width: int, present: Sequence[int]) -> int:
     """How many classes the data holds, from the model's output ``width`` and the labels ``present`` in its first
-    batch: the label range (the largest label and one), at most the width (a classifier's logits) and at least the
-    labels seen. A backbone's features or a head wider than the data's labels are no count of its classes.
+    batch: the width (a classifier's logits), unless the label range (the largest label and one) is at most half of
+    it: then the model returns features (a headless backbone) or a head wider than the data's labels, and the range
+    counts. A first batch that misses the top labels of a classifier's many classes keeps the width. Never fewer
+    than the labels seen.
 
     Example:
-        >>> _class_count(1000, [3, 41, 990]), _class_count(544, [0, 1, 2]), _class_count(1, [0, 1])
-        (991, 3, 2)
+        >>> _class_count(1000, [3, 41, 990]), _class_count(70, [0, 5, 63]), _class_count(544, [0, 1, 2])
+        (1000, 70, 3)
     """
     if not present:
         return width
-    return max(len(present), min(width, max(present) + 1))
+    label_range = max(present) + 1
+    return max(len(present), label_range if label_range <= width // 2 else width)
 
 
 def _automatic_count(width: int, size: int, least: int) -> int | None:

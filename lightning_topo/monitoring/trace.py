@@ -316,10 +316,10 @@ def _grown_dimensions(
     """Each output's dimensions that grow with the samples, and the model's own output's, from a second pass on
     ``example`` and its first sample again (its modules alone traced); none where that pass cannot run (a model
     built for one batch size)."""
-    wider = take(example, torch.arange(n_samples(example) + 1) % n_samples(example))
     try:
+        wider = take(example, torch.arange(n_samples(example) + 1) % n_samples(example))
         second = _traced_pass(model, as_model_input(model, wider), forward, operations=False)
-    except Exception:
+    except Exception:  # also inputs that cannot be indexed by sample (a 0-d tensor beside them)
         return {}, None
     grown = {}
     for name, shape in trace.shapes.items():
@@ -330,6 +330,8 @@ def _grown_dimensions(
 
 
 def _grown(shape: tuple[int, ...] | None, wider: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The dimensions in which ``wider`` (the second pass's shape) differs from ``shape``; ``None`` when either is
+    missing or their ranks differ."""
     if shape is None or wider is None or len(shape) != len(wider):
         return None
     return tuple(dim for dim, (size, more) in enumerate(zip(shape, wider)) if size != more)
@@ -355,7 +357,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
         for name, module in model.named_modules():
             handles.append(module.register_forward_pre_hook(tracer.before(name), with_kwargs=True))
             handles.append(module.register_forward_hook(tracer.after(name), with_kwargs=True))
-        with eval_mode(model), torch.no_grad(), eager():
+        with eval_mode(model), torch.no_grad(), eager(), _random_state_kept(model):
             if operations:
                 with _Operations(tracer):
                     forward(model, inputs)
@@ -372,6 +374,13 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     trace.ended.pop("", None)
     trace.branching.discard("")
     return trace
+
+
+def _random_state_kept(model: nn.Module) -> Any:
+    """The random generators of the CPU and of the model's GPU as they were, after a traced pass: a model that
+    samples in eval mode (a VAE's reparameterisation) takes no draw from the training run's."""
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    return torch.random.fork_rng(devices=devices)
 
 
 def forward_order(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> list[str]:

@@ -117,3 +117,9 @@ def test_the_pruners_accuracy_counts_the_labelled_validation_samples_alone(tmp_p
     quiet_trainer(tmp_path, max_epochs=2, callbacks=[by_hand, pruner]).fit(model, loader, loader)
     assert pruner.report["before"]["val_acc"] == pytest.approx(by_hand.accuracy)
     assert pruner.report["after"]["parameters"] < pruner.report["before"]["parameters"]
+
+
+def test_classes_that_never_appear_are_named_as_such_not_as_an_empty_loader() -> None:
+    batches = [(torch.zeros(8, 2), torch.tensor([0, 1] * 4))] * 3
+    with pytest.raises(ValueError, match=r"classes \[7\] do not appear in the first training batches"):
+        probe_from_batches(batches, size=4, classes=[7])

@@ -18,7 +18,7 @@ from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layouts import layer_layouts, steps_first_layers
 from lightning_topo.monitoring.outputs import STEPS_FIRST, per_sample
-from lightning_topo.monitoring.trace import trace_forward
+from lightning_topo.monitoring.trace import forward_order, trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 
 
@@ -175,3 +175,37 @@ def test_by_default_the_monitor_watches_the_blocks_of_a_sequence_first_model_wit
     monitor = BettiMonitor(probe_size=60, k=4, log_figure=False)  # it used to watch the logits alone
     _fit(SequenceFirstEncoder(), monitor, tmp_path)
     assert monitor.watched_layers == ["input", "encoder.layers.0", "encoder.layers.1", "logits"]
+
+
+def test_the_trace_of_inputs_that_cannot_be_indexed_by_sample_is_taken_as_before() -> None:
+    """A 0-d tensor beside the inputs (a temperature): the second look cannot index it, and is passed over."""
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+            return self.linear(x) / temperature
+
+    assert forward_order(Scaled(), (torch.zeros(2, 2), torch.tensor(2.0))) == ["linear"]
+
+
+def test_a_traced_pass_takes_no_draw_from_the_training_runs_random_numbers() -> None:
+    """A model that samples in eval mode (a VAE's reparameterisation) drew twice at train start once the trace took
+    a second look; the trace now leaves the generator as it found it."""
+
+    class Sampling(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(x) + torch.randn_like(x)
+
+    torch.manual_seed(0)
+    trace_forward(Sampling(), torch.zeros(2, 2))
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    Sampling()
+    assert torch.equal(torch.rand(1), after)
