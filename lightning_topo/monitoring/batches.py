@@ -328,16 +328,18 @@ def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
 
 
 def _takes_a_batch_whole(module: nn.Module, keys: Iterable[str]) -> bool:
-    """Whether ``module.forward`` takes one argument, a batch to unpack itself, rather than the batch's keys: it
-    accepts no ``**kwargs``, names not every key, and needs one positional argument at most."""
+    """Whether ``module.forward`` (a compiled module's original's) takes one argument, a batch to unpack itself,
+    rather than the batch's keys: it accepts no ``**kwargs``, names none of the keys, and needs one positional
+    argument at most."""
     try:
-        parameters = list(inspect.signature(module.forward).parameters.values())
+        forward = getattr(module, "_orig_mod", module).forward
+        parameters = list(inspect.signature(forward).parameters.values())
     except (TypeError, ValueError):  # a builtin or C-level forward: the keyword call, as before
         return False
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return False
     named = {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
-    if set(keys) <= named:
+    if not named.isdisjoint(keys):  # forward(input_ids, attention_mask=None): keywords, even if one is missing
         return False
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     required = [p for p in positional if p.default is inspect.Parameter.empty]

@@ -152,3 +152,23 @@ def test_a_forward_that_takes_the_batch_dict_whole_is_called_with_it(tmp_path: P
     quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(model, DataLoader(batches, batch_size=None))
     assert monitor.watched_layers == ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1", "logits"]
     assert all(set(clouds) == {"0", "1", "2"} for clouds in monitor.history[-1]["betti"].values())
+
+
+def test_a_forward_that_names_some_of_the_keys_is_called_with_keywords() -> None:
+    from lightning_topo.monitoring.batches import call_model
+
+    class Named(nn.Module):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+            return input_ids
+
+    batch = {"input_ids": torch.ones(1, 2), "token_type_ids": torch.zeros(1, 2)}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'token_type_ids'"):  # the friendly error's cause
+        call_model(Named(), batch)
+    assert torch.equal(call_model(Named(), {"input_ids": torch.ones(1, 2)}), torch.ones(1, 2))
+
+    class Whole(nn.Module):
+        def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            return batch["x"] * 2
+
+    whole = torch.compile(Whole(), backend="eager")  # a compiled module's own forward is (*args, **kwargs)
+    assert torch.equal(call_model(whole, {"x": torch.ones(1)}), torch.full((1,), 2.0))
