@@ -40,7 +40,7 @@ from lightning_topo.monitoring.logger_output import (
     writes_anywhere,
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
-from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, TokenMask
+from lightning_topo.monitoring.outputs import STEPS_FIRST, TOKEN_POOLING, OutputKey, TokenMask
 from lightning_topo.monitoring.probe import check_classes, checked_probe, probe_of_classes
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
@@ -369,6 +369,8 @@ class BettiMonitor(TopoCallback):
                 )
         masks = TokenMask.of_model_inputs(model, example)
         self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks)
+        if LOGITS in watched and self.output_key is None and trace.output_sample_dim() == 1:
+            self._layouts[LOGITS] = STEPS_FIRST  # a sequence-first model's (steps, batch, classes) output
         return watched
 
     def _resubmit_restored(self) -> None:

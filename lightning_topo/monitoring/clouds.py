@@ -95,7 +95,7 @@ def layer_profile(
     batch = primary_tensor(as_model_input(model, example))
     profile[INPUT] = (1, batch[0].numel(), batch.element_size())
     try:
-        flat = per_sample(select_tensor(logits["output"], output_key), token_pooling)
+        flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
         profile[LOGITS] = (1, flat.shape[1], flat.element_size())
     except TypeError:
         profile[LOGITS] = (1, 0, 0)
@@ -266,7 +266,9 @@ def _hooked_pass(
         forward=forward,
     )
     if LOGITS in layers:
-        found[LOGITS] = reduce(result["output"], output_key, token_pooling, rows, _at(mask, LOGITS), None)
+        found[LOGITS] = reduce(
+            result["output"], output_key, token_pooling, rows, _at(mask, LOGITS), layouts.get(LOGITS)
+        )
     return found
 
 

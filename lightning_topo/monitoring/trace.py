@@ -99,6 +99,10 @@ class ForwardTrace:
         sample."""
         return self.output_grown is not None and len(self.output_grown) > 1
 
+    def output_sample_dim(self) -> int | None:
+        """:meth:`sample_dim` of the model's own output (the tensor its logits are read from)."""
+        return _sample_dim(self.output_shape, self.output_grown, self.samples)
+
     def sample_dim(self, name: str) -> int | None:
         """The dimension of module ``name``'s output that holds its samples: 0 for ``(batch, ...)``; 1 for an
         output laid out sequence first, ``(steps, batch, ...)`` (PyTorch's ``nn.Transformer*``, ``nn.LSTM`` and
@@ -117,15 +121,19 @@ class ForwardTrace:
             >>> trace.shapes["lstm"], trace.sample_dim("lstm")
             ((7, 2, 4), 1)
         """
-        shape = self.shapes.get(name)
-        if shape is None:
-            return None
-        grown = self.grown.get(name)
-        if grown is None:  # no second pass: the first dimension is the samples' when it counts them
-            return 0 if shape[0] == self.samples else None
-        if len(grown) != 1 or shape[grown[0]] != self.samples or grown[0] > 1:
-            return None
-        return grown[0]
+        return _sample_dim(self.shapes.get(name), self.grown.get(name), self.samples)
+
+
+def _sample_dim(shape: tuple[int, ...] | None, grown: tuple[int, ...] | None, samples: int) -> int | None:
+    """The dimension of an output of ``shape`` that holds the ``samples``, given the dimensions that ``grown`` with
+    one sample more (``None``: unknown, so the first when it counts them)."""
+    if shape is None:
+        return None
+    if grown is None:
+        return 0 if shape[0] == samples else None
+    if len(grown) != 1 or shape[grown[0]] != samples or grown[0] > 1:
+        return None
+    return grown[0]
 
 
 @dataclass

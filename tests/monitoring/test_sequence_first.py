@@ -5,6 +5,7 @@ the layer rules find them, and each sample's point is its own column, even where
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -209,3 +210,30 @@ def test_a_traced_pass_takes_no_draw_from_the_training_runs_random_numbers() -> 
     torch.manual_seed(0)
     Sampling()
     assert torch.equal(torch.rand(1), after)
+
+
+class SequenceFirstTagger(SequenceFirstEncoder):
+    """A sequence-first model whose own output is ``(steps, batch, classes)`` too, its loss on the last step."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(x).transpose(0, 1)))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x)[-1], y)
+
+
+def test_a_sequence_first_models_logits_give_each_sample_its_column(tmp_path: Path) -> None:
+    """They were skipped at every measurement (12 rows for 20 samples), or read over the steps when the sequence was
+    as long as a pass."""
+    monitor = BettiMonitor(probe_size=60, k=4, log_figure=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no layer skipped
+        _fit(SequenceFirstTagger(), monitor, tmp_path)
+    assert monitor.history[-1]["betti"]["logits"].keys() == {"0", "1", "2"}
+    model, x = SequenceFirstTagger(), monitor.probe[0]
+    found = reduce_clouds(model, x, {"all": None}, {"all": ["logits"]}, k=4, layouts={"logits": STEPS_FIRST})
+    with torch.no_grad():
+        own = model.eval()(x).transpose(0, 1).reshape(len(x), -1)
+    expected = numpy_neighbour_lists(own.double().numpy(), k=4)
+    assert found[("logits", "all")].indices.tolist() == expected.indices.tolist()
