@@ -340,10 +340,11 @@ class BettiMonitor(TopoCallback):
                 "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
                 "are kept in monitor.history and trainer.callback_metrics only"
             )
-        n_classes = len(torch.unique(self._probe[1]))
-        if self.per_class and n_classes * (self.topology["k"] + 1) > len(self._probe[1]):
+        labelled = self._probe[1][self._probe[1] >= 0]  # a negative label is no class (unlabelled, ignored)
+        n_classes = len(torch.unique(labelled))
+        if self.per_class and n_classes * (self.topology["k"] + 1) > len(labelled):
             rank_zero_warn(
-                f"BettiMonitor: the probe has {len(self._probe[1])} points for {n_classes} "
+                f"BettiMonitor: the probe has {len(labelled)} points for {n_classes} "
                 f"classes, fewer than k+1={self.topology['k'] + 1} per class, so no class can be measured; watch "
                 f"fewer classes (classes=N or classes=[...]), raise probe_size or lower k"
             )
@@ -359,8 +360,10 @@ class BettiMonitor(TopoCallback):
         )
         if LOGITS in watched and self.output_key is None and trace.output_depends_on_the_batch():
             watched.remove(LOGITS)
-            if info is not None:
-                info(
+            named = self.layers is not None and not isinstance(self.layers, str) and LOGITS in self.layers
+            say = warn if named else info  # asked for by name, it is a warning: the user expects it measured
+            if say is not None:
+                say(
                     f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for "
                     f"{trace.samples} samples) grows with the batch in two dimensions, a similarity matrix of the "
                     "batch (CLIP's and SigLIP's logits_per_image: each image against the batch's texts), so it "

@@ -340,9 +340,9 @@ def probe_of_classes(
     if classes is None:
         return probe
     x, y = probe
-    if bool((y == NO_CLASS).all()):
+    if bool((y < 0).all()):  # NO_CLASS, or every point unlabelled
         raise ValueError(f"classes={classes!r} needs class labels, and the probe given has none (labels=None)")
-    present = torch.unique(y).tolist()
+    present = [c for c in torch.unique(y).tolist() if c >= 0]  # a negative label is no class
     shown = ", ".join(map(str, present[:20])) + (f", ... ({len(present)} labels)" if len(present) > 20 else "")
     if isinstance(classes, int):
         if classes > len(present):

@@ -60,15 +60,20 @@ def _one_row_per_sample(
     hidden = [name for name in watched if name not in (INPUT, LOGITS)]
     other = [name for name in hidden if not trace.one_row_per_sample(name)]
     if other and info is not None:
-        shown = ", ".join(f"{name} ({trace.rows[name]} rows)" for name in other[:3]) + (
-            " ..." if len(other) > 3 else ""
-        )
+        shown = ", ".join(f"{name} ({_rows(trace, name)})" for name in other[:3]) + (" ..." if len(other) > 3 else "")
         info(
             f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {trace.samples} samples: "
-            "attention windows, heads, patches or a multiple-choice model's choices), so they are not watched"
+            "attention windows, heads, patches, a multiple-choice model's choices, a table of positions or a batch's "
+            "similarity matrix), so they are not watched"
             + ("; layers='blocks' watches the blocks that hold them" if hint() else "")
         )
     return [name for name in watched if name not in other]
+
+
+def _rows(trace: ForwardTrace, name: str) -> str:
+    """A layer's rows as a notice names them, saying so where they are as many as the samples but not theirs."""
+    rows = trace.rows[name]
+    return f"{rows} rows, not one per sample" if rows == trace.samples else f"{rows} rows"
 
 
 def _announce_calls(watched: list[str], trace: ForwardTrace, info: Callable[[str], Any]) -> None:

@@ -123,3 +123,13 @@ def test_classes_that_never_appear_are_named_as_such_not_as_an_empty_loader() ->
     batches = [(torch.zeros(8, 2), torch.tensor([0, 1] * 4))] * 3
     with pytest.raises(ValueError, match=r"classes \[7\] do not appear in the first training batches"):
         probe_from_batches(batches, size=4, classes=[7])
+
+
+def test_a_probe_given_by_hand_never_has_its_unlabelled_points_chosen_as_a_class() -> None:
+    from lightning_topo.monitoring.probe import probe_of_classes
+
+    x, y = torch.zeros(8, 2), torch.tensor([-1, 0, 1, 2, -1, 0, 1, 2])
+    for seed in range(5):
+        assert set(probe_of_classes((x, y), 2, seed)[1].tolist()) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="needs class labels"):
+        probe_of_classes((x, torch.full((8,), -100)), [0])

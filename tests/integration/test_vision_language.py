@@ -117,3 +117,11 @@ def test_a_clip_fit_measures_both_towers_and_leaves_out_the_batch_dependent_logi
     assert len(monitor.history) == 2
     for entry in monitor.history:  # each epoch measured: every tower layer
         assert set(entry["betti"]) == {"input", *towers}
+
+
+def test_the_batch_dependent_logits_asked_for_by_name_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    monitor = BettiMonitor(probe_size=48, k=4, layers=["logits"], log_figure=False)
+    batches = DataLoader([_batch(16, seed) for seed in range(4)], batch_size=None)
+    with pytest.warns(UserWarning, match="grows with the batch in two dimensions, a similarity matrix of the batch"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(ContrastiveCLIP(), batches)
+    assert "logits" not in monitor.watched_layers
