@@ -253,10 +253,14 @@ class BettiPruning(TopoCallback):
         shown = ", ".join(
             f"{name} ({len(plan[name])} of {len(scores[name])}, all {score:g})" for name, score in alike.items()
         )
+        way_out = (
+            "their weights' norms are equal (an untrained or constant layer)"
+            if self.criterion == "l1"
+            else "a probe with more points per class (probe_size), or another k, lets the topology tell them apart"
+        )
         rank_zero_warn(
             f"BettiPruning: in {len(alike)} of {len(plan)} layers every filter scored alike, so a seeded random "
-            f"order chose the filters removed, not their {self.criterion} scores: {shown}. A probe with more "
-            "points per class (probe_size), or another k, lets the topology tell the filters apart"
+            f"order chose the filters removed, not their {self.criterion} scores: {shown}; {way_out}"
         )
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:

@@ -37,6 +37,8 @@ _EXPORTS = {
     "select_layers": "layers",
     "channels_first_layers": "layouts",
     "layer_layouts": "layouts",
+    "steps_first_layers": "layouts",
+    "decoder_pad_id": "outputs",
     "CHANNELS_FIRST": "outputs",
     "STEPS_FIRST": "outputs",
     "OutputKey": "outputs",
@@ -88,12 +90,13 @@ if TYPE_CHECKING:
         resolve_layers,
         select_layers,
     )
-    from lightning_topo.monitoring.layouts import channels_first_layers, layer_layouts
+    from lightning_topo.monitoring.layouts import channels_first_layers, layer_layouts, steps_first_layers
     from lightning_topo.monitoring.outputs import (
         CHANNELS_FIRST,
         STEPS_FIRST,
         TOKEN_POOLING,
         OutputKey,
+        decoder_pad_id,
         per_sample,
         select_tensor,
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -42,7 +42,7 @@ from lightning_topo.monitoring.batches import (
 )
 from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import OutputKey, TokenMask, per_sample, select_tensor
+from lightning_topo.monitoring.outputs import OutputKey, TokenMask, per_sample, select_tensor, with_channels_first
 from lightning_topo.topology.neighbours import NeighbourLists, batched_neighbour_lists, neighbour_lists
 
 __all__ = ["CloudKey", "layer_profile", "reduce_clouds"]
@@ -68,6 +68,8 @@ def layer_profile(
     token_pooling: str | None = None,
     forward: ForwardFn = call_model,
     layouts: Mapping[str, str] | None = None,
+    *,
+    channels_first: Collection[str] | None = None,
 ) -> dict[str, tuple[int, int, int]]:
     """``{layer: (calls per forward pass, values per sample, bytes per value)}`` from one forward pass.
 
@@ -76,7 +78,7 @@ def layer_profile(
     :func:`.per_sample`).
     """
     profile: dict[str, tuple[int, int, int]] = {}
-    layouts = layouts or {}
+    layouts = with_channels_first(layouts, channels_first, "layer_profile")
 
     def hook(name: str):
         def record(module: nn.Module, args: Any, output: Any) -> None:
@@ -454,6 +456,7 @@ def reduce_clouds(
     distance_dtype: torch.dtype = torch.float64,
     timings: dict[str, float] | None = None,
     forward: ForwardFn = call_model,
+    channels_first: Collection[str] | None = None,
 ) -> dict[CloudKey, NeighbourLists | str]:
     """Neighbour lists of each (layer, cloud): ``{(layer, cloud): NeighbourLists or the reason it was skipped}``.
 
@@ -488,7 +491,7 @@ def reduce_clouds(
     whole-probe cloud always run one cloud per pass.
     """
     start = time.perf_counter()
-    layouts = layouts or {}
+    layouts = with_channels_first(layouts, channels_first, "reduce_clouds")
     topology = {"metric": metric, "k": k, "scale": scale, "dtype": distance_dtype}
     wanted = sorted({name for names in layers_per_cloud.values() for name in names})
     found: dict[CloudKey, NeighbourLists | str] = {}

@@ -21,7 +21,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import torch
@@ -325,6 +326,8 @@ def per_sample(
     rows: int | None = None,
     mask: torch.Tensor | TokenMask | None = None,
     layout: str | None = None,
+    *,
+    channels_first: bool | None = None,
 ) -> torch.Tensor:
     """``(batch, ...)`` to one flat point per sample, ``(batch, features)``, detached, on the same device.
 
@@ -348,6 +351,13 @@ def per_sample(
         >>> per_sample(torch.ones(7, 4, 3), "mean", rows=4, layout=STEPS_FIRST).shape  # (steps, batch, features)
         torch.Size([4, 3])
     """
+    if channels_first is not None:
+        warnings.warn(
+            "per_sample(channels_first=True) is deprecated and will be removed: pass layout=CHANNELS_FIRST",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        layout = CHANNELS_FIRST if channels_first else layout
     tensor = tensor.detach()
     if tensor.dim() == 0:
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
@@ -381,3 +391,26 @@ def _pool_tokens(tensor: torch.Tensor, pooling: str, mask: torch.Tensor | None) 
         return tensor.mean(dim=1)
     weights = (mask.to(tensor.device) != 0).to(tensor.dtype).unsqueeze(-1)
     return (tensor * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+
+def with_channels_first(
+    layouts: Mapping[str, str] | None, channels_first: Collection[str] | None, caller: str
+) -> dict[str, str]:
+    """``layouts`` with the layers of the deprecated ``channels_first=`` list of ``caller`` (said with a
+    ``DeprecationWarning``) as :data:`CHANNELS_FIRST`.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     with_channels_first({"b": STEPS_FIRST}, ["a"], "reduce_clouds")
+        {'a': 'channels_first', 'b': 'steps_first'}
+    """
+    if channels_first is None:
+        return dict(layouts or {})
+    warnings.warn(
+        f"{caller}(channels_first=[...]) is deprecated and will be removed: pass layouts={{name: CHANNELS_FIRST}}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return {**dict.fromkeys(channels_first, CHANNELS_FIRST), **(layouts or {})}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from helpers.trainers import quiet_trainer
 from torch import nn
@@ -219,3 +220,15 @@ def test_a_frame_map_the_monitor_cannot_read_costs_the_mask_not_the_fit(tmp_path
     monitor = BettiMonitor(probe_size=32, k=4, layers=["encoder.1"], token_pooling="mean", log_figure=False)
     quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(TupleFramesAudio(), DataLoader(data, batch_size=8))
     assert set(monitor.history[-1]["betti"]["encoder.1"]) == {"0", "1"}  # measured, its padding read too
+
+
+def test_the_channels_first_keyword_of_earlier_releases_still_works_with_a_deprecation_warning() -> None:
+    out = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(2, 3, 5)
+    with pytest.warns(DeprecationWarning, match="pass layout=CHANNELS_FIRST"):
+        torch.testing.assert_close(per_sample(out, "mean", channels_first=True), out.mean(2))
+    net = nn.Sequential(nn.Conv1d(1, 6, 5, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 18, 2)).eval()
+    x = torch.randn(30, 1, 40, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(DeprecationWarning, match=r"reduce_clouds\(channels_first=\[...\]\) is deprecated"):
+        old = reduce_clouds(net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", channels_first=["1"])
+    new = reduce_clouds(net, x, {"all": None}, {"all": ["1"]}, k=4, token_pooling="mean", layouts={"1": CHANNELS_FIRST})
+    assert old[("1", "all")].indices.tolist() == new[("1", "all")].indices.tolist()
