@@ -228,7 +228,14 @@ def layer_layouts(
 ) -> dict[str, str]:
     """``{layer: layout}`` for the ``layers`` that are not read as ``(batch, tokens, features)``: the
     :func:`steps_first_layers` (:data:`.STEPS_FIRST`), whatever the pooling, and the :func:`steps_pooled_layers`
-    (:data:`.CHANNELS_FIRST`); with ``info``, the monitor says which they are (see :func:`steps_pooled_layers`)."""
+    (:data:`.CHANNELS_FIRST`); with ``info``, the monitor says which they are (see :func:`steps_pooled_layers`).
+
+    Example:
+        >>> from lightning_topo.monitoring.trace import trace_forward
+        >>> net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
+        >>> layer_layouts(net, trace_forward(net, torch.zeros(2, 1, 10)), ["0", "3"], "mean")
+        {'0': 'channels_first'}
+    """
     steps_first = steps_first_layers(trace, layers)
     if steps_first and info is not None:
         info(

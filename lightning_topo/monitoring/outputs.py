@@ -234,7 +234,15 @@ class TokenMask:
     @classmethod
     def of_model_inputs(cls, model: torch.nn.Module, inputs: Any) -> TokenMask | None:
         """:meth:`of_inputs` with what ``model`` tells: its audio frames' lengths (:func:`feature_lengths`) and, for
-        an encoder-decoder, its pad token (:func:`decoder_pad_id`)."""
+        an encoder-decoder, its pad token (:func:`decoder_pad_id`).
+
+        Example:
+            >>> class Seq2Seq(torch.nn.Module):
+            ...     config = type("Config", (), {"is_encoder_decoder": True, "pad_token_id": 1})()
+            >>> batch = {"input_ids": torch.ones(1, 3), "decoder_input_ids": torch.tensor([[2, 7, 1, 1]])}
+            >>> TokenMask.of_model_inputs(Seq2Seq(), batch).for_layer("decoder.block.0").of(4).tolist()
+            [[1, 1, 0, 0]]
+        """
         return cls.of_inputs(inputs, feature_lengths(model), decoder_pad_id(model))
 
     @classmethod
