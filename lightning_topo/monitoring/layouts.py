@@ -39,7 +39,7 @@ from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import CHANNELS_FIRST, STEPS_FIRST, TokenMask, feature_lengths
 from lightning_topo.monitoring.trace import ForwardTrace
 
-__all__ = ["channels_first_layers", "layer_layouts", "steps_first_layers", "steps_pooled_layers", "unmasked_layers"]
+__all__ = ["channels_first_layers", "layer_layouts", "steps_first_layers", "unmasked_layers"]
 
 _CHANNELS_FIRST = (
     nn.MaxPool1d,
@@ -149,22 +149,18 @@ def unmasked_layers(
     return found
 
 
-def steps_pooled_layers(
+def _say_how_pooling_reads(
     model: nn.Module,
     trace: ForwardTrace,
     layers: Sequence[str],
-    token_pooling: str | None,
-    info: Callable[[str], Any] | None = None,
-    mask: torch.Tensor | TokenMask | None = None,
-) -> list[str]:
-    """The :func:`channels_first_layers` that ``token_pooling`` must pool over their steps (none without pooling:
-    flattening reads every layout alike); with ``info``, the monitor says which they are, and, given the traced
-    example's attention ``mask`` (or masks), which pooled layers the mask cannot reach (:func:`unmasked_layers`)."""
-    if token_pooling is None:
-        return []
-    found = channels_first_layers(model, trace, layers)
-    if info is None:
-        return found
+    token_pooling: str,
+    found: list[str],
+    info: Callable[[str], Any],
+    mask: torch.Tensor | TokenMask | None,
+) -> None:
+    """Tell which ``layers`` ``token_pooling`` pools over their steps (``found``: the channels-first ones), and, given
+    the traced example's attention ``mask`` (or masks), which pooled layers the mask cannot reach
+    (:func:`unmasked_layers`) and how an encoder-decoder's decoder is read."""
     if found:
         info(
             f"BettiMonitor: {len(found)} watched layers return (batch, channels, steps), as 1-d convolutions do "
@@ -227,8 +223,10 @@ def layer_layouts(
     mask: torch.Tensor | TokenMask | None = None,
 ) -> dict[str, str]:
     """``{layer: layout}`` for the ``layers`` that are not read as ``(batch, tokens, features)``: the
-    :func:`steps_first_layers` (:data:`.STEPS_FIRST`), whatever the pooling, and the :func:`steps_pooled_layers`
-    (:data:`.CHANNELS_FIRST`); with ``info``, the monitor says which they are (see :func:`steps_pooled_layers`).
+    :func:`steps_first_layers` (:data:`.STEPS_FIRST`), whatever the pooling, and the :func:`channels_first_layers`
+    (:data:`.CHANNELS_FIRST`) that ``token_pooling`` must pool over their steps (none without pooling: flattening
+    reads every layout alike). With ``info``, the monitor says which they are, which pooled layers the traced
+    example's attention ``mask`` (or masks) cannot reach, and how an encoder-decoder's decoder is read.
 
     Example:
         >>> from lightning_topo.monitoring.trace import trace_forward
@@ -243,5 +241,7 @@ def layer_layouts(
             f"nn.Transformer, nn.LSTM and nn.GRU without batch_first return them ({_shown(steps_first)}), so each "
             "sample's point is read along their second dimension"
         )
-    pooled = steps_pooled_layers(model, trace, layers, token_pooling, info, mask)
+    pooled = channels_first_layers(model, trace, layers) if token_pooling is not None else []
+    if info is not None and token_pooling is not None:
+        _say_how_pooling_reads(model, trace, layers, token_pooling, pooled, info, mask)
     return {**dict.fromkeys(pooled, CHANNELS_FIRST), **dict.fromkeys(steps_first, STEPS_FIRST)}

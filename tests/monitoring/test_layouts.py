@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.clouds import reduce_clouds
-from lightning_topo.monitoring.layouts import channels_first_layers, steps_pooled_layers
+from lightning_topo.monitoring.layouts import channels_first_layers, layer_layouts
 from lightning_topo.monitoring.outputs import CHANNELS_FIRST, per_sample
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
@@ -116,8 +116,8 @@ def test_only_pooling_needs_the_layout_and_the_monitor_says_which_layers_it_pool
     net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8, 2))
     trace = trace_forward(net, torch.zeros(2, 1, 10))
     said: list[str] = []
-    assert steps_pooled_layers(net, trace, ["0", "1", "3"], None, said.append) == [] and not said
-    assert steps_pooled_layers(net, trace, ["0", "1", "3"], "mean", said.append) == ["0", "1"]
+    assert layer_layouts(net, trace, ["0", "1", "3"], None, said.append) == {} and not said
+    assert layer_layouts(net, trace, ["0", "1", "3"], "mean", said.append) == dict.fromkeys(["0", "1"], CHANNELS_FIRST)
     assert said == [
         "BettiMonitor: 2 watched layers return (batch, channels, steps), as 1-d convolutions do (0, 1), so "
         "token_pooling='mean' pools their steps: one value per channel"
@@ -175,13 +175,13 @@ def test_the_monitor_says_which_pooled_layers_the_attention_mask_cannot_reach() 
     trace = trace_forward(net, example)
     said: list[str] = []
     layers = ["embed", "down", "mix"]
-    assert steps_pooled_layers(net, trace, layers, "mean", said.append, example["attention_mask"]) == ["down"]
+    assert layer_layouts(net, trace, layers, "mean", said.append, example["attention_mask"]) == {"down": CHANNELS_FIRST}
     assert said[-1] == (
         "BettiMonitor: the attention mask cannot be read at the tokens of 2 watched layers (down, mix), so "
         "token_pooling='mean' reads their padding too; a probe of equal lengths (no padding) avoids it"
     )
     said.clear()  # the first token needs no mask
-    steps_pooled_layers(net, trace, layers, "first", said.append, example["attention_mask"])
+    layer_layouts(net, trace, layers, "first", said.append, example["attention_mask"])
     assert not any("attention mask" in line for line in said)
 
 
