@@ -251,7 +251,7 @@ class BettiPruning(TopoCallback):
         if not alike:
             return
         shown = ", ".join(
-            f"{name} ({len(plan[name])} of {len(scores[name])}, all {score:g})" for name, score in alike.items()
+            f"{name} ({len(plan[name])} of {len(scores[name])} chosen, all {score:g})" for name, score in alike.items()
         )
         way_out = (
             "their weights' norms are equal (an untrained or constant layer)"
@@ -260,7 +260,8 @@ class BettiPruning(TopoCallback):
         )
         rank_zero_warn(
             f"BettiPruning: in {len(alike)} of {len(plan)} layers every filter scored alike, so a seeded random "
-            f"order chose the filters removed, not their {self.criterion} scores: {shown}; {way_out}"
+            f"order chose the filters to remove, not their {self.criterion} scores: {shown} (layers coupled to others "
+            f"lose what those lose too, as the report's table shows); {way_out}"
         )
 
     def score(self, model: nn.Module) -> dict[str, np.ndarray]:

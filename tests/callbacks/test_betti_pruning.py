@@ -452,7 +452,7 @@ def test_a_layer_whose_filters_all_scored_alike_is_named_as_chosen_by_chance(tmp
         assert model.features.block1.conv.out_channels == 4  # pruned either way
     assert said["l1"] == [] and len(said["knn"]) == 1
     assert (
-        "in 2 of 2 layers every filter scored alike, so a seeded random order chose the filters removed"
+        "in 2 of 2 layers every filter scored alike, so a seeded random order chose the filters to remove"
         in (said["knn"][0])
     )
-    assert "features.block1.conv (4 of 8, all 0), features.block2.conv (8 of 16, all 0)" in said["knn"][0]
+    assert "features.block1.conv (4 of 8 chosen, all 0), features.block2.conv (8 of 16 chosen, all 0)" in said["knn"][0]
