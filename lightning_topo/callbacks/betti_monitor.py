@@ -29,7 +29,7 @@ from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInput
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
-from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS, LOGITS
+from lightning_topo.monitoring.layers import ACTIVATIONS, BLOCKS
 from lightning_topo.monitoring.layouts import layer_layouts
 from lightning_topo.monitoring.logger_output import (
     FigureSchedule,
@@ -40,7 +40,7 @@ from lightning_topo.monitoring.logger_output import (
     writes_anywhere,
 )
 from lightning_topo.monitoring.measurement import DISTANCE_DTYPES, Measurement, capture
-from lightning_topo.monitoring.outputs import STEPS_FIRST, TOKEN_POOLING, OutputKey, TokenMask
+from lightning_topo.monitoring.outputs import TOKEN_POOLING, OutputKey, TokenMask
 from lightning_topo.monitoring.probe import check_classes, checked_probe, probe_of_classes
 from lightning_topo.monitoring.probe_preparation import (
     ProbeStore,
@@ -356,24 +356,10 @@ class BettiMonitor(TopoCallback):
         info, warn = (rank_zero_info, rank_zero_warn) if announce else (None, None)
         trace = trace_forward(model, example, self._reader.forward)
         watched = watched_layers(
-            model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace=trace
+            model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace, self.output_key
         )
-        if LOGITS in watched and self.output_key is None and trace.output_depends_on_the_batch():
-            watched.remove(LOGITS)
-            named = self.layers is not None and not isinstance(self.layers, str) and LOGITS in self.layers
-            say = warn if named else info  # asked for by name, it is a warning: the user expects it measured
-            if say is not None:
-                say(
-                    f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for "
-                    f"{trace.samples} samples) grows with the batch in two dimensions, a similarity matrix of the "
-                    "batch (CLIP's and SigLIP's logits_per_image: each image against the batch's texts), so it "
-                    "holds no point per sample and 'logits' is not watched; output_key='image_embeds' (or another "
-                    "per-sample output) measures it"
-                )
         masks = TokenMask.of_model_inputs(model, example)
-        self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks)
-        if LOGITS in watched and self.output_key is None and trace.output_sample_dim() == 1:
-            self._layouts[LOGITS] = STEPS_FIRST  # a sequence-first model's (steps, batch, classes) output
+        self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks, self.output_key)
         return watched
 
     def _resubmit_restored(self) -> None:

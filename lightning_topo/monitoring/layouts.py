@@ -194,11 +194,12 @@ def _say_how_pooling_reads(
             f"({_shown(unmasked)}), so token_pooling={token_pooling!r} reads their padding too; a probe of equal "
             "lengths (no padding) avoids it"
         )
-    return found
 
 
-def steps_first_layers(trace: ForwardTrace, layers: Sequence[str]) -> list[str]:
-    """The ``layers`` whose output is laid out sequence first, ``(steps, batch, ...)`` (:meth:`.ForwardTrace.sample_dim`).
+def steps_first_layers(trace: ForwardTrace, layers: Sequence[str], output_key: Any = None) -> list[str]:
+    """The ``layers`` whose output is laid out sequence first, ``(steps, batch, ...)`` (:meth:`.ForwardTrace.sample_dim`);
+    the logits among them where the model's own output is (:meth:`.ForwardTrace.output_sample_dim`, read with no
+    ``output_key``).
 
     Example:
         >>> from lightning_topo.monitoring.trace import trace_forward
@@ -211,7 +212,12 @@ def steps_first_layers(trace: ForwardTrace, layers: Sequence[str]) -> list[str]:
         >>> steps_first_layers(trace_forward(SequenceFirst(), torch.zeros(2, 5, 4)), ["encoder", "encoder.linear1"])
         ['encoder', 'encoder.linear1']
     """
-    return [name for name in layers if name not in (INPUT, LOGITS) and trace.sample_dim(name) == 1]
+    logits = output_key is None and trace.output_sample_dim() == 1
+    return [
+        name
+        for name in layers
+        if (name == LOGITS and logits) or (name not in (INPUT, LOGITS) and trace.sample_dim(name) == 1)
+    ]
 
 
 def layer_layouts(
@@ -221,9 +227,10 @@ def layer_layouts(
     token_pooling: str | None,
     info: Callable[[str], Any] | None = None,
     mask: torch.Tensor | TokenMask | None = None,
+    output_key: Any = None,
 ) -> dict[str, str]:
     """``{layer: layout}`` for the ``layers`` that are not read as ``(batch, tokens, features)``: the
-    :func:`steps_first_layers` (:data:`.STEPS_FIRST`), whatever the pooling, and the :func:`channels_first_layers`
+    :func:`steps_first_layers` (:data:`.STEPS_FIRST`; the logits read with ``output_key``), whatever the pooling, and the :func:`channels_first_layers`
     (:data:`.CHANNELS_FIRST`) that ``token_pooling`` must pool over their steps (none without pooling: flattening
     reads every layout alike). With ``info``, the monitor says which they are, which pooled layers the traced
     example's attention ``mask`` (or masks) cannot reach, and how an encoder-decoder's decoder is read.
@@ -234,7 +241,7 @@ def layer_layouts(
         >>> layer_layouts(net, trace_forward(net, torch.zeros(2, 1, 10)), ["0", "3"], "mean")
         {'0': 'channels_first'}
     """
-    steps_first = steps_first_layers(trace, layers)
+    steps_first = steps_first_layers(trace, layers, output_key)
     if steps_first and info is not None:
         info(
             f"BettiMonitor: {len(steps_first)} watched layers are laid out sequence first, (steps, batch, ...), as "

@@ -25,10 +25,13 @@ def watched_layers(
     info: Callable[[str], Any] | None = None,
     warn: Callable[[str], Any] | None = None,
     trace: ForwardTrace | None = None,
+    output_key: Any = None,
 ) -> list[str]:
     """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced.  One forward
     pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`, or ``trace`` if given) serves every
-    rule."""
+    rule. The logits are left out where the model's own output (read with no ``output_key``) depends on the batch
+    (:meth:`~lightning_topo.monitoring.trace.ForwardTrace.output_depends_on_the_batch`), said as a warning when they
+    were named."""
     trace = trace if trace is not None else trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     chosen = len(watched)
@@ -43,6 +46,18 @@ def watched_layers(
             watched.insert(0, INPUT)
         elif info is not None:  # token ids: their differences mean nothing, so neither would their Betti numbers
             info("BettiMonitor: the model inputs are integer ids (tokens), so layer 'input' is not measured")
+    if LOGITS in watched and output_key is None and trace.output_depends_on_the_batch():
+        watched.remove(LOGITS)
+        named = layers is not None and not isinstance(layers, str) and LOGITS in layers
+        say = warn if named else info  # asked for by name, it is a warning: the user expects it measured
+        if say is not None:
+            say(
+                f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for "
+                f"{trace.samples} samples) grows with the batch in two dimensions, a similarity matrix of the "
+                "batch (CLIP's and SigLIP's logits_per_image: each image against the batch's texts), so it "
+                "holds no point per sample and 'logits' is not watched; output_key='image_embeds' (or another "
+                "per-sample output) measures it"
+            )
     return watched
 
 
