@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, take
+from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, classes_present, has_class, take
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
 from lightning_topo.monitoring.jobs import betti_job
@@ -340,8 +340,8 @@ class BettiMonitor(TopoCallback):
                 "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
                 "are kept in monitor.history and trainer.callback_metrics only"
             )
-        labelled = self._probe[1][self._probe[1] >= 0]  # a negative label is no class (unlabelled, ignored)
-        n_classes = len(torch.unique(labelled))
+        labelled = self._probe[1][has_class(self._probe[1])]  # a negative label is no class (unlabelled, ignored)
+        n_classes = len(classes_present(labelled))
         if self.per_class and n_classes * (self.topology["k"] + 1) > len(labelled):
             rank_zero_warn(
                 f"BettiMonitor: the probe has {len(labelled)} points for {n_classes} "

@@ -20,6 +20,7 @@ from lightning_topo.monitoring.batches import (
     ForwardFn,
     ModelInputs,
     as_model_input,
+    has_class,
     take,
     to_host,
 )
@@ -514,7 +515,7 @@ class BettiPruning(TopoCallback):
             for inputs, labels in self._accuracy_batches(trainer):
                 logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
                 labels = labels.to(logits.device)
-                labelled = labels >= 0  # a negative label is no class: unlabelled (-1), or ignored (-100)
+                labelled = has_class(labels)  # a negative label is no class: unlabelled (-1), or ignored (-100)
                 correct += int(((predicted_classes(logits) == labels) & labelled).sum())
                 total += int(labelled.sum())
         return correct / max(total, 1)

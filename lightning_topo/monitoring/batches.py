@@ -58,9 +58,11 @@ __all__ = [
     "as_model_input",
     "attention_mask",
     "call_model",
+    "classes_present",
     "concat",
     "decoder_inputs_of",
     "describe_inputs",
+    "has_class",
     "n_samples",
     "one_hot_classes",
     "pin",
@@ -84,6 +86,27 @@ LABEL_KEYS = ("labels", "label", "y", "target", "targets")
 TARGET_KEYS = ("start_positions", "end_positions", "next_sentence_label", "sentence_order_label", "mc_labels")
 POSITIONAL_KEYS = ("x", "image", "images", "input", "inputs")
 _PRIMARY_KEYS = ("pixel_values", "input_ids", "input_values", "inputs_embeds", *POSITIONAL_KEYS)
+
+
+def has_class(labels: torch.Tensor) -> torch.Tensor:
+    """Which samples have a class: a negative label is none (:data:`NO_CLASS`, a semi-supervised loader's unlabelled
+    -1, a loss's ``ignore_index=-100``).
+
+    Example:
+        >>> has_class(torch.tensor([0, -1, 2, -100])).tolist()
+        [True, False, True, False]
+    """
+    return labels >= 0
+
+
+def classes_present(labels: torch.Tensor) -> list[int]:
+    """The classes among ``labels``, sorted; negative labels are none (:func:`has_class`).
+
+    Example:
+        >>> classes_present(torch.tensor([2, -1, 0, 2]))
+        [0, 2]
+    """
+    return [int(c) for c in torch.unique(labels[has_class(labels)])]
 
 
 # ---------------------------------------------------------------------------------------------- structures

@@ -16,8 +16,10 @@ from lightning_topo.monitoring.batches import (
     ForwardFn,
     ModelInputs,
     call_model,
+    classes_present,
     concat,
     decoder_inputs_of,
+    has_class,
     n_samples,
     one_hot_classes,
     take,
@@ -237,8 +239,8 @@ def probe_from_batches(
                 ys = [torch.zeros_like(part) for part in ys]
             y = y.detach().cpu().reshape(-1)
             read += len(y)
-            if not one_cloud and bool((y < 0).any()):  # no class: unlabelled (-1) or ignored (-100) samples
-                labelled = torch.nonzero(y >= 0).flatten()
+            if not one_cloud and not bool(has_class(y).all()):  # unlabelled (-1) or ignored (-100) samples
+                labelled = torch.nonzero(has_class(y)).flatten()
                 left_out += len(y) - len(labelled)
                 if not ys and len(labelled) == 0 and sum(map(n_samples, unlabelled)) < 2 * size:
                     unlabelled.append(to_host(x))
@@ -340,9 +342,9 @@ def probe_of_classes(
     if classes is None:
         return probe
     x, y = probe
-    if bool((y < 0).all()):  # NO_CLASS, or every point unlabelled
+    present = classes_present(y)
+    if not present:  # NO_CLASS, or every point unlabelled
         raise ValueError(f"classes={classes!r} needs class labels, and the probe given has none (labels=None)")
-    present = [c for c in torch.unique(y).tolist() if c >= 0]  # a negative label is no class
     shown = ", ".join(map(str, present[:20])) + (f", ... ({len(present)} labels)" if len(present) > 20 else "")
     if isinstance(classes, int):
         if classes > len(present):
@@ -500,7 +502,7 @@ def draw_probe(
             chosen = resolve_classes(classes, model, example, seed, reader.forward, output_key)
         else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
             width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
-            present = [c for c in torch.unique(torch.as_tensor(labels).reshape(-1)).tolist() if c >= 0]
+            present = classes_present(torch.as_tensor(labels).reshape(-1))
             width = _class_count(width, present)
             count = _automatic_count(width, size, least or 1)
             if count is not None and count < len(present):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from lightning_topo.monitoring.batches import classes_present
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.measurement import Measurement
 
@@ -30,9 +31,10 @@ def class_clouds(labels: torch.Tensor, per_class: bool) -> dict[str, torch.Tenso
         >>> {cloud: rows.tolist() for cloud, rows in class_clouds(torch.tensor([0, -1, 1, 0]), True).items()}
         {'0': [0, 3], '1': [2]}
     """
-    if not per_class or bool((labels < 0).all()):
+    present = classes_present(labels)
+    if not per_class or not present:
         return {"all": None}
-    return {str(int(c)): torch.nonzero(labels == c).flatten() for c in torch.unique(labels) if c >= 0}
+    return {str(c): torch.nonzero(labels == c).flatten() for c in present}
 
 
 def share(clouds: Sequence[str], watched: Sequence[str], rank: int, world: int) -> dict[str, list[str]]:
