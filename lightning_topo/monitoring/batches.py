@@ -60,6 +60,7 @@ __all__ = [
     "call_model",
     "classes_present",
     "concat",
+    "config_pad_id",
     "decoder_inputs_of",
     "describe_inputs",
     "has_class",
@@ -249,6 +250,27 @@ def decoder_inputs_of(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor
         start, pad = getattr(config, "decoder_start_token_id", None), getattr(config, "pad_token_id", None)
         if getattr(config, "is_encoder_decoder", False) is True and isinstance(start, int) and isinstance(pad, int):
             return lambda labels: shift_right(labels, start, pad)
+    return None
+
+
+def config_pad_id(model: nn.Module, encoder_decoder: bool = False) -> int | None:
+    """The pad token id (``config.pad_token_id``, a non-negative integer) of the first Hugging Face model inside
+    ``model`` that has one; with ``encoder_decoder``, of the first encoder-decoder (``config.is_encoder_decoder``);
+    else ``None``.
+
+    Example:
+        >>> class Seq2Seq(nn.Module):
+        ...     config = type("Config", (), {"is_encoder_decoder": True, "pad_token_id": 1})()
+        >>> config_pad_id(nn.Sequential(Seq2Seq())), config_pad_id(nn.Linear(2, 2), encoder_decoder=True)
+        (1, None)
+    """
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if encoder_decoder and getattr(config, "is_encoder_decoder", False) is not True:
+            continue
+        pad = getattr(config, "pad_token_id", None)
+        if isinstance(pad, int) and not isinstance(pad, bool) and pad >= 0:
+            return pad
     return None
 
 

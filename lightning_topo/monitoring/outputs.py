@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import DECODER_KEYS
+from lightning_topo.monitoring.batches import DECODER_KEYS, config_pad_id
 
 __all__ = [
     "CHANNELS_FIRST",
@@ -195,12 +195,7 @@ def decoder_pad_id(model: torch.nn.Module) -> int | None:
         >>> decoder_pad_id(torch.nn.Sequential(Seq2Seq())), decoder_pad_id(torch.nn.Linear(2, 2))
         (1, None)
     """
-    for module in model.modules():
-        config = getattr(module, "config", None)
-        pad = getattr(config, "pad_token_id", None)
-        if getattr(config, "is_encoder_decoder", False) is True and isinstance(pad, int) and not isinstance(pad, bool):
-            return pad
-    return None
+    return config_pad_id(model, encoder_decoder=True)
 
 
 #: Where Hugging Face's vision-language models (CLIP, SigLIP, BLIP, LLaVA ...) keep their image tower: its tokens

@@ -18,6 +18,7 @@ from lightning_topo.monitoring.batches import (
     call_model,
     classes_present,
     concat,
+    config_pad_id,
     decoder_inputs_of,
     has_class,
     n_samples,
@@ -558,8 +559,5 @@ def token_pad_id(model: torch.nn.Module) -> int:
         >>> token_pad_id(torch.nn.Linear(2, 2))
         0
     """
-    for module in model.modules():
-        pad = getattr(getattr(module, "config", None), "pad_token_id", None)
-        if isinstance(pad, int) and not isinstance(pad, bool) and pad >= 0:
-            return pad
-    return 0
+    pad = config_pad_id(model)
+    return 0 if pad is None else pad
