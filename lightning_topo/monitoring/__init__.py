@@ -16,6 +16,7 @@ _EXPORTS = {
     "ForwardFn": "batches",
     "ModelInputs": "batches",
     "NO_CLASS": "batches",
+    "SampleList": "batches",
     "as_model_input": "batches",
     "call_model": "batches",
     "capture_activations": "capture",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
         BatchReader,
         ForwardFn,
         ModelInputs,
+        SampleList,
         as_model_input,
         call_model,
     )

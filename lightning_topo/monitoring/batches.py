@@ -15,11 +15,14 @@ mapping of its fields or public attributes.
    else a mapping's first of ``x``, ``image``, ``images``, ``input``, ``inputs`` (today's convention, one tensor),
    or all its other tensors (a Hugging Face batch, labels and other targets such as a question-answering head's
    ``start_positions`` left out); else a tuple's first item, or the batch
-   itself when it is one tensor. An encoder-decoder model's batch without ``decoder_input_ids`` gets them from
-   its token labels, as Hugging Face's ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by
+   itself when it is one tensor. A list of tensors is one per sample, a :class:`SampleList` (images of any size,
+   as torchvision's detection models take them, batched by ``collate_fn=lambda b: tuple(zip(*b))``), where the
+   labels are one per tensor or the tensors share no first dimension; else positional arguments. An
+   encoder-decoder model's batch without ``decoder_input_ids`` gets them from its token labels, as Hugging Face's ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by
    :func:`decoder_inputs_of`): the decoder sees what it sees in training.
 3. **the call**: ``forward_fn(module, inputs)`` if given; else ``module(x)`` for a tensor, ``module(**inputs)``
-   for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple.
+   for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple, ``module([...])`` for a
+   :class:`SampleList`.
 
 Model inputs are kept in their structure (a BERT probe holds ``input_ids`` and ``attention_mask`` together); the
 helpers below index, join, move and pin such structures as one.
@@ -51,6 +54,7 @@ __all__ = [
     "TARGET_KEYS",
     "NO_CLASS",
     "TOKEN_ID_KEYS",
+    "SampleList",
     "POSITIONAL_KEYS",
     "BatchReader",
     "ForwardFn",
@@ -68,14 +72,34 @@ __all__ = [
     "one_hot_classes",
     "pin",
     "primary_tensor",
+    "same_shapes",
     "shift_right",
     "take",
     "to_host",
     "whole_number_classes",
 ]
 
-#: A probe's model inputs: one tensor, a dict of tensors (keyword arguments) or a tuple (positional arguments).
-ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
+
+class SampleList(tuple):
+    """Model inputs given as one tensor per sample, passed to the model as a list: torchvision's detection
+    models take ``model([image, ...])``, images of any size, batched by ``collate_fn=lambda b: tuple(zip(*b))``.
+    A plain tuple of tensors is positional arguments instead.
+
+    Example:
+        >>> images = SampleList([torch.zeros(3, 4, 5), torch.zeros(3, 6, 5), torch.zeros(3, 4, 4)])
+        >>> n_samples(images), [tuple(t.shape) for t in take(images, torch.tensor([2, 0]))]
+        (3, [(3, 4, 4), (3, 4, 5)])
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"SampleList({list(self)!r})"
+
+
+#: A probe's model inputs: one tensor, a dict of tensors (keyword arguments), a tuple (positional arguments) or a
+#: :class:`SampleList` (one tensor per sample, passed as a list).
+ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...] | SampleList
 #: ``forward_fn(module, inputs) -> output``: how to call the model on a probe batch, for what the rule cannot guess.
 ForwardFn = Callable[[nn.Module, Any], Any]
 
@@ -116,7 +140,7 @@ def _map(fn: Callable[[torch.Tensor], torch.Tensor], inputs: ModelInputs) -> Mod
         return fn(inputs)
     if isinstance(inputs, Mapping):
         return {key: fn(value) for key, value in inputs.items()}
-    return tuple(fn(value) for value in inputs)
+    return type(inputs)(fn(value) for value in inputs)  # a SampleList stays one
 
 
 def _tensors(inputs: ModelInputs) -> list[torch.Tensor]:
@@ -126,8 +150,9 @@ def _tensors(inputs: ModelInputs) -> list[torch.Tensor]:
 
 
 def n_samples(inputs: ModelInputs) -> int:
-    """The number of samples (the first dimension) of a tensor, dict or tuple of tensors."""
-    return len(_tensors(inputs)[0])
+    """The number of samples (the first dimension) of a tensor, dict or tuple of tensors; a :class:`SampleList`'s
+    length."""
+    return len(inputs) if isinstance(inputs, SampleList) else len(_tensors(inputs)[0])
 
 
 def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
@@ -137,6 +162,9 @@ def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
         >>> take((torch.arange(4), torch.arange(4) * 2), torch.tensor([3, 1]))
         (tensor([3, 1]), tensor([6, 2]))
     """
+    if isinstance(inputs, SampleList):
+        picked = range(len(inputs))[index] if isinstance(index, slice) else index.reshape(-1).tolist()
+        return SampleList(inputs[i] for i in picked)
     return _map(lambda tensor: tensor[index], inputs)
 
 
@@ -197,6 +225,9 @@ def describe_inputs(inputs: ModelInputs) -> str:
 
     if isinstance(inputs, torch.Tensor):
         return one(inputs)
+    if isinstance(inputs, SampleList):
+        shapes = list(dict.fromkeys(one(value) for value in inputs))
+        return f"[{len(inputs)} samples: " + ", ".join(shapes[:3]) + (", ..." if len(shapes) > 3 else "") + "]"
     if isinstance(inputs, Mapping):
         return "{" + ", ".join(f"{key}: {one(value)}" for key, value in inputs.items()) + "}"
     return "(" + ", ".join(one(value) for value in inputs) + ")"
@@ -208,17 +239,28 @@ def pin(inputs: ModelInputs) -> ModelInputs:
 
 
 def primary_tensor(inputs: ModelInputs) -> torch.Tensor:
-    """The tensor that *is* the input, for the ``"input"`` pseudo-layer: ``pixel_values``/``input_ids``/..., or the first.
+    """The tensor that *is* the input, for the ``"input"`` pseudo-layer: ``pixel_values``/``input_ids``/..., or the
+    first; a :class:`SampleList`'s samples stacked, ``ValueError`` where their shapes differ (:func:`same_shapes`).
 
     Example:
         >>> primary_tensor({"attention_mask": torch.ones(2, 3), "input_ids": torch.zeros(2, 3)}).sum().item()
         0.0
     """
+    if isinstance(inputs, SampleList):
+        if not same_shapes(inputs):
+            raise ValueError(f"the samples have different shapes ({describe_inputs(inputs)}): no one tensor holds them")
+        return torch.stack(tuple(inputs))
     if isinstance(inputs, Mapping):
         for key in _PRIMARY_KEYS:
             if key in inputs:
                 return inputs[key]
     return _tensors(inputs)[0]
+
+
+def same_shapes(inputs: ModelInputs) -> bool:
+    """Whether the samples of ``inputs`` share one shape (always, except a :class:`SampleList` of images of
+    different sizes)."""
+    return not isinstance(inputs, SampleList) or len({tuple(t.shape) for t in inputs}) <= 1
 
 
 #: Keys whose padding value is the model's pad token id; every other padded tensor is padded with 0.
@@ -322,6 +364,8 @@ def concat(parts: Sequence[ModelInputs], pad_id: int = 0) -> ModelInputs:
         [[1, 9], [1, 1]]
     """
     first = parts[0]
+    if isinstance(first, SampleList):
+        return SampleList(value for part in parts for value in part)
     if isinstance(first, torch.Tensor):
         return _concat_tensors(list(parts), "input", pad_id)
     if isinstance(first, Mapping):
@@ -354,7 +398,8 @@ def as_model_input(model: nn.Module, inputs: ModelInputs) -> ModelInputs:
 
 
 def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
-    """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple; a dict goes
+    """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple,
+    ``module([...])`` for a :class:`SampleList`; a dict goes
     whole to a ``forward(self, batch)`` that takes one argument and not the dict's keys (a LightningModule whose
     ``forward`` unpacks the batch itself: ``return self.model(**batch)``).
 
@@ -369,6 +414,8 @@ def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
         return module(inputs)
     if isinstance(inputs, Mapping):
         return module(inputs) if _takes_a_batch_whole(module, inputs.keys()) else module(**inputs)
+    if isinstance(inputs, SampleList):
+        return module(list(inputs))
     return module(*inputs)
 
 
@@ -517,7 +564,7 @@ class BatchReader:
         Example:
             >>> inputs, labels, why = BatchReader().read((torch.zeros(3, 2), torch.tensor([[1, 1], [0, 1], [1, 0]])))
             >>> labels, why
-            (None, 'its labels (1, shape (3, 2)) are not one class per sample of the 3 inputs')
+            (None, 'its labels (batch[1], shape (3, 2)) are not one class per sample of the 3 inputs')
         """
         mapping = _as_mapping(batch)
         label_key = self.label_key
@@ -526,18 +573,27 @@ class BatchReader:
                 label_key = next((key for key in LABEL_KEYS if key in mapping), None)
             elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
                 label_key = 1
-        labels = None if label_key is None else _as_labels(self._pick(batch, label_key))
-        inputs = self._with_decoder_inputs(self._inputs(batch, mapping, label_key), labels)
+        raw = None if label_key is None else self._pick(batch, label_key)
+        labels = _as_labels(raw)
+        inputs = self._with_decoder_inputs(self._inputs(batch, mapping, label_key, raw), labels)
         if label_key is None:
             return inputs, None, f"found no labels (looked for {', '.join(LABEL_KEYS)}, or a tuple's second item)"
+        where = f"batch[{label_key}]" if isinstance(label_key, int) else repr(label_key)
+        if labels is None and _per_sample_targets(raw):
+            return (
+                inputs,
+                None,
+                f"its labels ({where}) are a target dict per sample (a detector's boxes and their classes), not one "
+                "class per sample",
+            )
         if labels is None:
-            return inputs, None, f"its labels ({label_key!r}) are not a tensor of class indices"
+            return inputs, None, f"its labels ({where}) are not a tensor of class indices"
         classes = whole_number_classes(one_hot_classes(labels))  # BCE's float targets: 0.0 / 1.0 are classes
         if classes is None:
             return (
                 inputs,
                 None,
-                f"its labels ({label_key!r}) are fractional floats (soft targets, as CutMix/MixUp make, or "
+                f"its labels ({where}) are fractional floats (soft targets, as CutMix/MixUp make, or "
                 "regression targets), not classes",
             )
         labels = classes.reshape(-1) if classes.dim() > 1 and classes.shape[-1] == 1 else classes
@@ -545,7 +601,7 @@ class BatchReader:
             return (
                 inputs,
                 None,
-                f"its labels ({label_key!r}, shape {tuple(labels.shape)}) are not one class per sample of the "
+                f"its labels ({where}, shape {tuple(labels.shape)}) are not one class per sample of the "
                 f"{n_samples(inputs)} inputs",
             )
         return inputs, labels, None
@@ -566,7 +622,9 @@ class BatchReader:
             return inputs
         return {**inputs, "decoder_input_ids": self.decoder_inputs(labels)}
 
-    def _inputs(self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int | None) -> ModelInputs:
+    def _inputs(
+        self, batch: Any, mapping: Mapping[str, Any] | None, label_key: str | int | None, labels: Any = None
+    ) -> ModelInputs:
         if self.input_keys is not None:
             values = [self._pick(batch, key) for key in self.input_keys]
             if len(values) == 1:
@@ -599,6 +657,8 @@ class BatchReader:
             raise self._fail(batch, "found no model inputs")
         if isinstance(inputs, Mapping) and not isinstance(inputs, dict):
             inputs = dict(inputs)
+        if isinstance(inputs, (list, tuple)) and _one_per_sample(inputs, labels, self.input_keys):
+            inputs = SampleList(inputs)
         if isinstance(inputs, list):
             inputs = tuple(inputs)
         if not _tensors(inputs):
@@ -606,6 +666,29 @@ class BatchReader:
         if not all(isinstance(t, torch.Tensor) for t in _tensors(inputs)):
             raise self._fail(batch, "its model inputs are not all tensors")
         sizes = {len(t) if t.dim() else -1 for t in _tensors(inputs)}
-        if len(sizes) != 1 or -1 in sizes:
+        if not isinstance(inputs, SampleList) and (len(sizes) != 1 or -1 in sizes):
             raise self._fail(batch, "its model inputs do not share one batch dimension")
         return inputs
+
+
+def _per_sample_targets(labels: Any) -> bool:
+    """Whether ``labels`` are a list of target dicts, one per sample (torchvision's and DETR's detection targets)."""
+    return isinstance(labels, (list, tuple)) and bool(labels) and all(isinstance(t, Mapping) for t in labels)
+
+
+def _one_per_sample(values: Sequence[Any], labels: Any, input_keys: tuple[str | int, ...] | None) -> bool:
+    """Whether a list of model inputs holds one tensor per sample (a :class:`SampleList`) rather than positional
+    arguments: its tensors share no first dimension (images of different sizes and channels), or the ``labels``
+    are one per tensor (a target per image, a class per image) but not one per row of the tensors. Several
+    ``input_keys`` name positional arguments."""
+    if (input_keys is not None and len(input_keys) > 1) or not values:
+        return False
+    if not all(isinstance(value, torch.Tensor) and value.dim() > 0 for value in values):
+        return False
+    rows = {len(value) for value in values}
+    if len(rows) > 1:
+        return True
+    if _per_sample_targets(labels):  # a detector's targets: one per image, whatever the images' channels
+        return len(labels) == len(values)
+    counted = isinstance(labels, (list, tuple)) or (isinstance(labels, torch.Tensor) and labels.dim() > 0)
+    return counted and len(labels) == len(values) and len(labels) not in rows

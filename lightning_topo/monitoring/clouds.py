@@ -94,8 +94,11 @@ def layer_profile(
     modules = [name for name in layers if name not in (INPUT, LOGITS)]
     logits: dict[str, Any] = {}
     forward_with_hooks(model, example, {name: hook(name) for name in modules}, result=logits, forward=forward)
-    batch = primary_tensor(as_model_input(model, example))
-    profile[INPUT] = (1, batch[0].numel(), batch.element_size())
+    try:
+        batch = primary_tensor(as_model_input(model, example))
+        profile[INPUT] = (1, batch[0].numel(), batch.element_size())
+    except ValueError:  # images of different sizes: no input layer (:func:`.watched_layers` leaves it out)
+        profile[INPUT] = (1, 0, 0)
     try:
         flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
         profile[LOGITS] = (1, flat.shape[1], flat.element_size())
@@ -344,7 +347,9 @@ def _stored_passes(
             current.clear()
             result: dict[str, Any] = {}
             forward_with_hooks(model, batch, hooks, result=result, prepared=True, forward=forward)
-            current[INPUT], current[LOGITS] = primary_tensor(batch), result["output"]
+            current[LOGITS] = result["output"]
+            if INPUT in group:
+                current[INPUT] = primary_tensor(batch)
             rows, mask = n_samples(batch), _token_mask(model, batch)
             for name in group:
                 if name in failed:
@@ -372,9 +377,15 @@ def _joined_reduce(chunks: list[torch.Tensor], name: str, topology: Mapping[str,
     if len(widths) > 1:
         return (
             f"its width changes with the probe batch ({', '.join(map(str, widths))} values per sample), so a "
-            f"sample's output depends on the others in its batch (a similarity matrix, as CLIP's logits_per_image): "
+            f"sample's output depends on the others in its batch (a similarity matrix, as CLIP's logits_per_image, "
+            "or feature maps padded to the batch's largest image, as a detector pads images of different sizes): "
             "no point per sample; "
-            + ("output_key=... picks another output (image_embeds, say)" if name == LOGITS else "watch another layer")
+            + (
+                "output_key=... picks another output (image_embeds, say)"
+                if name == LOGITS
+                else "watch another layer, or, for images of different sizes, give batch_size=... as large as a "
+                "class's share of the probe, so that each class is read in one pass"
+            )
         )
     return _reduce(torch.cat(chunks), None, None, topology)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_topo.monitoring.batches import ModelInputs
+from lightning_topo.monitoring.batches import ModelInputs, SampleList
 
 __all__ = ["ProbeFileError", "fingerprint", "load_probe", "save_probe"]
 
@@ -64,6 +64,8 @@ def save_probe(probe: tuple[ModelInputs, torch.Tensor], directory: str | Path) -
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         inputs, labels = probe
+        if isinstance(inputs, SampleList):  # saved as a list (a plain tuple is positional arguments)
+            inputs = list(inputs)
         torch.save({"inputs": inputs, "labels": labels, "fingerprint": digest}, partial)
         os.replace(partial, path)
     return path, digest
@@ -79,7 +81,8 @@ def load_probe(path: str | Path, expected: str) -> tuple[ModelInputs, torch.Tens
         )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        probe = (saved["inputs"], saved["labels"])
+        inputs = saved["inputs"]
+        probe = (SampleList(inputs) if isinstance(inputs, list) else inputs, saved["labels"])
     except Exception as error:
         raise ProbeFileError(f"the probe file {path} cannot be read ({type(error).__name__}: {error})") from error
     found = fingerprint(probe)

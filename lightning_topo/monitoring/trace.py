@@ -214,9 +214,12 @@ class _Tracer:
                 trace.order.append(name)
             trace.called.add(name)
             trace.ended[name] = next(self.ends)
-            measured = _measured_tensor(output) if out is not None else None
+            # the model's own output ("") is read as its logits are, deep in a list of dicts (a detector's) too
+            measured = _measured_tensor(output) if out is not None or not name else None
             shape = tuple(measured.shape) if measured is not None and measured.dim() > 0 else None
             self.done.setdefault(name, []).append((trace.ended[name], len(trace.order), shape))
+            if not name and shape is not None:
+                trace.shapes[name] = shape
             if out is None:
                 return
             if self.stack and call.input is not None and self.stack[-1].input is call.input:

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from lightning_topo.monitoring.batches import ModelInputs, primary_tensor
+from lightning_topo.monitoring.batches import ModelInputs, primary_tensor, same_shapes
 from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import BLOCKS, INPUT, LOGITS, MAX_DEFAULT_LAYERS, find_blocks, resolve_layers
 from lightning_topo.monitoring.trace import ForwardTrace, trace_forward
@@ -29,9 +29,8 @@ def watched_layers(
 ) -> list[str]:
     """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced.  One forward
     pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`, or ``trace`` if given) serves every
-    rule. The logits are left out where the model's own output (read with no ``output_key``) depends on the batch
-    (:meth:`~lightning_topo.monitoring.trace.ForwardTrace.output_depends_on_the_batch`), said as a warning when they
-    were named."""
+    rule. The logits are left out where the model's own output (read with no ``output_key``) holds no point per
+    sample (:func:`_leave_out_logits_without_points`), and the inputs where they are images of different sizes."""
     trace = trace if trace is not None else trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     chosen = len(watched)
@@ -42,23 +41,54 @@ def watched_layers(
         _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
         _announce_calls(watched, trace, info)
     if include_input and INPUT not in watched:
-        if primary_tensor(example).is_floating_point():
+        if not same_shapes(example):
+            if info is not None:
+                info(
+                    "BettiMonitor: the probe's images have different sizes (a list of one tensor per sample), so "
+                    "layer 'input' is not measured: its points would not share one space"
+                )
+        elif primary_tensor(example).is_floating_point():
             watched.insert(0, INPUT)
         elif info is not None:  # token ids: their differences mean nothing, so neither would their Betti numbers
             info("BettiMonitor: the model inputs are integer ids (tokens), so layer 'input' is not measured")
-    if LOGITS in watched and output_key is None and trace.output_depends_on_the_batch():
-        watched.remove(LOGITS)
-        named = layers is not None and not isinstance(layers, str) and LOGITS in layers
-        say = warn if named else info  # asked for by name, it is a warning: the user expects it measured
-        if say is not None:
-            say(
-                f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for "
-                f"{trace.samples} samples) grows with the batch in two dimensions, a similarity matrix of the "
-                "batch (CLIP's and SigLIP's logits_per_image: each image against the batch's texts), so it "
-                "holds no point per sample and 'logits' is not watched; output_key='image_embeds' (or another "
-                "per-sample output) measures it"
-            )
+    if LOGITS in watched and output_key is None:
+        _leave_out_logits_without_points(model, layers, watched, trace, info, warn)
     return watched
+
+
+def _leave_out_logits_without_points(
+    model: torch.nn.Module,
+    layers: str | Sequence[str] | None,
+    watched: list[str],
+    trace: ForwardTrace,
+    info: Callable[[str], Any] | None,
+    warn: Callable[[str], Any] | None,
+) -> None:
+    """Remove the logits from ``watched`` where the model's own output holds no point per sample: a similarity
+    matrix of the batch (:meth:`~lightning_topo.monitoring.trace.ForwardTrace.output_depends_on_the_batch`) or an
+    output whose rows are not the samples (a detector's list of detections). Said as a warning when they were
+    named, and only where the traced second pass told how the output grows."""
+    if trace.output_grown is None:
+        return
+    if trace.output_depends_on_the_batch():
+        why = (
+            "grows with the batch in two dimensions, a similarity matrix of the batch (CLIP's and SigLIP's "
+            "logits_per_image: each image against the batch's texts)"
+        )
+        fix = "output_key='image_embeds' (or another per-sample output) measures it"
+    elif trace.output_sample_dim() is None:
+        why = "has no dimension of one row per sample (a detector's detections, boxes and scores per image?)"
+        fix = "output_key=... names a per-sample output, if the model has one"
+    else:
+        return
+    watched.remove(LOGITS)
+    named = layers is not None and not isinstance(layers, str) and LOGITS in layers
+    say = warn if named else info  # asked for by name, it is a warning: the user expects it measured
+    if say is not None:
+        say(
+            f"BettiMonitor: {type(model).__name__}'s output (shape {trace.output_shape} for {trace.samples} "
+            f"samples) {why}, so it holds no point per sample and 'logits' is not watched; {fix}"
+        )
 
 
 def _blocks_hold_points(model: torch.nn.Module, trace: ForwardTrace) -> bool:
