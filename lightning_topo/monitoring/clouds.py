@@ -42,7 +42,14 @@ from lightning_topo.monitoring.batches import (
 )
 from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import OutputKey, TokenMask, per_sample, select_tensor, with_channels_first
+from lightning_topo.monitoring.outputs import (
+    CHOICE_ROWS,
+    OutputKey,
+    TokenMask,
+    per_sample,
+    select_tensor,
+    with_channels_first,
+)
 from lightning_topo.topology.neighbours import NeighbourLists, batched_neighbour_lists, neighbour_lists
 
 __all__ = ["CloudKey", "layer_profile", "reduce_clouds"]
@@ -79,12 +86,15 @@ def layer_profile(
     """
     profile: dict[str, tuple[int, int, int]] = {}
     layouts = with_channels_first(layouts, channels_first, "layer_profile")
+    samples = n_samples(example)
 
     def hook(name: str):
         def record(module: nn.Module, args: Any, output: Any) -> None:
             calls = profile.get(name, (0, 0, 0))[0] + 1
             try:
-                flat = per_sample(select_tensor(output), token_pooling, layout=layouts.get(name))
+                layout = layouts.get(name)
+                rows = samples if layout == CHOICE_ROWS else None  # its rows joined into the samples'
+                flat = per_sample(select_tensor(output), token_pooling, rows, layout=layout)
                 profile[name] = (calls, flat.shape[1], flat.element_size())
             except TypeError:
                 profile[name] = (calls, 0, 0)

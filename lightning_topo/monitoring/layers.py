@@ -359,7 +359,7 @@ def resolve_layers(
                 if pattern == BLOCKS and rows:  # blocks there are, but of other rows than samples
                     hint = (
                         f"repeated block that holds one row per sample: its blocks ({rows[0]} ...) give "
-                        f"{trace.rows[rows[0]]} rows for {trace.samples} samples (a multiple-choice model's choices, "
+                        f"{trace.rows[rows[0]]} rows for {trace.samples} samples (attention windows or heads, "
                         "say)"
                     )
                 raise ValueError(

@@ -36,7 +36,7 @@ from torch import nn
 
 from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import CHANNELS_FIRST, STEPS_FIRST, TokenMask, feature_lengths
+from lightning_topo.monitoring.outputs import CHANNELS_FIRST, CHOICE_ROWS, STEPS_FIRST, TokenMask, feature_lengths
 from lightning_topo.monitoring.trace import ForwardTrace
 
 __all__ = ["channels_first_layers", "layer_layouts", "steps_first_layers", "unmasked_layers"]
@@ -230,7 +230,9 @@ def layer_layouts(
     output_key: Any = None,
 ) -> dict[str, str]:
     """``{layer: layout}`` for the ``layers`` that are not read as ``(batch, tokens, features)``: the
-    :func:`steps_first_layers` (:data:`.STEPS_FIRST`; the logits read with ``output_key``), whatever the pooling, and the :func:`channels_first_layers`
+    :func:`steps_first_layers` (:data:`.STEPS_FIRST`; the logits read with ``output_key``) and the layers of a row
+    per choice of each sample (:data:`.CHOICE_ROWS`, :meth:`.ForwardTrace.choice_rows`), whatever the pooling, and
+    the :func:`channels_first_layers`
     (:data:`.CHANNELS_FIRST`) that ``token_pooling`` must pool over their steps (none without pooling: flattening
     reads every layout alike). With ``info``, the monitor says which they are, which pooled layers the traced
     example's attention ``mask`` (or masks) cannot reach, and how an encoder-decoder's decoder is read.
@@ -248,7 +250,18 @@ def layer_layouts(
             f"nn.Transformer, nn.LSTM and nn.GRU without batch_first return them ({_shown(steps_first)}), so each "
             "sample's point is read along their second dimension"
         )
+    choices = [name for name in layers if name not in (INPUT, LOGITS) and trace.choice_rows(name)]
+    if choices and info is not None:
+        info(
+            f"BettiMonitor: {len(choices)} watched layers give a row per choice of each sample, as a multiple-choice "
+            f"model reads its (batch, {trace.choices} choices, tokens) inputs ({_shown(choices)}), so each sample's "
+            "point is its choices' side by side"
+        )
     pooled = channels_first_layers(model, trace, layers) if token_pooling is not None else []
     if info is not None and token_pooling is not None:
         _say_how_pooling_reads(model, trace, layers, token_pooling, pooled, info, mask)
-    return {**dict.fromkeys(pooled, CHANNELS_FIRST), **dict.fromkeys(steps_first, STEPS_FIRST)}
+    return {
+        **dict.fromkeys(pooled, CHANNELS_FIRST),
+        **dict.fromkeys(steps_first, STEPS_FIRST),
+        **dict.fromkeys(choices, CHOICE_ROWS),
+    }

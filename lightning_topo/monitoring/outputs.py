@@ -31,6 +31,7 @@ from lightning_topo.monitoring.batches import DECODER_KEYS, config_pad_id
 
 __all__ = [
     "CHANNELS_FIRST",
+    "CHOICE_ROWS",
     "LengthMap",
     "OutputKey",
     "STEPS_FIRST",
@@ -55,6 +56,9 @@ CHANNELS_FIRST = "channels_first"
 #: A layer output laid out sequence first, ``(steps, batch, ...)``, as PyTorch's ``nn.Transformer*``, ``nn.LSTM``
 #: and ``nn.GRU`` return it without ``batch_first`` (and XLNet's layers): its samples are its second dimension.
 STEPS_FIRST = "steps_first"
+#: A layer output with a row per choice of each sample, ``(batch * choices, ...)``, sample by sample, as a
+#: multiple-choice model flattens its ``(batch, choices, tokens)`` inputs: a sample's point is its choices' side by side.
+CHOICE_ROWS = "choice_rows"
 
 _LOGITS = "logits"
 
@@ -260,6 +264,8 @@ class TokenMask:
             return None
         mask, decoder = inputs.get("attention_mask"), inputs.get("decoder_attention_mask")
         mask = mask if isinstance(mask, torch.Tensor) else None
+        if mask is not None and mask.dim() == 3:  # (batch, choices, tokens): a row per choice, as the model reads it
+            mask = mask.reshape(-1, mask.shape[-1])
         decoder = decoder if isinstance(decoder, torch.Tensor) else None
         ids = inputs.get("decoder_input_ids")
         read_from = None
@@ -342,7 +348,9 @@ def per_sample(
     audio model's feature extractor.
     ``layout``: :data:`CHANNELS_FIRST` for an output laid out ``(batch, channels, steps)``, as a 1-d convolution
     lays it out, so the pooling runs over its steps, the last axis; :data:`STEPS_FIRST` for ``(steps, batch, ...)``,
-    whose samples are its second dimension (:mod:`~lightning_topo.monitoring.layouts` tells which are which).
+    whose samples are its second dimension; :data:`CHOICE_ROWS` for ``(batch * choices, ...)``, each row pooled
+    with its own mask row and each sample's choices then side by side (``rows`` required)
+    (:mod:`~lightning_topo.monitoring.layouts` tells which are which).
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
 
@@ -353,6 +361,8 @@ def per_sample(
         torch.Size([4, 3])
         >>> per_sample(torch.ones(7, 4, 3), "mean", rows=4, layout=STEPS_FIRST).shape  # (steps, batch, features)
         torch.Size([4, 3])
+        >>> per_sample(torch.ones(2 * 5, 7, 3), "mean", rows=2, layout=CHOICE_ROWS).shape  # 5 choices a sample
+        torch.Size([2, 15])
     """
     if channels_first is not None:
         warnings.warn(
@@ -366,6 +376,9 @@ def per_sample(
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
     if layout == STEPS_FIRST and tensor.dim() > 1:
         tensor = tensor.movedim(1, 0)  # (batch, steps, ...): the samples first, their steps their tokens
+    samples = rows
+    if layout == CHOICE_ROWS and rows and tensor.dim() > 1 and tensor.shape[0] % rows == 0:
+        rows = tensor.shape[0]  # each choice's row is pooled as a sample's, then the choices joined
     if rows is not None and tensor.shape[0] != rows:
         raise ValueError(
             f"its output has {tensor.shape[0]} rows for {rows} samples (shape {tuple(tensor.shape)}), not one per "
@@ -377,7 +390,7 @@ def per_sample(
         if isinstance(mask, TokenMask):
             mask = mask.of(tensor.shape[1])
         tensor = _pool_tokens(tensor, token_pooling, mask)
-    return tensor.reshape(tensor.shape[0], -1)
+    return tensor.reshape(samples if layout == CHOICE_ROWS and samples else tensor.shape[0], -1)
 
 
 def _pool_tokens(tensor: torch.Tensor, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:

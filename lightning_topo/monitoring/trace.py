@@ -28,6 +28,8 @@ from lightning_topo.monitoring.batches import (
     call_model,
     describe_inputs,
     n_samples,
+    primary_tensor,
+    same_shapes,
     take,
 )
 from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
@@ -78,6 +80,9 @@ class ForwardTrace:
     #: dimensions that grew in the second pass (``None``: that pass could not run)
     output_shape: tuple[int, ...] | None = None
     output_grown: tuple[int, ...] | None = None
+    #: the choices of each sample where the inputs are token ids laid out ``(batch, choices, tokens)``, as a
+    #: multiple-choice model's are (0: none): its layers give ``batch * choices`` rows (:meth:`choice_rows`)
+    choices: int = 0
 
     def feeder(self, layer: str) -> str | None:
         """What fed ``layer``'s call: a call's own feeder, a module's plain name its last call's."""
@@ -89,9 +94,31 @@ class ForwardTrace:
 
     def one_row_per_sample(self, name: str) -> bool:
         """Whether module ``name``'s output holds one row per sample, in its first dimension or, laid out
-        sequence first, its second (:meth:`sample_dim`); a module without a tensor output counts as one: its
-        measurement says what it lacks."""
-        return name not in self.shapes or self.sample_dim(name) is not None
+        sequence first, its second (:meth:`sample_dim`), or a row per choice of each sample (:meth:`choice_rows`),
+        read as one point a sample; a module without a tensor output counts as one: its measurement says what it
+        lacks."""
+        return name not in self.shapes or self.sample_dim(name) is not None or self.choice_rows(name)
+
+    def choice_rows(self, name: str) -> bool:
+        """Whether module ``name``'s output holds a row per choice of each sample, ``(batch * choices, ...)``, as a
+        multiple-choice model flattens its ``(batch, choices, tokens)`` inputs (:attr:`choices`): rows that grew,
+        alone, with one sample more.
+
+        Example:
+            >>> class MultipleChoice(nn.Module):
+            ...     def __init__(self):
+            ...         super().__init__()
+            ...         self.embed, self.score = nn.Embedding(10, 4), nn.Linear(4, 1)
+            ...     def forward(self, ids):  # (batch, choices, tokens)
+            ...         return self.score(self.embed(ids.flatten(0, 1)).mean(1)).view(len(ids), -1)
+            >>> trace = trace_forward(MultipleChoice(), torch.zeros(2, 3, 5, dtype=torch.long))
+            >>> trace.shapes["embed"], trace.choice_rows("embed"), trace.one_row_per_sample("embed")
+            ((6, 5, 4), True, True)
+        """
+        shape = self.shapes.get(name)
+        if self.choices < 2 or shape is None or shape[0] != self.samples * self.choices:
+            return False
+        return not self.grown or self.grown.get(name) == (0,)
 
     def output_depends_on_the_batch(self) -> bool:
         """Whether the model's own output grew in two dimensions with one sample more: a batch's similarity
@@ -317,8 +344,17 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
         raise unrunnable(model, example, error) from error
     trace.samples = n_samples(example)
+    trace.choices = _choices(example)
     trace.grown, trace.output_grown = _grown_dimensions(model, example, forward, trace)
     return trace
+
+
+def _choices(example: ModelInputs) -> int:
+    """The choices of each sample where the inputs are token ids laid out ``(batch, choices, tokens)``, else 0."""
+    if not same_shapes(example):
+        return 0
+    ids = primary_tensor(example)
+    return ids.shape[1] if ids.dim() == 3 and not ids.is_floating_point() and not ids.is_complex() else 0
 
 
 def _grown_dimensions(

@@ -108,7 +108,7 @@ def _one_row_per_sample(
         shown = ", ".join(f"{name} ({_rows(trace, name)})" for name in other[:3]) + (" ..." if len(other) > 3 else "")
         info(
             f"BettiMonitor: {len(other)} of the chosen layers give no row per sample ({shown} for {trace.samples} samples: "
-            "attention windows, heads, patches, a multiple-choice model's choices, a table of positions or a batch's "
+            "attention windows, heads, patches, a table of positions or a batch's "
             "similarity matrix), so they are not watched"
             + ("; layers='blocks' watches the blocks that hold them" if hint() else "")
         )

@@ -356,18 +356,6 @@ def test_funnel_blocks_are_its_layers_though_its_encoder_reads_its_input_for_a_m
     assert select_layers(model, "blocks", example) == [*blocks, "logits"]
 
 
-def test_blocks_of_a_multiple_choice_model_are_named_with_what_their_rows_are() -> None:
-    """(batch, choices, tokens) inputs: each block gives a row per choice. layers='blocks' said the model had no
-    repeated block at all; it now names them and their rows (watching them is not supported yet)."""
-    config = transformers.BertConfig(
-        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
-    )
-    model = transformers.BertForMultipleChoice(config)
-    example = {"input_ids": torch.randint(0, 100, (2, 4, SEQ)), "attention_mask": torch.ones(2, 4, SEQ)}
-    with pytest.raises(ValueError, match=r"its blocks \(bert.encoder.layer.0 ...\) give 8 rows for 2 samples"):
-        select_layers(model, "blocks", example)
-
-
 def test_torchvision_mobilenet_v2_blocks_are_its_inverted_residuals() -> None:
     import torchvision
 

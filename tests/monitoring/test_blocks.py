@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from torch import nn
 
@@ -235,3 +236,20 @@ def test_a_patch_embedding_is_a_stem() -> None:
     embed = nn.Sequential(OrderedDict(conv1=conv_layer(), conv2=conv_layer(), conv3=conv_layer()))
     net = nn.Sequential(OrderedDict(patch_embed=embed, blocks=nn.Sequential(conv_layer(), conv_layer())))
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
+
+
+class _Halves(nn.Module):
+    """Repeated blocks over each sample's two halves, ``(batch * 2, 4)``: rows that are not the samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(2)))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(x.reshape(-1, 4)).reshape(len(x), 8))
+
+
+def test_blocks_of_other_rows_than_the_samples_are_named_with_their_rows() -> None:
+    with pytest.raises(ValueError, match=r"its blocks \(blocks.0 ...\) give 6 rows for 3 samples \(attention windows"):
+        select_layers(_Halves(), "blocks", torch.zeros(3, 8))

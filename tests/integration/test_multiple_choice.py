@@ -1,0 +1,100 @@
+"""Hugging Face multiple-choice models (tiny configurations built here, no download): ``(batch, choices, tokens)``
+inputs, flattened inside to a row per choice, ``(batch * choices, tokens, features)``. A sample's point is its
+choices' side by side, each pooled over its own tokens. The default used to watch the logits alone (with a warning
+that it found no hidden layer), and ``layers='blocks'`` stopped the fit at train start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from helpers.trainers import quiet_trainer
+from helpers.user_models import HFClassifier
+from torch.utils.data import DataLoader
+
+from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.monitoring import select_layers
+from lightning_topo.monitoring.clouds import reduce_clouds
+from lightning_topo.monitoring.layers import LOGITS
+from lightning_topo.monitoring.layouts import layer_layouts
+from lightning_topo.monitoring.outputs import CHOICE_ROWS, select_tensor
+from lightning_topo.monitoring.trace import trace_forward
+from lightning_topo.topology import numpy_neighbour_lists
+
+transformers = pytest.importorskip("transformers")
+
+CHOICES = 4
+
+
+def _bert() -> Any:
+    config = transformers.BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32
+    )
+    return transformers.BertForMultipleChoice(config)
+
+
+def _choices(n: int, seed: int = 0) -> list[tuple[torch.Tensor, int]]:
+    """``n`` questions of ``CHOICES`` answers of 3 to 8 tokens (one length a question), the right one's index."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, 9, (n,), generator=generator)
+    return [(torch.randint(1, 100, (CHOICES, int(t)), generator=generator), i % CHOICES) for i, t in enumerate(lengths)]
+
+
+def _collate(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+    """As ``DataCollatorForMultipleChoice`` pads: every choice to the batch's longest, 0 and a 0 mask."""
+    longest = max(choices.shape[1] for choices, _ in items)
+    ids = torch.zeros(len(items), CHOICES, longest, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, (choices, _) in enumerate(items):
+        ids[row, :, : choices.shape[1]], mask[row, :, : choices.shape[1]] = choices, 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([label for _, label in items])}
+
+
+@pytest.mark.parametrize("layers", [None, "blocks"], ids=["default", "blocks"])
+def test_a_multiple_choice_model_is_watched_at_its_layers(tmp_path: Path, caplog: Any, layers: str | None) -> None:
+    torch.manual_seed(0)
+    monitor = BettiMonitor(probe_size=64, k=3, log_figure=False, layers=layers, token_pooling="mean")
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=2, callbacks=[monitor]).fit(
+            HFClassifier(_bert()), DataLoader(_choices(64), batch_size=16, collate_fn=_collate)
+        )
+    hidden = [name for name in monitor.watched_layers if name != LOGITS]
+    expected = ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"] if layers else 3
+    assert hidden == expected if layers else len(hidden) == expected
+    assert "give a row per choice of each sample" in caplog.text and "found no hidden layer" not in caplog.text
+    (entry,) = monitor.history
+    assert all(sorted(entry["betti"][name]) == ["0", "1", "2", "3"] for name in monitor.watched_layers)
+
+
+def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens() -> None:
+    """Against each choice run alone and unpadded, its tokens averaged, the choices joined in order."""
+    torch.manual_seed(0)
+    model = _bert().eval()
+    batch = _collate(_choices(24, seed=1))
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask")}
+    layer = "bert.encoder.layer.1"
+    trace = trace_forward(model, {key: value[:2] for key, value in inputs.items()}, lambda m, x: m(**x))
+    assert trace.choices == CHOICES and trace.choice_rows(layer) and trace.shapes["classifier"] == (2 * CHOICES, 1)
+    assert trace.output_sample_dim() == 0  # the model's own (batch, choices) logits
+    layouts = layer_layouts(model, trace, [layer, LOGITS], "mean")
+    assert layouts == {layer: CHOICE_ROWS}
+    found = reduce_clouds(model, inputs, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean", layouts=layouts)
+    module = dict(model.named_modules())[layer]
+    outputs: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, a, out: outputs.append(select_tensor(out)))
+    for row in range(len(batch["labels"])):
+        length = int(batch["attention_mask"][row, 0].sum())
+        with torch.no_grad():
+            model(input_ids=batch["input_ids"][row : row + 1, :, :length])
+    handle.remove()
+    own = [out.mean(1).reshape(1, -1) for out in outputs]  # (choices, tokens, features) -> choices side by side
+    expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
+    assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()
+
+
+def test_blocks_of_a_multiple_choice_model_are_found() -> None:
+    example = {"input_ids": torch.randint(0, 100, (2, CHOICES, 6)), "attention_mask": torch.ones(2, CHOICES, 6)}
+    assert select_layers(_bert(), "blocks", example) == ["bert.encoder.layer.0", "bert.encoder.layer.1", LOGITS]
