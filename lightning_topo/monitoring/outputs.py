@@ -252,7 +252,8 @@ class TokenMask:
         ``None`` where it has neither.  An encoder-decoder batch with ``decoder_input_ids`` but no
         ``decoder_attention_mask`` (as ``DataCollatorForSeq2Seq`` makes them, or the probe from the labels) gets
         one from the model's pad token ``decoder_pad``, which the labels' padding (-100) becomes: every position
-        whose input is not the pad token, and the first (the start token, T5's pad id too).
+        whose input is not the pad token, and the first (the start token, T5's pad id too). A multiple-choice
+        batch's ``(batch, choices, tokens)`` mask is read as the model reads its ids, a row per choice.
 
         Example:
             >>> seq2seq = {"input_ids": torch.ones(1, 3), "attention_mask": torch.ones(1, 3), "decoder_input_ids": torch.ones(1, 3)}
@@ -264,13 +265,19 @@ class TokenMask:
             return None
         mask, decoder = inputs.get("attention_mask"), inputs.get("decoder_attention_mask")
         mask = mask if isinstance(mask, torch.Tensor) else None
-        if mask is not None and mask.dim() == 3:  # (batch, choices, tokens): a row per choice, as the model reads it
-            mask = mask.reshape(-1, mask.shape[-1])
+        ids = inputs.get("input_ids")
+        if mask is not None and mask.dim() == 3 and isinstance(ids, torch.Tensor) and ids.shape == mask.shape:
+            mask = mask.reshape(-1, mask.shape[-1])  # (batch, choices, tokens): a row per choice, as the model reads it
         decoder = decoder if isinstance(decoder, torch.Tensor) else None
-        ids = inputs.get("decoder_input_ids")
+        decoder_ids = inputs.get("decoder_input_ids")
         read_from = None
-        if decoder is None and decoder_pad is not None and isinstance(ids, torch.Tensor) and ids.dim() == 2:
-            decoder, read_from = (ids != decoder_pad).long(), decoder_pad
+        if (
+            decoder is None
+            and decoder_pad is not None
+            and isinstance(decoder_ids, torch.Tensor)
+            and decoder_ids.dim() == 2
+        ):
+            decoder, read_from = (decoder_ids != decoder_pad).long(), decoder_pad
             decoder[:, 0] = 1
         if mask is None and decoder is None:
             return None
