@@ -18,8 +18,9 @@ mapping of its fields or public attributes.
    itself when it is one tensor. A list of tensors is one per sample, a :class:`SampleList` (images of any size,
    as torchvision's detection models take them, batched by ``collate_fn=lambda b: tuple(zip(*b))``), where the
    labels are one per tensor or the tensors share no first dimension; else positional arguments. An
-   encoder-decoder model's batch without ``decoder_input_ids`` gets them from its token labels, as Hugging Face's ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by
-   :func:`decoder_inputs_of`): the decoder sees what it sees in training.
+   encoder-decoder model's batch without ``decoder_input_ids`` gets them from its token labels, as Hugging Face's
+   ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by :func:`decoder_inputs_of`): the decoder
+   sees what it sees in training.
 3. **the call**: ``forward_fn(module, inputs)`` if given; else ``module(x)`` for a tensor, ``module(**inputs)``
    for a mapping (so an HF model computes no loss), ``module(*inputs)`` for a tuple, ``module([...])`` for a
    :class:`SampleList`.

@@ -57,7 +57,8 @@ CHANNELS_FIRST = "channels_first"
 #: and ``nn.GRU`` return it without ``batch_first`` (and XLNet's layers): its samples are its second dimension.
 STEPS_FIRST = "steps_first"
 #: A layer output with a row per choice of each sample, ``(batch * choices, ...)``, sample by sample, as a
-#: multiple-choice model flattens its ``(batch, choices, tokens)`` inputs: a sample's point is its choices' side by side.
+#: multiple-choice model flattens its ``(batch, choices, tokens)`` inputs: a sample's point is its choices side by
+#: side.
 CHOICE_ROWS = "choice_rows"
 
 _LOGITS = "logits"
