@@ -356,7 +356,16 @@ class BettiMonitor(TopoCallback):
         info, warn = (rank_zero_info, rank_zero_warn) if announce else (None, None)
         trace = trace_forward(model, example, self._reader.forward)
         watched = watched_layers(
-            model, self.layers, example, self._reader.forward, self.include_input, info, warn, trace, self.output_key
+            model,
+            self.layers,
+            example,
+            self._reader.forward,
+            self.include_input,
+            info,
+            warn,
+            trace,
+            self.output_key,
+            probe=self._probe[0],
         )
         masks = TokenMask.of_model_inputs(model, example)
         self._layouts = layer_layouts(model, trace, watched, self.token_pooling, info, masks, self.output_key)

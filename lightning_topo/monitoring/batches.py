@@ -17,7 +17,8 @@ mapping of its fields or public attributes.
    ``start_positions`` left out); else a tuple's first item, or the batch
    itself when it is one tensor. A list of tensors is one per sample, a :class:`SampleList` (images of any size,
    as torchvision's detection models take them, batched by ``collate_fn=lambda b: tuple(zip(*b))``), where the
-   labels are one per tensor or the tensors share no first dimension; else positional arguments. An
+   labels are one per tensor and not one per row, or the tensors share no first dimension (:func:`_one_per_sample`);
+   else positional arguments. An
    encoder-decoder model's batch without ``decoder_input_ids`` gets them from its token labels, as Hugging Face's
    ``DataCollatorForSeq2Seq`` makes them (``decoder_inputs``, found by :func:`decoder_inputs_of`): the decoder
    sees what it sees in training.
@@ -81,7 +82,7 @@ __all__ = [
 ]
 
 
-class SampleList(tuple):
+class SampleList(tuple[torch.Tensor, ...]):
     """Model inputs given as one tensor per sample, passed to the model as a list: torchvision's detection
     models take ``model([image, ...])``, images of any size, batched by ``collate_fn=lambda b: tuple(zip(*b))``.
     A plain tuple of tensors is positional arguments instead.
@@ -99,8 +100,8 @@ class SampleList(tuple):
 
 
 #: A probe's model inputs: one tensor, a dict of tensors (keyword arguments), a tuple (positional arguments) or a
-#: :class:`SampleList` (one tensor per sample, passed as a list).
-ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...] | SampleList
+#: :class:`SampleList` (a tuple too: one tensor per sample, passed as a list).
+ModelInputs = torch.Tensor | dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
 #: ``forward_fn(module, inputs) -> output``: how to call the model on a probe batch, for what the rule cannot guess.
 ForwardFn = Callable[[nn.Module, Any], Any]
 
@@ -141,7 +142,8 @@ def _map(fn: Callable[[torch.Tensor], torch.Tensor], inputs: ModelInputs) -> Mod
         return fn(inputs)
     if isinstance(inputs, Mapping):
         return {key: fn(value) for key, value in inputs.items()}
-    return type(inputs)(fn(value) for value in inputs)  # a SampleList stays one
+    values = (fn(value) for value in inputs)
+    return SampleList(values) if isinstance(inputs, SampleList) else tuple(values)
 
 
 def _tensors(inputs: ModelInputs) -> list[torch.Tensor]:
@@ -164,7 +166,10 @@ def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
         (tensor([3, 1]), tensor([6, 2]))
     """
     if isinstance(inputs, SampleList):
-        picked = range(len(inputs))[index] if isinstance(index, slice) else index.reshape(-1).tolist()
+        if isinstance(index, slice):
+            picked: Sequence[int] = range(len(inputs))[index]
+        else:
+            picked = (torch.nonzero(index).flatten() if index.dtype == torch.bool else index.reshape(-1)).tolist()
         return SampleList(inputs[i] for i in picked)
     return _map(lambda tensor: tensor[index], inputs)
 
@@ -679,17 +684,20 @@ def _per_sample_targets(labels: Any) -> bool:
 
 def _one_per_sample(values: Sequence[Any], labels: Any, input_keys: tuple[str | int, ...] | None) -> bool:
     """Whether a list of model inputs holds one tensor per sample (a :class:`SampleList`) rather than positional
-    arguments: its tensors share no first dimension (images of different sizes and channels), or the ``labels``
-    are one per tensor (a target per image, a class per image) but not one per row of the tensors. Several
-    ``input_keys`` name positional arguments."""
+    arguments. Several ``input_keys`` name positional arguments. Else, tensors of one rank that share no first
+    dimension (images of different sizes and channels) are one per sample; tensors of one first dimension are when
+    the ``labels`` (a class or a target dict per image) are one per tensor and not one per row, and, where they are
+    both (3 images of 3 channels), when every tensor is a float ``(channels, height, width)`` image."""
     if (input_keys is not None and len(input_keys) > 1) or not values:
         return False
     if not all(isinstance(value, torch.Tensor) and value.dim() > 0 for value in values):
         return False
     rows = {len(value) for value in values}
-    if len(rows) > 1:
-        return True
-    if _per_sample_targets(labels):  # a detector's targets: one per image, whatever the images' channels
-        return len(labels) == len(values)
+    if len(rows) > 1:  # positional arguments share their batch dimension; a graph's (x, edge_index, batch) is none
+        return len({value.dim() for value in values}) == 1
     counted = isinstance(labels, (list, tuple)) or (isinstance(labels, torch.Tensor) and labels.dim() > 0)
-    return counted and len(labels) == len(values) and len(labels) not in rows
+    if not counted or len(labels) != len(values):
+        return False
+    if len(labels) not in rows:
+        return True
+    return all(value.dim() == 3 and value.is_floating_point() for value in values)

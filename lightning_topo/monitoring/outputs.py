@@ -385,7 +385,7 @@ def per_sample(
     if layout == STEPS_FIRST and tensor.dim() > 1:
         tensor = tensor.movedim(1, 0)  # (batch, steps, ...): the samples first, their steps their tokens
     samples = rows
-    if layout == CHOICE_ROWS and rows and tensor.dim() > 1 and tensor.shape[0] % rows == 0:
+    if layout == CHOICE_ROWS and rows and tensor.shape[0] % rows == 0:
         rows = tensor.shape[0]  # each choice's row is pooled as a sample's, then the choices joined
     if rows is not None and tensor.shape[0] != rows:
         raise ValueError(

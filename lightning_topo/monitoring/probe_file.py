@@ -64,9 +64,10 @@ def save_probe(probe: tuple[ModelInputs, torch.Tensor], directory: str | Path) -
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         inputs, labels = probe
-        if isinstance(inputs, SampleList):  # saved as a list (a plain tuple is positional arguments)
-            inputs = list(inputs)
-        torch.save({"inputs": inputs, "labels": labels, "fingerprint": digest}, partial)
+        saved = {"inputs": inputs, "labels": labels, "fingerprint": digest}
+        if isinstance(inputs, SampleList):  # a plain tuple (a class torch.load takes) and a flag
+            saved.update(inputs=tuple(inputs), sample_list=True)
+        torch.save(saved, partial)
         os.replace(partial, path)
     return path, digest
 
@@ -81,8 +82,8 @@ def load_probe(path: str | Path, expected: str) -> tuple[ModelInputs, torch.Tens
         )
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        inputs = saved["inputs"]
-        probe = (SampleList(inputs) if isinstance(inputs, list) else inputs, saved["labels"])
+        inputs = SampleList(saved["inputs"]) if saved.get("sample_list") else saved["inputs"]
+        probe = (inputs, saved["labels"])
     except Exception as error:
         raise ProbeFileError(f"the probe file {path} cannot be read ({type(error).__name__}: {error})") from error
     found = fingerprint(probe)

@@ -28,8 +28,6 @@ from lightning_topo.monitoring.batches import (
     call_model,
     describe_inputs,
     n_samples,
-    primary_tensor,
-    same_shapes,
     take,
 )
 from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
@@ -109,9 +107,9 @@ class ForwardTrace:
             ...     def __init__(self):
             ...         super().__init__()
             ...         self.embed, self.score = nn.Embedding(10, 4), nn.Linear(4, 1)
-            ...     def forward(self, ids):  # (batch, choices, tokens)
-            ...         return self.score(self.embed(ids.flatten(0, 1)).mean(1)).view(len(ids), -1)
-            >>> trace = trace_forward(MultipleChoice(), torch.zeros(2, 3, 5, dtype=torch.long))
+            ...     def forward(self, input_ids):  # (batch, choices, tokens)
+            ...         return self.score(self.embed(input_ids.flatten(0, 1)).mean(1)).view(len(input_ids), -1)
+            >>> trace = trace_forward(MultipleChoice(), {"input_ids": torch.zeros(2, 3, 5, dtype=torch.long)})
             >>> trace.shapes["embed"], trace.choice_rows("embed"), trace.one_row_per_sample("embed")
             ((6, 5, 4), True, True)
         """
@@ -245,7 +243,8 @@ class _Tracer:
             measured = _measured_tensor(output) if out is not None or not name else None
             shape = tuple(measured.shape) if measured is not None and measured.dim() > 0 else None
             self.done.setdefault(name, []).append((trace.ended[name], len(trace.order), shape))
-            if not name and shape is not None:
+            if shape is not None:
+                trace.rows[name] = shape[0]
                 trace.shapes[name] = shape
             if out is None:
                 return
@@ -253,9 +252,6 @@ class _Tracer:
                 parent = self.stack[-1]  # this child took its parent's input: did it compute something from it?
                 if out is not call.input:
                     parent.used = True
-            if shape is not None:
-                trace.rows[name] = shape[0]
-                trace.shapes[name] = shape
             if out is not call.input:  # a pass-through's output keeps its producer
                 self.producers[id(out)] = (weakref.ref(out), name, len(self.done[name]))
 
@@ -350,11 +346,10 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
 
 
 def _choices(example: ModelInputs) -> int:
-    """The choices of each sample where the inputs are token ids laid out ``(batch, choices, tokens)``, else 0."""
-    if not same_shapes(example):
-        return 0
-    ids = primary_tensor(example)
-    return ids.shape[1] if ids.dim() == 3 and not ids.is_floating_point() and not ids.is_complex() else 0
+    """The choices of each sample where the inputs' ``input_ids`` are laid out ``(batch, choices, tokens)``, as a
+    multiple-choice batch's are, else 0."""
+    ids = example.get("input_ids") if isinstance(example, Mapping) else None
+    return ids.shape[1] if isinstance(ids, torch.Tensor) and ids.dim() == 3 else 0
 
 
 def _grown_dimensions(

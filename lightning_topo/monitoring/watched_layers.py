@@ -26,11 +26,13 @@ def watched_layers(
     warn: Callable[[str], Any] | None = None,
     trace: ForwardTrace | None = None,
     output_key: Any = None,
+    probe: ModelInputs | None = None,
 ) -> list[str]:
     """The layers to measure, in forward order; with ``info`` and ``warn``, the choice is announced.  One forward
     pass on ``example`` (:func:`~lightning_topo.monitoring.trace.trace_forward`, or ``trace`` if given) serves every
     rule. The logits are left out where the model's own output (read with no ``output_key``) holds no point per
-    sample (:func:`_leave_out_logits_without_points`), and the inputs where they are images of different sizes."""
+    sample (:func:`_leave_out_logits_without_points`), and the inputs where the ``probe``'s (default: the example's)
+    are images of different sizes, whose points would share no space."""
     trace = trace if trace is not None else trace_forward(model, example, forward)
     watched, rule = resolve_layers(model, layers, example, forward, trace)
     chosen = len(watched)
@@ -40,13 +42,15 @@ def watched_layers(
     if info is not None and warn is not None:
         _announce(model, layers, watched, rule, info, warn, dropped=chosen - len(watched))
         _announce_calls(watched, trace, info)
-    if include_input and INPUT not in watched:
-        if not same_shapes(example):
+    sizes_differ = not same_shapes(example if probe is None else probe)
+    if INPUT in watched and sizes_differ:  # named by hand
+        watched.remove(INPUT)
+        if warn is not None:
+            warn(_SIZES_DIFFER.format(warned=" (named in layers)"))
+    elif include_input and INPUT not in watched:
+        if sizes_differ:
             if info is not None:
-                info(
-                    "BettiMonitor: the probe's images have different sizes (a list of one tensor per sample), so "
-                    "layer 'input' is not measured: its points would not share one space"
-                )
+                info(_SIZES_DIFFER.format(warned=""))
         elif primary_tensor(example).is_floating_point():
             watched.insert(0, INPUT)
         elif info is not None:  # token ids: their differences mean nothing, so neither would their Betti numbers
@@ -54,6 +58,12 @@ def watched_layers(
     if LOGITS in watched and output_key is None:
         _leave_out_logits_without_points(model, layers, watched, trace, info, warn)
     return watched
+
+
+_SIZES_DIFFER = (
+    "BettiMonitor: the probe's images have different sizes (a list of one tensor per sample), so layer 'input'"
+    "{warned} is not measured: its points would share no space"
+)
 
 
 def _leave_out_logits_without_points(
@@ -77,7 +87,10 @@ def _leave_out_logits_without_points(
         )
         fix = "output_key='image_embeds' (or another per-sample output) measures it"
     elif trace.output_sample_dim() is None:
-        why = "has no dimension of one row per sample (a detector's detections, boxes and scores per image?)"
+        why = (
+            "has no dimension of one row per sample (a detector's detections per image, or logits flattened over "
+            "tokens?)"
+        )
         fix = "output_key=... names a per-sample output, if the model has one"
     else:
         return

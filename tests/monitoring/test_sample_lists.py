@@ -3,6 +3,11 @@ told apart from a tuple of positional arguments by the labels and the tensors' r
 
 from __future__ import annotations
 
+import collections
+from pathlib import Path
+from typing import Any
+
+import pytest
 import torch
 from torch import nn
 
@@ -17,7 +22,12 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     same_shapes,
     take,
+    to_host,
 )
+from lightning_topo.monitoring.outputs import CHOICE_ROWS, TokenMask, per_sample
+from lightning_topo.monitoring.probe_file import load_probe, save_probe
+from lightning_topo.monitoring.trace import trace_forward
+from lightning_topo.monitoring.watched_layers import watched_layers
 
 
 def _images(*sizes: tuple[int, int], channels: int = 3) -> tuple[torch.Tensor, ...]:
@@ -76,3 +86,91 @@ def test_a_sample_list_is_indexed_joined_described_and_called_as_a_list() -> Non
             return torch.stack([image.mean() for image in images])
 
     assert call_model(CountsImages(), images).shape == (3,)
+
+
+def test_a_tie_of_images_as_many_as_their_channels_is_broken_by_their_shape() -> None:
+    """3 RGB images with a class each: their rows (3 channels) are as many as the labels too. Images are
+    (channels, height, width) floats; DETR's (pixel_values, pixel_mask) arguments at batch size 2 are not."""
+    images = _images((4, 5), (4, 5), (4, 5))
+    inputs, labels = BatchReader().split((images, torch.tensor([0, 1, 2])))
+    assert isinstance(inputs, SampleList) and labels.tolist() == [0, 1, 2]
+    detr = (torch.rand(2, 3, 8, 8), torch.ones(2, 8, 8, dtype=torch.long))
+    targets = [{"class_labels": torch.tensor([1]), "boxes": torch.rand(1, 4)} for _ in range(2)]
+    inputs, _, _ = BatchReader().read((detr, targets))
+    assert type(inputs) is tuple and n_samples(inputs) == 2
+
+
+def test_positional_arguments_of_different_ranks_and_rows_keep_their_error() -> None:
+    """A graph batch (x, edge_index, batch) shares no first dimension, and is no list of samples either."""
+    graph = (torch.rand(5, 3), torch.zeros(2, 8, dtype=torch.long), torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="do not share one batch dimension"):
+        BatchReader().read((graph, torch.tensor([0])))
+
+
+def test_named_tuples_and_lists_of_arguments_are_indexed_as_arguments() -> None:
+    Inputs = collections.namedtuple("Inputs", ["x", "mask"])
+    for inputs in (Inputs(torch.rand(4, 3), torch.ones(4, 3)), [torch.rand(4, 3), torch.ones(4, 3)]):
+        picked = take(to_host(inputs), torch.tensor([2, 0]))
+        assert type(picked) is tuple and [tuple(t.shape) for t in picked] == [(2, 3), (2, 3)]
+
+
+def test_a_boolean_index_picks_the_samples_it_marks() -> None:
+    images = SampleList(_images((2, 2), (3, 3), (4, 4)))
+    picked = take(images, torch.tensor([True, False, True]))
+    assert [tuple(t.shape) for t in picked] == [(3, 2, 2), (3, 4, 4)]
+
+
+def test_a_probe_file_keeps_a_list_of_arguments_apart_from_a_list_of_samples(tmp_path: Path) -> None:
+    arguments = ([torch.rand(2, 3), torch.ones(2, 3)], torch.tensor([0, 1]))
+    inputs, _ = load_probe(*save_probe(arguments, tmp_path / "arguments"))
+    assert not isinstance(inputs, SampleList)
+    samples = (SampleList(_images((2, 2), (3, 3))), torch.tensor([-1, -1]))
+    inputs, _ = load_probe(*save_probe(samples, tmp_path / "samples"))
+    assert isinstance(inputs, SampleList) and [tuple(t.shape) for t in inputs] == [(3, 2, 2), (3, 3, 3)]
+
+
+class _PerImage(nn.Module):
+    """A model of a list of images of any size: each image's channel means, then a linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body, self.act, self.head = nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)
+
+    def forward(self, images: list[torch.Tensor]) -> torch.Tensor:
+        return self.head(self.act(self.body(torch.stack([image.mean(dim=(1, 2)) for image in images]))))
+
+
+@pytest.mark.parametrize("layers", [None, ["input", "act", "logits"]], ids=["default", "named"])
+def test_input_is_left_out_when_any_probe_image_differs_not_only_the_first_two(layers: Any) -> None:
+    probe = SampleList(_images((4, 4), (4, 4), (5, 7), (4, 4)))
+    said: list[str] = []
+    watched = watched_layers(
+        _PerImage(), layers, take(probe, slice(0, 2)), call_model, True, said.append, said.append, probe=probe
+    )
+    assert watched == ["act", "logits"]
+    assert any("images have different sizes" in line for line in said)
+    same = watched_layers(
+        _PerImage(), layers, take(probe, slice(0, 2)), call_model, True, probe=take(probe, slice(0, 2))
+    )
+    assert same[0] == "input"
+
+
+def test_a_row_per_choice_of_a_one_dimensional_output_is_read_per_sample() -> None:
+    assert per_sample(torch.arange(6.0), rows=2, layout=CHOICE_ROWS).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_a_square_attention_mask_is_not_taken_for_choices() -> None:
+    """A (batch, tokens, tokens) mask beside (batch, tokens) ids is no multiple-choice mask: it is left as given."""
+    mask = TokenMask.of_inputs({"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5, 5)})
+    assert mask.mask.shape == (2, 5, 5)
+    choices = TokenMask.of_inputs(
+        {"input_ids": torch.ones(2, 4, 5, dtype=torch.long), "attention_mask": torch.ones(2, 4, 5)}
+    )
+    assert choices.mask.shape == (8, 5)
+
+
+def test_only_token_ids_of_three_dimensions_are_choices() -> None:
+    """Raw grey images (batch, height, width) of uint8 are no multiple-choice ids."""
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    grey = trace_forward(net, torch.zeros(2, 3, 4, dtype=torch.uint8), lambda m, x: m(x.float()))
+    assert grey.choices == 0
