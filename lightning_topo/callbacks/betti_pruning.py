@@ -175,7 +175,9 @@ class BettiPruning(TopoCallback):
         self.recalibrate_batches, self.fine_tune_lr = recalibrate_batches, fine_tune_lr
         self.max_accuracy_drop, self.save_path, self.latency_batch = max_accuracy_drop, save_path, latency_batch
         self.classes = check_classes(classes)
-        self._reader = BatchReader(input_keys, label_key, forward_fn, owner="BettiPruning")
+        self._reader = BatchReader(
+            input_keys, label_key, forward_fn, owner="BettiPruning", probe_hint="set_probe(model, inputs, labels)"
+        )
         self._probe: tuple[ModelInputs, torch.Tensor] | None = None
         self._convs: list[str] = []
         self._fit_settings: dict[str, Any] = {}

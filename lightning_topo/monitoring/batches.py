@@ -496,6 +496,7 @@ class BatchReader:
         owner: the callback's name, for error messages.
         decoder_inputs: ``decoder_inputs(token_labels) -> decoder_input_ids`` (:func:`decoder_inputs_of` the
             model), for mapping batches that hold no decoder inputs of their own (``input_keys=None`` only).
+        probe_hint: how the owner takes points given by hand, named in its error messages.
 
     Example:
         >>> reader = BatchReader(input_keys=(0, 1), label_key=2)
@@ -509,6 +510,7 @@ class BatchReader:
     forward_fn: ForwardFn | None = None
     owner: str = "BettiMonitor"
     decoder_inputs: Callable[[torch.Tensor], torch.Tensor] | None = None
+    probe_hint: str = "probe=(inputs, labels)"
 
     def __post_init__(self) -> None:
         keys = self.input_keys
@@ -534,7 +536,7 @@ class BatchReader:
         return ValueError(
             f"{self.owner} cannot read a training batch of type {_describe(batch)}: {problem}. Pass "
             f"{self.owner}(label_key=..., input_keys=...) to say where the labels and the model inputs are, "
-            "forward_fn=... to say how the model is called, or probe=(inputs, labels)"
+            f"forward_fn=... to say how the model is called, or {self.probe_hint}"
         )
 
     def _pick(self, batch: Any, key: str | int) -> Any:
@@ -572,6 +574,7 @@ class BatchReader:
             >>> labels, why
             (None, 'its labels (batch[1], shape (3, 2)) are not one class per sample of the 3 inputs')
         """
+        batch = _samples_as_columns(batch)
         mapping = _as_mapping(batch)
         label_key = self.label_key
         if label_key is None:
@@ -675,6 +678,24 @@ class BatchReader:
         if not isinstance(inputs, SampleList) and (len(sizes) != 1 or -1 in sizes):
             raise self._fail(batch, "its model inputs do not share one batch dimension")
         return inputs
+
+
+def _samples_as_columns(batch: Any) -> Any:
+    """A batch left as a list of samples (``collate_fn=lambda b: b``), each an ``(image, target, ...)`` tuple
+    with a tensor first, as its columns ``((image, ...), (target, ...), ...)``, as ``tuple(zip(*b))`` makes them;
+    any other batch as it is.
+
+    Example:
+        >>> images, targets = _samples_as_columns([(torch.zeros(3, 2, 2), {"labels": 1}), (torch.ones(3, 4, 4), {"labels": 2})])
+        >>> len(images), targets[1]
+        (2, {'labels': 2})
+    """
+    if not isinstance(batch, list) or not batch:
+        return batch
+    width = len(batch[0]) if isinstance(batch[0], tuple) else 0
+    if width < 2 or not all(isinstance(s, tuple) and len(s) == width and isinstance(s[0], torch.Tensor) for s in batch):
+        return batch
+    return tuple(zip(*batch))
 
 
 def _per_sample_targets(labels: Any) -> bool:

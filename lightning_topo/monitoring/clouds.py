@@ -96,7 +96,7 @@ def layer_profile(
                 rows = samples if layout == CHOICE_ROWS else None  # its rows joined into the samples'
                 flat = per_sample(select_tensor(output), token_pooling, rows, layout=layout)
                 profile[name] = (calls, flat.shape[1], flat.element_size())
-            except TypeError:
+            except Exception:  # no point to size (a detector's empty detections): the measurement says why
                 profile[name] = (calls, 0, 0)
 
         return record
@@ -112,7 +112,7 @@ def layer_profile(
     try:
         flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
         profile[LOGITS] = (1, flat.shape[1], flat.element_size())
-    except TypeError:
+    except Exception:  # as a layer's: an output of no point per sample (a detector's empty boxes) sizes nothing
         profile[LOGITS] = (1, 0, 0)
     return profile
 

@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 from lightning_topo.monitoring.batches import (
     ForwardFn,
     ModelInputs,
+    SampleList,
     as_model_input,
     call_model,
     describe_inputs,
@@ -346,9 +347,16 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
 
 
 def _choices(example: ModelInputs) -> int:
-    """The choices of each sample where the inputs' ``input_ids`` are laid out ``(batch, choices, tokens)``, as a
+    """The choices of each sample where the token ids (a mapping's ``input_ids``, else the first tensor of
+    ``int64`` or ``int32`` ids, not ``uint8`` pixels) are laid out ``(batch, choices, tokens)``, as a
     multiple-choice batch's are, else 0."""
-    ids = example.get("input_ids") if isinstance(example, Mapping) else None
+    if isinstance(example, Mapping):
+        ids = example.get("input_ids")
+    elif isinstance(example, SampleList):
+        ids = None
+    else:
+        first = example if isinstance(example, torch.Tensor) else example[0]
+        ids = first if first.dtype in (torch.int64, torch.int32) else None
     return ids.shape[1] if isinstance(ids, torch.Tensor) and ids.dim() == 3 else 0
 
 

@@ -15,7 +15,7 @@ import torch
 from helpers.trainers import quiet_trainer
 from torch.utils.data import DataLoader
 
-from lightning_topo.callbacks import BettiMonitor
+from lightning_topo.callbacks import BettiMonitor, BettiPruning
 from lightning_topo.monitoring.batches import SampleList
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.probe_file import fingerprint, load_probe, save_probe
@@ -26,17 +26,17 @@ torchvision = pytest.importorskip("torchvision")
 class Detector(pl.LightningModule):
     """A user's detection module: the losses in training, the detections (a dict per image) in eval."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__()
         self.net = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
-            num_classes=3, weights=None, weights_backbone=None, min_size=64, max_size=96
+            num_classes=3, weights=None, weights_backbone=None, min_size=64, max_size=96, **options
         )  # resized to 64-96 pixels, not 320: a test's CPU budget
 
     def forward(self, images: list[torch.Tensor]) -> Any:
         return self.net(images)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        images, targets = batch
+        images, targets = zip(*batch) if isinstance(batch, list) else batch  # a list of samples, or its columns
         return sum(self.net(list(images), list(targets)).values())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -53,8 +53,9 @@ def _detection_data(sizes: list[tuple[int, int]], n: int = 16) -> list[tuple[tor
     return data
 
 
-def _loader(data: list) -> DataLoader:
-    return DataLoader(data, batch_size=8, collate_fn=lambda items: tuple(zip(*items)))
+def _loader(data: list, columns: bool = True) -> DataLoader:
+    """torchvision's reference collate, ``tuple(zip(*b))``, or the samples left as a list (``lambda b: b``)."""
+    return DataLoader(data, batch_size=8, collate_fn=(lambda items: tuple(zip(*items))) if columns else list)
 
 
 def test_a_detector_fed_lists_of_images_is_measured_at_its_backbone(tmp_path: Path, caplog: Any) -> None:
@@ -97,3 +98,23 @@ def test_a_probe_of_images_of_different_sizes_is_saved_and_read_back_as_one_per_
     inputs, labels = load_probe(path, digest)
     assert isinstance(inputs, SampleList) and [tuple(image.shape) for image in inputs] == [(3, 5, 7), (3, 6, 4)]
     assert fingerprint((inputs, labels)) == digest and all(torch.equal(a, b) for a, b in zip(inputs, probe[0]))
+
+
+@pytest.mark.parametrize("columns", [True, False], ids=["tuple(zip(*b))", "a list of samples"])
+def test_a_detector_that_finds_nothing_is_still_measured(tmp_path: Path, columns: bool) -> None:
+    """Untrained FCOS and RetinaNet find no box in an image: sizing the logits on it raised a RuntimeError (a
+    reshape of 0 elements) that skipped every measurement, though the logits were not watched."""
+    monitor = BettiMonitor(probe_size=16, k=3, log_figure=False)
+    quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[monitor]).fit(
+        Detector(box_score_thresh=1.01), _loader(_detection_data([(64, 64)]), columns)
+    )
+    (entry,) = monitor.history
+    assert set(entry["betti"]) == set(monitor.watched_layers) and LOGITS not in monitor.watched_layers
+
+
+def test_pruning_a_detector_says_it_needs_a_class_per_image_and_how_to_give_one(tmp_path: Path) -> None:
+    model = Detector()
+    trainer = quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[BettiPruning(probe_size=8, k=3)])
+    with pytest.raises(ValueError, match=r"a target dict per sample") as raised:
+        trainer.fit(model, _loader(_detection_data([(64, 64)])))
+    assert "set_probe(model, inputs, labels)" in str(raised.value) and "probe=(" not in str(raised.value)

@@ -9,11 +9,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from helpers.trainers import quiet_trainer
 from helpers.user_models import HFClassifier
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring import select_layers
@@ -98,3 +99,33 @@ def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens() -> Non
 def test_blocks_of_a_multiple_choice_model_are_found() -> None:
     example = {"input_ids": torch.randint(0, 100, (2, CHOICES, 6)), "attention_mask": torch.ones(2, CHOICES, 6)}
     assert select_layers(_bert(), "blocks", example) == ["bert.encoder.layer.0", "bert.encoder.layer.1", LOGITS]
+
+
+class _IdsOnly(pl.LightningModule):
+    """A user's module over ``(ids, labels)`` tuples: ``forward(input_ids)``, no dict anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = _bert()
+
+    def forward(self, input_ids: torch.Tensor) -> Any:
+        return self.model(input_ids=input_ids).logits
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=1e-3)
+
+
+def test_choices_of_a_tuple_batch_of_token_ids_are_read_as_a_dicts(tmp_path: Path, caplog: Any) -> None:
+    generator = torch.Generator().manual_seed(0)
+    ids, labels = torch.randint(1, 100, (64, CHOICES, 6), generator=generator), torch.arange(64) % CHOICES
+    monitor = BettiMonitor(probe_size=64, k=3, log_figure=False, token_pooling="mean")
+    with caplog.at_level(logging.INFO):
+        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[monitor]).fit(
+            _IdsOnly(), DataLoader(TensorDataset(ids, labels), batch_size=16)
+        )
+    assert len(monitor.watched_layers) == 4 and "give a row per choice of each sample" in caplog.text
+    (entry,) = monitor.history
+    assert all(sorted(entry["betti"][name]) == ["0", "1", "2", "3"] for name in monitor.watched_layers)
