@@ -44,6 +44,7 @@ from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import (
     CHOICE_ROWS,
+    STEPS_FIRST_CHOICE_ROWS,
     OutputKey,
     TokenMask,
     per_sample,
@@ -93,7 +94,7 @@ def layer_profile(
             calls = profile.get(name, (0, 0, 0))[0] + 1
             try:
                 layout = layouts.get(name)
-                rows = samples if layout == CHOICE_ROWS else None  # its rows joined into the samples'
+                rows = samples if layout in (CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS) else None  # rows joined per sample
                 flat = per_sample(select_tensor(output), token_pooling, rows, layout=layout)
                 profile[name] = (calls, flat.shape[1], flat.element_size())
             except Exception:  # no point to size (a detector's empty detections): the measurement says why

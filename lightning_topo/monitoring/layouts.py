@@ -36,7 +36,14 @@ from torch import nn
 
 from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import INPUT, LOGITS
-from lightning_topo.monitoring.outputs import CHANNELS_FIRST, CHOICE_ROWS, STEPS_FIRST, TokenMask, feature_lengths
+from lightning_topo.monitoring.outputs import (
+    CHANNELS_FIRST,
+    CHOICE_ROWS,
+    STEPS_FIRST,
+    STEPS_FIRST_CHOICE_ROWS,
+    TokenMask,
+    feature_lengths,
+)
 from lightning_topo.monitoring.trace import ForwardTrace
 
 __all__ = ["channels_first_layers", "layer_layouts", "steps_first_layers", "unmasked_layers"]
@@ -105,7 +112,7 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         shape = trace.shapes.get(name)
         if split_call(name)[0] not in modules or shape is None or len(shape) != 3 or shape[1] == shape[2]:
             continue
-        if trace.sample_dim(name) == 1:  # (steps, batch, features): sequence first, not channels first
+        if _steps_first(trace, name):  # (steps, batch, features): sequence first, not channels first
             continue
         current, layout = name, None
         for _ in range(_MAX_FEEDERS):  # through activations, dropouts and trims back to the module that decides
@@ -121,6 +128,12 @@ def channels_first_layers(model: nn.Module, trace: ForwardTrace, layers: Sequenc
         if layout == _CHANNELS_FIRST_LAYOUT:
             found.append(name)
     return found
+
+
+def _steps_first(trace: ForwardTrace, name: str) -> bool:
+    """Whether ``name``'s output is laid out sequence first: its samples, or their choices' rows, its second
+    dimension."""
+    return trace.sample_dim(name) == 1 or trace.choice_dim(name) == 1
 
 
 def _shown(names: Sequence[str]) -> str:
@@ -143,7 +156,7 @@ def unmasked_layers(
         shape = trace.shapes.get(name)
         if name not in (INPUT, LOGITS) and shape is not None and len(shape) == 3:
             layer_mask = reader.for_layer(name)  # None: no mask is the layer's (an image tower's patches)
-            tokens = shape[2] if name in channels_first else shape[0] if trace.sample_dim(name) == 1 else shape[1]
+            tokens = shape[2] if name in channels_first else shape[0] if _steps_first(trace, name) else shape[1]
             if layer_mask is not None and layer_mask.of(tokens) is None:
                 found.append(name)
     return found
@@ -263,5 +276,5 @@ def layer_layouts(
     return {
         **dict.fromkeys(pooled, CHANNELS_FIRST),
         **dict.fromkeys(steps_first, STEPS_FIRST),
-        **dict.fromkeys(choices, CHOICE_ROWS),
+        **{name: STEPS_FIRST_CHOICE_ROWS if trace.choice_dim(name) == 1 else CHOICE_ROWS for name in choices},
     }

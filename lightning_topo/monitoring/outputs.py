@@ -35,6 +35,7 @@ __all__ = [
     "LengthMap",
     "OutputKey",
     "STEPS_FIRST",
+    "STEPS_FIRST_CHOICE_ROWS",
     "TOKEN_POOLING",
     "TokenMask",
     "decoder_pad_id",
@@ -60,6 +61,8 @@ STEPS_FIRST = "steps_first"
 #: multiple-choice model flattens its ``(batch, choices, tokens)`` inputs: a sample's point is its choices side by
 #: side.
 CHOICE_ROWS = "choice_rows"
+#: :data:`CHOICE_ROWS` laid out sequence first, ``(steps, batch * choices, ...)``, as XLNet's multiple-choice layers.
+STEPS_FIRST_CHOICE_ROWS = "steps_first_choice_rows"
 
 _LOGITS = "logits"
 
@@ -357,7 +360,8 @@ def per_sample(
     ``layout``: :data:`CHANNELS_FIRST` for an output laid out ``(batch, channels, steps)``, as a 1-d convolution
     lays it out, so the pooling runs over its steps, the last axis; :data:`STEPS_FIRST` for ``(steps, batch, ...)``,
     whose samples are its second dimension; :data:`CHOICE_ROWS` for ``(batch * choices, ...)``, each row pooled
-    with its own mask row and each sample's choices then side by side (``rows`` required)
+    with its own mask row and each sample's choices then side by side (``rows`` required), and
+    :data:`STEPS_FIRST_CHOICE_ROWS` for those rows laid out ``(steps, batch * choices, ...)``
     (:mod:`~lightning_topo.monitoring.layouts` tells which are which).
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
@@ -382,10 +386,11 @@ def per_sample(
     tensor = tensor.detach()
     if tensor.dim() == 0:
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
-    if layout == STEPS_FIRST and tensor.dim() > 1:
+    if layout in (STEPS_FIRST, STEPS_FIRST_CHOICE_ROWS) and tensor.dim() > 1:
         tensor = tensor.movedim(1, 0)  # (batch, steps, ...): the samples first, their steps their tokens
+    choices = layout in (CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS)
     samples = rows
-    if layout == CHOICE_ROWS and rows and tensor.shape[0] % rows == 0:
+    if choices and rows and tensor.shape[0] % rows == 0:
         rows = tensor.shape[0]  # each choice's row is pooled as a sample's, then the choices joined
     if rows is not None and tensor.shape[0] != rows:
         raise ValueError(
@@ -398,7 +403,7 @@ def per_sample(
         if isinstance(mask, TokenMask):
             mask = mask.of(tensor.shape[1])
         tensor = _pool_tokens(tensor, token_pooling, mask)
-    return tensor.reshape(samples if layout == CHOICE_ROWS and samples else tensor.shape[0], -1)
+    return tensor.reshape(samples if choices and samples else tensor.shape[0], -1)
 
 
 def _pool_tokens(tensor: torch.Tensor, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:

@@ -100,8 +100,9 @@ class ForwardTrace:
 
     def choice_rows(self, name: str) -> bool:
         """Whether module ``name``'s output holds a row per choice of each sample, ``(batch * choices, ...)``, as a
-        multiple-choice model flattens its ``(batch, choices, tokens)`` inputs (:attr:`choices`): rows that grew,
-        alone, with one sample more.
+        multiple-choice model flattens its ``(batch, choices, tokens)`` inputs (:attr:`choices`), or, laid out
+        sequence first, ``(steps, batch * choices, ...)`` (XLNet's): rows that grew, alone, with one sample more
+        (:meth:`choice_dim`).
 
         Example:
             >>> class MultipleChoice(nn.Module):
@@ -114,10 +115,20 @@ class ForwardTrace:
             >>> trace.shapes["embed"], trace.choice_rows("embed"), trace.one_row_per_sample("embed")
             ((6, 5, 4), True, True)
         """
+        return self.choice_dim(name) is not None
+
+    def choice_dim(self, name: str) -> int | None:
+        """The dimension of module ``name``'s output that holds a row per choice of each sample (:meth:`choice_rows`):
+        0, or 1 for an output laid out sequence first (known only where the second pass ran); else ``None``."""
         shape = self.shapes.get(name)
-        if self.choices < 2 or shape is None or shape[0] != self.samples * self.choices:
-            return False
-        return not self.grown or self.grown.get(name) == (0,)
+        if self.choices < 2 or shape is None:
+            return None
+        rows = self.samples * self.choices
+        if shape[0] == rows and (not self.grown or self.grown.get(name) == (0,)):
+            return 0
+        if len(shape) > 1 and shape[1] == rows and self.grown.get(name) == (1,):
+            return 1
+        return None
 
     def output_depends_on_the_batch(self) -> bool:
         """Whether the model's own output grew in two dimensions with one sample more: a batch's similarity

@@ -21,7 +21,7 @@ from lightning_topo.monitoring import select_layers
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layers import LOGITS
 from lightning_topo.monitoring.layouts import layer_layouts
-from lightning_topo.monitoring.outputs import CHOICE_ROWS, select_tensor
+from lightning_topo.monitoring.outputs import CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS, select_tensor
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 
@@ -70,18 +70,28 @@ def test_a_multiple_choice_model_is_watched_at_its_layers(tmp_path: Path, caplog
     assert all(sorted(entry["betti"][name]) == ["0", "1", "2", "3"] for name in monitor.watched_layers)
 
 
-def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens() -> None:
-    """Against each choice run alone and unpadded, its tokens averaged, the choices joined in order."""
+def _xlnet() -> Any:
+    config = transformers.XLNetConfig(vocab_size=100, d_model=16, n_layer=2, n_head=2, d_inner=32)
+    return transformers.XLNetForMultipleChoice(config)
+
+
+@pytest.mark.parametrize(
+    ("make", "layer", "layout"),
+    [(_bert, "bert.encoder.layer.1", CHOICE_ROWS), (_xlnet, "transformer.layer.1", STEPS_FIRST_CHOICE_ROWS)],
+    ids=["bert", "xlnet, sequence first"],
+)
+def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens(make: Any, layer: str, layout: str) -> None:
+    """Against each choice run alone and unpadded, its tokens averaged, the choices joined in order. XLNet's layers
+    are (tokens, batch * choices, features): they were left out, and stopped layers='blocks'."""
     torch.manual_seed(0)
-    model = _bert().eval()
+    model = make().eval()
     batch = _collate(_choices(24, seed=1))
     inputs = {key: batch[key] for key in ("input_ids", "attention_mask")}
-    layer = "bert.encoder.layer.1"
     trace = trace_forward(model, {key: value[:2] for key, value in inputs.items()}, lambda m, x: m(**x))
-    assert trace.choices == CHOICES and trace.choice_rows(layer) and trace.shapes["classifier"] == (2 * CHOICES, 1)
+    assert trace.choices == CHOICES and trace.choice_rows(layer)
     assert trace.output_sample_dim() == 0  # the model's own (batch, choices) logits
     layouts = layer_layouts(model, trace, [layer, LOGITS], "mean")
-    assert layouts == {layer: CHOICE_ROWS}
+    assert layouts == {layer: layout}
     found = reduce_clouds(model, inputs, {"all": None}, {"all": [layer]}, k=4, token_pooling="mean", layouts=layouts)
     module = dict(model.named_modules())[layer]
     outputs: list[torch.Tensor] = []
@@ -91,14 +101,17 @@ def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens() -> Non
         with torch.no_grad():
             model(input_ids=batch["input_ids"][row : row + 1, :, :length])
     handle.remove()
+    if layout == STEPS_FIRST_CHOICE_ROWS:  # (tokens, choices, features)
+        outputs = [out.transpose(0, 1) for out in outputs]
     own = [out.mean(1).reshape(1, -1) for out in outputs]  # (choices, tokens, features) -> choices side by side
     expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
     assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()
 
 
-def test_blocks_of_a_multiple_choice_model_are_found() -> None:
+@pytest.mark.parametrize(("make", "stack"), [(_bert, "bert.encoder.layer"), (_xlnet, "transformer.layer")])
+def test_blocks_of_a_multiple_choice_model_are_found(make: Any, stack: str) -> None:
     example = {"input_ids": torch.randint(0, 100, (2, CHOICES, 6)), "attention_mask": torch.ones(2, CHOICES, 6)}
-    assert select_layers(_bert(), "blocks", example) == ["bert.encoder.layer.0", "bert.encoder.layer.1", LOGITS]
+    assert select_layers(make(), "blocks", example) == [f"{stack}.0", f"{stack}.1", LOGITS]
 
 
 class _IdsOnly(pl.LightningModule):
