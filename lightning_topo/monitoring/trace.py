@@ -407,7 +407,19 @@ def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> Valu
         "check probe=(inputs, labels), input_keys, label_key (a batch's labels are left out of the inputs) and "
         "forward_fn (a forward that takes keyword arguments only: forward_fn=lambda module, x: module(x=x)). (If the "
         "model cannot run on its training batches either, they do not fit the model, e.g. an image size other than "
-        "the one it was built for, and no monitor option will help.)"
+        "the one it was built for, and no monitor option will help.)" + _sample_list_hint(example)
+    )
+
+
+def _sample_list_hint(example: ModelInputs) -> str:
+    """A hint for a plain tuple of images, read as positional arguments, that may be one image per sample."""
+    images = type(example) is tuple and len(example) > 1
+    if not images or not all(t.dim() == 3 and t.is_floating_point() for t in example):
+        return ""
+    return (
+        f" The {len(example)} (channels, height, width) tensors were passed as {len(example)} positional arguments; "
+        "if they are one image per sample, as a detector takes them, give probe=(SampleList([...]), labels) "
+        "(SampleList from lightning_topo.monitoring)"
     )
 
 

@@ -174,3 +174,15 @@ def test_only_token_ids_of_three_dimensions_are_choices() -> None:
     net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
     grey = trace_forward(net, torch.zeros(2, 3, 4, dtype=torch.uint8), lambda m, x: m(x.float()))
     assert grey.choices == 0
+
+
+def test_a_probe_of_images_as_arguments_is_told_to_be_a_sample_list() -> None:
+    class Detects(nn.Module):
+        def forward(self, images: list[torch.Tensor]) -> torch.Tensor:
+            return torch.stack([image.mean() for image in images])
+
+    with pytest.raises(ValueError, match=r"give probe=\(SampleList\(\[...\]\), labels\)"):
+        trace_forward(Detects(), tuple(_images((4, 4), (4, 4), (4, 4))), call_model)
+    with pytest.raises(ValueError) as raised:
+        trace_forward(Detects(), (torch.rand(2, 3), torch.rand(2, 3)), call_model)
+    assert "SampleList" not in str(raised.value)  # (batch, features) arguments are no images
