@@ -482,6 +482,8 @@ def _as_labels(value: Any) -> torch.Tensor | None:
         return value
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
         return torch.tensor(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in value):
+        return torch.stack(list(value))  # a class per sample, each a 0-d tensor (a list of samples' columns)
     return None
 
 

@@ -43,8 +43,7 @@ from lightning_topo.monitoring.batches import (
 from lightning_topo.monitoring.hooks import eager, eval_mode, forward_with_hooks
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import (
-    CHOICE_ROWS,
-    STEPS_FIRST_CHOICE_ROWS,
+    CHOICE_LAYOUTS,
     OutputKey,
     TokenMask,
     per_sample,
@@ -94,10 +93,12 @@ def layer_profile(
             calls = profile.get(name, (0, 0, 0))[0] + 1
             try:
                 layout = layouts.get(name)
-                rows = samples if layout in (CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS) else None  # rows joined per sample
+                rows = samples if layout in CHOICE_LAYOUTS else None  # rows joined per sample
                 flat = per_sample(select_tensor(output), token_pooling, rows, layout=layout)
                 profile[name] = (calls, flat.shape[1], flat.element_size())
-            except Exception:  # no point to size (a detector's empty detections): the measurement says why
+            except torch.OutOfMemoryError:
+                raise
+            except (TypeError, ValueError, RuntimeError):  # no point to size: the measurement says why
                 profile[name] = (calls, 0, 0)
 
         return record
@@ -110,11 +111,15 @@ def layer_profile(
         profile[INPUT] = (1, batch[0].numel(), batch.element_size())
     except ValueError:  # images of different sizes: no input layer (:func:`.watched_layers` leaves it out)
         profile[INPUT] = (1, 0, 0)
-    try:
-        flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
-        profile[LOGITS] = (1, flat.shape[1], flat.element_size())
-    except Exception:  # as a layer's: an output of no point per sample (a detector's empty boxes) sizes nothing
-        profile[LOGITS] = (1, 0, 0)
+    profile[LOGITS] = (1, 0, 0)  # sized only when watched: a detector's output (no box in the example) cannot be
+    if LOGITS in layers:
+        try:
+            flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
+            profile[LOGITS] = (1, flat.shape[1], flat.element_size())
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, ValueError, RuntimeError):  # as a layer's: the measurement says why
+            pass
     return profile
 
 

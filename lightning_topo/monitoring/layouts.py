@@ -38,6 +38,7 @@ from lightning_topo.monitoring.hooks import split_call
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import (
     CHANNELS_FIRST,
+    CHANNELS_FIRST_CHOICE_ROWS,
     CHOICE_ROWS,
     STEPS_FIRST,
     STEPS_FIRST_CHOICE_ROWS,
@@ -276,5 +277,13 @@ def layer_layouts(
     return {
         **dict.fromkeys(pooled, CHANNELS_FIRST),
         **dict.fromkeys(steps_first, STEPS_FIRST),
-        **{name: STEPS_FIRST_CHOICE_ROWS if trace.choice_dim(name) == 1 else CHOICE_ROWS for name in choices},
+        **{name: _choice_layout(trace, name, pooled) for name in choices},
     }
+
+
+def _choice_layout(trace: ForwardTrace, name: str, channels_first: Sequence[str]) -> str:
+    """The layout of a layer with a row per choice of each sample: its rows first, second (sequence first), or
+    first before its channels (a 1-d convolution's, that pooling runs over its steps)."""
+    if trace.choice_dim(name) == 1:
+        return STEPS_FIRST_CHOICE_ROWS
+    return CHANNELS_FIRST_CHOICE_ROWS if name in channels_first else CHOICE_ROWS

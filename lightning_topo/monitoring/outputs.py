@@ -31,6 +31,8 @@ from lightning_topo.monitoring.batches import DECODER_KEYS, config_pad_id
 
 __all__ = [
     "CHANNELS_FIRST",
+    "CHANNELS_FIRST_CHOICE_ROWS",
+    "CHOICE_LAYOUTS",
     "CHOICE_ROWS",
     "LengthMap",
     "OutputKey",
@@ -63,6 +65,13 @@ STEPS_FIRST = "steps_first"
 CHOICE_ROWS = "choice_rows"
 #: :data:`CHOICE_ROWS` laid out sequence first, ``(steps, batch * choices, ...)``, as XLNet's multiple-choice layers.
 STEPS_FIRST_CHOICE_ROWS = "steps_first_choice_rows"
+#: :data:`CHOICE_ROWS` laid out channels first, ``(batch * choices, channels, steps)``, as SqueezeBERT's 1-d
+#: convolutions on a multiple-choice batch.
+CHANNELS_FIRST_CHOICE_ROWS = "channels_first_choice_rows"
+_STEPS_FIRST_LAYOUTS = (STEPS_FIRST, STEPS_FIRST_CHOICE_ROWS)
+_CHANNELS_FIRST_LAYOUTS = (CHANNELS_FIRST, CHANNELS_FIRST_CHOICE_ROWS)
+#: the layouts of a row per choice of each sample, joined per sample by :func:`per_sample` (``rows`` given)
+CHOICE_LAYOUTS = (CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS, CHANNELS_FIRST_CHOICE_ROWS)
 
 _LOGITS = "logits"
 
@@ -361,7 +370,8 @@ def per_sample(
     lays it out, so the pooling runs over its steps, the last axis; :data:`STEPS_FIRST` for ``(steps, batch, ...)``,
     whose samples are its second dimension; :data:`CHOICE_ROWS` for ``(batch * choices, ...)``, each row pooled
     with its own mask row and each sample's choices then side by side (``rows`` required), and
-    :data:`STEPS_FIRST_CHOICE_ROWS` for those rows laid out ``(steps, batch * choices, ...)``
+    :data:`STEPS_FIRST_CHOICE_ROWS` and :data:`CHANNELS_FIRST_CHOICE_ROWS` for those rows laid out
+    ``(steps, batch * choices, ...)`` and ``(batch * choices, channels, steps)``
     (:mod:`~lightning_topo.monitoring.layouts` tells which are which).
     ``rows``: the number of samples that went in; an output with another first dimension (a Swin block's attention
     windows, a head-split attention map) holds no point per sample and raises a ``ValueError`` saying so.
@@ -386,9 +396,9 @@ def per_sample(
     tensor = tensor.detach()
     if tensor.dim() == 0:
         raise TypeError("a 0-dimensional output (a scalar, e.g. a loss) has no per-sample points")
-    if layout in (STEPS_FIRST, STEPS_FIRST_CHOICE_ROWS) and tensor.dim() > 1:
+    if layout in _STEPS_FIRST_LAYOUTS and tensor.dim() > 1:
         tensor = tensor.movedim(1, 0)  # (batch, steps, ...): the samples first, their steps their tokens
-    choices = layout in (CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS)
+    choices = layout in CHOICE_LAYOUTS
     samples = rows
     if choices and rows and tensor.shape[0] % rows == 0:
         rows = tensor.shape[0]  # each choice's row is pooled as a sample's, then the choices joined
@@ -398,7 +408,7 @@ def per_sample(
             "sample (attention windows or heads?); watch the block that holds it instead"
         )
     if tensor.dim() == 3 and token_pooling is not None:
-        if layout == CHANNELS_FIRST:
+        if layout in _CHANNELS_FIRST_LAYOUTS:
             tensor = tensor.transpose(1, 2)  # (batch, steps, channels): the steps are its tokens
         if isinstance(mask, TokenMask):
             mask = mask.of(tensor.shape[1])

@@ -352,15 +352,16 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
         raise unrunnable(model, example, error) from error
     trace.samples = n_samples(example)
-    trace.choices = _choices(example)
+    trace.choices = _choices(example, trace.output_shape)
     trace.grown, trace.output_grown = _grown_dimensions(model, example, forward, trace)
     return trace
 
 
-def _choices(example: ModelInputs) -> int:
+def _choices(example: ModelInputs, output_shape: tuple[int, ...] | None) -> int:
     """The choices of each sample where the token ids (a mapping's ``input_ids``, else the first tensor of
-    ``int64`` or ``int32`` ids, not ``uint8`` pixels) are laid out ``(batch, choices, tokens)``, as a
-    multiple-choice batch's are, else 0."""
+    ``int64`` or ``int32`` ids, not ``uint8`` pixels) are laid out ``(batch, choices, tokens)`` and the model scores
+    each choice, ``(batch, choices)`` logits, as a multiple-choice model does; else 0 (a character-level model's
+    ``(batch, words, characters)`` ids)."""
     if isinstance(example, Mapping):
         ids = example.get("input_ids")
     elif isinstance(example, SampleList):
@@ -368,7 +369,9 @@ def _choices(example: ModelInputs) -> int:
     else:
         first = example if isinstance(example, torch.Tensor) else example[0]
         ids = first if first.dtype in (torch.int64, torch.int32) else None
-    return ids.shape[1] if isinstance(ids, torch.Tensor) and ids.dim() == 3 else 0
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 3:
+        return 0
+    return ids.shape[1] if output_shape == (ids.shape[0], ids.shape[1]) else 0
 
 
 def _grown_dimensions(

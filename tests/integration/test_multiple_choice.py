@@ -21,7 +21,12 @@ from lightning_topo.monitoring import select_layers
 from lightning_topo.monitoring.clouds import reduce_clouds
 from lightning_topo.monitoring.layers import LOGITS
 from lightning_topo.monitoring.layouts import layer_layouts
-from lightning_topo.monitoring.outputs import CHOICE_ROWS, STEPS_FIRST_CHOICE_ROWS, select_tensor
+from lightning_topo.monitoring.outputs import (
+    CHANNELS_FIRST_CHOICE_ROWS,
+    CHOICE_ROWS,
+    STEPS_FIRST_CHOICE_ROWS,
+    select_tensor,
+)
 from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 
@@ -37,20 +42,23 @@ def _bert() -> Any:
     return transformers.BertForMultipleChoice(config)
 
 
-def _choices(n: int, seed: int = 0) -> list[tuple[torch.Tensor, int]]:
-    """``n`` questions of ``CHOICES`` answers of 3 to 8 tokens (one length a question), the right one's index."""
+def _choices(n: int, seed: int = 0) -> list[tuple[list[torch.Tensor], int]]:
+    """``n`` questions of ``CHOICES`` answers of 3 to 8 tokens each, and the right one's index."""
     generator = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(3, 9, (n,), generator=generator)
-    return [(torch.randint(1, 100, (CHOICES, int(t)), generator=generator), i % CHOICES) for i, t in enumerate(lengths)]
+    lengths = torch.randint(3, 9, (n, CHOICES), generator=generator).tolist()
+    return [
+        ([torch.randint(1, 100, (t,), generator=generator) for t in row], i % CHOICES) for i, row in enumerate(lengths)
+    ]
 
 
-def _collate(items: list[tuple[torch.Tensor, int]]) -> dict[str, torch.Tensor]:
+def _collate(items: list[tuple[list[torch.Tensor], int]]) -> dict[str, torch.Tensor]:
     """As ``DataCollatorForMultipleChoice`` pads: every choice to the batch's longest, 0 and a 0 mask."""
-    longest = max(choices.shape[1] for choices, _ in items)
+    longest = max(len(choice) for choices, _ in items for choice in choices)
     ids = torch.zeros(len(items), CHOICES, longest, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, (choices, _) in enumerate(items):
-        ids[row, :, : choices.shape[1]], mask[row, :, : choices.shape[1]] = choices, 1
+        for column, choice in enumerate(choices):
+            ids[row, column, : len(choice)], mask[row, column, : len(choice)] = choice, 1
     return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([label for _, label in items])}
 
 
@@ -75,14 +83,28 @@ def _xlnet() -> Any:
     return transformers.XLNetForMultipleChoice(config)
 
 
+def _squeezebert() -> Any:
+    config = transformers.SqueezeBertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        embedding_size=16, q_groups=1, k_groups=1, v_groups=1, post_attention_groups=1, intermediate_groups=1,
+        output_groups=1,
+    )  # fmt: skip
+    return transformers.SqueezeBertForMultipleChoice(config)
+
+
 @pytest.mark.parametrize(
     ("make", "layer", "layout"),
-    [(_bert, "bert.encoder.layer.1", CHOICE_ROWS), (_xlnet, "transformer.layer.1", STEPS_FIRST_CHOICE_ROWS)],
-    ids=["bert", "xlnet, sequence first"],
+    [
+        (_bert, "bert.encoder.layer.1", CHOICE_ROWS),
+        (_xlnet, "transformer.layer.1", STEPS_FIRST_CHOICE_ROWS),
+        (_squeezebert, "transformer.encoder.layers.1.output.conv1d", CHANNELS_FIRST_CHOICE_ROWS),
+    ],
+    ids=["bert", "xlnet, sequence first", "squeezebert, channels first"],
 )
 def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens(make: Any, layer: str, layout: str) -> None:
     """Against each choice run alone and unpadded, its tokens averaged, the choices joined in order. XLNet's layers
-    are (tokens, batch * choices, features): they were left out, and stopped layers='blocks'."""
+    are (tokens, batch * choices, features): they were left out, and stopped layers='blocks'. SqueezeBERT's 1-d
+    convolutions give (batch * choices, channels, tokens): they were averaged over their channels."""
     torch.manual_seed(0)
     model = make().eval()
     batch = _collate(_choices(24, seed=1))
@@ -96,14 +118,17 @@ def test_a_samples_point_is_its_choices_each_pooled_over_its_own_tokens(make: An
     module = dict(model.named_modules())[layer]
     outputs: list[torch.Tensor] = []
     handle = module.register_forward_hook(lambda m, a, out: outputs.append(select_tensor(out)))
+    own = []
     for row in range(len(batch["labels"])):
-        length = int(batch["attention_mask"][row, 0].sum())
-        with torch.no_grad():
-            model(input_ids=batch["input_ids"][row : row + 1, :, :length])
+        pooled = []
+        for column in range(CHOICES):  # each choice alone, a question of one choice, unpadded
+            length = int(batch["attention_mask"][row, column].sum())
+            with torch.no_grad():
+                model(input_ids=batch["input_ids"][row : row + 1, column : column + 1, :length])
+            out = outputs.pop()[:, 0] if layout == STEPS_FIRST_CHOICE_ROWS else outputs.pop()[0]
+            pooled.append(out.mean(1 if layout == CHANNELS_FIRST_CHOICE_ROWS else 0))
+        own.append(torch.cat(pooled)[None])  # the choices side by side
     handle.remove()
-    if layout == STEPS_FIRST_CHOICE_ROWS:  # (tokens, choices, features)
-        outputs = [out.transpose(0, 1) for out in outputs]
-    own = [out.mean(1).reshape(1, -1) for out in outputs]  # (choices, tokens, features) -> choices side by side
     expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
     assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()
 
@@ -142,3 +167,21 @@ def test_choices_of_a_tuple_batch_of_token_ids_are_read_as_a_dicts(tmp_path: Pat
     assert len(monitor.watched_layers) == 4 and "give a row per choice of each sample" in caplog.text
     (entry,) = monitor.history
     assert all(sorted(entry["betti"][name]) == ["0", "1", "2", "3"] for name in monitor.watched_layers)
+
+
+class _CharacterTagger(torch.nn.Module):
+    """A character-level model: (batch, words, characters) ids, a row per word inside, three classes out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.mix, self.head = torch.nn.Embedding(50, 8), torch.nn.Linear(8, 8), torch.nn.Linear(32, 3)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        words = self.mix(self.embed(ids.flatten(0, 1))).amax(1)  # (batch * words, features)
+        return self.head(words.reshape(len(ids), -1))
+
+
+def test_words_of_characters_are_no_choices() -> None:
+    """Its (batch, 4 words, characters) ids are laid out as a multiple-choice batch, but its logits score no word."""
+    trace = trace_forward(_CharacterTagger(), torch.randint(0, 50, (2, 4, 6)), lambda m, x: m(x))
+    assert trace.choices == 0 and not trace.one_row_per_sample("mix")

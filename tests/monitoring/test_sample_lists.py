@@ -186,3 +186,11 @@ def test_a_probe_of_images_as_arguments_is_told_to_be_a_sample_list() -> None:
     with pytest.raises(ValueError) as raised:
         trace_forward(Detects(), (torch.rand(2, 3), torch.rand(2, 3)), call_model)
     assert "SampleList" not in str(raised.value)  # (batch, features) arguments are no images
+
+
+def test_a_list_of_samples_is_read_as_its_columns_with_a_class_each() -> None:
+    """``collate_fn=lambda b: b``: (image, label) samples, labels as 0-d tensors, as a dataset returns them."""
+    samples = [(image, torch.tensor(label)) for image, label in zip(_images((4, 5), (6, 5), (4, 4)), (2, 0, 1))]
+    inputs, labels = BatchReader().split(samples)
+    assert isinstance(inputs, SampleList) and labels.tolist() == [2, 0, 1]
+    assert inputs[1] is samples[1][0]
