@@ -88,18 +88,22 @@ def layer_profile(
     layouts = with_channels_first(layouts, channels_first, "layer_profile")
     samples = n_samples(example)
 
+    def sized(output: Any, key: OutputKey, layout: str | None) -> tuple[int, int]:
+        """(values per sample, bytes per value) of an output as the monitor reads it; ``(0, 0)`` where it holds no
+        point to size (a detector's empty boxes): its measurement says why."""
+        rows = samples if layout in CHOICE_LAYOUTS else None  # a row per choice: joined per sample
+        try:
+            flat = per_sample(select_tensor(output, key), token_pooling, rows, layout=layout)
+        except torch.OutOfMemoryError:
+            raise
+        except (TypeError, ValueError, RuntimeError):
+            return 0, 0
+        return flat.shape[1], flat.element_size()
+
     def hook(name: str):
         def record(module: nn.Module, args: Any, output: Any) -> None:
             calls = profile.get(name, (0, 0, 0))[0] + 1
-            try:
-                layout = layouts.get(name)
-                rows = samples if layout in CHOICE_LAYOUTS else None  # rows joined per sample
-                flat = per_sample(select_tensor(output), token_pooling, rows, layout=layout)
-                profile[name] = (calls, flat.shape[1], flat.element_size())
-            except torch.OutOfMemoryError:
-                raise
-            except (TypeError, ValueError, RuntimeError):  # no point to size: the measurement says why
-                profile[name] = (calls, 0, 0)
+            profile[name] = (calls, *sized(output, None, layouts.get(name)))
 
         return record
 
@@ -113,13 +117,7 @@ def layer_profile(
         profile[INPUT] = (1, 0, 0)
     profile[LOGITS] = (1, 0, 0)  # sized only when watched: a detector's output (no box in the example) cannot be
     if LOGITS in layers:
-        try:
-            flat = per_sample(select_tensor(logits["output"], output_key), token_pooling, layout=layouts.get(LOGITS))
-            profile[LOGITS] = (1, flat.shape[1], flat.element_size())
-        except torch.OutOfMemoryError:
-            raise
-        except (TypeError, ValueError, RuntimeError):  # as a layer's: the measurement says why
-            pass
+        profile[LOGITS] = (1, *sized(logits["output"], output_key, layouts.get(LOGITS)))
     return profile
 
 
