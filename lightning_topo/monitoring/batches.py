@@ -73,6 +73,7 @@ __all__ = [
     "n_samples",
     "one_hot_classes",
     "pin",
+    "is_image",
     "primary_tensor",
     "same_shapes",
     "shift_right",
@@ -263,6 +264,17 @@ def primary_tensor(inputs: ModelInputs) -> torch.Tensor:
     return _tensors(inputs)[0]
 
 
+def is_image(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` reads as one image, a float ``(channels, height, width)``: what a :class:`SampleList`
+    holds, where a plain tuple's positional arguments each hold a batch.
+
+    Example:
+        >>> is_image(torch.zeros(3, 8, 8)), is_image(torch.zeros(2, 3, 8, 8)), is_image(torch.zeros(3, 8, 8).long())
+        (True, False, False)
+    """
+    return tensor.dim() == 3 and tensor.is_floating_point()
+
+
 def same_shapes(inputs: ModelInputs) -> bool:
     """Whether the samples of ``inputs`` share one shape (always, except a :class:`SampleList` of images of
     different sizes)."""
@@ -405,9 +417,9 @@ def as_model_input(model: nn.Module, inputs: ModelInputs) -> ModelInputs:
 
 def call_model(module: nn.Module, inputs: ModelInputs) -> Any:
     """The default call: ``module(x)``, ``module(**inputs)`` for a dict, ``module(*inputs)`` for a tuple,
-    ``module([...])`` for a :class:`SampleList`; a dict goes
-    whole to a ``forward(self, batch)`` that takes one argument and not the dict's keys (a LightningModule whose
-    ``forward`` unpacks the batch itself: ``return self.model(**batch)``).
+    ``module([...])`` for a :class:`SampleList`; a dict goes whole to a ``forward(self, batch)`` that takes one
+    argument and not the dict's keys (a LightningModule whose ``forward`` unpacks the batch itself:
+    ``return self.model(**batch)``).
 
     Example:
         >>> class Whole(nn.Module):
@@ -723,4 +735,4 @@ def _one_per_sample(values: Sequence[Any], labels: Any, input_keys: tuple[str | 
         return False
     if len(labels) not in rows:
         return True
-    return all(value.dim() == 3 and value.is_floating_point() for value in values)
+    return all(is_image(value) for value in values)

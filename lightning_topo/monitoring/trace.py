@@ -28,7 +28,9 @@ from lightning_topo.monitoring.batches import (
     as_model_input,
     call_model,
     describe_inputs,
+    is_image,
     n_samples,
+    primary_tensor,
     take,
 )
 from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
@@ -367,7 +369,7 @@ def _choices(example: ModelInputs, output_shape: tuple[int, ...] | None) -> int:
     elif isinstance(example, SampleList):
         ids = None
     else:
-        first = example if isinstance(example, torch.Tensor) else example[0]
+        first = primary_tensor(example)
         ids = first if first.dtype in (torch.int64, torch.int32) else None
     if not isinstance(ids, torch.Tensor) or ids.dim() != 3:
         return 0
@@ -417,7 +419,7 @@ def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> Valu
 def _sample_list_hint(example: ModelInputs) -> str:
     """A hint for a plain tuple of images, read as positional arguments, that may be one image per sample."""
     images = type(example) is tuple and len(example) > 1
-    if not images or not all(t.dim() == 3 and t.is_floating_point() for t in example):
+    if not images or not all(is_image(t) for t in example):
         return ""
     return (
         f" The {len(example)} (channels, height, width) tensors were passed as {len(example)} positional arguments; "
