@@ -15,6 +15,8 @@ Fashion-MNIST (10 classes, 7 watched layers, 5 measurements) and D-I (2 classes,
 3. The background drawing of ``betti/depth_profile``: Matplotlib's constrained layout (``figures.py`` of commit
    034c3f0) against the layout by hand that followed, both PNG-encoded. The last drawing of a fit is waited for in
    ``on_train_end``, so this is time the main job waits.
+4. The background drawing of ``betti/over_training`` again, both PNG-encoded: a tick label per row (``figures.py``
+   of commit 8fb1e54) against the row names drawn as one artist of glyph outlines (``RowNames``) that followed.
 
 Usage:
     python benchmarks/figure_logging.py [--repeats 5]
@@ -39,6 +41,7 @@ from lightning_topo.monitoring.pictures import encode_png, render_rgb, write_pic
 
 OLD_COMMIT = "d52f289"
 OLD_DEPTH_COMMIT = "034c3f0"  # the depth figure's last commit with Matplotlib's constrained layout
+OLD_ROWS_COMMIT = "8fb1e54"  # the heat maps' last commit with a tick label per row
 
 
 def module_at(commit: str, path: str, name: str):
@@ -82,8 +85,10 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(name: str, shape: tuple[int, int, int], before, depth_before, writer: SummaryWriter, repeats: int) -> None:
-    """Print one history's three comparisons."""
+def measure(
+    name: str, shape: tuple[int, int, int], before, depth_before, rows_before, writer: SummaryWriter, repeats: int
+) -> None:
+    """Print one history's four comparisons."""
     classes, layers, entries = shape
     watched, hist = history(classes, layers, entries)
     old_draw = median_seconds(lambda: render_rgb(before.over_training_figure(hist, watched, (0, 1))), repeats)
@@ -91,6 +96,7 @@ def measure(name: str, shape: tuple[int, int, int], before, depth_before, writer
     last = hist[-1]["betti"]
     old_depth = median_seconds(lambda: encode_png(depth_before.depth_figure(last, watched, (0, 1), "depth")), repeats)
     new_depth = median_seconds(lambda: encode_png(depth_figure(last, watched, (0, 1), "depth")), repeats)
+    old_rows = median_seconds(lambda: encode_png(rows_before.over_training_figure(hist, watched, (0, 1))), repeats)
     figures = [over_training_figure(hist, watched, (0, 1)), depth_figure(last, watched, (0, 1), "depth")]
     raw, encoded = [render_rgb(f) for f in figures], [encode_png(f) for f in figures]
 
@@ -110,7 +116,9 @@ def measure(name: str, shape: tuple[int, int, int], before, depth_before, writer
         f"  background, betti/depth_profile drawn and PNG-encoded: before (constrained layout, {OLD_DEPTH_COMMIT}) "
         f"{old_depth:.3f} s, after (laid out by hand) {new_depth:.3f} s: {old_depth / new_depth:.2f}x faster\n"
         f"  training thread, both images written to TensorBoard: before (add_image) {old_main * 1000:.1f} ms, "
-        f"after (write_picture) {new_main * 1000:.1f} ms: {old_main / new_main:.0f}x less",
+        f"after (write_picture) {new_main * 1000:.1f} ms: {old_main / new_main:.0f}x less\n"
+        f"  background, betti/over_training drawn and PNG-encoded: before (a tick label per row, {OLD_ROWS_COMMIT}) "
+        f"{old_rows:.3f} s, after (row names as one artist) {new_draw:.3f} s: {old_rows / new_draw:.2f}x faster",
         flush=True,
     )
 
@@ -121,9 +129,10 @@ def main() -> None:
     args = parser.parse_args()
     before = old_figures()
     depth_before = module_at(OLD_DEPTH_COMMIT, "lightning_topo/monitoring/figures.py", "figures_before")
+    rows_before = module_at(OLD_ROWS_COMMIT, "lightning_topo/monitoring/figures.py", "figures_rows_before")
     writer = SummaryWriter(tempfile.mkdtemp(), max_queue=10_000)  # the encoding is timed, not the disk: no full queue
     for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
-        measure(name, shape, before, depth_before, writer, args.repeats)
+        measure(name, shape, before, depth_before, rows_before, writer, args.repeats)
     writer.close()
 
 

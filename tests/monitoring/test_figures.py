@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from lightning_topo.monitoring import betti_matrix, history_layers, over_training_figure, plot_history
-from lightning_topo.monitoring.figures import CellNumbers, depth_figure
+from lightning_topo.monitoring.figures import CellNumbers, RowNames, depth_figure
 
 LAYERS = ["input", "features.layer1.act", "logits"]
 EPOCHS = [0, 50, 100, 150]
@@ -75,7 +75,7 @@ def test_one_heat_map_per_dimension_with_a_block_of_rows_per_class_and_one_color
     assert len(figure.axes) == 4  # 2 heat maps + 2 colorbars
     for ax in {id(block.ax): block.ax for block in blocks.values()}.values():
         # rows: each class's layers top to bottom in forward order; columns: the epochs
-        assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "layer1.act", "logits"] * 2
+        assert row_names(ax).labels == list(enumerate(["input", "layer1.act", "logits"] * 2))
         assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "50", "100", "150"]
         assert ax.get_xlabel() == "epoch"
         bottom, top = ax.get_ylim()
@@ -100,6 +100,47 @@ def test_image_cells_hold_the_history_values_and_the_skipped_one_is_masked_not_z
         # missing cells are drawn grey, a colour viridis itself never uses
         assert matplotlib.colors.to_hex(block.image.cmap.get_bad()) == matplotlib.colors.to_hex("lightgrey")
         assert block.image.cmap.name.startswith("viridis")
+
+
+def row_names(ax) -> RowNames:
+    (found,) = [c for c in ax.collections if isinstance(c, RowNames)]
+    return found
+
+
+def drawn_names(figure) -> tuple[FigureCanvasAgg, list[tuple[object, int | float, str, object]]]:
+    """The figure drawn, and every row name as ``(axes, row, name, its box in pixels)``."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    found = []
+    for ax in [ax for ax in figure.axes if ax.images]:
+        names = row_names(ax)
+        for (row, name), path, offset in zip(names.labels, names.get_paths(), names.get_offsets()):
+            x, y = names.get_offset_transform().transform(offset)
+            box = path.get_extents(names.get_transform()).translated(x, y)
+            found.append((ax, row, name, box))
+    return canvas, found
+
+
+@pytest.mark.parametrize("n_classes", [1, 2, 200])
+def test_row_names_sit_beside_their_rows_inside_the_page_and_clear_of_the_other_labels(n_classes):
+    layers, classes = ["input", "features.layer1.act", "logits"], [str(c) for c in range(n_classes)]
+    history = [{"epoch": e, "betti": {la: {c: [1, e] for c in classes} for la in layers}} for e in range(3)]
+    figure = over_training_figure(history, layers, dims=(0, 1))
+    canvas, names = drawn_names(figure)
+    renderer, page = canvas.get_renderer(), figure.bbox
+    assert names
+    for ax, row, name, box in names:
+        heat = ax.get_window_extent(renderer)
+        _, row_y = ax.transData.transform((0, row))
+        assert page.x0 <= box.x0 and box.x1 < heat.x0, name  # left of the heat map, on the page
+        assert abs((box.y0 + box.y1) / 2 - row_y) < 0.3 * box.height + 2, name  # centred on its row
+        beside = [ax.yaxis.label, *ax.texts]  # "layer" or "class (...)", and the class names
+        for text in [t for t in beside if t.get_text()]:
+            assert text.get_window_extent(renderer).x1 < box.x0, (text.get_text(), name)
+    canvas_pixels = np.asarray(canvas.buffer_rgba())[..., :3]
+    _, _, _, box = max(names, key=lambda found: len(found[2]))  # the longest name
+    ink = canvas_pixels[int(page.y1 - box.y1) : int(page.y1 - box.y0) + 1, int(box.x0) : int(box.x1) + 1]
+    assert (ink.sum(axis=2) < 200).sum() >= 10  # the name is really drawn: dark pixels where it sits
 
 
 def cell_numbers(ax) -> CellNumbers | None:
@@ -203,9 +244,9 @@ def test_two_hundred_classes_fit_the_page_and_name_their_blocks():
     assert figure.get_figheight() <= 16 and figure.get_figwidth() <= 20
     (ax, _) = [ax for ax in figure.axes if ax.images]
     assert ax.images[0].get_array().shape == (200 * 11, 3)
-    names = [t.get_text() for t in ax.get_yticklabels()]
+    names = [name for _, name in row_names(ax).labels]
     assert names[0] == "0" and 10 <= len(names) < 200 and set(names) <= set(classes)
-    for name, row in zip(names, ax.get_yticks()):  # each name at its block's middle row
+    for row, name in row_names(ax).labels:  # each name at its block's middle row
         assert row == int(name) * 11 + 5
     assert ax.images[0].get_array()[11 * 42 + 3, 1] == 42  # class 42's beta_0, layer l3, epoch 1
     assert ax.get_ylabel() == "class (each a block of 11 layers)"
