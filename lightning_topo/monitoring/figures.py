@@ -23,7 +23,7 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.path import Path as GlyphPath
 from matplotlib.textpath import TextPath
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import Affine2D
+from matplotlib.transforms import Affine2D, Bbox
 
 if TYPE_CHECKING:  # annotations only: the worker process that draws the figures imports no tags module
     from lightning_topo.monitoring.tags import EpochBetti
@@ -377,6 +377,14 @@ def _glyphs(text: str, fontsize: float) -> GlyphPath:
     return TextPath((0, 0), text, size=fontsize)
 
 
+def _ink_box(path: GlyphPath) -> Bbox:
+    """The box of a glyph path's points: the outline's own box to within a hair (a font puts points at its curves'
+    extremes). ``Path.get_extents`` solves every curve segment for its extremes instead, milliseconds per name:
+    most of a heat map's drawing time when it measured each row name."""
+    drawn = path.vertices[~np.isin(path.codes, (GlyphPath.CLOSEPOLY, GlyphPath.STOP))]
+    return Bbox([drawn.min(axis=0), drawn.max(axis=0)]) if len(drawn) else Bbox.null()
+
+
 class RowNames(PathCollection):
     """Names beside a heat map's rows, right-aligned left of its axes, as one artist of glyph outlines.
 
@@ -397,15 +405,15 @@ class RowNames(PathCollection):
         self, figure: FigureBase, ax, rows: Sequence[float], names: Sequence[str], fontsize: float, pad: float = 4.0
     ):
         self.labels = list(zip(rows, names))
-        middle = _glyphs("Ag", fontsize).get_extents()  # one baseline for every name, centred on its row
+        middle = _ink_box(_glyphs("Ag", fontsize))  # one baseline for every name, centred on its row
         shifted: dict[str, GlyphPath] = {}
         for name in names:
             if name not in shifted:
                 path = _glyphs(name, fontsize)
                 shifted[name] = path.transformed(
-                    Affine2D().translate(-path.get_extents().x1 - pad, -(middle.y0 + middle.y1) / 2)
+                    Affine2D().translate(-_ink_box(path).x1 - pad, -(middle.y0 + middle.y1) / 2)
                 )
-        self.extent = float(max((-path.get_extents().x0 for path in shifted.values()), default=pad))
+        self.extent = float(max((-_ink_box(path).x0 for path in shifted.values()), default=pad))
         super().__init__(
             [shifted[name] for name in names],
             offsets=[(0, row) for row in rows] or None,
@@ -434,7 +442,7 @@ class CellNumbers(PathCollection):
                 text = f"{value:.0f}"
                 if text not in glyphs:
                     path = _glyphs(text, fontsize)  # in points, centred on the cell below
-                    box = path.get_extents()
+                    box = _ink_box(path)
                     glyphs[text] = path.transformed(
                         Affine2D().translate(-box.x0 - box.width / 2, -box.y0 - box.height / 2)
                     )
