@@ -17,6 +17,9 @@ Fashion-MNIST (10 classes, 7 watched layers, 5 measurements) and D-I (2 classes,
    ``on_train_end``, so this is time the main job waits.
 4. The background drawing of ``betti/over_training`` again, both PNG-encoded: a tick label per row (``figures.py``
    of commit 8fb1e54) against the row names drawn as one artist of glyph outlines (``RowNames``) that followed.
+5. The last drawing's wall time on ``--workers`` worker processes (started and warmed up first), which is what the
+   end of a fit waits for: the monitor's figures as one job (before) against one job per image, drawn side by side
+   (``FigureSchedule.draw`` with several workers), interleaved.
 
 Usage:
     python benchmarks/figure_logging.py [--repeats 5]
@@ -37,7 +40,9 @@ from common import REPO, Parser
 from torch.utils.tensorboard import SummaryWriter
 
 from lightning_topo.monitoring.figures import depth_figure, over_training_figure
+from lightning_topo.monitoring.jobs import figure_tags, render_job
 from lightning_topo.monitoring.pictures import encode_png, render_rgb, write_picture
+from lightning_topo.monitoring.runner import JobRunner
 
 OLD_COMMIT = "d52f289"
 OLD_DEPTH_COMMIT = "034c3f0"  # the depth figure's last commit with Matplotlib's constrained layout
@@ -123,9 +128,39 @@ def measure(
     )
 
 
+def last_drawing(name: str, shape: tuple[int, int, int], workers: int, repeats: int) -> None:
+    """Print the wall time of one drawing on worker processes: one job, against one job per image."""
+    watched, hist = history(*shape)
+    runner = JobRunner(workers)
+    try:
+        jobs = {"one job": [None], "a job per image": [[tag] for tag in figure_tags(hist)]}
+
+        def drawing(split: list) -> float:
+            start = time.perf_counter()
+            for future in [runner.submit(render_job, hist, watched, (0, 1), tags) for tags in split]:
+                future.result()
+            return time.perf_counter() - start
+
+        for split in [[[tag] for tag in figure_tags(hist)]] * workers:  # start and warm up every worker
+            drawing(split)
+        times: dict[str, list[float]] = {label: [] for label in jobs}
+        for _ in range(repeats):
+            for label, split in jobs.items():
+                times[label].append(drawing(split))
+    finally:
+        runner.close()
+    one, split = (statistics.median(times[label]) for label in jobs)
+    print(
+        f"{name}, the last drawing on {workers} worker processes (both images), median of {repeats}: "
+        f"one job {one:.3f} s, a job per image {split:.3f} s: {one / split:.2f}x faster",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = Parser(__doc__)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each case (after one warm-up)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for the last drawing's timing")
     args = parser.parse_args()
     before = old_figures()
     depth_before = module_at(OLD_DEPTH_COMMIT, "lightning_topo/monitoring/figures.py", "figures_before")
@@ -134,6 +169,8 @@ def main() -> None:
     for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
         measure(name, shape, before, depth_before, rows_before, writer, args.repeats)
     writer.close()
+    for name, shape in {"Fashion-MNIST": (10, 7, 5), "D-I": (2, 11, 20)}.items():
+        last_drawing(name, shape, args.workers, args.repeats)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from typing import Any
 from lightning_topo.monitoring.memo import BETTI_MEMO
 from lightning_topo.monitoring.pictures import Picture, encode_png
 
-__all__ = ["betti_job", "render_job"]
+__all__ = ["betti_job", "figure_tags", "render_job"]
 
 
 def betti_job(
@@ -47,20 +47,36 @@ def betti_job(
     return out
 
 
-def render_job(history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int]) -> dict[str, Picture]:
+def figure_tags(history: Sequence[dict[str, Any]]) -> list[str]:
+    """The TensorBoard images the monitor draws of ``history``: the Betti figures, and the intrinsic-dimension
+    ones when its entries have IDs (the monitor's ``intrinsic_dimension=True``).
+
+    Example:
+        >>> figure_tags([{"epoch": 0, "betti": {"a": {"0": [1, 0]}}}])
+        ['betti/over_training', 'betti/depth_profile']
+    """
+    tags = ["betti/over_training", "betti/depth_profile"]
+    if any(entry.get("id") for entry in history):
+        tags += ["id/depth_profile", "id/over_training"]
+    return tags
+
+
+def render_job(
+    history: Sequence[dict[str, Any]], layers: Sequence[str], dims: Sequence[int], tags: Sequence[str] | None = None
+) -> dict[str, Picture]:
     """The monitor's TensorBoard images as ``{tag: Picture}`` (PNG): Betti over training, depth profile, and, when
-    the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map."""
+    the history has intrinsic dimensions, their depth profile (one line per epoch) and heat map (see
+    :func:`figure_tags`). ``tags``: only those images (default: all)."""
     from lightning_topo.monitoring.figures import depth_figure, over_training_figure
+    from lightning_topo.monitoring.id_figures import id_depth_figure, id_over_training_figure
 
     last = history[-1]
-    title = f"Betti numbers by layer, epoch {last['epoch']}"
-    images = {
-        "betti/over_training": encode_png(over_training_figure(history, layers, dims)),
-        "betti/depth_profile": encode_png(depth_figure(last["betti"], layers, dims, title)),
+    draw = {
+        "betti/over_training": lambda: over_training_figure(history, layers, dims),
+        "betti/depth_profile": lambda: depth_figure(
+            last["betti"], layers, dims, f"Betti numbers by layer, epoch {last['epoch']}"
+        ),
+        "id/depth_profile": lambda: id_depth_figure(history, layers),
+        "id/over_training": lambda: id_over_training_figure(history, layers),
     }
-    if any(entry.get("id") for entry in history):  # the monitor's intrinsic_dimension=True
-        from lightning_topo.monitoring.id_figures import id_depth_figure, id_over_training_figure
-
-        images["id/depth_profile"] = encode_png(id_depth_figure(history, layers))
-        images["id/over_training"] = encode_png(id_over_training_figure(history, layers))
-    return images
+    return {tag: encode_png(draw[tag]()) for tag in figure_tags(history) if tags is None or tag in tags}

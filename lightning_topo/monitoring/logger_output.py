@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from lightning_topo.monitoring.jobs import render_job
+from lightning_topo.monitoring.jobs import figure_tags, render_job
 from lightning_topo.monitoring.pictures import write_picture
 from lightning_topo.monitoring.runner import JobRunner
 from lightning_topo.monitoring.tags import (
@@ -92,11 +92,15 @@ class FigureSchedule:
 
     The figures are due at every logged measurement. They are drawn (in the background: a worker, or a thread)
     while drawing has taken at most :data:`FIGURE_SHARE` of the fit's time so far, counting drawings in flight,
-    and always after the last measurement (:meth:`finish`); finished drawings are written at the step they show.
+    and always after the last measurement; finished drawings are written at the step they show.
+
+    ``renders`` holds the drawings in flight, oldest first, as ``(step, future, submitted, weight)``: a drawing split
+    into ``n`` jobs (one per image, on several worker processes) is ``n`` entries of weight ``1/n``, so its jobs'
+    seconds count as one drawing's.
     """
 
     def __init__(self) -> None:
-        self.renders: deque[tuple[int, Future, float]] = deque()
+        self.renders: deque[tuple[int, Future, float, float]] = deque()
         self.reset()
 
     def reset(self) -> None:
@@ -108,25 +112,29 @@ class FigureSchedule:
         """A measurement was logged at ``step``: draw its figures now if the budget allows, else later."""
         self.due_step = step
         now = time.perf_counter()
-        spent = self.seconds + sum(now - submitted for _, _, submitted in self.renders)  # in flight too
+        spent = self.seconds + sum(weight * (now - submitted) for _, _, submitted, weight in self.renders)  # in flight
         if spent <= FIGURE_SHARE * (now - self.fit_start):
             self.draw(runner, history, watched, dims)
 
     def draw(self, runner: JobRunner, history: list[dict], watched: list[str], dims: list[int]) -> None:
-        """Draw the figures of the whole history so far, in the background."""
+        """Draw the figures of the whole history so far, in the background: with several worker processes one job
+        per image, drawn side by side, so the end of a fit waits for the slowest image rather than for all of them
+        in turn; else one job (threads of this process would share Matplotlib's global state)."""
         snapshot = [dict(entry) for entry in history]
-        self.renders.append(
-            (self.due_step, runner.submit(render_job, snapshot, list(watched), list(dims)), time.perf_counter())
-        )
+        jobs = [[tag] for tag in figure_tags(snapshot)] if runner.num_workers > 1 else [None]
+        submitted = time.perf_counter()
+        for tags in jobs:
+            future = runner.submit(render_job, snapshot, list(watched), list(dims), tags)
+            self.renders.append((self.due_step, future, submitted, 1 / len(jobs)))
         self.due_step = None
 
     def flush(self, loggers: Sequence[Any], block: bool, warn: Callable[[str], Any]) -> None:
         """Write the finished drawings (all of them, waiting, with ``block``), oldest first."""
         while self.renders and (block or self.renders[0][1].done()):
-            step, future, submitted = self.renders.popleft()
+            step, future, submitted, weight = self.renders.popleft()
             try:
                 pictures = future.result()
-                self.seconds += time.perf_counter() - submitted
+                self.seconds += weight * (time.perf_counter() - submitted)
             except Exception as error:
                 warn(f"BettiMonitor: could not draw the figures of step {step}: {type(error).__name__}")
                 continue

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import pytest
+from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from lightning_topo.monitoring.jobs import render_job
+from lightning_topo.monitoring.jobs import figure_tags, render_job
+from lightning_topo.monitoring.logger_output import FigureSchedule
 from lightning_topo.monitoring.pictures import Picture, encode_png, write_picture
+from lightning_topo.monitoring.runner import JobRunner
 
 
 def red_square_figure() -> Figure:
@@ -55,3 +61,52 @@ def test_render_job_returns_png_pictures_of_every_figure():
     for picture in pictures.values():
         assert isinstance(picture, Picture) and picture.png.startswith(b"\x89PNG")
         assert picture.pixels().shape == (picture.height, picture.width, 3)
+
+
+def history_with_ids() -> list[dict]:
+    return [
+        {"epoch": e, "step": e, "seconds": 0.1, "betti": {"a": {"0": [3 - e, 1]}}, "id": {"a": {"0": 2.0 - 0.1 * e}}}
+        for e in range(3)
+    ]
+
+
+def test_render_job_draws_only_the_images_asked_for_and_the_same_pixels_as_all_at_once():
+    history = history_with_ids()
+    assert figure_tags(history) == [
+        "betti/over_training",
+        "betti/depth_profile",
+        "id/depth_profile",
+        "id/over_training",
+    ]
+    assert (
+        figure_tags([{k: v for k, v in entry.items() if k != "id"} for entry in history])[-1] == "betti/depth_profile"
+    )
+    whole = render_job(history, ["a"], [0, 1])
+    assert list(whole) == figure_tags(history)
+    for tag in figure_tags(history):
+        (alone,) = render_job(history, ["a"], [0, 1], tags=[tag]).values()
+        assert alone.png == whole[tag].png
+
+
+@pytest.mark.parametrize(("workers", "jobs"), [(0, 1), (1, 1), (2, 4)])
+def test_several_worker_processes_draw_each_image_in_a_job_of_its_own_and_every_image_is_logged(
+    tmp_path, workers, jobs
+):
+    history, runner, schedule = history_with_ids(), JobRunner(workers), FigureSchedule()
+    logger = TensorBoardLogger(tmp_path, name="", version="")
+    try:
+        schedule.due_step = 5
+        start = time.perf_counter()
+        schedule.draw(runner, history, ["a"], [0, 1])
+        assert [(step, weight) for step, _, _, weight in schedule.renders] == [(5, 1 / jobs)] * jobs
+        schedule.flush([logger], block=True, warn=pytest.fail)
+        elapsed = time.perf_counter() - start
+    finally:
+        runner.close()
+    logger.experiment.close()
+    assert not schedule.renders and schedule.due_step is None
+    assert 0 < schedule.seconds <= elapsed  # the jobs of one drawing count as one drawing's time, not their sum
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert sorted(events.Tags()["images"]) == sorted(figure_tags(history))
+    assert all([image.step for image in events.Images(tag)] == [5] for tag in figure_tags(history))
