@@ -73,6 +73,7 @@ __all__ = [
     "n_samples",
     "one_hot_classes",
     "pin",
+    "positions",
     "is_image",
     "primary_tensor",
     "same_shapes",
@@ -159,6 +160,16 @@ def n_samples(inputs: ModelInputs) -> int:
     return len(inputs) if isinstance(inputs, SampleList) else len(_tensors(inputs)[0])
 
 
+def positions(index: torch.Tensor) -> torch.Tensor:
+    """The row positions a boolean mask or an index tensor picks, as a 1-d index tensor.
+
+    Example:
+        >>> positions(torch.tensor([True, False, True])), positions(torch.tensor([[2], [0]]))
+        (tensor([0, 2]), tensor([2, 0]))
+    """
+    return torch.nonzero(index).flatten() if index.dtype == torch.bool else index.reshape(-1)
+
+
 def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
     """The same rows of every tensor of the structure (a view for a slice).
 
@@ -170,7 +181,7 @@ def take(inputs: ModelInputs, index: slice | torch.Tensor) -> ModelInputs:
         if isinstance(index, slice):
             picked: Sequence[int] = range(len(inputs))[index]
         else:
-            picked = (torch.nonzero(index).flatten() if index.dtype == torch.bool else index.reshape(-1)).tolist()
+            picked = positions(index).tolist()
         return SampleList(inputs[i] for i in picked)
     return _map(lambda tensor: tensor[index], inputs)
 

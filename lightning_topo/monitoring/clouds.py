@@ -37,6 +37,7 @@ from lightning_topo.monitoring.batches import (
     as_model_input,
     call_model,
     n_samples,
+    positions,
     primary_tensor,
     take,
 )
@@ -408,8 +409,7 @@ def _members(inputs: ModelInputs, selector: torch.Tensor | None) -> ModelInputs:
     """A cloud's rows of the probe: a view when they are one ascending run (a probe grouped by class), else a copy."""
     if selector is None:
         return inputs
-    if selector.dtype == torch.bool:
-        selector = torch.nonzero(selector).flatten()
+    selector = positions(selector)
     if len(selector) and bool((selector.diff() == 1).all()):
         return take(inputs, slice(int(selector[0]), int(selector[-1]) + 1))
     return take(inputs, selector)
@@ -419,10 +419,6 @@ def _size(selector: torch.Tensor | None) -> int | None:
     if selector is None:
         return None
     return int(selector.sum()) if selector.dtype == torch.bool else len(selector)
-
-
-def _indices(selector: torch.Tensor) -> torch.Tensor:
-    return torch.nonzero(selector).flatten() if selector.dtype == torch.bool else selector.reshape(-1)
 
 
 def _cloud_batches(
@@ -532,7 +528,7 @@ def reduce_clouds(
         widest = max((values * max(size, itemsize) for _, values, size in shapes), default=0)
         for group in _cloud_batches(clouds, layers_per_cloud, batch_size, metric, widest, memory_budget):
             if len(group) > 1:
-                members = _members(inputs, torch.cat([_indices(clouds[cloud]) for cloud in group]))
+                members = _members(inputs, torch.cat([positions(clouds[cloud]) for cloud in group]))
                 batch = as_model_input(model, members)
                 layers = layers_per_cloud[group[0]]
                 per_cloud = _stacked_pass(
