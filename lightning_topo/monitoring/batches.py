@@ -469,6 +469,12 @@ def _takes_a_batch_whole(module: nn.Module, keys: Iterable[str]) -> bool:
 
 # ---------------------------------------------------------------------------------------------- reading batches
 def _describe(batch: Any) -> str:
+    if isinstance(batch, _Columns):
+        kinds = ", ".join(type(column[0]).__name__ for column in batch)
+        last = len(batch) - 1
+        return (
+            f"list of {len(batch[0])} samples, each a tuple ({kinds}), read as its columns batch[0] ... batch[{last}]"
+        )
     if isinstance(batch, Mapping):
         return f"{type(batch).__name__} with keys {list(batch)}"
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
@@ -559,7 +565,7 @@ class BatchReader:
 
     def _fail(self, batch: Any, problem: str) -> ValueError:
         return ValueError(
-            f"{self.owner} cannot read a training batch of type {_describe(batch)}: {problem}. Pass "
+            f"{self.owner} cannot read a training batch of type {_describe(_samples_as_columns(batch))}: {problem}. Pass "
             f"{self.owner}(label_key=..., input_keys=...) to say where the labels and the model inputs are, "
             f"forward_fn=... to say how the model is called, or {self.probe_hint}"
         )
@@ -705,6 +711,11 @@ class BatchReader:
         return inputs
 
 
+class _Columns(tuple):
+    """The columns of a batch given as a list of samples (:func:`_samples_as_columns`), so that a message about the
+    batch describes the list the user's loader gave."""
+
+
 def _samples_as_columns(batch: Any) -> Any:
     """A batch left as a list of samples (``collate_fn=lambda b: b``), each an ``(image, target, ...)`` tuple
     with a tensor first, as its columns ``((image, ...), (target, ...), ...)``, as ``tuple(zip(*b))`` makes them;
@@ -720,7 +731,7 @@ def _samples_as_columns(batch: Any) -> Any:
     width = len(batch[0]) if isinstance(batch[0], tuple) else 0
     if width < 2 or not all(isinstance(s, tuple) and len(s) == width and isinstance(s[0], torch.Tensor) for s in batch):
         return batch
-    return tuple(zip(*batch))
+    return _Columns(zip(*batch))
 
 
 def _per_sample_targets(labels: Any) -> bool:

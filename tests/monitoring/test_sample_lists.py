@@ -194,3 +194,20 @@ def test_a_list_of_samples_is_read_as_its_columns_with_a_class_each() -> None:
     inputs, labels = BatchReader().split(samples)
     assert isinstance(inputs, SampleList) and labels.tolist() == [2, 0, 1]
     assert inputs[1] is samples[1][0]
+
+
+def test_a_list_of_samples_it_cannot_read_is_described_as_the_list_the_loader_gave() -> None:
+    """The errors used to describe the columns ("tuple of 2 items (tuple, tuple)"), not the 8 samples the loader gave,
+    and one of them the list of samples as "list of 8 items", with its columns' indices."""
+    samples = [(image, {"boxes": torch.zeros(0, 4)}) for image in _images(*[(4, 4 + n) for n in range(8)])]
+    said = "list of 8 samples, each a tuple (Tensor, dict), read as its columns batch[0] ... batch[1]"
+    for reader, problem in (
+        (BatchReader(label_key="cls"), "it has no key 'cls'"),
+        (BatchReader(input_keys=[3]), "index 3 is not an item of it"),
+        (BatchReader(), "its labels (batch[1]) are a target dict per sample"),
+    ):
+        with pytest.raises(ValueError) as raised:
+            reader.split(samples)
+        assert f"a training batch of type {said}: {problem}" in str(raised.value)
+    with pytest.raises(ValueError, match=r"type tuple of 2 items \(tuple, tuple\): index 3"):
+        BatchReader(input_keys=[3]).split(tuple(zip(*samples)))  # columns the loader made: described as they are
