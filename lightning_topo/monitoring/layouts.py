@@ -183,11 +183,13 @@ def _say_how_pooling_reads(
     unmasked = (
         unmasked_layers(model, trace, layers, mask, found) if mask is not None and token_pooling != "first" else []
     )
+    # a seq2seq model's logits, a row of each decoder position, are pooled as its decoder layers are
+    token_logits = [LOGITS] if LOGITS in layers and len(trace.output_shape or ()) == 3 else []
     read_from_pad = isinstance(mask, TokenMask) and mask.encoder_decoder and mask.decoder_pad is not None
     if read_from_pad and token_pooling != "first":
         decoder_layers = [
             name for name in layers if "encoder" not in name.split(".") and len(trace.shapes.get(name, ())) == 3
-        ] + ([LOGITS] if LOGITS in layers else [])
+        ] + token_logits
         if decoder_layers:
             info(
                 f"BettiMonitor: the batches hold no decoder_attention_mask, so token_pooling={token_pooling!r} reads "
@@ -195,6 +197,8 @@ def _say_how_pooling_reads(
                 f"inputs that are not the pad token (id {mask.decoder_pad}), which padded labels (-100) become"
             )
     decoder_side = isinstance(mask, TokenMask) and mask.encoder_decoder and mask.decoder is None
+    if decoder_side and token_pooling != "first":
+        unmasked = unmasked + token_logits  # no decoder mask: its logits read every position too
     if unmasked and decoder_side and all("encoder" not in name.split(".") for name in unmasked):
         info(
             f"BettiMonitor: the batches hold no decoder_attention_mask, so token_pooling={token_pooling!r} reads "

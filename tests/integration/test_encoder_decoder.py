@@ -19,8 +19,11 @@ from torch.utils.data import DataLoader
 
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring import NO_CLASS
+from lightning_topo.monitoring.batches import call_model
 from lightning_topo.monitoring.clouds import reduce_clouds
-from lightning_topo.monitoring.outputs import select_tensor
+from lightning_topo.monitoring.layouts import layer_layouts
+from lightning_topo.monitoring.outputs import TokenMask, select_tensor
+from lightning_topo.monitoring.trace import trace_forward
 from lightning_topo.topology import numpy_neighbour_lists
 
 transformers = pytest.importorskip("transformers")
@@ -254,3 +257,42 @@ def test_a_captioners_decoder_is_read_at_its_own_tokens_and_its_image_encoder_at
         own.append(_pooled(model, alone, layer.removeprefix("model."), None))
     expected = numpy_neighbour_lists(torch.cat(own).double().numpy(), k=4)
     assert found[(layer, "all")].indices.tolist() == expected.indices.tolist()
+
+
+def _notices(model: Any, batch: dict[str, torch.Tensor], layers: list[str]) -> list[str]:
+    """What the monitor says at train start about how ``layers`` are pooled (``token_pooling='mean'``)."""
+    said: list[str] = []
+    trace = trace_forward(model, batch, call_model)
+    layer_layouts(model, trace, layers, "mean", said.append, TokenMask.of_model_inputs(model, batch))
+    return said
+
+
+def test_the_decoder_notices_name_the_logits_where_they_are_read_per_decoder_position() -> None:
+    """A seq2seq model with no pad id and batches with no decoder mask: its logits, a row per decoder position, are
+    averaged over every position as its decoder layers are, but the notice used to name the decoder layers alone.
+    A seq2seq classifier's logits (a row per sample) are pooled over nothing and are named in neither notice."""
+    torch.manual_seed(0)
+    model = _t5().eval()
+    for module in model.modules():  # a model that knows no pad token: the decoder's padding cannot be read
+        if getattr(module, "config", None) is not None:
+            module.config.pad_token_id = None
+    batch = {
+        "input_ids": torch.tensor([[3, 4, 5, 0], [3, 4, 0, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]]),
+        "decoder_input_ids": torch.tensor([[3, 4, 5], [6, 7, 8]]),
+    }
+    every_position = "reads every decoder position of {} watched decoder layers ({})"
+    (said,) = _notices(model, batch, ["encoder.block.1", "decoder.block.1", "logits"])
+    assert every_position.format(2, "decoder.block.1, logits") in said
+    (said,) = _notices(model, batch, ["logits"])  # the logits alone: they used to get no notice at all
+    assert every_position.format(1, "logits") in said
+    config = transformers.BartConfig(
+        vocab_size=50, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32, num_labels=3,
+    )  # fmt: skip
+    classifier = transformers.BartForSequenceClassification(config).eval()
+    ids = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, config.pad_token_id)
+    ids[:, 1] = config.eos_token_id  # one end of sequence each, where the classifier reads its decoder
+    batch = {**batch, "input_ids": ids, "decoder_input_ids": torch.tensor([[2, 3, 4, 5], [2, 3, 4, 1]])}
+    (said,) = _notices(classifier, batch, ["model.decoder.layers.0", "logits"])
+    assert "reads the decoder's 1 watched layers (model.decoder.layers.0) at the decoder inputs that are not" in said
