@@ -255,6 +255,8 @@ class TokenMask:
             >>> TokenMask.of_model_inputs(Seq2Seq(), batch).for_layer("decoder.block.0").of(4).tolist()
             [[1, 1, 0, 0]]
         """
+        if not isinstance(inputs, Mapping):  # no mask to read: the model's modules are not walked, at every pass
+            return None
         return cls.of_inputs(inputs, feature_lengths(model), decoder_pad_id(model))
 
     @classmethod

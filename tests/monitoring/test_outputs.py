@@ -117,3 +117,22 @@ def test_a_models_own_frame_map_of_another_signature_is_passed_over_and_a_short_
     reader = TokenMask(mask, (*unreadable, lambda n: n // 4))
     assert reader.of(100).sum(1).tolist() == [100, 1]  # the short clip keeps its first frame, never an empty mean
     assert TokenMask(mask, feature_lengths(_AudioModel())).of(79).sum(1).tolist() == [79, 1]
+
+
+def test_a_batch_with_no_mask_to_read_does_not_walk_the_model_at_every_pass() -> None:
+    """``TokenMask.of_model_inputs`` runs at every measurement pass; for an image batch it walked all of a model's
+    modules twice (about 1 ms for a ResNet-50) to find an audio model's frames and a seq2seq pad id it never used."""
+    walks = []
+
+    class Counted(torch.nn.Sequential):
+        def modules(self):
+            walks.append(1)
+            return super().modules()
+
+    model = Counted(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    assert TokenMask.of_model_inputs(model, torch.zeros(2, 3, 8, 8)) is None
+    assert TokenMask.of_model_inputs(model, (torch.zeros(2, 3, 8, 8), torch.zeros(2, 3))) is None
+    assert not walks
+    text = {"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": torch.ones(2, 5)}
+    assert TokenMask.of_model_inputs(model, text).of(5).tolist() == [[1.0] * 5] * 2
+    assert walks  # a mapping may hold a mask: the model is read for its frames and pad id
