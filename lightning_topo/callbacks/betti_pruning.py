@@ -35,6 +35,7 @@ from lightning_topo.pruning import (
     format_report,
     paired_cpu_latency,
     recalibrate_batchnorm,
+    removable_filters,
     remove_filters,
     save_pruned,
     saved_size_bytes,
@@ -180,6 +181,7 @@ class BettiPruning(TopoCallback):
         )
         self._probe: tuple[ModelInputs, torch.Tensor] | None = None
         self._convs: list[str] = []
+        self._refused: dict[str, str] = {}  # layers whose filters cannot be removed, and why (rank zero)
         self._fit_settings: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
@@ -234,6 +236,7 @@ class BettiPruning(TopoCallback):
             plan = pruning_plan(
                 scores, self.threshold, self.amount, self.direction, self.min_filters_per_layer, self.seed
             )
+            plan = self._removable(pl_module, plan)
         plan = trainer.strategy.broadcast(plan, src=0)
         if not any(plan.values()):
             rule = f"threshold={self.threshold}" if self.amount is None else f"amount={self.amount}"
@@ -247,6 +250,22 @@ class BettiPruning(TopoCallback):
         if trainer.is_global_zero:
             self._warn_of_alike_scores(scores, plan)
         self.prune(trainer, pl_module, plan, scores)
+
+    def _removable(self, pl_module: Any, plan: dict[str, list[int]]) -> dict[str, list[int]]:
+        """``plan`` without the layers whose filters torch-pruning cannot remove from this model so that it still
+        runs (:func:`~lightning_topo.pruning.removable_filters`); a warning names them and why. Their filters stay."""
+        example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
+        removable, refused = removable_filters(pl_module, plan, example, forward_fn=self._tracing_forward)
+        self._refused = refused
+        if refused:
+            shown = "; ".join(f"{name} ({why})" for name, why in refused.items())
+            rank_zero_warn(
+                f"BettiPruning: {len(refused)} of {sum(1 for f in plan.values() if f)} layers keep all their filters: "
+                f"removing theirs leaves a model that does not run, as torch-pruning cannot follow how their "
+                f"channels are used (a residual added to a slice of the channels, grouped convolutions): {shown}. "
+                "The other layers are pruned; to leave such layers out from the start, name the rest in layers=[...]"
+            )
+        return {name: removable.get(name, []) for name in plan}
 
     def _warn_of_alike_scores(self, scores: dict[str, np.ndarray], plan: dict[str, list[int]]) -> None:
         """Say so when a layer's filters all scored alike, so that chance, not topology, chose its removals."""
@@ -551,6 +570,7 @@ class BettiPruning(TopoCallback):
             "val_acc_before_fine_tune": pruned_acc,
             "criterion": self.criterion,
             "dim": self.dim,
+            "refused": dict(self._refused),
         }
         rank_zero_info(
             f"\nBettiPruning report (criterion={self.criterion}, beta_{self.dim}, "

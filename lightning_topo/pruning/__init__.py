@@ -11,7 +11,7 @@ from lightning_topo.pruning.report import (
 )
 from lightning_topo.pruning.selection import alike_layers, select_filters
 from lightning_topo.pruning.storage import load_pruned, save_pruned
-from lightning_topo.pruning.structural import remove_filters
+from lightning_topo.pruning.structural import removable_filters, remove_filters
 
 __all__ = [
     "alike_layers",
@@ -23,6 +23,7 @@ __all__ = [
     "load_pruned",
     "paired_cpu_latency",
     "recalibrate_batchnorm",
+    "removable_filters",
     "remove_filters",
     "save_pruned",
     "saved_size_bytes",

@@ -16,14 +16,24 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 import torch_pruning as tp
+import torch_pruning.dependency.graph as tp_graph
 from torch import nn
 
-__all__ = ["remove_filters"]
+from lightning_topo.pruning.report import cpu_copy
+
+__all__ = ["MAX_GROUP_DEPENDENCIES", "removable_filters", "remove_filters"]
+
+#: The most dependencies torch-pruning may gather for one pruning group. Real groups hold tens to a few hundred (a
+#: ConvNeXt-T stage 121, a DenseNet-121 block 101); on some of timm's RexNet layers its search never ends (index maps
+#: through channel slices give ever new index sets), so it is cut off here with an error instead of hanging.
+MAX_GROUP_DEPENDENCIES = 5000
 
 
 def remove_filters(
@@ -39,18 +49,149 @@ def remove_filters(
     ``forward_fn(model, example_inputs)`` is how the graph's tracing pass calls the model (default: torch-pruning's
     own rule, ``model(**inputs)`` for a dict).
     """
-    modules = dict(model.named_modules())
-    before = {name: modules[name].out_channels for name in plan}
-    was_training = model.training
-    model.eval()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, forward_fn=forward_fn)
+    surgery = _Surgery(model, example_inputs, forward_fn)
     for name, indices in plan.items():
-        conv = modules[name]
-        if not indices or conv.out_channels != before[name]:
-            continue  # nothing to remove, or already shrunk through a coupled layer
-        group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[int(i) for i in indices])
-        if not graph.check_pruning_group(group):
+        surgery.remove(name, indices)
+    return {name: (surgery.before[name], surgery.modules[name].out_channels) for name in plan}
+
+
+def removable_filters(
+    model: nn.Module,
+    plan: Mapping[str, Sequence[int]],
+    example_inputs: torch.Tensor | Mapping[str, torch.Tensor] | tuple[torch.Tensor, ...],
+    forward_fn: Callable[[nn.Module, Any], torch.Tensor] | None = None,
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """``(plan, refused)``: the part of ``plan`` whose removal leaves a model that runs, and for each layer left out,
+    why. ``model`` is not changed.
+
+    A copy of ``model`` (on the CPU) loses all of ``plan``'s filters, as :func:`remove_filters` removes them, and
+    is run on ``example_inputs``. Where the surgery fails or the copy no longer runs, each layer is tried alone on a
+    fresh copy, and those that fail alone are refused. This is what torch-pruning's dependency graph cannot follow:
+    a residual added to a slice of the channels (timm's RexNet), grouped convolutions it splits unevenly (timm's
+    FastViT). Such a layer used to fail the whole pruning.
+
+    Example:
+        >>> class SlicedResidual(nn.Module):  # as RexNet's blocks: the graph does not see a's channels meet b's
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.a, self.b, self.c = nn.Conv2d(1, 4, 1), nn.Conv2d(4, 6, 1), nn.Conv2d(6, 2, 1)
+        ...     def forward(self, x):
+        ...         x = self.a(x)
+        ...         y = self.b(x)
+        ...         y[:, :4] += x
+        ...         return self.c(y)
+        >>> plan, refused = removable_filters(SlicedResidual(), {"a": [0], "b": [5]}, torch.zeros(1, 1, 4, 4))
+        >>> plan, list(refused)
+        ({'b': [5]}, ['a'])
+    """
+    inputs = _on_cpu(example_inputs)
+    wanted = {name: [int(i) for i in indices] for name, indices in plan.items() if len(indices)}
+    if _why_it_fails(model, wanted, inputs, forward_fn) is None:
+        return wanted, {}
+    refused = {}
+    for name, indices in wanted.items():  # alone, each from the model as it is: no earlier trial's state
+        why = _why_it_fails(model, {name: indices}, inputs, forward_fn)
+        if why is not None:
+            refused[name] = why
+    return {name: indices for name, indices in wanted.items() if name not in refused}, refused
+
+
+def _why_it_fails(
+    model: nn.Module, plan: Mapping[str, Sequence[int]], inputs: Any, forward_fn: Callable[..., Any] | None
+) -> str | None:
+    """``None`` where a CPU copy of ``model`` without ``plan``'s filters runs on ``inputs``; else what failed."""
+    try:
+        with warnings.catch_warnings():  # torch-pruning's notices (unwrapped parameters) come with the real surgery
+            warnings.simplefilter("ignore")
+            surgery = _Surgery(cpu_copy(model), inputs, forward_fn)
+            for name, indices in plan.items():
+                surgery.remove(name, indices)
+            surgery.run()
+    except Exception as error:  # the surgery's own errors, or the pass's: the layer cannot be removed this way
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+class _Surgery:
+    """A model, its dependency graph (built once) and each named conv's filter count before any removal."""
+
+    def __init__(
+        self, model: nn.Module, example_inputs: Any, forward_fn: Callable[[nn.Module, Any], Any] | None
+    ) -> None:
+        self.model, self.example_inputs, self.forward_fn = model, example_inputs, forward_fn
+        self.modules = dict(model.named_modules())
+        # every conv's filter count before any removal: a conv coupled to one removed earlier has fewer now
+        self.before = {name: module.out_channels for name, module in self.modules.items() if _is_conv(module)}
+        was_training = model.training
+        model.eval()
+        try:
+            self.graph = tp.DependencyGraph().build_dependency(
+                model, example_inputs=example_inputs, forward_fn=forward_fn
+            )
+        finally:
+            model.train(was_training)
+
+    def remove(self, name: str, indices: Sequence[int]) -> None:
+        """Remove filters ``indices`` of conv ``name`` and what is coupled to them; nothing where a coupled layer's
+        removal has already shrunk it."""
+        conv = self.modules[name]
+        if not indices or conv.out_channels != self.before[name]:
+            return  # nothing to remove, or already shrunk through a coupled layer
+        with _bounded_dependency_search(name):
+            group = self.graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[int(i) for i in indices])
+        if not self.graph.check_pruning_group(group):
             raise ValueError(f"removing {len(indices)} filters from {name!r} would leave a layer without channels")
         group.prune()
-    model.train(was_training)
-    return {name: (before[name], modules[name].out_channels) for name in plan}
+
+    @torch.no_grad()
+    def run(self) -> None:
+        """One eval-mode pass of the example, as the graph's tracing pass called the model."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self.forward_fn is not None:
+                self.forward_fn(self.model, self.example_inputs)
+            elif isinstance(self.example_inputs, Mapping):
+                self.model(**self.example_inputs)
+            elif isinstance(self.example_inputs, (tuple, list)):
+                self.model(*self.example_inputs)
+            else:
+                self.model(self.example_inputs)
+        finally:
+            self.model.train(was_training)
+
+
+@contextmanager
+def _bounded_dependency_search(name: str) -> Iterator[None]:
+    """torch-pruning's group search, stopped with a ``RuntimeError`` past :data:`MAX_GROUP_DEPENDENCIES`: its groups
+    are built by ``torch_pruning.dependency.graph.Group``, which this swaps for a bounded subclass meanwhile."""
+    unbounded = tp_graph.Group
+
+    class Bounded(unbounded):  # type: ignore[misc, valid-type]
+        def add_dep(self, dep: Any, idxs: Any) -> None:
+            if len(self._group) >= MAX_GROUP_DEPENDENCIES:
+                raise RuntimeError(
+                    f"torch-pruning's dependency search for {name!r} did not end within {MAX_GROUP_DEPENDENCIES} "
+                    "dependencies (its channels pass through slices it cannot map)"
+                )
+            super().add_dep(dep, idxs)
+
+    tp_graph.Group = Bounded
+    try:
+        yield
+    finally:
+        tp_graph.Group = unbounded
+
+
+def _is_conv(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.conv._ConvNd)
+
+
+def _on_cpu(inputs: Any) -> Any:
+    if isinstance(inputs, torch.Tensor):
+        return inputs.cpu()
+    if isinstance(inputs, Mapping):
+        return {key: _on_cpu(value) for key, value in inputs.items()}
+    if isinstance(inputs, (tuple, list)):
+        return type(inputs)(_on_cpu(value) for value in inputs)
+    return inputs

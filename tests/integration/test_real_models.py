@@ -499,3 +499,36 @@ def test_pruning_a_timm_resnet18_shrinks_it_and_the_pruned_model_reloads(tmp_pat
     reloaded.eval()
     with torch.no_grad():
         assert torch.allclose(reloaded(x), module(x))
+
+
+def test_pruning_a_timm_rexnet_leaves_whole_the_layers_torch_pruning_cannot_follow(tmp_path: Path) -> None:
+    """RexNet adds each block's shortcut to a slice of its channels (``x[:, :c] += shortcut``), which torch-pruning's
+    graph does not see, and on some layers its group search never ends. The pruning used to fail whole (the trained
+    model restored) or hang; now those layers keep their filters, with a warning, and the others are pruned."""
+    from lightning_topo.pruning import load_pruned
+
+    module, data = _timm("rexnet_100")
+    layers = [f"model.features.{n}.conv_{part}.conv" for n in (1, 2) for part in ("exp", "pwl")]
+    layers.append("model.features.7.conv_pwl.conv")  # the endless group search
+    pruner = BettiPruning(
+        amount=0.25, criterion="l1", layers=layers, probe_size=40, k=4, classes=10, recalibrate_batches=1,
+        save_path=str(tmp_path / "pruned.pt"),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match=r"3 of 5 layers keep all their filters") as warned:
+        quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=1, callbacks=[pruner]).fit(
+            module, train_dataloaders=DataLoader(data, batch_size=64, shuffle=True)
+        )
+    assert not any("UNPRUNED" in str(w.message) for w in warned)
+    refused = pruner.report["refused"]
+    assert sorted(refused) == sorted(name for name in layers if "pwl" in name)
+    assert "did not end within 5000 dependencies" in refused["model.features.7.conv_pwl.conv"]
+    convs = dict(module.named_modules())
+    assert [convs[f"model.features.{n}.conv_exp.conv"].out_channels for n in (1, 2)] == [72, 122]
+    assert [convs[name].out_channels for name in sorted(refused)] == [27, 38, 95]  # whole
+    before, after = pruner.report["parameters"]
+    assert after < before
+    x = data[0][0][None]
+    reloaded = load_pruned(tmp_path / "pruned.pt").eval()
+    with torch.no_grad():
+        assert torch.allclose(reloaded(x), module.eval()(x))
