@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +39,7 @@ __all__ = [
     "first_loader",
     "own_iteration",
     "group_by_class",
+    "loader_randomness_kept",
     "output_width",
     "probe_from_batches",
     "resolve_classes",
@@ -422,6 +424,52 @@ def own_iteration(loader: Any) -> Any:
     return copied
 
 
+@contextlib.contextmanager
+def loader_randomness_kept(loader: Any) -> Iterator[None]:
+    """Read ``loader`` inside without changing the batches of the fit's epochs: the global RNG and the generators
+    that its sampler and batch sampler shuffle with (``DataLoader(..., generator=g)``, PyTorch's recipe for a
+    reproducible order, or ``RandomSampler(generator=g)``) are put back as they were. A probe drawn from such a
+    loader used to advance its generator, so the fit trained on another order with the monitor than without it.
+
+    Example:
+        >>> def loader():
+        ...     return DataLoader(list(range(8)), batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(1))
+        >>> watched, plain = loader(), loader()
+        >>> with loader_randomness_kept(watched):
+        ...     probe = next(iter(watched))
+        >>> [b.tolist() for b in watched] == [b.tolist() for b in plain]
+        True
+    """
+    generators = _sampler_generators(loader)
+    states = [generator.get_state() for generator in generators]
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        for generator, state in zip(generators, states):
+            generator.set_state(state)
+
+
+def _sampler_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator``s of ``loader`` and of its samplers, nested as wrappers nest them (a batch sampler's
+    sampler, Lightning's distributed wrappers), each once."""
+    found: dict[int, torch.Generator] = {}
+
+    def visit(part: Any, depth: int) -> None:
+        if part is None or depth > 4:
+            return
+        generator = getattr(part, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found[id(generator)] = generator
+        for name in ("sampler", "batch_sampler"):
+            inner = getattr(part, name, None)
+            if inner is not part:
+                visit(inner, depth + 1)
+
+    visit(loader, 0)
+    return list(found.values())
+
+
 #: The fewest points of a class cloud when the monitor chooses the classes itself (:func:`draw_probe`'s ``least``).
 AUTOMATIC_CLASS_POINTS = 100
 
@@ -492,7 +540,7 @@ def draw_probe(
         info(f"{reader.owner}: the fit has several training loaders; its probe is drawn from the first ({where})")
     chosen, automatic = None, False
     if classes is not None or least is not None:
-        with torch.random.fork_rng(devices=[]):
+        with loader_randomness_kept(batches):
             first = next(iter(batches), None)
         if first is None:
             raise ValueError("the training data yielded no batch to draw the probe from")
@@ -514,17 +562,18 @@ def draw_probe(
     max_batches = 200 if chosen is None else 2000  # the loop ends as soon as every kept class has enough
     if batch_limit is not None:  # the fit reads these alone (overfit_batches, fast_dev_run): so does the probe
         max_batches = min(max_batches, batch_limit)
-    probe = probe_from_batches(
-        batches,
-        size,
-        seed,
-        max_batches=max_batches,
-        reader=reader,
-        classes=chosen,
-        pad_id=token_pad_id(model),
-        on_classless=why.append if one_cloud else None,
-        on_unlabelled=lambda left_out, read: unlabelled.append((left_out, read)),
-    )
+    with loader_randomness_kept(batches):
+        probe = probe_from_batches(
+            batches,
+            size,
+            seed,
+            max_batches=max_batches,
+            reader=reader,
+            classes=chosen,
+            pad_id=token_pad_id(model),
+            on_classless=why.append if one_cloud else None,
+            on_unlabelled=lambda left_out, read: unlabelled.append((left_out, read)),
+        )
     if unlabelled and info is not None:
         left_out, read = unlabelled[0]
         info(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import pytest
@@ -213,3 +214,40 @@ def test_under_overfit_batches_the_probe_holds_the_batches_the_model_trains_on(t
     trainer.fit(NetClassifier(_sequential()), loader)
     indices = monitor.probe[0][:, 0]
     assert len(indices) == 40 and int(indices.max()) < 40  # the first two batches of 20 samples, all of them
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"classes": [0, 1]}, {"num_workers": 1}],
+    ids=["default", "classes (a first-batch look-ahead)", "worker processes"],
+)
+def test_a_loader_with_its_own_generator_trains_on_the_same_order_with_the_monitor(
+    tmp_path: Path, options: dict
+) -> None:
+    """``DataLoader(..., shuffle=True, generator=g)``, PyTorch's recipe for a reproducible order: drawing the probe
+    advanced ``g``, so the fit with the monitor trained on other batches than the fit without it."""
+    options = dict(options)
+    workers = options.pop("num_workers", 0)
+
+    seen: list[list[float]] = []
+
+    class Recorded(NetClassifier):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            seen.append(batch[0][:, 0].tolist())
+            return super().training_step(batch, batch_idx)
+
+    def fit(callbacks: list) -> tuple[list[list[float]], dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        module = Recorded(Layers())
+        seen.clear()
+        loader = DataLoader(blobs(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(42))
+        pl.seed_everything(0)
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=callbacks).fit(module, loader)
+        return list(seen), module.state_dict()
+
+    plain_batches, plain_weights = fit([])
+    monitor = BettiMonitor(probe_size=100, k=6, log_figure=False, num_workers=workers, **options)
+    batches, weights = fit([monitor])
+    assert [entry["epoch"] for entry in monitor.history] == [0, 1]
+    assert batches == plain_batches
+    assert all(torch.equal(weights[name], plain_weights[name]) for name in plain_weights)
