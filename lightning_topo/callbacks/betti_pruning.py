@@ -228,7 +228,14 @@ class BettiPruning(TopoCallback):
 
     # ------------------------------------------------------------------------------ after fit
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        if self._probe is None or getattr(trainer, "interrupted", False):
+        if getattr(trainer, "interrupted", False):
+            return
+        if self._probe is None:
+            rank_zero_warn(
+                "BettiPruning: the fit trained no epoch, so it drew no probe and pruned nothing (a run resumed from a "
+                "checkpoint that had already reached max_epochs or max_steps, or limit_train_batches=0); to prune "
+                "that model, resume it with one more epoch (max_epochs) and the pruner among the callbacks"
+            )
             return
         plan, scores = None, None
         if trainer.is_global_zero:

@@ -192,6 +192,19 @@ def test_threshold_that_selects_nothing_warns_and_keeps_the_model(tmp_path):
     assert model.features.block1.conv.out_channels == 4
 
 
+def test_a_resumed_run_that_trains_no_epoch_says_that_nothing_was_pruned(tmp_path):
+    """Resuming a finished run with the pruner added, to prune its model: Lightning skips the fit loop, so no probe
+    is drawn, and the pruner used to end the fit without a word."""
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    loader = DataLoader(images(64), batch_size=32)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True).fit(model, loader)
+    (checkpoint,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
+    with pytest.warns(UserWarning, match="the fit trained no epoch, so it drew no probe and pruned nothing"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, loader, ckpt_path=checkpoint)
+    assert model.features.block1.conv.out_channels == 4 and pruner.report == {}
+
+
 def test_standalone_pytorch_lightning_trainer(tmp_path):
     import pytorch_lightning as ptl
 
