@@ -307,7 +307,8 @@ class BettiMonitor(TopoCallback):
         self._figures.reset()
         self._probe_store.directory = checkpoint_directory(trainer)
         if self._probe is None:
-            probe = self._probe_store.restore()
+            resumed = getattr(trainer, "ckpt_path", None)  # a run folder moved whole: its probe file beside it
+            probe = self._probe_store.restore(Path(resumed).parent if resumed else None, self._probe_store.directory)
             restored = probe is not None
             if probe is None:
                 probe = draw_monitor_probe(

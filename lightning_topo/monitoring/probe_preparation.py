@@ -134,11 +134,17 @@ class ProbeStore:
                 self.saved = (Path(self.directory) / f"betti_probe-{fingerprint(probe)}.pt", "")
         return self.saved
 
-    def restore(self) -> Probe | None:
-        """The probe a checkpoint named, or ``None`` (with a warning) when its file is missing or changed."""
+    def restore(self, *elsewhere: str | Path | None) -> Probe | None:
+        """The probe a checkpoint named, or ``None`` (with a warning) when its file is missing or changed. Where the
+        named path is gone, a file of its name in one of the folders ``elsewhere`` (the resumed checkpoint's own, the
+        checkpoint folder of this fit) is read instead: a run folder moved or copied whole keeps its probe."""
         if self.saved is None:
             return None
         path, expected = self.saved
+        if not path.is_file():
+            moved = [Path(folder) / path.name for folder in elsewhere if folder is not None]
+            path = next((candidate for candidate in moved if candidate.is_file()), path)
+            self.saved = (path, expected)
         try:
             return load_probe(path, expected)
         except ProbeFileError as error:

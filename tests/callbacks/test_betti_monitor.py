@@ -181,6 +181,20 @@ def test_a_missing_probe_file_is_reported_and_a_new_probe_drawn(tmp_path):
     assert [e["epoch"] for e in resumed.history] == [0, 1]
 
 
+def test_a_run_folder_moved_whole_resumes_on_its_probe(tmp_path):
+    """The checkpoint names the probe file by its absolute path; after the run's folder was moved (or copied to
+    another machine), the file beside the resumed checkpoint used to be passed over: a new probe, with a warning
+    that asked for what had been done, copying the file along with the checkpoints."""
+    first, probe_file = _checkpointed_run(tmp_path / "run")
+    (tmp_path / "run").rename(tmp_path / "moved")
+    assert not probe_file.exists()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*probe file.*")
+        resumed = _resume(tmp_path / "moved")
+    assert all(torch.equal(a, b) for a, b in zip(resumed.probe, first.probe))
+    assert Path(resumed.state_dict()["probe_file"]) == tmp_path / "moved" / probe_file.name  # its checkpoints: here
+
+
 def test_a_changed_probe_file_is_reported(tmp_path):
     first, probe_file = _checkpointed_run(tmp_path)
     saved = torch.load(probe_file, weights_only=True)
