@@ -182,6 +182,7 @@ class BettiPruning(TopoCallback):
         self._probe: tuple[ModelInputs, torch.Tensor] | None = None
         self._convs: list[str] = []
         self._refused: dict[str, str] = {}  # layers whose filters cannot be removed, and why (rank zero)
+        self._pruned = False  # whether this pruner shrank the model at the end of its fit (and kept it so)
         self._fit_settings: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
 
@@ -274,6 +275,28 @@ class BettiPruning(TopoCallback):
             )
         return {name: removable.get(name, []) for name in plan}
 
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        """A fit's checkpoint loaded into the model this pruner shrank (``trainer.test()``, ``validate()`` or
+        ``predict()`` with no model load the best one): its error is a list of size mismatches; say why, and what
+        to do, beside it."""
+        if not self._pruned or not isinstance(exception, RuntimeError) or "size mismatch" not in str(exception):
+            return
+        note = (
+            "BettiPruning pruned this model when its fit ended, so the fit's checkpoints (the best and the last, which "
+            "trainer.test(), validate() and predict() load when given no model) hold the UNPRUNED network, which does "
+            "not fit it. Test the pruned model with trainer.test(model, ...) (its current weights), or load it with "
+            "lightning_topo.pruning.load_pruned(save_path); the unpruned one loads from a checkpoint into a fresh "
+            "module (YourModule.load_from_checkpoint(path))"
+        )
+        if hasattr(exception, "add_note"):  # Python 3.11+: printed with the traceback
+            exception.add_note(note)
+        else:
+            rank_zero_warn(note)
+        # Lightning keeps the checkpoint it failed to load and would load it again into the next trainer.test(model)
+        connector = getattr(trainer, "_checkpoint_connector", None)
+        if connector is not None and hasattr(connector, "_loaded_checkpoint"):
+            connector._loaded_checkpoint = {}
+
     def _warn_of_alike_scores(self, scores: dict[str, np.ndarray], plan: dict[str, list[int]]) -> None:
         """Say so when a layer's filters all scored alike, so that chance, not topology, chose its removals."""
         alike = alike_layers(scores, plan)
@@ -363,6 +386,7 @@ class BettiPruning(TopoCallback):
                 f"({before['val_acc']:.4f} -> {after['val_acc']:.4f}), more than max_accuracy_drop="
                 f"{100 * self.max_accuracy_drop:.2f} points: the UNPRUNED model was restored. !!!"
             )
+        self._pruned = not kept_unpruned
         self._report(trainer, plan, sizes, scores, before, after, pruned_acc, kept_unpruned)
         if self.save_path and trainer.is_global_zero and not kept_unpruned:
             self._save(trainer, pl_module)

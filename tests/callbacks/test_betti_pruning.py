@@ -205,6 +205,24 @@ def test_a_resumed_run_that_trains_no_epoch_says_that_nothing_was_pruned(tmp_pat
     assert model.features.block1.conv.out_channels == 4 and pruner.report == {}
 
 
+def test_testing_after_the_fit_without_a_model_says_why_its_checkpoint_does_not_fit(tmp_path):
+    """``trainer.test(dataloaders=...)`` after a fit loads the fit's best checkpoint, the unpruned network, into the
+    pruned model: the bare list of size mismatches now comes with the reason and the ways out."""
+    pl.seed_everything(0, verbose=False)
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(8,))
+    pruner = BettiPruning(amount=0.5, probe_size=60, k=5, fine_tune_epochs=0, recalibrate_batches=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[pruner])
+    held_out = DataLoader(images(64, seed=1), batch_size=64)
+    trainer.fit(model, DataLoader(images(), batch_size=64), held_out)
+    assert model.features.block1.conv.out_channels == 4
+    with pytest.raises(RuntimeError, match="size mismatch") as raised:
+        trainer.test(dataloaders=held_out)
+    (note,) = raised.value.__notes__
+    assert "hold the UNPRUNED network" in note and "trainer.test(model, ...)" in note
+    (results,) = trainer.test(model, dataloaders=held_out)  # the pruned model, as the note says
+    assert model.features.block1.conv.out_channels == 4 and 0.0 <= next(iter(results.values())) <= 10.0
+
+
 def test_standalone_pytorch_lightning_trainer(tmp_path):
     import pytorch_lightning as ptl
 
