@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -457,6 +459,9 @@ class BettiPruning(TopoCallback):
             "limit_train_batches": limit,
             "limit_val_batches": getattr(trainer, "limit_val_batches", 1.0),
         }
+        for name in ("limit_train_batches", "limit_val_batches"):  # 1.0, Lightning's default, given, is announced
+            if length[name] == 1.0 and isinstance(length[name], float):
+                length[name] = None
         if _endless(self._validation(trainer)[1]):  # an endless validation stream with no bound
             length["limit_val_batches"] = 0
         ran_out = _read_to_the_end(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None))
@@ -487,23 +492,27 @@ class BettiPruning(TopoCallback):
         final_lrs = [group["lr"] for optimizer in trainer.optimizers for group in optimizer.param_groups]
         if self.fine_tune_lr is not None:
             final_lrs = [float(self.fine_tune_lr)] * len(final_lrs)
-        tuner = type(trainer)(
-            **length,
-            devices=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            callbacks=[ContinueAtLearningRates(final_lrs)],
-            **settings,
-        )
         datamodule = getattr(trainer, "datamodule", None)
         try:
-            if datamodule is not None:
-                tuner.fit(pl_module, datamodule=datamodule)
-            else:
-                tuner.fit(pl_module, train_dataloaders=trainer.train_dataloader)
+            with _lightning_info_silenced():  # the inner Trainer's start-up and stop lines are not the user's
+                tuner = type(trainer)(
+                    **length,
+                    devices=1,
+                    logger=False,
+                    enable_checkpointing=False,
+                    enable_progress_bar=False,
+                    enable_model_summary=False,
+                    num_sanity_val_steps=0,
+                    callbacks=[ContinueAtLearningRates(final_lrs)],
+                    **settings,
+                )
+                if datamodule is not None:
+                    tuner.fit(pl_module, datamodule=datamodule)
+                else:  # the loaders given to fit(): the validation ones too, or fine-tuning would not validate
+                    validation = trainer.val_dataloaders if length.get("limit_val_batches") != 0 else None
+                    if isinstance(validation, (list, tuple, dict)) and not validation:
+                        validation = None  # (a loader itself is never tested for truth: a stream has no len())
+                    tuner.fit(pl_module, train_dataloaders=trainer.train_dataloader, val_dataloaders=validation)
         finally:
             pl_module.trainer = trainer
 
@@ -618,6 +627,24 @@ class BettiPruning(TopoCallback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("pruning/report", "```\n" + table + "\n```", trainer.global_step)
+
+
+#: the standalone package's loggers, for a pytorch_lightning Trainer
+_STANDALONE_LOGGERS = ("pytorch_lightning", "lightning_fabric")
+
+
+@contextlib.contextmanager
+def _lightning_info_silenced() -> Iterator[None]:
+    """Lightning's info lines (accelerators, tips, ``Trainer.fit stopped``) held back meanwhile; its warnings kept."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", *_STANDALONE_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _endless(count: float | None) -> bool:

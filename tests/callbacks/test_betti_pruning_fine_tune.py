@@ -68,6 +68,26 @@ def test_fine_tuning_epochs_take_the_fits_limit_train_batches(tmp_path, limit):
     assert model.features.block1.conv.out_channels == 4
 
 
+def test_fine_tuning_validates_on_the_loaders_given_to_fit_and_keeps_its_trainers_lines_quiet(tmp_path, caplog):
+    """``trainer.fit(model, train, val)``: the fine-tuning Trainer got the training loader alone, so it did not
+    validate ("You defined a validation_step but have no val_dataloader"), and it announced itself (accelerators,
+    tips, ``limit_train_batches=1.0``) as if it were the user's."""
+    validated = {"fit": 0, "fine-tune": 0}
+
+    class Counted(StepCounter):
+        def validation_step(self, batch, batch_idx):
+            validated["fine-tune" if self.fit_ended else "fit"] += 1
+            return super().validation_step(batch, batch_idx)
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[AtFitEnd(), pruner()])
+    with caplog.at_level(logging.INFO), warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*val_dataloader.*")
+        trainer.fit(Counted(), DataLoader(images(), batch_size=32), DataLoader(images(64, seed=1), batch_size=32))
+    assert validated == {"fit": 2, "fine-tune": 2 * 2}  # two fine-tuning epochs, each validated as the fit was
+    assert caplog.text.count("GPU available") == 1  # the fit's own start-up line, not the fine-tuning Trainer's
+    assert "was configured so 100%" not in caplog.text
+
+
 @pytest.mark.parametrize("fast_dev_run", [True, 2])
 def test_fast_dev_run_fine_tunes_its_batches_only_and_saves_nothing(tmp_path, caplog, fast_dev_run):
     model = StepCounter()
