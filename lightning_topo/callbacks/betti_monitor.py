@@ -374,7 +374,7 @@ class BettiMonitor(TopoCallback):
 
     def _resubmit_restored(self) -> None:
         """Measurements a checkpoint caught in flight: their Betti numbers are computed now, from the saved lists."""
-        restored, self._restored = self._restored, []
+        restored, self._restored = self._still_restored(), []
         if restored and self._distributed:  # each rank saved only its share; rank zero's checkpoint lacks the rest
             rank_zero_warn(
                 f"BettiMonitor: the measurements of epochs {[m['epoch'] for m in restored]} were in flight when the "
@@ -385,6 +385,14 @@ class BettiMonitor(TopoCallback):
             measurement = Measurement.from_state(state)
             self._submit(measurement)
             self._pending.append(measurement)
+
+    def _still_restored(self) -> list[dict[str, Any]]:
+        """The restored in-flight measurements that are neither in the history nor being computed here. A checkpoint
+        restored in the middle of a fit (the learning-rate finder's, at an epoch's start) names the measurement this
+        process is still computing; kept, it was measured again, out of order, after a resume."""
+        done = {(entry.get("epoch"), entry.get("step")) for entry in self.history}
+        done |= {(measurement.epoch, measurement.step) for measurement in self._pending}
+        return [state for state in self._restored if (state["epoch"], state["step"]) not in done]
 
     # ------------------------------------------------------------------------------ the work
     def _clouds(self) -> list[str]:
@@ -598,7 +606,7 @@ class BettiMonitor(TopoCallback):
         # them; and where the probe is (saved once per run beside the checkpoints), so a resumed run measures the
         # very same points without every checkpoint carrying its tensors
         pending = [] if self._distributed else [m.to_state() for m in self._pending]
-        state: dict[str, Any] = {"history": self.history, "pending": pending + self._restored}
+        state: dict[str, Any] = {"history": self.history, "pending": pending + self._still_restored()}
         reference = self._probe_store.reference(self._probe, self._is_global_zero)
         if reference is not None:
             state["probe_file"], state["probe_fingerprint"] = str(reference[0]), reference[1]

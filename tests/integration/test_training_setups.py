@@ -251,3 +251,44 @@ def test_a_loader_with_its_own_generator_trains_on_the_same_order_with_the_monit
     assert [entry["epoch"] for entry in monitor.history] == [0, 1]
     assert batches == plain_batches
     assert all(torch.equal(weights[name], plain_weights[name]) for name in plain_weights)
+
+
+def test_a_learning_rate_finder_in_mid_fit_leaves_no_measurement_to_repeat_after_a_resume(tmp_path: Path) -> None:
+    """Lightning's documented ``lr_find`` at a milestone epoch restores its own checkpoint in the middle of the fit.
+    With worker processes, that checkpoint named the measurement then in flight, which stayed 'restored' after it
+    was done: every later checkpoint carried it as pending, and a resumed run measured that epoch again."""
+    from lightning.pytorch.callbacks import LearningRateFinder, ModelCheckpoint
+
+    class FinderAtEpoch(LearningRateFinder):  # as in LearningRateFinder's docs
+        def on_fit_start(self, *args: Any, **kwargs: Any) -> None:
+            return
+
+        def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            if trainer.current_epoch == 2:
+                self.lr_find(trainer, pl_module)
+
+    class Tunable(NetClassifier):
+        def __init__(self) -> None:
+            super().__init__(Layers())
+            self.lr = 0.01
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    loader = DataLoader(blobs(), batch_size=32, shuffle=True)
+
+    def fit(epochs: int, monitor: BettiMonitor, *callbacks: Any, **options: Any) -> None:
+        last = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+        trainer = quiet_trainer(
+            tmp_path, max_epochs=epochs, enable_checkpointing=True, callbacks=[monitor, *callbacks, last]
+        )
+        trainer.fit(Tunable(), loader, **options)
+
+    first = BettiMonitor(probe_size=100, k=6, log_figure=False, num_workers=1)
+    fit(3, first, FinderAtEpoch(num_training_steps=8))
+    assert [entry["epoch"] for entry in first.history] == [0, 1, 2]
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)["callbacks"][first.state_key]
+    assert [entry["epoch"] for entry in saved["history"] + saved["pending"]] == [0, 1, 2]
+    resumed = BettiMonitor(probe_size=100, k=6, log_figure=False, num_workers=1)
+    fit(4, resumed, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert [entry["epoch"] for entry in resumed.history] == [0, 1, 2, 3]
