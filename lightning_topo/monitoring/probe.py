@@ -305,7 +305,7 @@ def output_width(
     try:
         forward_with_hooks(model, example, {}, result=result, forward=forward)
     except Exception as error:  # the first call on the probe when classes are chosen: a configuration error
-        raise unrunnable(model, example, error) from error
+        raise unrunnable(model, example, error, forward) from error
     return int(per_sample(select_tensor(result["output"], output_key)).shape[1])
 
 

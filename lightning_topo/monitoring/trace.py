@@ -352,7 +352,7 @@ def trace_forward(model: nn.Module, example: ModelInputs, forward: ForwardFn = c
             trace = _traced_pass(model, inputs, forward, operations=False)
             trace.saw_operations = False
     except Exception as error:  # the first call on the probe: a mismatch here is a configuration error
-        raise unrunnable(model, example, error) from error
+        raise unrunnable(model, example, error, forward) from error
     trace.samples = n_samples(example)
     trace.choices = _choices(example, trace.output_shape)
     trace.grown, trace.output_grown = _grown_dimensions(model, example, forward, trace)
@@ -403,9 +403,20 @@ def _grown(shape: tuple[int, ...] | None, wider: tuple[int, ...] | None) -> tupl
     return tuple(dim for dim, (size, more) in enumerate(zip(shape, wider)) if size != more)
 
 
-def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> ValueError:
+def unrunnable(
+    model: nn.Module, example: ModelInputs, error: Exception, forward: ForwardFn | None = None
+) -> ValueError:
     """The error for a model that cannot run on the probe's first samples ``example``: the inputs, the model's own
-    error, and the options that say what the model takes."""
+    error, and the options that say what the model takes; given the ``forward`` it was called with, whether the model
+    runs on one sample alone (then it takes one sample per call, and none of those options helps)."""
+    if forward is not None and n_samples(example) > 1 and _runs_on_one_sample(model, example, forward):
+        return ValueError(
+            f"{type(model).__name__} runs on one sample of the probe but not on {n_samples(example)} together "
+            f"({type(error).__name__}: {error}): it takes one sample per call, and the monitor runs its probe in "
+            "passes of several samples. A Hugging Face model with no pad token refuses batches of more than one: "
+            "give it one (model.config.pad_token_id = tokenizer.eos_token_id, as its error advises), and its batches "
+            "then can hold several samples too"
+        )
     return ValueError(
         f"{type(model).__name__} could not be run on the probe's inputs ({describe_inputs(example)}, "
         f"{n_samples(example)} samples): {type(error).__name__}: {error}. The probe must hold what the model takes: "
@@ -414,6 +425,16 @@ def unrunnable(model: nn.Module, example: ModelInputs, error: Exception) -> Valu
         "model cannot run on its training batches either, they do not fit the model, e.g. an image size other than "
         "the one it was built for, and no monitor option will help.)" + _sample_list_hint(example)
     )
+
+
+def _runs_on_one_sample(model: nn.Module, example: ModelInputs, forward: ForwardFn) -> bool:
+    """Whether ``model`` runs on the first sample of ``example`` alone (in eval mode, without gradients)."""
+    try:
+        with _random_state_kept(model), eval_mode(model), torch.no_grad():
+            forward(model, as_model_input(model, take(example, slice(0, 1))))
+    except Exception:  # any failure: it does not run on one sample either
+        return False
+    return True
 
 
 def _sample_list_hint(example: ModelInputs) -> str:

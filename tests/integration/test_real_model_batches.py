@@ -172,3 +172,22 @@ def test_a_forward_that_names_some_of_the_keys_is_called_with_keywords() -> None
 
     whole = torch.compile(Whole(), backend="eager")  # a compiled module's own forward is (*args, **kwargs)
     assert torch.equal(call_model(whole, {"x": torch.ones(1)}), torch.full((1,), 2.0))
+
+
+def test_a_model_that_runs_one_sample_per_call_is_told_so_at_train_start(tmp_path: Path) -> None:
+    """A Llama classifier with no pad token trains at batch size 1 (Hugging Face refuses more); the monitor's passes
+    of several samples failed with an error that pointed at input_keys, label_key and forward_fn, none of which helps."""
+    config = transformers.LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, num_labels=2, pad_token_id=None,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.LlamaForSequenceClassification(config)
+    batches = [{"input_ids": torch.randint(1, 50, (1, 6)), "labels": torch.tensor([i % 2])} for i in range(40)]
+    monitor = BettiMonitor(probe_size=20, k=4, log_figure=False)
+    with pytest.raises(ValueError, match=r"runs on one sample of the probe but not on 2 together") as raised:
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[monitor]).fit(
+            HFClassifier(model), DataLoader(batches, batch_size=None)
+        )
+    assert "Cannot handle batch sizes > 1" in str(raised.value) and "pad_token_id" in str(raised.value)
+    assert "input_keys" not in str(raised.value)
