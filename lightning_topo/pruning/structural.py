@@ -26,6 +26,8 @@ import torch_pruning as tp
 import torch_pruning.dependency.graph as tp_graph
 from torch import nn
 
+from lightning_topo.monitoring.batches import call_model, to_host
+from lightning_topo.monitoring.hooks import eval_mode
 from lightning_topo.pruning.report import cpu_copy
 
 __all__ = ["MAX_GROUP_DEPENDENCIES", "removable_filters", "remove_filters"]
@@ -46,8 +48,8 @@ def remove_filters(
 
     Layers coupled to an earlier one (e.g. convs whose outputs meet in a residual sum) are pruned
     together with it; such a layer's own entry is then skipped, and its sizes are still reported.
-    ``forward_fn(model, example_inputs)`` is how the graph's tracing pass calls the model (default: torch-pruning's
-    own rule, ``model(**inputs)`` for a dict).
+    ``forward_fn(model, example_inputs)`` is how the graph's tracing pass calls the model (default: the monitor's
+    rule, :func:`~lightning_topo.monitoring.batches.call_model`: ``model(**inputs)`` for a dict).
     """
     surgery = _Surgery(model, example_inputs, forward_fn)
     for name, indices in plan.items():
@@ -84,7 +86,7 @@ def removable_filters(
         >>> plan, list(refused)
         ({'b': [5]}, ['a'])
     """
-    inputs = _on_cpu(example_inputs)
+    inputs = to_host(example_inputs)
     wanted = {name: [int(i) for i in indices] for name, indices in plan.items() if len(indices)}
     if _why_it_fails(model, wanted, inputs, forward_fn) is None:
         return wanted, {}
@@ -118,18 +120,14 @@ class _Surgery:
     def __init__(
         self, model: nn.Module, example_inputs: Any, forward_fn: Callable[[nn.Module, Any], Any] | None
     ) -> None:
-        self.model, self.example_inputs, self.forward_fn = model, example_inputs, forward_fn
+        self.model, self.example_inputs, self.forward_fn = model, example_inputs, forward_fn or call_model
         self.modules = dict(model.named_modules())
         # every conv's filter count before any removal: a conv coupled to one removed earlier has fewer now
         self.before = {name: module.out_channels for name, module in self.modules.items() if _is_conv(module)}
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             self.graph = tp.DependencyGraph().build_dependency(
-                model, example_inputs=example_inputs, forward_fn=forward_fn
+                model, example_inputs=example_inputs, forward_fn=self.forward_fn
             )
-        finally:
-            model.train(was_training)
 
     def remove(self, name: str, indices: Sequence[int]) -> None:
         """Remove filters ``indices`` of conv ``name`` and what is coupled to them; nothing where a coupled layer's
@@ -143,22 +141,10 @@ class _Surgery:
             raise ValueError(f"removing {len(indices)} filters from {name!r} would leave a layer without channels")
         group.prune()
 
-    @torch.no_grad()
     def run(self) -> None:
         """One eval-mode pass of the example, as the graph's tracing pass called the model."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            if self.forward_fn is not None:
-                self.forward_fn(self.model, self.example_inputs)
-            elif isinstance(self.example_inputs, Mapping):
-                self.model(**self.example_inputs)
-            elif isinstance(self.example_inputs, (tuple, list)):
-                self.model(*self.example_inputs)
-            else:
-                self.model(self.example_inputs)
-        finally:
-            self.model.train(was_training)
+        with eval_mode(self.model), torch.no_grad():
+            self.forward_fn(self.model, self.example_inputs)
 
 
 @contextmanager
@@ -185,13 +171,3 @@ def _bounded_dependency_search(name: str) -> Iterator[None]:
 
 def _is_conv(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.conv._ConvNd)
-
-
-def _on_cpu(inputs: Any) -> Any:
-    if isinstance(inputs, torch.Tensor):
-        return inputs.cpu()
-    if isinstance(inputs, Mapping):
-        return {key: _on_cpu(value) for key, value in inputs.items()}
-    if isinstance(inputs, (tuple, list)):
-        return type(inputs)(_on_cpu(value) for value in inputs)
-    return inputs
