@@ -428,9 +428,9 @@ def unrunnable(
 
 
 def _runs_on_one_sample(model: nn.Module, example: ModelInputs, forward: ForwardFn) -> bool:
-    """Whether ``model`` runs on the first sample of ``example`` alone (in eval mode, without gradients)."""
+    """Whether ``model`` runs on the first sample of ``example`` alone, called as the failed pass called it."""
     try:
-        with _random_state_kept(model), eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), eager(), _random_state_kept(model):
             forward(model, as_model_input(model, take(example, slice(0, 1))))
     except Exception:  # any failure: it does not run on one sample either
         return False
