@@ -264,8 +264,9 @@ class BettiPruning(TopoCallback):
     def _removable(self, pl_module: Any, plan: dict[str, list[int]]) -> dict[str, list[int]]:
         """``plan`` without the layers whose filters torch-pruning cannot remove from this model so that it still
         runs (:func:`~lightning_topo.pruning.removable_filters`); a warning names them and why. Their filters stay."""
-        example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
-        removable, refused = removable_filters(pl_module, plan, example, forward_fn=self._tracing_forward)
+        removable, refused = removable_filters(
+            pl_module, plan, self._surgery_example(pl_module), forward_fn=self._tracing_forward
+        )
         self._refused = refused
         if refused:
             shown = "; ".join(f"{name} ({why})" for name, why in refused.items())
@@ -344,8 +345,7 @@ class BettiPruning(TopoCallback):
             self._warn_if_validation_unread(trainer)
             unpruned = cpu_copy(pl_module)  # timed in place beside the pruned model at the end
             before = self._measure(trainer, pl_module)
-            example = as_model_input(pl_module, take(self._probe[0], slice(0, 1)))
-            sizes = remove_filters(pl_module, plan, example, forward_fn=self._tracing_forward)
+            sizes = remove_filters(pl_module, plan, self._surgery_example(pl_module), forward_fn=self._tracing_forward)
             self._update_hparams(pl_module)
             self._recalibrate(trainer, pl_module)
             pruned_acc = None
@@ -565,6 +565,10 @@ class BettiPruning(TopoCallback):
                 "max_accuracy_drop) is measured on the probe's training images instead, and fine-tuning does not "
                 "validate. Give the Trainer limit_val_batches=N to measure it on N validation batches."
             )
+
+    def _surgery_example(self, model: nn.Module) -> ModelInputs:
+        """The probe's first sample, on the model's device: what torch-pruning's graph is traced with."""
+        return as_model_input(model, take(self._probe[0], slice(0, 1)))
 
     def _tracing_forward(self, model: nn.Module, inputs: ModelInputs) -> torch.Tensor:
         """torch-pruning's tracing call: the batch rule's call, reduced to the logits tensor it can trace."""

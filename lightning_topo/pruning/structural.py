@@ -51,10 +51,21 @@ def remove_filters(
     ``forward_fn(model, example_inputs)`` is how the graph's tracing pass calls the model (default: the monitor's
     rule, :func:`~lightning_topo.monitoring.batches.call_model`: ``model(**inputs)`` for a dict).
     """
-    surgery = _Surgery(model, example_inputs, forward_fn)
+    forward_fn = forward_fn or call_model
+    modules = dict(model.named_modules())
+    before = {name: modules[name].out_channels for name in plan}
+    with eval_mode(model):
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, forward_fn=forward_fn)
     for name, indices in plan.items():
-        surgery.remove(name, indices)
-    return {name: (surgery.before[name], surgery.modules[name].out_channels) for name in plan}
+        conv = modules[name]
+        if not indices or conv.out_channels != before[name]:
+            continue  # nothing to remove, or already shrunk through a coupled layer
+        with _bounded_dependency_search(name):
+            group = graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[int(i) for i in indices])
+        if not graph.check_pruning_group(group):
+            raise ValueError(f"removing {len(indices)} filters from {name!r} would leave a layer without channels")
+        group.prune()
+    return {name: (before[name], modules[name].out_channels) for name in plan}
 
 
 def removable_filters(
@@ -105,46 +116,13 @@ def _why_it_fails(
     try:
         with warnings.catch_warnings():  # torch-pruning's notices (unwrapped parameters) come with the real surgery
             warnings.simplefilter("ignore")
-            surgery = _Surgery(cpu_copy(model), inputs, forward_fn)
-            for name, indices in plan.items():
-                surgery.remove(name, indices)
-            surgery.run()
+            trial = cpu_copy(model)
+            remove_filters(trial, plan, inputs, forward_fn)
+            with eval_mode(trial), torch.no_grad():  # as the graph's tracing pass called it
+                (forward_fn or call_model)(trial, inputs)
     except Exception as error:  # the surgery's own errors, or the pass's: the layer cannot be removed this way
         return f"{type(error).__name__}: {error}"
     return None
-
-
-class _Surgery:
-    """A model, its dependency graph (built once) and each named conv's filter count before any removal."""
-
-    def __init__(
-        self, model: nn.Module, example_inputs: Any, forward_fn: Callable[[nn.Module, Any], Any] | None
-    ) -> None:
-        self.model, self.example_inputs, self.forward_fn = model, example_inputs, forward_fn or call_model
-        self.modules = dict(model.named_modules())
-        # every conv's filter count before any removal: a conv coupled to one removed earlier has fewer now
-        self.before = {name: module.out_channels for name, module in self.modules.items() if _is_conv(module)}
-        with eval_mode(model):
-            self.graph = tp.DependencyGraph().build_dependency(
-                model, example_inputs=example_inputs, forward_fn=self.forward_fn
-            )
-
-    def remove(self, name: str, indices: Sequence[int]) -> None:
-        """Remove filters ``indices`` of conv ``name`` and what is coupled to them; nothing where a coupled layer's
-        removal has already shrunk it."""
-        conv = self.modules[name]
-        if not indices or conv.out_channels != self.before[name]:
-            return  # nothing to remove, or already shrunk through a coupled layer
-        with _bounded_dependency_search(name):
-            group = self.graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=[int(i) for i in indices])
-        if not self.graph.check_pruning_group(group):
-            raise ValueError(f"removing {len(indices)} filters from {name!r} would leave a layer without channels")
-        group.prune()
-
-    def run(self) -> None:
-        """One eval-mode pass of the example, as the graph's tracing pass called the model."""
-        with eval_mode(self.model), torch.no_grad():
-            self.forward_fn(self.model, self.example_inputs)
 
 
 @contextmanager
@@ -167,7 +145,3 @@ def _bounded_dependency_search(name: str) -> Iterator[None]:
         yield
     finally:
         tp_graph.Group = unbounded
-
-
-def _is_conv(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.conv._ConvNd)
