@@ -111,8 +111,10 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     - numbered siblings held as plain attributes count when each one feeds the next (timm RegNet's ``s2.b1``,
       ``s2.b2``; torchvision ResNet's ``layer1`` ... ``layer4``; inception's ``Mixed_5b`` ... ``Mixed_7c``), not
       when they are a block's parts (an EfficientNet block's ``bn1`` and ``bn2``);
-    - the numbered parts of a residual or multi-branch unit (:attr:`ForwardTrace.branching`) are left to it: a
-      Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside;
+    - the numbered parts of a residual or multi-branch unit (:attr:`ForwardTrace.branching`, which also sees an
+      input concatenated with what was made from it) are left to it, and so are their own numbered parts: a
+      Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside; an
+      HGNetV2's are ``stages.K.blocks.N``, not ``blocks.N.layers.M`` nor ``layers.M.conv1`` and ``conv2``;
     - a module that never ran, or whose output is not one row per sample (a MobileViT transformer's patches), is
       no block, so the block around it is watched instead.
 
@@ -127,7 +129,10 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     groups = _numbered_groups(model, trace)
     candidates = [name for group in groups for name in group]
     if trace is not None:
-        parts = {name for group in groups if _are_parts(group, groups, trace, modules) for name in group}
+        parts: set[str] = set()
+        for group in groups:  # outer groups first: the parts of a part are parts too
+            if _are_parts(group, groups, trace, modules, parts):
+                parts.update(group)
         ran = [member for name in candidates if name not in parts for member in _ran_as(name, modules, trace)]
         candidates = [name for name in dict.fromkeys(ran) if trace.one_row_per_sample(name)]
     rank = {name: i for i, name in enumerate(modules)}
@@ -234,13 +239,18 @@ def _in_stem(name: str) -> bool:
     return last is not None and _HELD_NETWORK not in parts[last + 1 :]
 
 
-def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module]) -> bool:
+def _are_parts(
+    group: list[str], groups: list[list[str]], trace: ForwardTrace, modules: dict[str, nn.Module], parts: set[str]
+) -> bool:
     """Whether a group holds the numbered parts of a residual or multi-branch unit: none of its repeated members
-    branches, and the module that owns it (inception's ``Mixed_5b`` around ``branch5x5_1``, ``branch5x5_2``), the
-    numbered module around it (``layers.N`` around ``layers.N.layer.M``) or a module between the two (an
-    EfficientViT block's residual ``mixer`` around the per-head ``mixer.m.attn.qkvs.H``) branches, or the numbered
-    one has a repeated sibling in its group that does. (A repeated member: one of a class that the group holds
-    twice or more; a lone SE gate among convolutions branches without making them blocks.)"""
+    branches, and it lies inside one of the ``parts`` found so far (an HGNetV2 block's light convolution
+    ``layers.N`` around ``layers.N.conv1``, ``conv2``), or a module around it branches: the module that owns it
+    (inception's ``Mixed_5b`` around ``branch5x5_1``, ``branch5x5_2``), the numbered module around it (``layers.N``
+    around ``layers.N.layer.M``), or a module between them or between the group and either (an EfficientViT
+    block's residual ``mixer`` around the per-head ``mixer.m.attn.qkvs.H``; a VoVNet block's ``conv_mid``, a
+    ``Sequential`` whose own forward concatenates its input with its layers' outputs), or the numbered one has a
+    repeated sibling in its group that does. (A repeated member: one of a class that the group holds twice or
+    more; a lone SE gate among convolutions branches without making them blocks.)"""
 
     def branches(members: list[str]) -> bool:
         classes = Counter(type(modules[m]) for m in members)
@@ -248,14 +258,30 @@ def _are_parts(group: list[str], groups: list[list[str]], trace: ForwardTrace, m
 
     if branches(group):
         return False
-    owner, numbered = _owner(group[0], modules), _numbered_ancestor(group[0])
-    around = {owner, numbered} - {None, ""}
-    if owner and numbered and owner.startswith(numbered + "."):  # the modules between them run the group too
-        parts = owner.split(".")
-        around |= {".".join(parts[:depth]) for depth in range(len(numbered.split(".")) + 1, len(parts))}
+    if any(group[0].startswith(part + ".") for part in parts):
+        return True
+    around = _around(group[0], modules)
     return any(
         module in trace.branching or any(module in other and branches(other) for other in groups) for module in around
     )
+
+
+def _around(name: str, modules: dict[str, nn.Module]) -> set[str]:
+    """The modules around ``name`` up to its owner or its numbered ancestor, whichever is further out: those whose
+    code runs ``name``'s group.
+
+    Example:
+        >>> block = nn.ModuleDict({"mid": nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))})  # a VoVNet block's conv_mid
+        >>> sorted(_around("0.mid.1", dict(nn.Sequential(block).named_modules())))
+        ['0', '0.mid']
+    """
+    owner, numbered = _owner(name, modules), _numbered_ancestor(name)
+    top = min((m for m in (owner, numbered) if m), key=lambda m: m.count("."), default=None)
+    around, parent = set(), name.rpartition(".")[0]
+    while top is not None and parent and (parent == top or parent.startswith(top + ".")):
+        around.add(parent)
+        parent = parent.rpartition(".")[0]
+    return around
 
 
 def _owner(name: str, modules: dict[str, nn.Module]) -> str | None:

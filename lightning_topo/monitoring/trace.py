@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,8 @@ class ForwardTrace:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: module -> the module whose output was its input at its first call (the outermost one that returned it)
     fed_by: dict[str, str] = field(default_factory=dict)
-    #: the modules that used their input again after computing something from it (residual and multi-branch units)
+    #: the modules that used their input again after computing something from it (residual and multi-branch units,
+    #: and units that concatenate their input with what their layers made, in a child of theirs too)
     branching: set[str] = field(default_factory=set)
     #: every module that ran
     called: set[str] = field(default_factory=set)
@@ -184,6 +185,15 @@ class _Call:
     used: bool = False
 
 
+def _flat(values: Iterable[Any]) -> Iterator[Any]:
+    """The values, a list's or tuple's items in its place (the tensors ``torch.cat`` takes)."""
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            yield from value
+        else:
+            yield value
+
+
 def _first_tensor(args: Iterable[Any], kwargs: Mapping[str, Any]) -> torch.Tensor | None:
     for value in (*args, *kwargs.values()):
         if isinstance(value, torch.Tensor):
@@ -221,14 +231,24 @@ class _Tracer:
         self.done: dict[str, list[tuple[int, int, tuple[int, ...] | None]]] = {}  # its (end, slot, shape) per call
 
     def use(self, tensors: Iterable[Any], result: Any) -> None:
-        """The innermost running module's input was used: a second use after a computing one is a branch."""
-        call = self.stack[-1] if self.stack else None
-        if call is None or call.input is None or not any(value is call.input for value in tensors):
-            return
-        if call.used:
-            self.trace.branching.add(call.name)
-        elif result is not None and result is not call.input:  # a pass-through (Identity, in-place) computes nothing
-            call.used = True
+        """Running modules' inputs were used: a second use after a computing one is a branch. An input is the
+        innermost running module's that took it (a ``Sequential`` passes its input on to its first layer, whose use
+        it is), and a use may come from deeper in the pass (a VoVNet block's input, concatenated inside its
+        ``conv_mid``)."""
+        values = list(_flat(tensors))
+        taken: list[torch.Tensor] = []
+        for call in reversed(self.stack):
+            if call.input is None or any(call.input is other for other in taken):
+                continue
+            taken.append(call.input)
+            if not any(value is call.input for value in values):
+                continue
+            if call.used:
+                self.trace.branching.add(call.name)
+            elif (
+                result is not None and result is not call.input
+            ):  # a pass-through (Identity, in-place) computes nothing
+                call.used = True
 
     def before(self, name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:

@@ -231,6 +231,31 @@ def test_inception_blocks_are_its_mixed_modules_not_the_convolutions_inside_thei
     assert select_layers(model, None, torch.zeros(2, 3, 75, 75))[:-1] == mixed  # was 60 branch convolutions
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "vovnet39a",
+            [
+                "stages.0",
+                "stages.1",
+                "stages.2.blocks.0",
+                "stages.2.blocks.1",
+                "stages.3.blocks.0",
+                "stages.3.blocks.1",
+            ],
+        ),
+        ("hgnetv2_b0", ["stages.0", "stages.1", "stages.2.blocks.0", "stages.2.blocks.1", "stages.3"]),
+    ],
+)
+def test_blocks_that_concatenate_their_input_are_watched_whole(name: str, expected: list[str]) -> None:
+    """VoVNet's one-shot aggregation and HGNetV2's blocks concatenate their input with their layers' outputs (VoVNet
+    inside its ``conv_mid``); the layers inside, and the light convolutions' ``conv1`` and ``conv2``, are parts (a
+    stage of one block is named by the stage, as everywhere)."""
+    model = timm.create_model(name, pretrained=False, num_classes=3)
+    assert _traced_blocks(model, torch.zeros(2, 3, 64, 64)) == expected
+
+
 def test_mobilevit_blocks_keep_the_transformer_stages_whose_inner_layers_see_patches() -> None:
     """The transformer layers inside a MobileViT block hold rows per patch; the stages around them are watched."""
     model = timm.create_model("mobilevit_xxs", pretrained=False, num_classes=3)

@@ -253,3 +253,61 @@ class _Halves(nn.Module):
 def test_blocks_of_other_rows_than_the_samples_are_named_with_their_rows() -> None:
     with pytest.raises(ValueError, match=r"its blocks \(blocks.0 ...\) give 6 rows for 3 samples \(attention windows"):
         select_layers(_Halves(), "blocks", torch.zeros(3, 8))
+
+
+class LightConv(nn.Module):
+    """Two chained numbered layers, ``conv1`` then ``conv2`` (an HGNetV2 block's light convolution)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = conv_layer(), conv_layer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class Aggregating(nn.Module):
+    """Layers run in turn, their outputs concatenated with the block's input and aggregated (an HGNetV2 block)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([LightConv(), LightConv()])
+        self.aggregation = nn.Linear(12, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [x]
+        for layer in self.layers:
+            outputs.append(layer(outputs[-1]))
+        return self.aggregation(torch.cat(outputs, dim=1))
+
+
+class AppendList(nn.Sequential):
+    """A ``Sequential`` whose own forward concatenates a list it is given with its layers' outputs (timm's
+    ``SequentialAppendList``)."""
+
+    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x)
+            outputs.append(x)
+        return torch.cat(outputs, dim=1)
+
+
+class OneShotAggregation(nn.Module):
+    """A VoVNet block: its ``mid`` runs numbered layers and concatenates the block's input with their outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mid = AppendList(conv_layer(), conv_layer(), conv_layer())
+        self.concat = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.concat(self.mid(x, [x]))
+
+
+@pytest.mark.parametrize("block", [Aggregating, OneShotAggregation], ids=["HGNetV2", "VoVNet"])
+def test_the_layers_of_a_block_that_concatenates_its_input_are_left_to_the_block(block: type[nn.Module]) -> None:
+    """The layers inside are numbered and chained, and the light convolutions' ``conv1``, ``conv2`` too; but the
+    block reads its input again in a concatenation (in its own code, or in a ``Sequential`` of its own): they are
+    its parts, and the parts of its parts."""
+    net = nn.Sequential(OrderedDict(blocks=nn.Sequential(block(), block()), head=nn.Linear(4, 2)))
+    assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]

@@ -86,6 +86,48 @@ def test_a_residual_unit_branches_in_each_convention(block: type[nn.Module]) -> 
     assert trace.branching == {"0"}
 
 
+class ConcatenatesItsInput(nn.Module):
+    """``cat([x, body(x)])``: the input used again inside a list (an HGNetV2 block's aggregation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.body(x)], dim=1)
+
+
+class AppendList(nn.Sequential):
+    """A ``Sequential`` whose own forward concatenates a list it is given with its layers' outputs (timm's
+    ``SequentialAppendList``)."""
+
+    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x)
+            outputs.append(x)
+        return torch.cat(outputs, dim=1)
+
+
+class ConcatenatedInsideAChild(nn.Module):
+    """A VoVNet block: its input is reduced, and a child concatenates the input itself with its own outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reduction = nn.Linear(3, 3)
+        self.mid = AppendList(nn.Linear(3, 3), nn.Linear(3, 3))
+        self.concat = nn.Linear(9, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.concat(self.mid(self.reduction(x), [x]))
+
+
+@pytest.mark.parametrize("block", [ConcatenatesItsInput, ConcatenatedInsideAChild], ids=["its own", "a child's"])
+def test_a_unit_whose_input_is_concatenated_branches_and_the_container_around_it_does_not(block) -> None:
+    """The outer ``Sequential`` takes the same input, but its first layer is the one that uses it twice."""
+    trace = trace_forward(nn.Sequential(nn.Sequential(block(), nn.Linear(6, 2))), torch.randn(5, 3))
+    assert trace.branching == {"0.0"}
+
+
 @pytest.mark.parametrize(
     "chain",
     [
