@@ -116,9 +116,11 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
       Hugging Face ResNet's blocks are ``stages.K.layers.N``, not the convolutions ``layers.N.layer.M`` inside; an
       HGNetV2's are ``stages.K.blocks.N``, not ``blocks.N.layers.M`` nor ``layers.M.conv1`` and ``conv2``;
     - a module that never ran, or whose output is not one row per sample (a MobileViT transformer's patches), is
-      no block, so the block around it is watched instead.
+      no block, so the block around it is watched instead;
+    - a block that ran several times in the pass is a block per call (``name-callK``, its plain name the last): a
+      Perceiver's self-attention layers, run once per block of its encoder.
 
-    Names in definition order.
+    Names in definition order (a block's calls in turn).
 
     Example:
         >>> net = nn.Sequential(*[nn.Sequential(nn.Linear(4, 4), nn.ReLU()) for _ in range(3)], nn.Linear(4, 2))
@@ -140,10 +142,18 @@ def find_blocks(model: nn.Module, trace: ForwardTrace | None = None) -> list[str
     blocks = sorted(innermost, key=rank.__getitem__)
     if trace is not None:  # a block that runs once per depth (ALBERT's shared layer): a block per call
         related = lambda name: any(_nested(name, other) for other in blocks)  # noqa: E731
+        blocks = [call for name in blocks for call in _calls(name, trace)]
         blocks += [
             call for name in _reused_blocks(modules, trace) if not related(name) for call in trace.call_names(name)
         ]
     return blocks
+
+
+def _calls(block: str, trace: ForwardTrace) -> list[str]:
+    """A block's calls as blocks (a Perceiver's self-attention layers, run once per block of the encoder), where
+    each holds one row per sample; else the block (its last call)."""
+    calls = trace.call_names(block)
+    return calls if all(trace.one_row_per_sample(call) for call in calls) else [block]
 
 
 def _nested(name: str, other: str) -> bool:

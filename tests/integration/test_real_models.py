@@ -368,6 +368,30 @@ def test_albert_blocks_are_the_calls_of_its_one_shared_layer_group() -> None:
         select_layers(siamese, "blocks", torch.zeros(2, 8), pair)
 
 
+def test_perceiver_blocks_are_each_call_of_its_self_attention_layers() -> None:
+    """A Perceiver runs its self-attention layers once per block of its encoder (``num_blocks``): the block view
+    watched each layer's last call only; each call, at its depth, is now a block."""
+    config = transformers.PerceiverConfig(
+        vocab_size=100, d_model=32, d_latents=16, num_latents=8, num_blocks=2, num_self_attends_per_block=2,
+        num_self_attention_heads=2, num_cross_attention_heads=2, max_position_embeddings=SEQ, num_labels=N_CLASSES,
+    )  # fmt: skip
+    model = transformers.PerceiverForSequenceClassification(config).eval()
+    example = {"input_ids": torch.randint(0, 100, (2, SEQ)), "attention_mask": torch.ones(2, SEQ, dtype=torch.long)}
+    layer = "perceiver.encoder.self_attends.{}".format
+    calls = [layer(0) + "-call1", layer(1) + "-call1", layer(0), layer(1)]
+    assert select_layers(model, "blocks", example) == [*calls, "logits"]
+    found: list[torch.Tensor] = []  # each call's latents, in the order they ran: four depths, no two alike
+    modules = dict(model.named_modules())
+    hook = lambda module, args, out: found.append(select_tensor(out))  # noqa: E731
+    handles = [modules[layer(k)].register_forward_hook(hook) for k in range(2)]
+    with torch.no_grad():
+        last = model(**example, output_hidden_states=True).hidden_states[-1]  # the encoder's last latents
+    for handle in handles:
+        handle.remove()
+    assert len(found) == 4 and torch.equal(found[-1], last)
+    assert not any(torch.allclose(a, b) for i, a in enumerate(found) for b in found[i + 1 :])
+
+
 def test_funnel_blocks_are_its_layers_though_its_encoder_reads_its_input_for_a_mask() -> None:
     """Funnel's encoder casts its mask with ``attention_mask.type_as(inputs_embeds)`` before its layers read the
     embeddings: that second read, of a dtype, made the encoder look residual, and ``layers='blocks'`` found none."""

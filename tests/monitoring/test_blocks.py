@@ -311,3 +311,23 @@ def test_the_layers_of_a_block_that_concatenates_its_input_are_left_to_the_block
     its parts, and the parts of its parts."""
     net = nn.Sequential(OrderedDict(blocks=nn.Sequential(block(), block()), head=nn.Linear(4, 2)))
     assert find_blocks(net, trace_forward(net, torch.randn(2, 4))) == ["blocks.0", "blocks.1"]
+
+
+class RunTwice(nn.Module):
+    """Its blocks run in turn, and then all of them again (a Perceiver's self-attention layers, once per block)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([ResidualWithParts(), ResidualWithParts()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(2):
+            for block in self.blocks:
+                x = block(x)
+        return x
+
+
+def test_blocks_run_several_times_in_a_pass_are_a_block_per_call_in_forward_order() -> None:
+    net = RunTwice()
+    calls = ["blocks.0-call1", "blocks.1-call1", "blocks.0", "blocks.1"]
+    assert select_layers(net, "blocks", torch.randn(2, 4)) == [*calls, "logits"]
