@@ -259,7 +259,9 @@ def _are_parts(
     around ``layers.N.layer.M``), or a module between them or between the group and either (an EfficientViT
     block's residual ``mixer`` around the per-head ``mixer.m.attn.qkvs.H``; a VoVNet block's ``conv_mid``, a
     ``Sequential`` whose own forward concatenates its input with its layers' outputs), or the numbered one has a
-    repeated sibling in its group that does. (A repeated member: one of a class that the group holds twice or
+    repeated sibling in its group that does; or its members do not feed each other and one operation joined their
+    outputs (:attr:`ForwardTrace.joined`: a selective-kernel convolution's paths, run on splits of its input and
+    stacked). (A repeated member: one of a class that the group holds twice or
     more; a lone SE gate among convolutions branches without making them blocks.)"""
 
     def branches(members: list[str]) -> bool:
@@ -269,6 +271,8 @@ def _are_parts(
     if branches(group):
         return False
     if any(group[0].startswith(part + ".") for part in parts):
+        return True
+    if not _chained(group, trace) and any(joined.issuperset(group) for joined in trace.joined):
         return True
     around = _around(group[0], modules)
     return any(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,9 @@ class ForwardTrace:
     #: the modules that used their input again after computing something from it (residual and multi-branch units,
     #: and units that concatenate their input with what their layers made, in a child of theirs too)
     branching: set[str] = field(default_factory=set)
+    #: the modules whose outputs one operation took together in a list (``torch.cat``, ``torch.stack``): branches
+    #: side by side, or the outputs of a pipeline collected (see :func:`~lightning_topo.monitoring.layers.find_blocks`)
+    joined: list[frozenset[str]] = field(default_factory=list)
     #: every module that ran
     called: set[str] = field(default_factory=set)
     #: module -> when its last call ended (0, 1, 2, ... over the pass), leaves and containers alike
@@ -250,6 +253,17 @@ class _Tracer:
             ):  # a pass-through (Identity, in-place) computes nothing
                 call.used = True
 
+    def join(self, lists: Iterable[Sequence[Any]]) -> None:
+        """An operation took these lists of tensors: the modules that made two or more of them were joined."""
+        for values in lists:
+            makers = set()
+            for value in values:
+                producer = self.producers.get(id(value)) if isinstance(value, torch.Tensor) else None
+                if producer is not None and producer[0]() is value:
+                    makers.add(producer[1])
+            if len(makers) > 1 and frozenset(makers) not in self.trace.joined:
+                self.trace.joined.append(frozenset(makers))
+
     def before(self, name: str) -> Callable[..., None]:
         def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
             x = _first_tensor(args, kwargs)
@@ -339,6 +353,7 @@ class _Operations(TorchFunctionMode):
             # mask.type_as(x), y.view_as(x): the data is the first argument's, the other's dtype or shape alone
             read = args[:1] if name in _READS_THE_OTHERS_METADATA else (*args, *kwargs.values())
             self.tracer.use(read, result)
+            self.tracer.join(value for value in args if isinstance(value, (list, tuple)))
         return result
 
 

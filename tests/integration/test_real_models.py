@@ -246,12 +246,14 @@ def test_inception_blocks_are_its_mixed_modules_not_the_convolutions_inside_thei
             ],
         ),
         ("hgnetv2_b0", ["stages.0", "stages.1", "stages.2.blocks.0", "stages.2.blocks.1", "stages.3"]),
+        ("skresnet18", [f"layer{k}.{n}" for k in range(1, 5) for n in range(2)]),  # not its kernels' paths
     ],
 )
-def test_blocks_that_concatenate_their_input_are_watched_whole(name: str, expected: list[str]) -> None:
+def test_blocks_that_join_their_parts_are_watched_whole(name: str, expected: list[str]) -> None:
     """VoVNet's one-shot aggregation and HGNetV2's blocks concatenate their input with their layers' outputs (VoVNet
     inside its ``conv_mid``); the layers inside, and the light convolutions' ``conv1`` and ``conv2``, are parts (a
-    stage of one block is named by the stage, as everywhere)."""
+    stage of one block is named by the stage, as everywhere). An SKResNet's selective kernels stack the outputs of
+    paths run on splits of their input: parts too."""
     model = timm.create_model(name, pretrained=False, num_classes=3)
     assert _traced_blocks(model, torch.zeros(2, 3, 64, 64)) == expected
 

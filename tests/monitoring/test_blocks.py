@@ -331,3 +331,56 @@ def test_blocks_run_several_times_in_a_pass_are_a_block_per_call_in_forward_orde
     net = RunTwice()
     calls = ["blocks.0-call1", "blocks.1-call1", "blocks.0", "blocks.1"]
     assert select_layers(net, "blocks", torch.randn(2, 4)) == [*calls, "logits"]
+
+
+class SplitPaths(nn.Module):
+    """Paths run side by side on splits of the input, their outputs stacked and summed (timm's SelectiveKernel with
+    ``split_input``): the input is used once, by the split, so the module does not branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths = nn.ModuleList([nn.Sequential(nn.Linear(2, 4), nn.ReLU()) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pieces = torch.split(x, 2, dim=1)
+        return torch.stack([path(piece) for path, piece in zip(self.paths, pieces)], dim=1).sum(1)
+
+
+class SelectiveKernelBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = SplitPaths(), conv_layer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.conv1(x))
+
+
+def test_paths_side_by_side_that_one_operation_joins_are_left_to_their_block() -> None:
+    """A ModuleList's members that do not feed each other and whose outputs are stacked together are a unit's
+    branches, not a pipeline of blocks (they were the blocks of a timm SKResNet, two per residual block)."""
+    net = nn.Sequential(OrderedDict(blocks=nn.Sequential(SelectiveKernelBlock(), SelectiveKernelBlock())))
+    trace = trace_forward(net, torch.randn(2, 4))
+    assert frozenset({"blocks.0.conv1.paths.0", "blocks.0.conv1.paths.1"}) in trace.joined
+    assert find_blocks(net, trace) == ["blocks.0", "blocks.1"]
+
+
+def test_a_pipelines_collected_outputs_stay_its_blocks() -> None:
+    """Blocks that each feed the next stay blocks when their outputs are then stacked together (a weighted sum of
+    every layer's hidden states)."""
+
+    class Collected(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList([ResidualWithParts(), ResidualWithParts()])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            outputs = []
+            for layer in self.layers:
+                x = layer(x)
+                outputs.append(x)
+            return torch.stack(outputs).mean(0)
+
+    net = Collected()
+    trace = trace_forward(net, torch.randn(2, 4))
+    assert frozenset({"layers.0", "layers.1"}) in trace.joined
+    assert find_blocks(net, trace) == ["layers.0", "layers.1"]
