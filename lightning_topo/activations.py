@@ -1,6 +1,7 @@
 """A tiny registry of activation functions, addressed by plain string names (YAML- and hparams-friendly).
 
-Built in: the usual activations, the topology candidates of the technical brief (section 4) and
+Built in: the usual activations, the non-homeomorphic candidates that glue or cut the line (ReLU clipped at 1,
+folds such as ``|x|``, splits; docs/activations.md) and
 ``"proposed"``, an alias of the activation this package proposes (see :data:`PROPOSED_ACTIVATION`).
 
 Example:
