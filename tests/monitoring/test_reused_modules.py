@@ -122,8 +122,10 @@ class Looped(nn.Module):
 
 
 def test_blocks_that_run_twice_still_feed_each_other() -> None:
-    """``layer2`` is fed by a call of ``layer1`` (``layer1-call1``): still the block before it."""
-    assert select_layers(Looped(), "blocks", torch.zeros(2, 4)) == ["layer1", "layer2", "layer3", "logits"]
+    """``layer2`` is fed by a call of ``layer1`` (``layer1-call1``): still the block after it; and each call of each
+    block is a block, at its depth."""
+    calls = ["layer1-call1", "layer2-call1", "layer3-call1", "layer1", "layer2", "layer3"]
+    assert select_layers(Looped(), "blocks", torch.zeros(2, 4)) == [*calls, "logits"]
 
 
 class SharedConvolutions(nn.Module):
