@@ -170,6 +170,14 @@ def _announce(
             f"none with a row per sample), so it watches the outputs of its {len(hidden)} blocks ({hidden[0]} ... "
             f"{hidden[-1]}); pass layers='activations' for every activation, or names/glob patterns"
         )
+    elif layers is None and len(hidden) > MAX_DEFAULT_LAYERS:  # no blocks to fall back on: every activation
+        tops = list(dict.fromkeys(name.split(".")[0] for name in hidden))
+        warn(
+            f"BettiMonitor: {type(model).__name__} has {len(hidden)} activation modules with a row per sample and no "
+            f"repeated blocks, so the default watches all {len(hidden)} (every measurement's cost grows with them); "
+            "pass layers=[...] with the names or glob patterns of the modules to watch (layers=['name', 'prefix*', "
+            f"'logits']); its top-level modules: {', '.join(tops[:8])}{' ...' if len(tops) > 8 else ''}"
+        )
     elif not hidden and (layers is None or isinstance(layers, str)):  # layers=["logits"]: the user's own choice
         found = (
             f"its {dropped} chosen layers hold no row per sample, and no repeated block holds one"

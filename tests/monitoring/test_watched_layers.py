@@ -55,6 +55,21 @@ def test_the_warning_says_why_nothing_is_watched() -> None:
     assert found == ["logits"] and "(no activation module and no repeated blocks)" in warned[0]
 
 
+def test_the_default_warns_when_it_watches_every_one_of_many_activations() -> None:
+    """No repeated blocks to fall back on (a NASNet's cells, each of another class, do not feed each other in
+    turn): every activation is watched, and the warning says so and how to watch fewer."""
+    model = nn.Sequential(*[m for _ in range(40) for m in (nn.Linear(15, 15), nn.ReLU())], nn.Linear(15, 2))
+    found, _, warned = _watch(nn.Sequential(nn.Flatten(), model))
+    assert len(found) == 41
+    assert (
+        "has 40 activation modules with a row per sample and no repeated blocks, so the default watches all 40"
+        in (warned[0])
+    )
+    assert warned[0].endswith("its top-level modules: 1")
+    found, _, warned = _watch(nn.Sequential(nn.Flatten(), *list(model)[:40], nn.Linear(15, 2)))
+    assert len(found) == 21 and not warned  # 20 activations: the default rule as it is
+
+
 class PerChannelResidual(nn.Module):
     """A residual block run on (sample x channel) rows: a block that holds no row per sample either."""
 
