@@ -11,6 +11,7 @@ DDP shares (:mod:`~lightning_topo.monitoring.sharing`), history entries
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
 from lightning_topo.callbacks.base import TopoCallback
+from lightning_topo.callbacks.batch_preparation import fit_batch_preparation
 from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, classes_present, has_class, take
 from lightning_topo.monitoring.clouds import CloudKey
 from lightning_topo.monitoring.history_entry import history_entry
@@ -317,7 +319,7 @@ class BettiMonitor(TopoCallback):
                     self._given_probe,
                     self.probe_size,
                     self.seed,
-                    self._reader,
+                    dataclasses.replace(self._reader, prepare=fit_batch_preparation(trainer, pl_module)),
                     self.classes,
                     self.output_key,
                     info=rank_zero_info,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,6 +16,7 @@ from torch import nn
 
 from lightning_topo.arguments import check_count, check_finite, check_positive, check_seed, is_real
 from lightning_topo.callbacks.base import TopoCallback
+from lightning_topo.callbacks.batch_preparation import fit_batch_preparation
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import eval_mode, select_layers
 from lightning_topo.monitoring.batches import (
@@ -42,6 +44,7 @@ from lightning_topo.pruning import (
     save_pruned,
     saved_size_bytes,
 )
+from lightning_topo.pruning.output_layers import output_map_convolutions
 from lightning_topo.pruning.report import layer_rows
 from lightning_topo.pruning.rollback import restore, snapshot
 from lightning_topo.pruning.scoring import CRITERIA, filter_scores, pruning_plan
@@ -182,6 +185,7 @@ class BettiPruning(TopoCallback):
             input_keys, label_key, forward_fn, owner="BettiPruning", probe_hint="set_probe(model, inputs, labels)"
         )
         self._probe: tuple[ModelInputs, torch.Tensor] | None = None
+        self._given_probe: tuple[ModelInputs, torch.Tensor] | None = None  # set_probe before a fit: kept
         self._convs: list[str] = []
         self._refused: dict[str, str] = {}  # layers whose filters cannot be removed, and why (rank zero)
         self._pruned = False  # whether this pruner shrank the model at the end of its fit (and kept it so)
@@ -190,11 +194,16 @@ class BettiPruning(TopoCallback):
 
     # ------------------------------------------------------------------------------ set-up (every rank)
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        probe = draw_probe(
-            trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes,
-            info=rank_zero_info, batch_limit=fit_batch_limit(trainer),
-        )  # fmt: skip
-        self.set_probe(pl_module, *probe)
+        # the batches it reads itself (probe, BatchNorm re-estimation, accuracy) as training_step gets them
+        self._reader = dataclasses.replace(self._reader, prepare=fit_batch_preparation(trainer, pl_module))
+        if self._given_probe is not None:  # set_probe before the fit: kept, its layers resolved on this model
+            self._use_probe(pl_module, *self._given_probe)
+        else:
+            probe = draw_probe(
+                trainer.train_dataloader, self.probe_size, pl_module, self.seed, self._reader, self.classes,
+                info=rank_zero_info, batch_limit=fit_batch_limit(trainer),
+            )  # fmt: skip
+            self._use_probe(pl_module, *probe)
         # Lightning moves the module back to the CPU before ``on_fit_end``; remember where and how it trained,
         # so that fine-tuning runs there too.
         self._fit_settings = {
@@ -204,8 +213,18 @@ class BettiPruning(TopoCallback):
             "accumulate_grad_batches": getattr(trainer, "accumulate_grad_batches", 1),
         }
 
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit":  # the batch hooks' step holds the fit's Trainer and module: let them go
+            self._reader = dataclasses.replace(self._reader, prepare=None)
+
     def set_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor) -> None:
-        """Fix the probe images and resolve the layers to prune on ``model`` (done at train start in a fit)."""
+        """Fix the probe images (one class each) and resolve the layers to prune on ``model``; called before a fit,
+        the fit keeps this probe instead of drawing one from its training batches (those that hold no class per
+        sample, as MixUp or segmentation masks make, cannot give one)."""
+        self._use_probe(model, inputs, labels, announce=False)  # said when a fit uses it
+        self._given_probe = self._probe
+
+    def _use_probe(self, model: nn.Module, inputs: ModelInputs, labels: torch.Tensor, announce: bool = True) -> None:
         # labels come back flat, detached, on the host; the pruner scores filters on class clouds
         inputs, labels = checked_probe(inputs, labels, allow_classless=False)
         inputs = to_host(inputs)
@@ -213,7 +232,16 @@ class BettiPruning(TopoCallback):
         example = take(inputs, slice(0, 2))
         conv2d = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         convs = [n for n, m in conv2d.items() if m.groups == 1]
-        chosen = convs if self.layers is None else select_layers(model, self.layers, example, self._reader.forward)
+        if self.layers is None:  # every convolution, but a segmentation head's classes
+            outputs = output_map_convolutions(model, convs, example, self._reader.forward)
+            if outputs and announce:
+                rank_zero_info(
+                    f"BettiPruning: leaves {outputs[0]} whole: its filters are the model's output channels (the "
+                    "classes of its output map), and removing one would remove a class"
+                )
+            chosen = [name for name in convs if name not in outputs]
+        else:
+            chosen = select_layers(model, self.layers, example, self._reader.forward)
         chosen = [name for name in chosen if split_call(name)[1] is None]  # a module's calls share its filters
         grouped = [n for n in chosen if n in conv2d and n not in convs]
         if grouped:
@@ -432,7 +460,7 @@ class BettiPruning(TopoCallback):
                     pl_module,
                     self._train_batches(trainer),
                     self.recalibrate_batches if limit is None else min(self.recalibrate_batches, limit),
-                    inputs_of=lambda batch: self._reader.split(batch)[0],
+                    inputs_of=lambda batch: self._reader.split(batch, classless=True)[0],  # inputs alone
                     forward=self._reader.forward,
                 )
             finally:
@@ -579,6 +607,13 @@ class BettiPruning(TopoCallback):
         with eval_mode(model), torch.no_grad():  # every submodule's own mode comes back, even on an error
             for inputs, labels in self._accuracy_batches(trainer):
                 logits = select_tensor(self._reader.forward(model, as_model_input(model, inputs)))
+                if logits.dim() > 2:  # a segmentation map: no row of class scores per sample to compare
+                    rank_zero_warn(
+                        f"BettiPruning: accuracy is not measured: the model's output (shape {tuple(logits.shape)}) "
+                        "holds no row of class scores per sample (a segmentation map?), so the report's accuracy is "
+                        "nan and max_accuracy_drop cannot guard the pruning; measure the pruned model yourself"
+                    )
+                    return math.nan
                 labels = labels.to(logits.device)
                 labelled = has_class(labels)  # a negative label is no class: unlabelled (-1), or ignored (-100)
                 correct += int(((predicted_classes(logits) == labels) & labelled).sum())

@@ -528,6 +528,9 @@ class BatchReader:
         decoder_inputs: ``decoder_inputs(token_labels) -> decoder_input_ids`` (:func:`decoder_inputs_of` the
             model), for mapping batches that hold no decoder inputs of their own (``input_keys=None`` only).
         probe_hint: how the owner takes points given by hand, named in its error messages.
+        prepare: applied to every batch before it is read: the fit's own batch hooks
+            (:func:`lightning_topo.callbacks.batch_preparation.fit_batch_preparation`), so the batch is the one
+            ``training_step`` receives.
 
     Example:
         >>> reader = BatchReader(input_keys=(0, 1), label_key=2)
@@ -542,6 +545,7 @@ class BatchReader:
     owner: str = "BettiMonitor"
     decoder_inputs: Callable[[torch.Tensor], torch.Tensor] | None = None
     probe_hint: str = "probe=(inputs, labels)"
+    prepare: Callable[[Any], Any] | None = None
 
     def __post_init__(self) -> None:
         keys = self.input_keys
@@ -605,6 +609,8 @@ class BatchReader:
             >>> labels, why
             (None, 'its labels (batch[1], shape (3, 2)) are not one class per sample of the 3 inputs')
         """
+        if self.prepare is not None:
+            batch = self.prepare(batch)
         batch = _samples_as_columns(batch)
         mapping = _as_mapping(batch)
         label_key = self.label_key

@@ -487,3 +487,35 @@ def test_a_layer_whose_filters_all_scored_alike_is_named_as_chosen_by_chance(tmp
         in (said["knn"][0])
     )
     assert "features.block1.conv (4 of 8 chosen, all 0), features.block2.conv (8 of 16 chosen, all 0)" in said["knn"][0]
+
+
+class Segmenter(pl.LightningModule):
+    """A fully convolutional network whose last convolution's filters are the classes of its output map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Conv2d(8, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(self.head(self.body(x)), scale_factor=2)
+
+    def training_step(self, batch, batch_idx):
+        x, masks = batch
+        return nn.functional.cross_entropy(self(x), masks)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_a_segmentation_heads_classes_are_left_whole_and_its_accuracy_is_not_measured(tmp_path, caplog) -> None:
+    """Every Conv2d was pruned, the head too: the output map lost classes (3 -> 2), silently; and the accuracy
+    check compared a map with per-image labels and failed the whole pruning."""
+    g = torch.Generator().manual_seed(0)
+    x, masks = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 3, (40, 16, 16), generator=g)
+    model, pruner = Segmenter(), BettiPruning(amount=0.5, probe_size=40, k=4)
+    pruner.set_probe(model, x, masks[:, 0, 0])  # a class per image for the filters' clouds
+    with caplog.at_level("INFO"), pytest.warns(UserWarning, match=r"accuracy is not measured: the model's output"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(TensorDataset(x, masks), 20))
+    assert "leaves head whole: its filters are the model's output channels" in caplog.text
+    assert model.head.out_channels == 3 and model.body[2].out_channels == 4 and model(x).shape == (40, 3, 16, 16)
