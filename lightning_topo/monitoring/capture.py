@@ -16,7 +16,7 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     take,
 )
-from lightning_topo.monitoring.hooks import eager, eval_mode, layer_hooks
+from lightning_topo.monitoring.hooks import eager, eval_mode, layer_hooks, randomness_kept
 from lightning_topo.monitoring.layers import INPUT, LOGITS
 from lightning_topo.monitoring.outputs import per_sample, select_tensor
 
@@ -60,7 +60,7 @@ def capture_activations(
         for name in layers
         if name not in (INPUT, LOGITS)
     }
-    with eval_mode(model), torch.no_grad(), eager():
+    with eval_mode(model), torch.no_grad(), eager(), randomness_kept(model, seed=0):
         for start in range(0, n_samples(inputs), batch_size):
             batch = as_model_input(model, take(inputs, slice(start, start + batch_size)))
             current.clear()

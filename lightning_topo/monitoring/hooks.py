@@ -24,6 +24,7 @@ __all__ = [
     "forward_with_hooks",
     "layer_hooks",
     "output_shapes",
+    "randomness_kept",
     "split_call",
 ]
 
@@ -60,6 +61,32 @@ def eager() -> AbstractContextManager:
     """
     set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
     return nullcontext() if set_stance is None else set_stance("force_eager")
+
+
+@contextmanager
+def randomness_kept(model: nn.Module, seed: int | None = None) -> Iterator[None]:
+    """The random generators of the CPU and of the model's GPUs as they were, after the passes inside: a model that
+    samples in eval mode (a VAE's reparameterisation, a masked autoencoder's random masks) takes no draw from the
+    training run's. With ``seed``, the passes inside draw from generators seeded so, the same at every measurement.
+
+    Example:
+        >>> net = nn.Linear(1, 1)
+        >>> _ = torch.manual_seed(1)
+        >>> after = torch.randn(2)
+        >>> _ = torch.manual_seed(1)
+        >>> with randomness_kept(net, seed=0):
+        ...     first = torch.randn(2)
+        >>> torch.equal(torch.randn(2), after)  # the outer stream goes on as if nothing had drawn from it
+        True
+        >>> with randomness_kept(net, seed=0):
+        ...     torch.equal(torch.randn(2), first)  # seeded alike: the same draws
+        True
+    """
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
 
 
 @contextmanager
@@ -161,10 +188,11 @@ def output_shapes(
         {'0': (3, 6, 10)}
     """
     shapes: dict[str, tuple[int, ...]] = {}
-    forward_with_hooks(
-        model,
-        example,
-        {name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names},
-        forward=forward,
-    )
+    with randomness_kept(model):
+        forward_with_hooks(
+            model,
+            example,
+            {name: (lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))) for name in names},
+            forward=forward,
+        )
     return shapes

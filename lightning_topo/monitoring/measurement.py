@@ -12,6 +12,7 @@ import torch
 
 from lightning_topo.monitoring.batches import ModelInputs
 from lightning_topo.monitoring.clouds import CloudKey, reduce_clouds
+from lightning_topo.monitoring.hooks import randomness_kept
 from lightning_topo.monitoring.outputs import OutputKey
 from lightning_topo.topology.intrinsic import lists_intrinsic_dimension
 from lightning_topo.topology.lists import NeighbourLists
@@ -126,23 +127,24 @@ def capture(
     cloud's TwoNN is read from the distances the lists kept."""
     measurement = Measurement(epoch=epoch, step=step)
     timings: dict[str, float] = {}
-    found = reduce_clouds(
-        model,
-        inputs,
-        clouds,
-        share,
-        metric=topology["metric"],
-        k=topology["k"],
-        scale=topology["scale"],
-        batch_size=batch_size,
-        memory_budget=int(memory_budget_mb * 2**20),
-        output_key=output_key,
-        token_pooling=token_pooling,
-        layouts=layouts,
-        distance_dtype=DISTANCE_DTYPES[distance_dtype],
-        timings=timings,
-        forward=forward,
-    )
+    with randomness_kept(model, seed=0):  # a model that samples in eval mode: the same draws at every measurement
+        found = reduce_clouds(
+            model,
+            inputs,
+            clouds,
+            share,
+            metric=topology["metric"],
+            k=topology["k"],
+            scale=topology["scale"],
+            batch_size=batch_size,
+            memory_budget=int(memory_budget_mb * 2**20),
+            output_key=output_key,
+            token_pooling=token_pooling,
+            layouts=layouts,
+            distance_dtype=DISTANCE_DTYPES[distance_dtype],
+            timings=timings,
+            forward=forward,
+        )
     measurement.capture_seconds = timings.get("capture", 0.0)
     measurement.items = [(key, lists) for key, lists in found.items() if not isinstance(lists, str)]
     measurement.skipped = {key: reason for key, reason in found.items() if isinstance(reason, str)}

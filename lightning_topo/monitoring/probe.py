@@ -296,14 +296,15 @@ def output_width(
     model: torch.nn.Module, inputs: ModelInputs, forward: ForwardFn = call_model, output_key: Any = None
 ) -> int:
     """The number of the model's outputs per sample (its classes, for a classifier), from a pass on two samples."""
-    from lightning_topo.monitoring.hooks import forward_with_hooks
+    from lightning_topo.monitoring.hooks import forward_with_hooks, randomness_kept
     from lightning_topo.monitoring.outputs import per_sample, select_tensor
     from lightning_topo.monitoring.trace import unrunnable
 
     result: dict[str, Any] = {}
     example = take(inputs, slice(0, 2))
     try:
-        forward_with_hooks(model, example, {}, result=result, forward=forward)
+        with randomness_kept(model):
+            forward_with_hooks(model, example, {}, result=result, forward=forward)
     except Exception as error:  # the first call on the probe when classes are chosen: a configuration error
         raise unrunnable(model, example, error, forward) from error
     return int(per_sample(select_tensor(result["output"], output_key)).shape[1])

@@ -33,7 +33,7 @@ from lightning_topo.monitoring.batches import (
     primary_tensor,
     take,
 )
-from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode
+from lightning_topo.monitoring.hooks import CALL_SEPARATOR, eager, eval_mode, randomness_kept
 from lightning_topo.monitoring.outputs import select_tensor
 
 __all__ = ["ForwardTrace", "forward_order", "trace_forward", "unrunnable"]
@@ -465,7 +465,7 @@ def unrunnable(
 def _runs_on_one_sample(model: nn.Module, example: ModelInputs, forward: ForwardFn) -> bool:
     """Whether ``model`` runs on the first sample of ``example`` alone, called as the failed pass called it."""
     try:
-        with eval_mode(model), torch.no_grad(), eager(), _random_state_kept(model):
+        with eval_mode(model), torch.no_grad(), eager(), randomness_kept(model):
             forward(model, as_model_input(model, take(example, slice(0, 1))))
     except Exception:  # any failure: it does not run on one sample either
         return False
@@ -491,7 +491,7 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
         for name, module in model.named_modules():
             handles.append(module.register_forward_pre_hook(tracer.before(name), with_kwargs=True))
             handles.append(module.register_forward_hook(tracer.after(name), with_kwargs=True))
-        with eval_mode(model), torch.no_grad(), eager(), _random_state_kept(model):
+        with eval_mode(model), torch.no_grad(), eager(), randomness_kept(model):
             if operations:
                 with _Operations(tracer):
                     forward(model, inputs)
@@ -508,13 +508,6 @@ def _traced_pass(model: nn.Module, inputs: ModelInputs, forward: ForwardFn, oper
     trace.ended.pop("", None)
     trace.branching.discard("")
     return trace
-
-
-def _random_state_kept(model: nn.Module) -> Any:
-    """The random generators of the CPU and of the model's GPU as they were, after a traced pass: a model that
-    samples in eval mode (a VAE's reparameterisation) takes no draw from the training run's."""
-    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
-    return torch.random.fork_rng(devices=devices)
 
 
 def forward_order(model: nn.Module, example: ModelInputs, forward: ForwardFn = call_model) -> list[str]:

@@ -292,3 +292,44 @@ def test_a_learning_rate_finder_in_mid_fit_leaves_no_measurement_to_repeat_after
     resumed = BettiMonitor(probe_size=100, k=6, log_figure=False, num_workers=1)
     fit(4, resumed, ckpt_path=str(tmp_path / "last.ckpt"))
     assert [entry["epoch"] for entry in resumed.history] == [0, 1, 2, 3]
+
+
+class SamplesInEval(pl.LightningModule):
+    """A model that samples in eval mode too (a VAE's reparameterisation; a masked autoencoder's random masks)."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.lr = lr
+        self.enc, self.dec = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 8)), nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self.enc(x).chunk(2, dim=1)
+        return self.dec(mean + torch.randn_like(mean) * (0.5 * log_var).exp())
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+def _sampling_fit(tmp_path: Path, lr: float, monitor: BettiMonitor | None) -> SamplesInEval:
+    g = torch.Generator().manual_seed(0)
+    data = list(zip(torch.randn(60, 8, generator=g), torch.arange(60) % 3))
+    pl.seed_everything(0, verbose=False)
+    model = SamplesInEval(lr)
+    quiet_trainer(tmp_path, max_epochs=3, callbacks=[monitor] if monitor else []).fit(model, DataLoader(data, 20))
+    return model
+
+
+def test_a_model_that_samples_in_eval_mode_is_measured_alike_and_trains_alike(tmp_path: Path) -> None:
+    """The measurement passes drew from the training run's generator: the same weights measured differently at
+    every epoch, and the fit trained to other weights with the monitor than without it."""
+    monitor = BettiMonitor(probe_size=60, k=4, log_figure=False, intrinsic_dimension=True)
+    _sampling_fit(tmp_path / "frozen", 0.0, monitor)  # lr 0: the weights never change
+    ids = [entry["id"]["logits"]["0"] for entry in monitor.history]
+    assert len(ids) == 3 and ids[0] == ids[1] == ids[2]
+    with_monitor = _sampling_fit(tmp_path / "a", 0.1, BettiMonitor(probe_size=60, k=4, log_figure=False))
+    without = _sampling_fit(tmp_path / "b", 0.1, None)
+    assert all(torch.equal(p, q) for p, q in zip(with_monitor.parameters(), without.parameters()))
