@@ -189,6 +189,7 @@ def probe_from_batches(
     pad_id: int = 0,
     on_classless: Callable[[str], Any] | None = None,
     on_unlabelled: Callable[[int, int], Any] | None = None,
+    no_class: str | None = None,
 ) -> tuple[ModelInputs, torch.Tensor]:
     """Collect batches until every class has ``2 * size // n_classes`` samples (or the data end), then subsample.
 
@@ -234,6 +235,8 @@ def probe_from_batches(
                 x, y = reader.split(batch)
             else:
                 x, y, why = reader.read(batch)
+                if no_class is not None:  # labels that read as classes but are none (a regression's counts)
+                    y, why = None, no_class
                 if y is None and not one_cloud:
                     one_cloud, wanted = True, None
                     on_classless(why or "")
@@ -539,7 +542,7 @@ def draw_probe(
         reader = dataclasses.replace(reader, decoder_inputs=decoder_inputs_of(model))
     if where is not None and info is not None:
         info(f"{reader.owner}: the fit has several training loaders; its probe is drawn from the first ({where})")
-    chosen, automatic = None, False
+    chosen, automatic, no_class = None, False, None
     if classes is not None or least is not None:
         with loader_randomness_kept(batches):
             first = next(iter(batches), None)
@@ -553,8 +556,13 @@ def draw_probe(
         else:  # the monitor's own choice where every class cannot be measured: labels the data surely holds
             width = output_width(model, take(example, slice(0, 2)), reader.forward, output_key)
             present = classes_present(torch.as_tensor(labels).reshape(-1))
+            if one_cloud and width == 1 and present and max(present) > 1:
+                no_class = (
+                    f"its labels, whole numbers from {min(present)} to {max(present)} in the first "
+                    "batch, are no classes of a model with one output: regression targets"
+                )
             width = _class_count(width, present)
-            count = _automatic_count(width, size, least or 1)
+            count = None if no_class else _automatic_count(width, size, least or 1)
             if count is not None and count < len(present):
                 chosen = [int(present[i]) for i in choose_classes(len(present), count, seed)]
                 automatic = True
@@ -574,6 +582,7 @@ def draw_probe(
             pad_id=token_pad_id(model),
             on_classless=why.append if one_cloud else None,
             on_unlabelled=lambda left_out, read: unlabelled.append((left_out, read)),
+            no_class=no_class,
         )
     if unlabelled and info is not None:
         left_out, read = unlabelled[0]

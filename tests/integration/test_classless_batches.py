@@ -85,6 +85,12 @@ SET_UPS = {
         nn.functional.mse_loss,
         "regression",
     ),
+    "regression targets that are whole numbers (counts 0-29), one output": (
+        TensorDataset(x_circle, (torch.arange(200) % 30).float()[:, None]),
+        1,
+        nn.functional.mse_loss,
+        "are no classes of a model with one output: regression targets",
+    ),  # read as 30 classes, of which it watched 1 with a handful of points
     "unlabelled data, (x,) batches": (TensorDataset(x_circle), 2, nn.functional.mse_loss, "found no labels"),
     "unlabelled data, tensor batches": (x_circle, 2, nn.functional.mse_loss, "found no labels"),
 }
