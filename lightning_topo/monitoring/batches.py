@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -507,10 +508,20 @@ def _public_attributes(batch: Any) -> dict[str, Any] | None:
 
 
 def _as_labels(value: Any) -> torch.Tensor | None:
+    """Labels as a tensor: a tensor, a list of ints (NumPy's too) or of 0-d tensors, or a NumPy array of numbers;
+    else ``None``.
+
+    Example:
+        >>> import numpy as np
+        >>> _as_labels(np.array([0, 2])).tolist(), _as_labels([np.int64(1), 0]).tolist(), _as_labels(["cat"])
+        ([0, 2], [1, 0], None)
+    """
     if isinstance(value, torch.Tensor):
         return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
-        return torch.tensor(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, numbers.Integral) for v in value):
+        return torch.tensor([int(v) for v in value])
+    if type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None and value.dtype.kind in "biuf":
+        return torch.as_tensor(value)
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in value):
         return torch.stack(list(value))  # a class per sample, each a 0-d tensor (a list of samples' columns)
     return None
@@ -631,6 +642,13 @@ class BatchReader:
                 None,
                 f"its labels ({where}) are a target dict per sample (a detector's boxes and their classes), not one "
                 "class per sample",
+            )
+        if labels is None and isinstance(raw, (list, tuple)) and raw and all(isinstance(v, str) for v in raw):
+            return (
+                inputs,
+                None,
+                f"its labels ({where}) are strings ({raw[0]!r}, ...): class names, not class indices; map them to "
+                "indices (in the dataset or the collate_fn)",
             )
         if labels is None:
             return inputs, None, f"its labels ({where}) are not a tensor of class indices"
