@@ -139,3 +139,14 @@ class NetClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+class AppendList(nn.Sequential):
+    """A ``Sequential`` whose own forward concatenates a list it is given with its layers' outputs (timm's
+    ``SequentialAppendList``, a VoVNet block's ``conv_mid``)."""
+
+    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x)
+            outputs.append(x)
+        return torch.cat(outputs, dim=1)

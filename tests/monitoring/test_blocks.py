@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from helpers.user_models import AppendList
 from torch import nn
 
 from lightning_topo.monitoring.layers import find_blocks, select_layers
@@ -279,17 +280,6 @@ class Aggregating(nn.Module):
         for layer in self.layers:
             outputs.append(layer(outputs[-1]))
         return self.aggregation(torch.cat(outputs, dim=1))
-
-
-class AppendList(nn.Sequential):
-    """A ``Sequential`` whose own forward concatenates a list it is given with its layers' outputs (timm's
-    ``SequentialAppendList``)."""
-
-    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        for layer in self:
-            x = layer(x)
-            outputs.append(x)
-        return torch.cat(outputs, dim=1)
 
 
 class OneShotAggregation(nn.Module):

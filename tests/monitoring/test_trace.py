@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.user_models import AppendList
 from torch import nn
 
 from lightning_topo.monitoring.trace import forward_order, trace_forward
@@ -95,17 +96,6 @@ class ConcatenatesItsInput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([x, self.body(x)], dim=1)
-
-
-class AppendList(nn.Sequential):
-    """A ``Sequential`` whose own forward concatenates a list it is given with its layers' outputs (timm's
-    ``SequentialAppendList``)."""
-
-    def forward(self, x: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:  # type: ignore[override]
-        for layer in self:
-            x = layer(x)
-            outputs.append(x)
-        return torch.cat(outputs, dim=1)
 
 
 class ConcatenatedInsideAChild(nn.Module):
