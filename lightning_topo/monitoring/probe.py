@@ -200,7 +200,8 @@ def probe_from_batches(
 
     ``on_classless``: where a batch has no class per sample (multi-label, soft, regression or token labels, or
     none), the probe becomes one cloud, every label :data:`~lightning_topo.monitoring.batches.NO_CLASS`, and
-    ``on_classless(why)`` is told once; without it, such a batch raises ``ValueError``.
+    ``on_classless(why)`` is told once; without it, such a batch raises ``ValueError``. ``no_class``: every batch
+    holds no class, for this reason (whole-number regression targets, which read as classes), told the same way.
 
     A negative label is no class: a semi-supervised loader's unlabelled sample (-1) or a sample a loss ignores
     (``ignore_index=-100``). Such samples are left out, and ``on_unlabelled(left_out, read)`` is told how many of
