@@ -261,8 +261,8 @@ def _are_parts(
     ``Sequential`` whose own forward concatenates its input with its layers' outputs), or the numbered one has a
     repeated sibling in its group that does; or its members do not feed each other and one operation joined their
     outputs (:attr:`ForwardTrace.joined`: a selective-kernel convolution's paths, run on splits of its input and
-    stacked). (A repeated member: one of a class that the group holds twice or
-    more; a lone SE gate among convolutions branches without making them blocks.)"""
+    stacked). (A repeated member: one of a class that the group holds twice or more; a lone SE gate among
+    convolutions branches without making them blocks.)"""
 
     def branches(members: list[str]) -> bool:
         classes = Counter(type(modules[m]) for m in members)

@@ -248,9 +248,7 @@ class _Tracer:
                 continue
             if call.used:
                 self.trace.branching.add(call.name)
-            elif (
-                result is not None and result is not call.input
-            ):  # a pass-through (Identity, in-place) computes nothing
+            elif result is not None and result is not call.input:  # an Identity or in-place op computes nothing
                 call.used = True
 
     def join(self, lists: Iterable[Sequence[Any]]) -> None:
