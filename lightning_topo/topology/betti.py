@@ -44,6 +44,7 @@ from lightning_topo.topology.graph import (
     knn_from_indices,
     knn_indices,
     radius_edges,
+    shifted_to_first,
 )
 from lightning_topo.topology.lists import NeighbourLists
 from lightning_topo.topology.reduction import reduced_hop_graph
@@ -91,7 +92,8 @@ def numpy_neighbour_lists(
     """The neighbour lists of one point cloud, with numpy/scipy on the host (the torch route's twin).
 
     Exact duplicate rows are dropped first (the first occurrence kept, in original order); the lists
-    index the remaining rows.  Above 16 dimensions the cloud is centred on the mean of all its points.  See :mod:`lightning_topo.topology.graph` for the arithmetic.
+    index the remaining rows.  Above 16 dimensions the cloud is moved so that its first point is the origin
+    (:func:`~lightning_topo.topology.graph.shifted_to_first`).  See :mod:`lightning_topo.topology.graph` for the arithmetic.
     ``workers``: threads the k-d tree query of a narrow cloud (``d <= 16``, ``metric="knn"``) may use, from
     :data:`~lightning_topo.topology.graph.PARALLEL_QUERY_MIN_POINTS` points on; the lists do not depend on it.
 
@@ -114,7 +116,7 @@ def numpy_neighbour_lists(
             return NeighbourLists(len(cloud), len(cloud), metric, indices, None, _two_nearest(cloud, indices))
     keep = first_occurrences(cloud)
     high = cloud.shape[1] > DIRECT_MAX_DIM
-    unique = cloud - cloud.mean(axis=0) if high else cloud  # centred on every point's mean
+    unique = shifted_to_first(cloud) if high else cloud  # the first point, always kept, at the origin
     unique = unique[keep] if len(keep) < len(cloud) else unique
     if metric == "knn":
         indices = knn_indices(unique, k, centre=False, workers=workers)

@@ -1,7 +1,8 @@
 """Neighbour lists of every conv filter's point cloud at once, with torch on the feature maps' device.
 
 Filter ``c`` of maps ``(N, C, H, W)`` is a cloud of ``N`` points in ``H * W`` dimensions.  Instead of ``C``
-separate distance computations, the maps are centred per filter and one batched product gives every
+separate distance computations, each filter's maps are moved so that the first image's is the origin (as
+every route above 16 dimensions) and one batched product gives every
 filter's squared distances, ``(N, C, HW) x (N, C, HW) -> (C, N, N)``; each filter's duplicates and k-NN
 lists then follow :func:`lightning_topo.topology.neighbour_lists` exactly (same arithmetic as the numpy
 route), so :func:`lightning_topo.topology.filter_betti_scores` gives the same scores either way.
@@ -100,7 +101,7 @@ def filter_neighbour_lists(
         for start in range(0, n_filters, step):
             block = clouds[:, start : start + step].to(dtype)
             if hw > DIRECT_MAX_DIM:
-                block = block - block.mean(dim=0)  # each filter centred on its own mean, as the numpy route
+                block = block - block[0]  # each filter's first image at the origin, as the numpy route
             d2, sq = _batched_distances(block)
             out.extend(_batch_lists(clouds[:, start : start + step], d2, sq, metric, k, scale, block_bytes))
     return out

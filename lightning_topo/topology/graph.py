@@ -4,8 +4,10 @@ Everything here works on sparse edge lists; no ``n x n`` dense matrix is ever bu
 pinned down so that the torch route (:mod:`lightning_topo.topology.neighbours`) gives the same lists:
 
 - squared distances: for ``d <= 16`` direct differences summed coordinate by coordinate
-  (``(x_0 - y_0)^2 + (x_1 - y_1)^2 + ...``, left to right); above, the cloud's mean is subtracted and
-  ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks;
+  (``(x_0 - y_0)^2 + (x_1 - y_1)^2 + ...``, left to right); above, the cloud is moved so that its first
+  point is the origin and ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks.  The shift keeps the norms near
+  the distances (a cloud far from the origin would drown them in rounding), and it is exact on integer and other
+  coarse binary fractions (quantised or binary data), where a mean's would round: exact ties stay ties;
 - k-NN: the point itself first, then by squared distance, ties broken by the lower index.  Low-dimensional
   clouds find candidates with a k-d tree and rank them with the formula above;
 - duplicates: exact (``==``) duplicate rows are dropped, the first occurrence kept, in original order.
@@ -42,9 +44,10 @@ __all__ = [
     "knn_graph",
     "knn_indices",
     "radius_edges",
+    "shifted_to_first",
 ]
 
-DIRECT_MAX_DIM = 16  # up to here: k-d tree candidates and direct differences; above: centred Gram blocks
+DIRECT_MAX_DIM = 16  # up to here: k-d tree candidates and direct differences; above: Gram blocks, first point at 0
 _BLOCK_BYTES = 2**27  # distance-block size for brute force (128 MiB of float64)
 _TIE_SLACK = 1  # one k-d tree neighbour past the k-th: a row whose (k+1)-th is not tied with its k-th is settled
 _KD_MARGIN = 1e-9  # relative margin between the k-d tree's distances and ours
@@ -87,6 +90,21 @@ def first_occurrences(points: np.ndarray) -> np.ndarray:
     return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
 
 
+def shifted_to_first(points: np.ndarray) -> np.ndarray:
+    """``points`` moved so that the first is the origin: the wide clouds' working copy (``d > 16``).
+
+    Distances do not depend on the origin, but the Gram expansion's rounding grows with the norms: a cloud far from
+    the origin (ReLU activations, all positive) loses its distances in it.  Moving to the first point keeps the norms
+    within the cloud's diameter, and unlike subtracting the mean it is exact on integer and other coarse binary
+    fractions, so such data keep their exact ties (the lower index then wins on every route).
+
+    Example:
+        >>> shifted_to_first(np.array([[3.0, 1.0], [4.0, 3.0]])).tolist()
+        [[0.0, 0.0], [1.0, 2.0]]
+    """
+    return points - points[0]
+
+
 def _direct_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared distances of matching rows (broadcasting), summed coordinate by coordinate, left to right."""
     diff = a[..., 0] - b[..., 0]
@@ -100,10 +118,13 @@ def _direct_sq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _distance_blocks(
     points: np.ndarray, block_bytes: int = _BLOCK_BYTES, centre: bool = True
 ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield ``(start, stop, squared distances of rows start:stop to all points)``, block by block (``d > 16``)."""
+    """Yield ``(start, stop, squared distances of rows start:stop to all points)``, block by block (``d > 16``).
+
+    ``centre``: move the cloud so that its first point is the origin (:func:`shifted_to_first`) first.
+    """
     n = len(points)
     step = max(1, block_bytes // (8 * max(n, 1)))
-    pts = points - points.mean(axis=0) if centre else points
+    pts = shifted_to_first(points) if centre else points
     sq = np.einsum("ij,ij->i", pts, pts)
     for start in range(0, n, step):
         stop = min(start + step, n)
@@ -199,7 +220,8 @@ def knn_indices(
 
     ``k`` follows the original protocol's convention: it counts the point itself.  ``k`` is capped
     at the number of points.  Order: the point itself, then by distance, ties broken by the lower index.
-    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).  ``workers``: threads
+    ``centre=False``: the caller already moved the cloud (:func:`shifted_to_first`, above 16 dimensions only).
+    ``workers``: threads
     the k-d tree query of a narrow cloud may use (see :func:`distinct_knn_indices`).
     """
     points = _as_rows(points)
@@ -265,7 +287,7 @@ def radius_edges(
 ) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, at Euclidean distance ``<= radius``: shape ``(2, m)``, ``int64``, sorted.
 
-    ``centre=False``: the caller already subtracted a mean (used above 16 dimensions only).
+    ``centre=False``: the caller already moved the cloud (:func:`shifted_to_first`, above 16 dimensions only).
     """
     points = _as_rows(points)
     real = not isinstance(radius, bool) and isinstance(radius, (int, float, np.integer, np.floating))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lightning_topo.topology.checks import dtype_error, nonfinite_error, rank_error
-from lightning_topo.topology.graph import DIRECT_MAX_DIM, first_occurrences
+from lightning_topo.topology.graph import DIRECT_MAX_DIM, first_occurrences, shifted_to_first
 
 __all__ = [
     "METHODS",
@@ -184,7 +184,8 @@ def two_nearest_distances(points: Any, *, block_bytes: int = _BLOCK_BYTES) -> tu
 
     Exact duplicate rows are dropped first (the first occurrence kept), so ``r1 > 0`` and there is one entry per
     distinct point.  A numpy array (or nested list) gives float64 numpy arrays, from scipy's ``cKDTree`` up to 16
-    dimensions; above, and for a torch tensor (which stays on its device), the rows are centred on their mean and
+    dimensions; above, and for a torch tensor (which stays on its device), the rows are moved so that the first is the
+    origin and
     the float64 squared distances ``|x|^2 + |y|^2 - 2 x.y`` are computed in row blocks of at most ``block_bytes``
     (the two smallest per row: ``np.partition``, ``torch.topk``).
 
@@ -218,7 +219,7 @@ def two_nearest_distances(points: Any, *, block_bytes: int = _BLOCK_BYTES) -> tu
     if x.shape[1] <= DIRECT_MAX_DIM:
         distances, _ = cKDTree(x).query(x, k=3)
         return distances[:, 1].copy(), distances[:, 2].copy()
-    u = x - x.mean(axis=0)  # wide: a k-d tree degenerates (7x slower at 2,000 points in 200-D); centred Gram blocks
+    u = shifted_to_first(x)  # wide: a k-d tree degenerates (7x slower at 2,000 points in 200-D); Gram blocks
     sq = np.einsum("ij,ij->i", u, u)
     n = len(u)
     step = max(1, block_bytes // (8 * n))
@@ -264,7 +265,7 @@ def _two_nearest_torch(points: Any, block_bytes: int) -> tuple[Any, Any]:
         _check_distinct(len(first), len(x))
         distinct = x[first.sort().values] if len(first) < len(x) else x  # first occurrences, in order, as numpy's
         u = distinct.to(torch.float64) if distinct.device.type != "mps" else distinct.cpu().to(torch.float64)
-        u = u - u.mean(dim=0)
+        u = u - u[0]  # as shifted_to_first
         sq = torch.einsum("ij,ij->i", u, u)
         n = len(u)
         step = max(1, block_bytes // (8 * n))

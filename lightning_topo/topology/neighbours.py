@@ -8,8 +8,9 @@ exactly representable data both routes give identical lists:
 - duplicates: candidate pairs have (near-)zero squared distance, and are confirmed by exact equality of the
   original rows; each row is compared with its first candidate, so a dead layer (all rows equal) costs
   ``n - 1`` row comparisons.  The first occurrence is kept, in original order;
-- squared distances: ``d <= 16``: direct differences, coordinate by coordinate; above, the cloud is
-  centred on its mean and ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks of at most ``block_bytes``;
+- squared distances: ``d <= 16``: direct differences, coordinate by coordinate; above, the cloud is moved
+  so that its first point is the origin (:func:`lightning_topo.topology.graph.shifted_to_first`) and
+  ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks of at most ``block_bytes``;
 - k-NN: the point itself first, then by distance, ties broken by the lower index.
 
 Example:
@@ -65,15 +66,18 @@ def _check_finite(x: torch.Tensor, column_sums: torch.Tensor) -> None:
 
 
 def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` in ``dtype``, centred on its mean above 16 dimensions; never ``x`` itself changed in place."""
+    """``x`` in ``dtype``, its first point at the origin above 16 dimensions; never ``x`` itself changed in place."""
     u = x.to(dtype)
-    mean = u.mean(dim=0)
-    _check_finite(x, mean)
-    if x.shape[1] <= DIRECT_MAX_DIM:
-        return u
+    _check_finite(x, u.sum(dim=0))
+    return u if x.shape[1] <= DIRECT_MAX_DIM else _shifted(x, u)
+
+
+def _shifted(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``u`` (``x`` in the working dtype) with its first row subtracted from every row, as the numpy route's
+    :func:`~lightning_topo.topology.graph.shifted_to_first`: in place where ``u`` is a copy of ``x``."""
     if u.data_ptr() == x.data_ptr():  # no conversion happened: u is x
-        return u - mean
-    return u.sub_(mean)
+        return u - u[0]
+    return u.sub_(u[0].clone())
 
 
 def duplicate_tolerance(sq_sum: torch.Tensor, dim: int) -> torch.Tensor:
@@ -280,7 +284,7 @@ def neighbour_lists(
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
             dist = _gram_distances(x, dtype)  # wide and few: no working copy of the cloud
             return lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
-        u = _working_copy(x, dtype)  # centred on every point's mean above 16 dimensions, as the numpy route
+        u = _working_copy(x, dtype)  # the first point at the origin above 16 dimensions, as the numpy route
         if x.shape[1] <= DIRECT_MAX_DIM:
             return lists_from_distances(x, None, metric=metric, k=k, scale=scale, block_bytes=block_bytes, u=u)
         return lists_from_distances(
@@ -289,14 +293,13 @@ def neighbour_lists(
 
 
 def _gram_distances(x: torch.Tensor, dtype: torch.dtype) -> _Distances:
-    """All squared distances of a wide cloud with few points, from one Gram product: ``|x|^2 + |y|^2 - 2 x.y``.
+    """All squared distances of a wide cloud with few points, from one Gram product: ``|x|^2 + |y|^2 - 2 x.y``
+    with the first point at the origin, as every route above 16 dimensions.
 
-    Distances do not depend on where the origin is, so the cloud is not centred first: that saves the column
-    means and a pass over the working copy, which cost more than the product itself on a 50 x 800,000 class cloud
-    (1.1 s against 0.5 s on 2 CPU cores). In float64 the expansion's rounding (about 1e-16 of ``|x|^2``) is far
-    below any distance between distinct activation vectors.
+    The shift is one pass over the working copy, in place (no column means: no extra pass); without it, float32
+    distances of ReLU activations (all positive, far from the origin) came out wrong in most rows.
     """
-    u = x.to(dtype)
+    u = _shifted(x, x.to(dtype))
     gram = u @ u.T
     del u
     sq = gram.diagonal().clone()
@@ -381,7 +384,7 @@ def _joined(nearest: list[torch.Tensor]) -> np.ndarray | None:
 
 
 def _gram(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    u = x.to(dtype)
+    u = _shifted(x, x.to(dtype))
     return u @ u.T
 
 
@@ -400,7 +403,7 @@ def batched_neighbour_lists(
 
     Every cloud's squared distances come with the per-cloud route's own arithmetic: ``d <= 16``, direct differences,
     coordinate by coordinate, batched over the clouds (elementwise, so bit for bit); above, ``(|x|^2 + |y|^2) - 2 x.y``
-    of the uncentred cloud as :func:`_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
+    with the first point at the origin, as :func:`_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
     ``bmm`` rounds differently, measured on the CPU) and the expansion batched.  One batched ``topk`` ranks them all, and only the rows with a tie at the
     ``k``-th distance are sorted fully (``_first_k``'s repair).  The lists depend only on the distances (value, then
     index), so they equal the per-cloud ones whenever the distances do.  A cloud that needs anything else is
