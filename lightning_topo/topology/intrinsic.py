@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -85,6 +84,10 @@ def _distance_problems(n_nonfinite: int, n_negative: int, n_zero: int, n_swapped
         )
 
 
+# ratios within this of 1 (|log mu|) are ties that rounding split: equal distances computed along different sums
+_RATIO_TIE = 1e-9
+
+
 def _degenerate(method: str) -> ValueError:
     return ValueError(
         f"every ratio mu = r2 / r1 the {method} estimate uses is 1 (first and second neighbours equally far, e.g. "
@@ -128,16 +131,12 @@ def twonn_from_distances(r1: Any, r2: Any, discard_fraction: float = 0.1, method
     _distance_problems(int((~finite).sum()), int(((a < 0) | (b < 0)).sum()), int((a == 0).sum()), int((b < a).sum()), n)
     n_keep = _kept(n, discard_fraction, method)
     log_mu = np.sort(np.log(b / a))[:n_keep]
-    if method == "mle":
-        total = log_mu.sum() + (n - n_keep) * log_mu[-1]
-        if total == 0:
-            raise _degenerate(method)
-        return float((n_keep - 1) / total)
-    y = -np.log(1 - np.arange(1, n_keep + 1) / n)
-    denominator = log_mu @ log_mu
-    if denominator == 0:
+    if log_mu[-1] <= _RATIO_TIE:  # every kept ratio 1, up to rounding: the estimate would be 1/0 or 1/eps
         raise _degenerate(method)
-    return float((log_mu @ y) / denominator)
+    if method == "mle":
+        return float((n_keep - 1) / (log_mu.sum() + (n - n_keep) * log_mu[-1]))
+    y = -np.log(1 - np.arange(1, n_keep + 1) / n)
+    return float((log_mu @ y) / (log_mu @ log_mu))
 
 
 def _same_shape(a: Any, b: Any) -> tuple[Any, Any]:
@@ -167,16 +166,15 @@ def _twonn_torch(r1: Any, r2: Any, discard_fraction: float, method: str) -> floa
     _distance_problems(*counts.tolist(), n)  # the one sync before the result
     n_keep = _kept(n, discard_fraction, method)
     log_mu = torch.log(b / a).sort().values[:n_keep]
+    if float(log_mu[-1]) <= _RATIO_TIE:  # as the numpy route
+        raise _degenerate(method)
     if method == "mle":
         total = log_mu.sum() + (n - n_keep) * log_mu[-1]
         estimate = (n_keep - 1) / total
     else:
         y = -torch.log(1 - torch.arange(1, n_keep + 1, device=device, dtype=torch.float64) / n)
         estimate = (log_mu @ y) / (log_mu @ log_mu)
-    value = float(estimate)
-    if not math.isfinite(value):  # 0 / 0 or x / 0: every kept ratio is 1
-        raise _degenerate(method)
-    return value
+    return float(estimate)
 
 
 def two_nearest_distances(points: Any, *, block_bytes: int = _BLOCK_BYTES) -> tuple[Any, Any]:

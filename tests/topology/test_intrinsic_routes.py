@@ -147,3 +147,18 @@ def test_lists_intrinsic_dimension():
     short = NeighbourLists(2, 2, "knn", np.zeros((2, 2), dtype=np.int64), None, np.ones((2, 2)))
     with pytest.raises(ValueError, match=re.escape("TwoNN needs at least 3 distinct points, got 2; measure a larger")):
         lists_intrinsic_dimension(short)
+
+
+@pytest.mark.parametrize("to", AS)
+@pytest.mark.parametrize("method", METHODS)
+def test_a_regular_grid_of_any_spacing_is_named_not_measured_as_a_huge_dimension(to, method):
+    # at spacing 0.1 equal distances come out a few ulps apart: mu = 1 + 4e-15, not 1, and 1 / log mu ~ 1e14
+    ticks = np.arange(30) * 0.1
+    grid = np.stack(np.meshgrid(ticks, ticks), axis=-1).reshape(-1, 2)
+    with pytest.raises(ValueError, match="every ratio mu = r2 / r1 the .* estimate uses is 1 .*e.g. a regular grid"):
+        intrinsic_dimension(to(grid), method=method)
+    t = np.linspace(0, 2 * np.pi, 100, endpoint=False)
+    with pytest.raises(ValueError, match="every ratio mu"):
+        intrinsic_dimension(to(np.stack([np.cos(t), np.sin(t)], axis=1)), method=method)
+    r1 = np.ones(10)
+    assert twonn_from_distances(to(r1), to(r1 + 1e-6), method=method) > 1e5  # a ratio 1e-6 from 1 is measured
