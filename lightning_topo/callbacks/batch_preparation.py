@@ -31,18 +31,28 @@ from typing import Any
 import torch
 from lightning.fabric.utilities.apply_func import move_data_to_device
 
-__all__ = ["fit_batch_preparation", "overrides_batch_hooks"]
+__all__ = ["fit_batch_preparation", "overrides_batch_hooks", "overrides_hook"]
 
 _BATCH_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
-_DEFAULTS = "DataHooks."  # where Lightning (either namespace) defines the three hooks' defaults
+_DEFAULTS = "DataHooks."  # where Lightning (either namespace) defines the data hooks' defaults
+
+
+def overrides_hook(owner: Any, hook: str) -> bool:
+    """Whether a LightningModule or LightningDataModule (of either namespace) defines its own data hook ``hook``,
+    e.g. ``val_dataloader``, whose default raises.
+
+    Example:
+        >>> import lightning.pytorch as pl
+        >>> overrides_hook(pl.LightningDataModule(), "val_dataloader"), overrides_hook(None, "val_dataloader")
+        (False, False)
+    """
+    method = getattr(type(owner), hook, None) if owner is not None else None
+    return method is not None and not method.__qualname__.startswith(_DEFAULTS)
 
 
 def overrides_batch_hooks(owner: Any) -> bool:
     """Whether a LightningModule or LightningDataModule (of either namespace) overrides one of the batch hooks."""
-    if owner is None:
-        return False
-    hooks = [getattr(type(owner), hook, None) for hook in _BATCH_HOOKS]
-    return any(hook is not None and not hook.__qualname__.startswith(_DEFAULTS) for hook in hooks)
+    return any(overrides_hook(owner, hook) for hook in _BATCH_HOOKS)
 
 
 def fit_batch_preparation(trainer: Any, pl_module: Any) -> Callable[[Any], Any] | None:

@@ -16,7 +16,7 @@ from torch import nn
 
 from lightning_topo.arguments import check_count, check_finite, check_positive, check_seed, is_real
 from lightning_topo.callbacks.base import TopoCallback
-from lightning_topo.callbacks.batch_preparation import fit_batch_preparation
+from lightning_topo.callbacks.batch_preparation import fit_batch_preparation, overrides_hook
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import eval_mode, select_layers
 from lightning_topo.monitoring.batches import (
@@ -412,7 +412,7 @@ class BettiPruning(TopoCallback):
         if kept_unpruned:
             restore(pl_module, backup)
             rank_zero_warn(
-                f"\n!!! BettiPruning: validation accuracy fell by {100 * drop:.2f} points "
+                f"\n!!! BettiPruning: {self._accuracy_name(trainer)} fell by {100 * drop:.2f} points "
                 f"({before['val_acc']:.4f} -> {after['val_acc']:.4f}), more than max_accuracy_drop="
                 f"{100 * self.max_accuracy_drop:.2f} points: the UNPRUNED model was restored. !!!"
             )
@@ -546,7 +546,10 @@ class BettiPruning(TopoCallback):
 
     def _val_batches(self, trainer: Any) -> Any:
         datamodule = getattr(trainer, "datamodule", None)
-        loaders = datamodule.val_dataloader() if datamodule is not None else trainer.val_dataloaders
+        if datamodule is None:
+            loaders = trainer.val_dataloaders
+        else:  # Lightning's default val_dataloader raises: a data module without one has no validation loader
+            loaders = datamodule.val_dataloader() if overrides_hook(datamodule, "val_dataloader") else None
         if isinstance(loaders, (list, tuple, dict)) and not loaders:
             return None
         return first_loader(loaders)[0]  # of several (a list or dict of loaders), the first, as Lightning's index 0
@@ -583,6 +586,11 @@ class BettiPruning(TopoCallback):
         if count == 0 or _endless(count):
             return [self._probe]
         return (self._reader.split(batch) for batch in (loader if count is None else islice(loader, int(count))))
+
+    def _accuracy_name(self, trainer: Any) -> str:
+        """What the accuracy before and after pruning was measured on (:meth:`_accuracy_batches`), for the report."""
+        count = self._validation(trainer)[1]
+        return "probe accuracy (training images)" if count == 0 or _endless(count) else "validation accuracy"
 
     def _warn_if_validation_unread(self, trainer: Any) -> None:
         """Say so when an endless validation stream with no bound leaves accuracy to the probe."""
@@ -634,7 +642,7 @@ class BettiPruning(TopoCallback):
             "parameters": (before["parameters"], after["parameters"]),
             "saved size (MB)": (before["size_mb"], after["size_mb"]),
             f"CPU latency, batch {self.latency_batch} (ms)": (before["latency_ms"], after["latency_ms"]),
-            "validation accuracy": (before["val_acc"], after["val_acc"]),
+            self._accuracy_name(trainer): (before["val_acc"], after["val_acc"]),
         }
         if self.fine_tune_epochs:
             totals["  of which before fine-tuning"] = (before["val_acc"], pruned_acc)

@@ -519,3 +519,20 @@ def test_a_segmentation_heads_classes_are_left_whole_and_its_accuracy_is_not_mea
         quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, DataLoader(TensorDataset(x, masks), 20))
     assert "leaves head whole: its filters are the model's output channels" in caplog.text
     assert model.head.out_channels == 3 and model.body[2].out_channels == 4 and model(x).shape == (40, 3, 16, 16)
+
+
+class TrainingOnlyData(pl.LightningDataModule):
+    """A data module with a training loader alone: the usual LightningCLI data module of a first project."""
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(images(64), batch_size=32)
+
+
+def test_a_data_module_without_a_validation_loader_is_pruned_and_measured_on_the_probe(tmp_path):
+    """Lightning's default ``val_dataloader`` raises: the pruner called it, and the fit ended unpruned."""
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, datamodule=TrainingOnlyData())
+    assert model.features.block1.conv.out_channels == 2
+    assert pruner.report["parameters"][1] < pruner.report["parameters"][0]
+    assert "probe accuracy (training images)" in pruner.report["table"]
