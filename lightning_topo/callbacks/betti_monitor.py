@@ -247,6 +247,7 @@ class BettiMonitor(TopoCallback):
         self.history: list[dict[str, Any]] = []
         self._trainer: weakref.ref[Any] | None = None  # the Trainer of the run the state above belongs to
         self._measured_in_fit = 0  # epochs this fit has measured (none by its end: said)
+        self._trained_in_fit = False  # whether this fit reached on_train_start (not where it trains no epoch)
 
     # ------------------------------------------------------------------------------ public state
     @property
@@ -289,6 +290,7 @@ class BettiMonitor(TopoCallback):
         if self._trainer is not None and previous is not trainer:
             self._start_new_run()
         self._trainer = weakref.ref(trainer)
+        self._measured_in_fit, self._trained_in_fit = 0, False  # said at the fit's end when it measured nothing
 
     def _start_new_run(self) -> None:
         """Forget the previous Trainer's run: its history (the list a caller holds keeps it), the probe drawn from its
@@ -337,7 +339,7 @@ class BettiMonitor(TopoCallback):
         if self._num_workers_given is None:
             self.num_workers = 0 if device_of(pl_module).type == "cpu" else _default_workers()
         self._resubmit_restored()
-        self._measured_in_fit = 0
+        self._trained_in_fit = True
         if not writes_anywhere(trainer.loggers):
             rank_zero_info(
                 "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
@@ -484,11 +486,11 @@ class BettiMonitor(TopoCallback):
         except Exception as error:  # monitoring must never cost the user their training run
             measurement = Measurement(epoch=trainer.current_epoch, step=trainer.global_step)
             measurement.skipped = {("*", "*"): f"{type(error).__name__}: {error}"}
+        self._pending.append(measurement)  # before any wait: a Ctrl-C in it names this epoch as dropped
         if not distributed and self._job_runner().synchronous:
             for future in measurement.futures:  # the synchronous mode: the loop waits for the Betti numbers too
                 future.exception()
         measurement.blocked_seconds = time.perf_counter() - start
-        self._pending.append(measurement)
         if distributed:  # collective: every rank gathers the older measurements, in order, at the same epochs
             for previous in older:
                 self._gather_and_log(trainer, previous)
@@ -505,13 +507,23 @@ class BettiMonitor(TopoCallback):
             self._figures.draw(self._job_runner(), self.history, self._watched, list(self.dims))
         self._figures.flush(trainer.loggers, block=True, warn=rank_zero_warn)
         self._close(cancel=False)
-        if not self._measured_in_fit and not getattr(trainer, "fast_dev_run", False):  # a smoke test: no notice
-            n = self.every_n_epochs
-            when = "every epoch" if n == 1 else f"once every {n} epochs (the ends of epochs {n - 1}, {2 * n - 1}, ...)"
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        """Say so when the fit measured nothing: Lightning skips ``on_train_start/end`` where it trains no epoch."""
+        if self._measured_in_fit or getattr(trainer, "fast_dev_run", False):  # a smoke test: no notice
+            return
+        if not self._trained_in_fit:
             rank_zero_warn(
-                f"BettiMonitor measured no epoch of this fit: it measures {when} and the fit ended before one of them "
-                "did (max_epochs, max_steps or an early stop); lower every_n_epochs to see this run's topology"
+                "BettiMonitor measured nothing: the fit trained no epoch (a run resumed from a checkpoint of its last "
+                "epoch, max_epochs already reached, or limit_train_batches=0); raise max_epochs to train and measure on"
             )
+            return
+        n = self.every_n_epochs
+        when = "every epoch" if n == 1 else f"once every {n} epochs (the ends of epochs {n - 1}, {2 * n - 1}, ...)"
+        rank_zero_warn(
+            f"BettiMonitor measured no epoch of this fit: it measures {when} and the fit ended before one of them "
+            "did (max_epochs, max_steps or an early stop); lower every_n_epochs to see this run's topology"
+        )
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         if trainer.world_size == 1:
@@ -519,9 +531,16 @@ class BettiMonitor(TopoCallback):
         self._figures.flush(trainer.loggers, block=False, warn=rank_zero_warn)
         dropped = [m.epoch for m in self._pending]
         if dropped:
+            running = [f for m in self._pending for f in m.futures if f.running()]
+            waits = (
+                "; the synchronous mode (num_workers=0) lets its running Betti computations finish first, since "
+                "gudhi cannot be interrupted (num_workers >= 1 stops at once)"
+                if running and self._runner is not None and self._runner.synchronous
+                else ""
+            )
             rank_zero_warn(
                 f"BettiMonitor: training stopped ({type(exception).__name__}); the measurements of epochs "
-                f"{dropped} were still being computed and are dropped"
+                f"{dropped} were still being computed and are dropped{waits}"
             )
         self._pending.clear()
         self._figures.renders.clear()
