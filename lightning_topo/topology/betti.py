@@ -31,6 +31,7 @@ from lightning_topo.topology.checks import (
     check_options,
     check_workers,
     dtype_error,
+    no_features_error,
     nonfinite_error,
     rank_error,
     too_few_error,
@@ -62,8 +63,19 @@ __all__ = [
 
 
 def _to_numpy(array: Any) -> np.ndarray:
+    """``array`` as a numpy array; a tensor of a dtype numpy lacks (bfloat16, float8) comes as float32, exactly.
+
+    Example:
+        >>> import torch
+        >>> _to_numpy(torch.tensor([0.5, 3.0], dtype=torch.bfloat16))
+        array([0.5, 3. ], dtype=float32)
+    """
     if hasattr(array, "detach"):  # torch.Tensor, without importing torch here
-        array = array.detach().cpu().numpy()
+        array = array.detach().cpu()
+        try:
+            array = array.numpy()
+        except TypeError:  # "Got unsupported ScalarType": widen to the nearest dtype numpy has (exact for floats)
+            array = (array.cfloat() if array.is_complex() else array.float()).numpy()
     return np.asarray(array)
 
 
@@ -71,7 +83,8 @@ def as_point_cloud(points: Any) -> np.ndarray:
     """Validate and convert ``points`` (numpy array, torch tensor or nested list) to ``float64 (n, d)``.
 
     Raises:
-        ValueError: wrong rank, fewer than 2 points, or NaN/Inf values; the message says which.
+        ValueError: wrong rank, fewer than 2 points, no coordinates (shape ``(n, 0)``), or NaN/Inf values; the
+            message says which.
     """
     array = _to_numpy(points)
     if array.ndim != 2:
@@ -80,6 +93,8 @@ def as_point_cloud(points: Any) -> np.ndarray:
         raise dtype_error(array.dtype)
     if len(array) < 2:
         raise too_few_error(len(array))
+    if array.shape[1] == 0:
+        raise no_features_error(array.shape)
     array = array.astype(np.float64, copy=False)
     if not np.isfinite(array).all():
         raise nonfinite_error(int((~np.isfinite(array)).any(axis=1).sum()), len(array))
@@ -311,7 +326,8 @@ def calibrate_k(
     """The smallest ``k`` in ``k_range`` whose Betti numbers on ``points`` equal ``expected``.
 
     This is how the protocol's ``k`` is chosen: once, on input data of known topology, then kept for
-    every layer.  ``max_dim`` defaults to ``len(expected) - 1``.
+    every layer.  ``max_dim`` defaults to ``len(expected) - 1``.  ``k_range`` is tried in increasing order,
+    whatever its own order; a ``k`` too large for the cloud (``k >= n_points``) is skipped.
 
     Raises:
         ValueError: no ``k`` in the range reproduces ``expected``; the message lists what each gave.
@@ -326,14 +342,21 @@ def calibrate_k(
     options.setdefault("max_dim", len(expected_t) - 1)
     cloud = as_point_cloud(points)
     seen: list[str] = []
-    for k in k_range:
-        if k >= len(cloud):
-            break
+    tried = sorted(k_range)  # the smallest match, whatever order k_range comes in
+    usable = [k for k in tried if k < len(cloud)]  # a larger k is check_k's error: skipped, not the end of the search
+    for k in usable:
         got = betti_numbers(cloud, k=k, **options)
         if got == expected_t:
             return int(k)
         seen.append(f"k={k}: {got}")
+    skipped = len(tried) - len(usable)
+    too_large = (
+        f"; k_range's {skipped} values from k={tried[len(usable)]} on were skipped: k must stay below the "
+        f"{len(cloud)} points"
+        if skipped
+        else ""
+    )
     raise ValueError(
         f"no k in the range reproduces the expected Betti numbers {expected_t} ({'; '.join(seen) or 'no k tried'}); "
-        f"widen k_range, sample the data more densely or check the expected values"
+        f"widen k_range, sample the data more densely or check the expected values{too_large}"
     )

@@ -24,6 +24,7 @@ __all__ = [
     "check_options",
     "check_workers",
     "dtype_error",
+    "no_features_error",
     "nonfinite_error",
     "rank_error",
     "too_few_error",
@@ -38,7 +39,8 @@ def check_options(metric: str, k: int, scale: float, max_dim: int | None = None)
         raise ValueError(f"unknown metric {metric!r}; choose one of {METRICS}")
     if max_dim is not None:
         check_max_dim(max_dim)
-    if not (isinstance(scale, (int, float, np.number)) and math.isfinite(scale) and scale > 0):
+    number = isinstance(scale, (int, float, np.number)) and not isinstance(scale, bool)
+    if not (number and math.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
     if metric == "knn" and (not isinstance(k, (int, np.integer)) or k < 2):
         raise ValueError(f"k must be an integer >= 2 (it counts the point itself), got {k!r}")
@@ -120,12 +122,24 @@ def check_knn_indices(indices: object, n_unique: int) -> np.ndarray:
 
 
 def check_k(k: int, n_points: int) -> None:
-    """``k`` neighbours (the point itself included) need more than ``k`` points."""
-    if k >= n_points:
-        raise ValueError(
-            f"k={k} neighbours needs more points than that, got {n_points} points; "
-            f"lower k below {n_points} or pass more points"
+    """``k`` neighbours (the point itself included) need more than ``k`` points.
+
+    Example:
+        >>> check_k(2, 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: k=2 neighbours needs more points than that, got 2 points; 2 points allow no k (k counts the point itself, so k >= 2, and k must stay below the number of points); pass at least 3 points
+    """
+    if k < n_points:
+        return
+    if n_points <= 2:  # k >= 2 and k < n_points: nothing to lower k to
+        advice = (
+            f"{n_points} points allow no k (k counts the point itself, so k >= 2, and k must stay below the number "
+            f"of points); pass at least 3 points"
         )
+    else:
+        advice = f"lower k below {n_points} or pass more points"
+    raise ValueError(f"k={k} neighbours needs more points than that, got {n_points} points; {advice}")
 
 
 def check_workers(workers: int) -> None:
@@ -146,6 +160,13 @@ def rank_error(shape: tuple[int, ...]) -> ValueError:
 
 def dtype_error(dtype: object) -> ValueError:
     return ValueError(f"points must be real numbers, got dtype {dtype}")
+
+
+def no_features_error(shape: tuple[int, ...]) -> ValueError:
+    return ValueError(
+        f"points have no coordinates: shape {tuple(shape)} gives each point 0 features; pass a cloud with at "
+        f"least one feature per point (check the layer or the slice that produced it)"
+    )
 
 
 def too_few_error(n_points: int) -> ValueError:

@@ -25,7 +25,13 @@ import torch
 from lightning_topo.topology.checks import check_k, check_options, nonfinite_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM
 from lightning_topo.topology.lists import NeighbourLists
-from lightning_topo.topology.neighbours import _Distances, _first_k, duplicate_tolerance, lists_from_distances
+from lightning_topo.topology.neighbours import (
+    _Distances,
+    _first_k,
+    _two_nearest,
+    duplicate_tolerance,
+    lists_from_distances,
+)
 
 __all__ = ["filter_neighbour_lists"]
 
@@ -43,7 +49,18 @@ def _as_maps(feature_maps: Any) -> torch.Tensor:
         raise ValueError(f"feature_maps must be real numbers, got dtype {maps.dtype}")
     if len(maps) < 2:
         raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(maps)}")
-    return maps.reshape(maps.shape[0], maps.shape[1], -1)
+    n, n_filters, height, width = maps.shape
+    if n_filters == 0:
+        raise ValueError(
+            f"feature_maps of shape {tuple(maps.shape)} hold no filters; pass the maps of a layer with at least one "
+            f"filter (check the slice that produced them)"
+        )
+    if height * width == 0:
+        raise ValueError(
+            f"feature_maps of shape {tuple(maps.shape)} hold empty maps (height * width = 0), so each filter's points "
+            f"have no coordinates; pass maps of height and width >= 1 (check the layer or the slice that produced them)"
+        )
+    return maps.reshape(n, n_filters, height * width)
 
 
 def _check_finite(clouds: torch.Tensor) -> None:
@@ -83,7 +100,7 @@ def filter_neighbour_lists(
 
     Raises:
         ValueError: the messages of :func:`lightning_topo.topology.betti_numbers` (bad options, ``k >= N``,
-            NaN/Inf in a filter's maps), or maps that are not 4-D.
+            NaN/Inf in a filter's maps), or maps that are not 4-D, or have no filters or empty maps (``H * W = 0``).
     """
     check_options(metric, k, scale)
     if dtype not in (torch.float32, torch.float64):
@@ -131,15 +148,33 @@ def _batch_lists(
         sub = d2[clean]
         if metric == "knn":
             sub.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # the point itself first
-            found = _first_k(sub.reshape(-1, n), min(k, n)).reshape(len(clean), n, -1).cpu().numpy()
-            lists.update((int(c), NeighbourLists(n, n, metric, found[j], None)) for j, c in enumerate(clean))
+            ranked = _first_k(sub.reshape(-1, n), min(k, n))
+            nearest = _clean_nearest(sub, ranked)
+            found = ranked.reshape(len(clean), n, -1).cpu().numpy()
+            lists.update(
+                (int(c), NeighbourLists(n, n, metric, found[j], None, nearest[j])) for j, c in enumerate(clean)
+            )
         else:
             f, i, j = torch.nonzero((sub <= float(scale) * float(scale)) & earlier.T, as_tuple=True)
             edges = torch.stack([i, j]).cpu().numpy()
             counts = torch.bincount(f, minlength=len(clean)).cpu().numpy()
-            for c, part in zip(clean.tolist(), np.split(edges, np.cumsum(counts)[:-1], axis=1)):
-                lists[c] = NeighbourLists(n, n, metric, None, np.ascontiguousarray(part, dtype=np.int64))
+            sub.diagonal(dim1=1, dim2=2).fill_(-torch.inf)  # the point itself first, for its nearest distances
+            nearest = _clean_nearest(sub, None)
+            for j, (c, part) in enumerate(zip(clean.tolist(), np.split(edges, np.cumsum(counts)[:-1], axis=1))):
+                part = np.ascontiguousarray(part, dtype=np.int64)
+                lists[c] = NeighbourLists(n, n, metric, None, part, nearest[j])
     for c in torch.nonzero(candidates).squeeze(1).tolist():
         dist = _Distances.given(d2[c], None if sq is None else sq[c], hw)
         lists[c] = lists_from_distances(clouds[:, c], dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
     return [lists[c] for c in range(n_filters)]
+
+
+def _clean_nearest(sub: torch.Tensor, ranked: torch.Tensor | None) -> list[np.ndarray | None]:
+    """Each filter's ``(N, 2)`` first and second neighbour distances (``None`` below 3 points), for filters without
+    duplicates, read as :func:`~lightning_topo.topology.neighbour_lists` reads them: ``sub`` holds their squared
+    distances with ``-inf`` on the diagonal, ``ranked`` their k-NN lists (one row per point, filters stacked)."""
+    n_filters, n = sub.shape[:2]
+    if n < 3:
+        return [None] * n_filters
+    nearest = _two_nearest(sub.reshape(-1, n), ranked).reshape(n_filters, n, 2).to(torch.float64).cpu().numpy()
+    return [part.copy() for part in nearest]

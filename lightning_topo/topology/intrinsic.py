@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lightning_topo.topology.checks import dtype_error, nonfinite_error, rank_error
+from lightning_topo.topology.checks import dtype_error, no_features_error, nonfinite_error, rank_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM, first_occurrences, shifted_to_first
 
 __all__ = [
@@ -204,6 +204,8 @@ def two_nearest_distances(points: Any, *, block_bytes: int = _BLOCK_BYTES) -> tu
     x = np.asarray(points)
     if x.ndim != 2:
         raise rank_error(x.shape)
+    if x.shape[1] == 0:
+        raise no_features_error(x.shape)
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise dtype_error(x.dtype)
     x = x.astype(np.float64, copy=False)
@@ -248,6 +250,8 @@ def _two_nearest_torch(points: Any, block_bytes: int) -> tuple[Any, Any]:
     x = points.detach()
     if x.dim() != 2:
         raise rank_error(tuple(x.shape))
+    if x.shape[1] == 0:
+        raise no_features_error(tuple(x.shape))
     if x.dtype == torch.bool or x.is_complex():
         raise dtype_error(x.dtype)
     if x.is_floating_point() and len(x):

@@ -32,6 +32,7 @@ from lightning_topo.topology.checks import (
     check_k,
     check_options,
     dtype_error,
+    no_features_error,
     nonfinite_error,
     rank_error,
     too_few_error,
@@ -54,6 +55,8 @@ def _as_cloud(cloud: Any) -> torch.Tensor:
         raise dtype_error(x.dtype)
     if len(x) < 2:
         raise too_few_error(len(x))
+    if x.shape[1] == 0:
+        raise no_features_error(tuple(x.shape))
     return x
 
 
@@ -276,10 +279,11 @@ def neighbour_lists(
     if kd_tree is None:
         kd_tree = x.device.type == "cpu" and x.shape[1] <= DIRECT_MAX_DIM and dtype == torch.float64
     if kd_tree:
-        from lightning_topo.topology.betti import numpy_neighbour_lists
+        from lightning_topo.topology.betti import _to_numpy, numpy_neighbour_lists
 
         workers = torch.get_num_threads()  # the CPU budget torch's own operators take in this process
-        return numpy_neighbour_lists(x.cpu().numpy(), metric=metric, k=k, scale=scale, workers=workers)
+        points = _to_numpy(x)  # a dtype numpy lacks (bfloat16) comes as float32
+        return numpy_neighbour_lists(points, metric=metric, k=k, scale=scale, workers=workers)
     with torch.no_grad():
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
             dist = _gram_distances(x, dtype)  # wide and few: no working copy of the cloud
@@ -408,7 +412,7 @@ def batched_neighbour_lists(
     ``k``-th distance are sorted fully (``_first_k``'s repair).  The lists depend only on the distances (value, then
     index), so they equal the per-cloud ones whenever the distances do.  A cloud that needs anything else is
     handed to :func:`neighbour_lists` itself: a duplicate candidate (a zero distance, or one within the duplicate
-    bound above 16 dimensions), a non-finite distance, fewer than 3 points or ``k < 3``.  The whole stack goes
+    bound above 16 dimensions), a non-finite distance, fewer than 3 points, no coordinates or ``k < 3``.  The whole stack goes
     the per-cloud way when that route would not use these distances: ``metric="euclidean"``, ``kd_tree`` (``None``: a CPU
     stack of ``d <= 16`` in float64, as :func:`neighbour_lists`), a wide cloud too large for one Gram block
     (``n * n * itemsize > block_bytes``), or a stack whose distances exceed ``block_bytes`` together.
@@ -426,6 +430,7 @@ def batched_neighbour_lists(
     if (
         metric != "knn"
         or n < 3
+        or d == 0
         or not isinstance(k, (int, np.integer))
         or k < 3
         or dtype not in _DTYPES
