@@ -147,6 +147,10 @@ class BettiMonitor(TopoCallback):
         log_figure: add the figures to TensorBoard loggers. They are redrawn at a measurement only while drawing
             them has taken at most a twentieth of the fit's time so far, and always after the last measurement
             (drawn at every measurement, they can cost a small full-batch fit as much as its training).
+        tag_prefix: put every tag this monitor writes under ``<tag_prefix>/`` (scalars, images, the custom-scalars
+            charts and ``trainer.callback_metrics``: ``full/betti/<layer>/class_<c>/b<d>``). Two monitors in one
+            Trainer need different ones (a cheap one on the logits every epoch and a full one every 50), or their
+            numbers would interleave under the same tags; a second monitor without one fails at setup, saying so.
 
     Example:
         >>> from lightning_topo.callbacks import BettiMonitor
@@ -183,6 +187,7 @@ class BettiMonitor(TopoCallback):
         label_key: str | int | None = None,
         forward_fn: ForwardFn | None = None,
         intrinsic_dimension: bool = False,
+        tag_prefix: str | None = None,
     ) -> None:
         if isinstance(layers, str):
             if layers not in (ACTIVATIONS, BLOCKS):
@@ -193,6 +198,9 @@ class BettiMonitor(TopoCallback):
         elif layers is not None and (not layers or not all(isinstance(x, str) for x in layers)):
             raise ValueError(f"layers must be None or a non-empty list of module names/glob patterns, got {layers!r}")
         self.classes = check_classes(classes)
+        if tag_prefix is not None and (not isinstance(tag_prefix, str) or not tag_prefix.strip("/")):
+            raise ValueError(f"tag_prefix must be None or a non-empty name such as 'full', got {tag_prefix!r}")
+        self.tag_prefix = None if tag_prefix is None else tag_prefix.strip("/")
         check_flag("intrinsic_dimension", intrinsic_dimension)
         self.intrinsic_dimension = intrinsic_dimension
         self._reader = BatchReader(input_keys, label_key, forward_fn)
@@ -239,7 +247,7 @@ class BettiMonitor(TopoCallback):
         self._layouts: dict[str, str] = {}  # watched (batch, channels, steps) and (steps, batch, ...) outputs
         self._layout_written: set[int] = set()
         self._pending: deque[Measurement] = deque()
-        self._figures = FigureSchedule()
+        self._figures = FigureSchedule(self.tag_prefix)
         self._runner: JobRunner | None = None
         self._betti_job = betti_job  # module-level, so spawned workers can unpickle it (tests swap it)
         self._distributed = False
@@ -286,11 +294,23 @@ class BettiMonitor(TopoCallback):
         # own probe and history; a second fit of the same Trainer continues the first (epochs 2, 3 ...)
         if stage != "fit":
             return
+        self._check_tags_apart(trainer)
         previous = self._trainer() if self._trainer is not None else None
         if self._trainer is not None and previous is not trainer:
             self._start_new_run()
         self._trainer = weakref.ref(trainer)
         self._measured_in_fit, self._trained_in_fit = 0, False  # said at the fit's end when it measured nothing
+
+    def _check_tags_apart(self, trainer: Any) -> None:
+        """Two monitors of one Trainer under the same tags would interleave their numbers in every chart."""
+        twins = [c for c in trainer.callbacks if isinstance(c, BettiMonitor) and c.tag_prefix == self.tag_prefix]
+        if len(twins) > 1:
+            shared = "no tag_prefix" if self.tag_prefix is None else f"tag_prefix={self.tag_prefix!r}"
+            raise ValueError(
+                f"{len(twins)} BettiMonitors in this Trainer have {shared}, so they would write the same TensorBoard "
+                "tags (betti/<layer>/class_<c>/b<d>, betti/seconds, the figures) and interleave their numbers; give "
+                "each its own, e.g. BettiMonitor(..., tag_prefix='full')"
+            )
 
     def _start_new_run(self) -> None:
         """Forget the previous Trainer's run: its history (the list a caller holds keeps it), the probe drawn from its
@@ -587,7 +607,7 @@ class BettiMonitor(TopoCallback):
                 rank_zero_warn(f"BettiMonitor: could not log epoch {entry['epoch']}: {type(error).__name__}: {error}")
 
     def _log(self, trainer: Any, entry: dict[str, Any]) -> None:
-        scalars = entry_scalars(entry, self.dims)
+        scalars = entry_scalars(entry, self.dims, self.tag_prefix)
         trainer.callback_metrics.update({tag: torch.tensor(value) for tag, value in scalars.items()})
         log_scalars(trainer.loggers, scalars, entry["step"], self._layout, self._layout_written)
         if self.log_figure and has_images(trainer.loggers):
@@ -596,7 +616,7 @@ class BettiMonitor(TopoCallback):
 
     def _layout(self) -> dict:
         """The custom-scalars charts (built only for a logger that has not had them yet)."""
-        return monitor_layout(self._watched, self._clouds(), self.dims, self.intrinsic_dimension)
+        return monitor_layout(self._watched, self._clouds(), self.dims, self.intrinsic_dimension, self.tag_prefix)
 
     # ------------------------------------------------------------------------------ figures for papers
     def plot(self, path: str | Path, **options: Any) -> Path:
@@ -619,6 +639,7 @@ class BettiMonitor(TopoCallback):
             per_class=self.per_class,
             include_input=self.include_input,
             **({"intrinsic_dimension": True} if self.intrinsic_dimension else {}),
+            **({"tag_prefix": self.tag_prefix} if self.tag_prefix is not None else {}),
             **self.topology,
         )
 
@@ -651,5 +672,5 @@ class BettiMonitor(TopoCallback):
     def __getstate__(self) -> dict[str, Any]:
         # deep copies and pickling (checkpointing callbacks, spawn launchers) leave the live workers behind
         state = dict(self.__dict__)
-        state.update(_runner=None, _pending=deque(), _figures=FigureSchedule(), _trainer=None)
+        state.update(_runner=None, _pending=deque(), _figures=FigureSchedule(self.tag_prefix), _trainer=None)
         return state

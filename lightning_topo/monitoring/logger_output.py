@@ -19,6 +19,7 @@ from lightning_topo.monitoring.tags import (
     flatten_id_scalars,
     flatten_scalars,
     id_scalars_layout,
+    prefixed,
 )
 
 __all__ = [
@@ -37,14 +38,15 @@ BLOCKED_TAG = "betti/blocked_seconds"
 FIGURE_SHARE = 0.05
 
 
-def entry_scalars(entry: dict[str, Any], dims: Sequence[int]) -> dict[str, float]:
-    """``{tag: value}`` of a history entry: its Betti numbers, intrinsic dimensions and the monitor's own times."""
+def entry_scalars(entry: dict[str, Any], dims: Sequence[int], prefix: str | None = None) -> dict[str, float]:
+    """``{tag: value}`` of a history entry: its Betti numbers, intrinsic dimensions and the monitor's own times,
+    each tag under ``prefix`` (the monitor's ``tag_prefix``)."""
     scalars = flatten_scalars(entry["betti"], dims)
     if "id" in entry:
         scalars.update(flatten_id_scalars(entry["id"]))
     scalars[SECONDS_TAG] = entry["seconds"]
     scalars[BLOCKED_TAG] = entry["blocked_seconds"]
-    return scalars
+    return {prefixed(tag, prefix): value for tag, value in scalars.items()}
 
 
 def log_scalars(
@@ -63,11 +65,13 @@ def log_scalars(
             layout_written.add(id(logger))
 
 
-def monitor_layout(watched: Sequence[str], classes: Sequence[str], dims: Sequence[int], ids: bool) -> dict:
+def monitor_layout(
+    watched: Sequence[str], classes: Sequence[str], dims: Sequence[int], ids: bool, prefix: str | None = None
+) -> dict:
     """The custom-scalars charts of the Betti numbers (and, with ``ids``, of the intrinsic dimensions)."""
-    layout = custom_scalars_layout(watched, classes, dims)
+    layout = custom_scalars_layout(watched, classes, dims, prefix)
     if ids:
-        layout.update(id_scalars_layout(classes))
+        layout.update(id_scalars_layout(classes, prefix))
     return layout
 
 
@@ -99,8 +103,9 @@ class FigureSchedule:
     seconds count as one drawing's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str | None = None) -> None:
         self.renders: deque[tuple[int, Future, float, float]] = deque()
+        self.prefix = prefix  # the monitor's tag_prefix, before every image tag
         self.reset()
 
     def reset(self) -> None:
@@ -142,4 +147,4 @@ class FigureSchedule:
                 experiment = getattr(logger, "experiment", None)
                 if hasattr(experiment, "add_image"):
                     for tag, picture in pictures.items():
-                        write_picture(experiment, tag, picture, step)
+                        write_picture(experiment, prefixed(tag, self.prefix), picture, step)

@@ -23,6 +23,7 @@ __all__ = [
     "flatten_scalars",
     "id_scalars_layout",
     "id_tag",
+    "prefixed",
     "scalar_tag",
 ]
 
@@ -50,15 +51,32 @@ def flatten_scalars(betti: EpochBetti, dims: Sequence[int]) -> dict[str, float]:
     }
 
 
-def custom_scalars_layout(layers: Sequence[str], classes: Sequence[str], dims: Sequence[int]) -> dict:
-    """One chart per (class, dimension) with a line per layer, plus the compute-time chart."""
+def prefixed(tag: str, prefix: str | None) -> str:
+    """``tag`` under a monitor's ``tag_prefix`` (``None``: the tag itself), so two monitors of one run write apart.
+
+    Example:
+        >>> prefixed("betti/seconds", "full"), prefixed("betti/seconds", None)
+        ('full/betti/seconds', 'betti/seconds')
+    """
+    return f"{prefix}/{tag}" if prefix else tag
+
+
+def _group(title: str, prefix: str | None) -> str:
+    return f"{title} ({prefix})" if prefix else title
+
+
+def custom_scalars_layout(
+    layers: Sequence[str], classes: Sequence[str], dims: Sequence[int], prefix: str | None = None
+) -> dict:
+    """One chart per (class, dimension) with a line per layer, plus the compute-time chart (under ``prefix``)."""
+    head = re.escape(prefixed("betti", prefix))
     charts = {
-        f"class {cls}, beta_{d}": ["Multiline", [rf"^betti/.*/class_{re.escape(str(cls))}/b{d}$"]]
+        f"class {cls}, beta_{d}": ["Multiline", [rf"^{head}/.*/class_{re.escape(str(cls))}/b{d}$"]]
         for cls in classes
         for d in dims
     }
-    charts["monitor compute time (s)"] = ["Multiline", [f"^{SECONDS_TAG}$"]]
-    return {"Betti numbers by layer": charts}
+    charts["monitor compute time (s)"] = ["Multiline", [f"^{re.escape(prefixed(SECONDS_TAG, prefix))}$"]]
+    return {_group("Betti numbers by layer", prefix): charts}
 
 
 def id_tag(layer: str, cloud: str) -> str:
@@ -78,18 +96,19 @@ def flatten_id_scalars(ids: EpochIDs) -> dict[str, float]:
     }
 
 
-def id_scalars_layout(classes: Sequence[str]) -> dict:
-    """TensorBoard custom-scalars charts: one per class (or the whole probe), a line per layer.
+def id_scalars_layout(classes: Sequence[str], prefix: str | None = None) -> dict:
+    """TensorBoard custom-scalars charts: one per class (or the whole probe), a line per layer (under ``prefix``).
 
     Example:
         >>> list(id_scalars_layout(["0", "1"])["Intrinsic dimension by layer"])
         ['class 0', 'class 1']
     """
+    head = re.escape(prefixed("id", prefix))
     charts = {
         ("whole probe" if cls == "all" else f"class {cls}"): [
             "Multiline",
-            [r"^id/.*/all$" if cls == "all" else rf"^id/.*/class_{re.escape(str(cls))}$"],
+            [rf"^{head}/.*/all$" if cls == "all" else rf"^{head}/.*/class_{re.escape(str(cls))}$"],
         ]
         for cls in classes
     }
-    return {"Intrinsic dimension by layer": charts}
+    return {_group("Intrinsic dimension by layer", prefix): charts}

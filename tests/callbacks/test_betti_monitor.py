@@ -217,7 +217,7 @@ def test_two_monitors_in_one_trainer_keep_their_own_state(tmp_path):
     # the same layers, but another k: two configurations, two states
     hidden, logits = (
         BettiMonitor(layers=["body.*"], probe_size=40, k=5),
-        BettiMonitor(layers=["body.*"], probe_size=40, k=6),
+        BettiMonitor(layers=["body.*"], probe_size=40, k=6, tag_prefix="k6"),
     )
     quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[hidden, logits, checkpoint]).fit(
         TinyNet(), loader
@@ -503,3 +503,38 @@ def test_classes_keep_a_hand_made_probe_to_its_own_labels_at_construction_and_in
     assert sorted(next(iter(listed.compute(net)["betti"].values()))) == ["5", "9"]
     with pytest.raises(ValueError, match=r"classes \[4\] are not in the probe given \(its labels: 3, 5, 9\)"):
         BettiMonitor(classes=[4, 5], k=3).set_probe(x, y)
+
+
+def test_two_monitors_write_their_numbers_under_their_own_tags(tmp_path):
+    """The docs' pair: a cheap monitor every epoch and a full one every 2. Without a prefix both wrote
+    ``betti/input/class_0/b1`` at the same steps, and the chart zig-zagged between their numbers."""
+    cheap = BettiMonitor(layers=["logits"], probe_size=40, k=3, num_workers=0)
+    full = BettiMonitor(probe_size=40, k=10, every_n_epochs=2, num_workers=0, tag_prefix="full")
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[cheap, full], logger=logger)
+    trainer.fit(TinyNet(), DataLoader(blobs(), batch_size=64))
+    tags = event_tags(tmp_path / "tb" / "version_0")
+    events = tags["_acc"]
+    cheap_steps = [e["step"] for e in cheap.history]
+    full_steps = [e["step"] for e in full.history]
+    assert len(cheap_steps) == 4 and len(full_steps) == 2
+    for monitor, prefix, steps in ((cheap, "", cheap_steps), (full, "full/", full_steps)):
+        tag = f"{prefix}betti/input/class_0/b1"
+        assert [(e.step, e.value) for e in events.Scalars(tag)] == [
+            (entry["step"], float(entry["betti"]["input"]["0"][1])) for entry in monitor.history
+        ]
+        assert [e.step for e in events.Scalars(f"{prefix}betti/seconds")] == steps
+        assert f"{prefix}betti/over_training" in tags["images"]
+    assert "full/betti/logits/class_1/b0" in trainer.callback_metrics
+    assert not any(tag.startswith("betti/body") for tag in tags["scalars"])  # the cheap one watches the logits only
+
+
+def test_two_monitors_under_the_same_tags_fail_before_training_naming_the_fix(tmp_path):
+    model = TinyNet()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    monitors = [BettiMonitor(probe_size=40, k=5), BettiMonitor(probe_size=40, k=6)]
+    with pytest.raises(ValueError, match=r"2 BettiMonitors in this Trainer have no tag_prefix, .* tag_prefix='full'"):
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=monitors).fit(model, DataLoader(blobs(), batch_size=64))
+    assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())  # nothing trained
+    with pytest.raises(ValueError, match="tag_prefix must be None or a non-empty name such as 'full', got '/'"):
+        BettiMonitor(tag_prefix="/")
