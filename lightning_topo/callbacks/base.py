@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - lightning installs it, but it is not ours to require
     _standalone = None
 
-__all__ = ["TopoCallback"]
+__all__ = ["TopoCallback", "runs_in_spawned_processes"]
 
 _BASES: tuple[type, ...] = (pl.Callback,)
 if _standalone is not None and _standalone.Callback is not pl.Callback:
@@ -29,3 +29,17 @@ if _standalone is not None and _standalone.Callback is not pl.Callback:
 
 class TopoCallback(*_BASES):  # type: ignore[misc]
     """A ``lightning.pytorch.Callback`` that is also a ``pytorch_lightning.Callback``."""
+
+
+def runs_in_spawned_processes(trainer: object) -> bool:
+    """Whether the fit runs in processes Lightning starts for it (``strategy="ddp_spawn"``, ``"ddp_notebook"``, XLA),
+    so that what a callback holds stays there: only the model's weights (``load_state_dict`` into the caller's
+    unchanged model) and ``callback_metrics`` come back to the process that called ``fit``.
+
+    Example:
+        >>> import lightning.pytorch as pl
+        >>> runs_in_spawned_processes(pl.Trainer(accelerator="cpu", devices=1, logger=False))
+        False
+    """
+    launcher = getattr(getattr(trainer, "strategy", None), "launcher", None)
+    return any(cls.__name__ == "_MultiProcessingLauncher" for cls in type(launcher).__mro__)

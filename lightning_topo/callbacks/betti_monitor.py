@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_topo.arguments import check_count, check_flag, check_positive, check_seed
-from lightning_topo.callbacks.base import TopoCallback
+from lightning_topo.callbacks.base import TopoCallback, runs_in_spawned_processes
 from lightning_topo.callbacks.batch_preparation import fit_batch_preparation
 from lightning_topo.monitoring.batches import BatchReader, ForwardFn, ModelInputs, classes_present, has_class, take
 from lightning_topo.monitoring.clouds import CloudKey
@@ -295,6 +295,13 @@ class BettiMonitor(TopoCallback):
         if stage != "fit":
             return
         self._check_tags_apart(trainer)
+        if runs_in_spawned_processes(trainer):
+            rank_zero_warn(
+                "BettiMonitor: this fit runs in processes Lightning starts for it (strategy='ddp_spawn' or "
+                "'ddp_notebook'), so the monitor you hold keeps no history, probe or watched layers after it: read "
+                "the numbers in the logger (or trainer.callback_metrics), or use strategy='ddp' to keep "
+                "monitor.history"
+            )
         previous = self._trainer() if self._trainer is not None else None
         if self._trainer is not None and previous is not trainer:
             self._start_new_run()

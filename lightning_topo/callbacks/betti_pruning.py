@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import nn
 
 from lightning_topo.arguments import check_count, check_finite, check_positive, check_seed, is_real
-from lightning_topo.callbacks.base import TopoCallback
+from lightning_topo.callbacks.base import TopoCallback, runs_in_spawned_processes
 from lightning_topo.callbacks.batch_preparation import fit_batch_preparation, overrides_hook
 from lightning_topo.callbacks.continue_at_learning_rates import ContinueAtLearningRates
 from lightning_topo.monitoring import eval_mode, select_layers
@@ -193,6 +193,15 @@ class BettiPruning(TopoCallback):
         self.report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------ set-up (every rank)
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage == "fit" and runs_in_spawned_processes(trainer):
+            raise ValueError(
+                "BettiPruning cannot prune in processes Lightning starts for the fit (strategy='ddp_spawn' or "
+                "'ddp_notebook'): they would prune their own copies, and Lightning then loads rank 0's pruned weights "
+                "into the unpruned model of the process that called fit(), which fails after training. Use "
+                "strategy='ddp': Lightning then runs your script once per device, and every rank prunes alike"
+            )
+
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # the batches it reads itself (probe, BatchNorm re-estimation, accuracy) as training_step gets them
         self._reader = dataclasses.replace(self._reader, prepare=fit_batch_preparation(trainer, pl_module))
