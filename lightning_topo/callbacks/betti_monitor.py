@@ -255,6 +255,7 @@ class BettiMonitor(TopoCallback):
         self.history: list[dict[str, Any]] = []
         self._trainer: weakref.ref[Any] | None = None  # the Trainer of the run the state above belongs to
         self._measured_in_fit = 0  # epochs this fit has measured (none by its end: said)
+        self._unsaved_epochs: list[int] = []  # in flight, unsaved, when a DDP checkpoint was written (said on resume)
         self._trained_in_fit = False  # whether this fit reached on_train_start (not where it trains no epoch)
 
     # ------------------------------------------------------------------------------ public state
@@ -406,6 +407,14 @@ class BettiMonitor(TopoCallback):
     def _resubmit_restored(self) -> None:
         """Measurements a checkpoint caught in flight: their Betti numbers are computed now, from the saved lists."""
         restored, self._restored = self._still_restored(), []
+        measured = {entry["epoch"] for entry in self.history}
+        unsaved, self._unsaved_epochs = [e for e in self._unsaved_epochs if e not in measured], []
+        if unsaved:
+            rank_zero_warn(
+                f"BettiMonitor: the measurements of epochs {unsaved} were in flight when the checkpoint was saved under "
+                "DDP, where each rank holds only its share until the next epoch gathers them, so this run cannot "
+                "complete them and they are missing from the history"
+            )
         if restored and self._distributed:  # each rank saved only its share; rank zero's checkpoint lacks the rest
             rank_zero_warn(
                 f"BettiMonitor: the measurements of epochs {[m['epoch'] for m in restored]} were in flight when the "
@@ -656,6 +665,8 @@ class BettiMonitor(TopoCallback):
         # very same points without every checkpoint carrying its tensors
         pending = [] if self._distributed else [m.to_state() for m in self._pending]
         state: dict[str, Any] = {"history": self.history, "pending": pending + self._still_restored()}
+        if self._distributed and self._pending:  # each rank holds its share alone: named, so a resume can say so
+            state["unsaved_epochs"] = [m.epoch for m in self._pending]
         reference = self._probe_store.reference(self._probe, self._is_global_zero)
         if reference is not None:
             state["probe_file"], state["probe_fingerprint"] = str(reference[0]), reference[1]
@@ -664,6 +675,7 @@ class BettiMonitor(TopoCallback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self._restored = list(state_dict.get("pending", []))
+        self._unsaved_epochs = list(state_dict.get("unsaved_epochs", []))
         if state_dict.get("probe") is not None:  # checkpoints that carried the probe's tensors themselves
             self._probe = tuple(state_dict["probe"])
             self._probe_restored = True

@@ -329,9 +329,10 @@ def test_a_probe_passed_in_is_used_as_it_is(tmp_path):
 
 # ------------------------------------------------------------------------------------------- DDP
 DDP_SCRIPT = """
-import json, os, sys, torch, lightning.pytorch as pl
+import json, os, sys, warnings, torch, lightning.pytorch as pl
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning_topo.callbacks import BettiMonitor
 from lightning_topo.monitoring.sharing import share
@@ -359,10 +360,17 @@ if __name__ == "__main__":
     x = torch.randn(300, 4) + 3.0 * y[:, None].float()
     monitor = Shares(probe_size=90, k=5, num_workers=1, intrinsic_dimension=True)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=3, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False, callbacks=[monitor],
+                         enable_model_summary=False, callbacks=[monitor, ModelCheckpoint(dirpath=out, save_last=True)],
                          logger=TensorBoardLogger(out, name="ddp", version=0))
     model = Net()
     trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=30))
+    # a run resumed from the last checkpoint: epoch 2's measurement was in flight, each rank holding its share
+    resumed = Shares(probe_size=90, k=5, num_workers=1, intrinsic_dimension=True)  # its state_key: the same class
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=4, enable_progress_bar=False,
+                   enable_model_summary=False, enable_checkpointing=False, callbacks=[resumed], logger=False).fit(
+            Net(), DataLoader(TensorDataset(x, y), batch_size=30), ckpt_path=os.path.join(out, "last.ckpt"))
     # the same measurement in one process, on the final weights and the same probe
     single = BettiMonitor(k=5, num_workers=0, intrinsic_dimension=True)
     single.set_probe(*monitor.probe, model=model.cpu())
@@ -370,7 +378,9 @@ if __name__ == "__main__":
     with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:
         json.dump({"history": [(e["epoch"], e["step"], e["betti"]) for e in monitor.history],
                    "ids": [e["id"] for e in monitor.history],
-                   "measured": monitor.measured, "single": reference["betti"], "single_id": reference["id"]}, f)
+                   "measured": monitor.measured, "single": reference["betti"], "single_id": reference["id"],
+                   "resumed": [e["epoch"] for e in resumed.history],
+                   "resume_notices": [str(w.message) for w in caught if "BettiMonitor" in str(w.message)]}, f)
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 """
@@ -389,6 +399,10 @@ def test_two_rank_ddp_shares_the_work_and_gives_the_numbers_of_one_process(tmp_p
     accumulator.Reload()
     steps = [e.step for e in accumulator.Scalars("betti/logits/class_1/b0")]
     assert steps == sorted(steps) and len(steps) == 3  # logged once per epoch, by rank zero, in order
+    # resumed from the last checkpoint: epoch 2 was in flight there, its shares on two ranks; lost, and said so
+    assert rank0["resumed"] == rank1["resumed"] == [0, 1, 3]
+    assert any("measurements of epochs [2] were in flight when the checkpoint was saved under DDP" in notice
+               for notice in rank0["resume_notices"])  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- topology at a glance
