@@ -41,13 +41,18 @@ def overrides_hook(owner: Any, hook: str) -> bool:
     """Whether a LightningModule or LightningDataModule (of either namespace) defines its own data hook ``hook``,
     e.g. ``val_dataloader``, whose default raises.
 
+    The hook is looked up on the object itself: ``LightningDataModule.from_datasets`` sets its loaders there.
+
     Example:
         >>> import lightning.pytorch as pl
         >>> overrides_hook(pl.LightningDataModule(), "val_dataloader"), overrides_hook(None, "val_dataloader")
         (False, False)
+        >>> overrides_hook(pl.LightningDataModule.from_datasets(val_dataset=[0.0]), "val_dataloader")
+        True
     """
-    method = getattr(type(owner), hook, None) if owner is not None else None
-    return method is not None and not method.__qualname__.startswith(_DEFAULTS)
+    method = getattr(owner, hook, None) if owner is not None else None
+    function = getattr(method, "__func__", method)  # a bound method's function; an instance's own, as it is
+    return function is not None and not getattr(function, "__qualname__", "").startswith(_DEFAULTS)
 
 
 def overrides_batch_hooks(owner: Any) -> bool:

@@ -536,3 +536,15 @@ def test_a_data_module_without_a_validation_loader_is_pruned_and_measured_on_the
     assert model.features.block1.conv.out_channels == 2
     assert pruner.report["parameters"][1] < pruner.report["parameters"][0]
     assert "probe accuracy (training images)" in pruner.report["table"]
+
+
+def test_a_data_module_from_datasets_is_validated_on_its_own_validation_set(tmp_path):
+    """``LightningDataModule.from_datasets`` sets ``val_dataloader`` on the instance, not the class: a check of the
+    class alone took it for the default and measured accuracy on the probe instead."""
+    data = pl.LightningDataModule.from_datasets(images(64), images(32, seed=1), batch_size=32)
+    model = CNNClassifier(in_channels=1, num_classes=2, channels=(4,))
+    pruner = BettiPruning(amount=0.5, probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[pruner]).fit(model, datamodule=data)
+    assert model.features.block1.conv.out_channels == 2
+    assert "validation accuracy" in pruner.report["table"]
+    assert "probe accuracy" not in pruner.report["table"]
