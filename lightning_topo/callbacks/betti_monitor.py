@@ -149,8 +149,9 @@ class BettiMonitor(TopoCallback):
             (drawn at every measurement, they can cost a small full-batch fit as much as its training).
         tag_prefix: put every tag this monitor writes under ``<tag_prefix>/`` (scalars, images, the custom-scalars
             charts and ``trainer.callback_metrics``: ``full/betti/<layer>/class_<c>/b<d>``). Two monitors in one
-            Trainer need different ones (a cheap one on the logits every epoch and a full one every 50), or their
-            numbers would interleave under the same tags; a second monitor without one fails at setup, saying so.
+            Trainer with a logger need different ones (a cheap one on the logits every epoch and a full one every
+            50), or their numbers would interleave under the same tags; two under the same tags fail at setup,
+            saying so.
 
     Example:
         >>> from lightning_topo.callbacks import BettiMonitor
@@ -310,9 +311,10 @@ class BettiMonitor(TopoCallback):
         self._measured_in_fit, self._trained_in_fit = 0, False  # said at the fit's end when it measured nothing
 
     def _check_tags_apart(self, trainer: Any) -> None:
-        """Two monitors of one Trainer under the same tags would interleave their numbers in every chart."""
+        """Two monitors of one Trainer under the same tags would interleave their numbers in every chart (with no
+        logger that writes, each keeps its own history: nothing to mix up but ``callback_metrics``' last values)."""
         twins = [c for c in trainer.callbacks if isinstance(c, BettiMonitor) and c.tag_prefix == self.tag_prefix]
-        if len(twins) > 1:
+        if len(twins) > 1 and writes_anywhere(trainer.loggers):
             shared = "no tag_prefix" if self.tag_prefix is None else f"tag_prefix={self.tag_prefix!r}"
             raise ValueError(
                 f"{len(twins)} BettiMonitors in this Trainer have {shared}, so they would write the same TensorBoard "
@@ -645,6 +647,9 @@ class BettiMonitor(TopoCallback):
     @property
     def state_key(self) -> str:
         """Distinct per configuration, so two monitors (say, two layer sets) can share one Trainer."""
+        return self._state_key(self.tag_prefix)
+
+    def _state_key(self, tag_prefix: str | None) -> str:
         return self._generate_state_key(
             layers=self.layers,
             **({"classes": self.classes} if self.classes is not None else {}),
@@ -655,7 +660,7 @@ class BettiMonitor(TopoCallback):
             per_class=self.per_class,
             include_input=self.include_input,
             **({"intrinsic_dimension": True} if self.intrinsic_dimension else {}),
-            **({"tag_prefix": self.tag_prefix} if self.tag_prefix is not None else {}),
+            **({"tag_prefix": tag_prefix} if tag_prefix is not None else {}),
             **self.topology,
         )
 
@@ -683,10 +688,15 @@ class BettiMonitor(TopoCallback):
             self._probe_store.saved = (Path(state_dict["probe_file"]), state_dict["probe_fingerprint"])
 
     def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
-        # checkpoints written before the per-configuration state_key keyed the state by the class name
-        legacy = checkpoint.get("callbacks", {}).get(type(self).__qualname__)
-        if legacy is not None and not self.history:
-            self.load_state_dict(legacy)
+        # checkpoints written before the per-configuration state_key keyed the state by the class name, and those
+        # written before this monitor was given its tag_prefix keyed it without one
+        states = checkpoint.get("callbacks", {})
+        if self.state_key in states or self.history:
+            return
+        for older in (self._state_key(None), type(self).__qualname__):
+            if states.get(older) is not None:
+                self.load_state_dict(states[older])
+                return
 
     def __getstate__(self) -> dict[str, Any]:
         # deep copies and pickling (checkpointing callbacks, spawn launchers) leave the live workers behind

@@ -5,6 +5,7 @@ custom-scalars layout), and its figures, drawn in the background within a time b
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -49,6 +50,11 @@ def entry_scalars(entry: dict[str, Any], dims: Sequence[int], prefix: str | None
     return {prefixed(tag, prefix): value for tag, value in scalars.items()}
 
 
+# every monitor's custom-scalars charts per TensorBoard writer: the plugin shows the layout written last alone, so
+# each monitor (tag_prefix) writes the charts of all of them
+_LAYOUTS: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+
+
 def log_scalars(
     loggers: Sequence[Any],
     scalars: dict[str, float],
@@ -56,12 +62,15 @@ def log_scalars(
     layout: Callable[[], dict],
     layout_written: set[int],
 ) -> None:
-    """Log ``scalars`` at ``step`` to every logger; a TensorBoard one also gets ``layout()`` the first time."""
+    """Log ``scalars`` at ``step`` to every logger; a TensorBoard one also gets ``layout()`` the first time, joined
+    with the charts other monitors wrote to the same writer."""
     for logger in loggers:
         logger.log_metrics(scalars, step=step)
         experiment = getattr(logger, "experiment", None)
         if id(logger) not in layout_written and hasattr(experiment, "add_custom_scalars"):
-            experiment.add_custom_scalars(layout())
+            charts = _LAYOUTS.setdefault(experiment, {})
+            charts.update(layout())
+            experiment.add_custom_scalars(charts)
             layout_written.add(id(logger))
 
 

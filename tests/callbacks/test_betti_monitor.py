@@ -14,6 +14,7 @@ from helpers.user_models import TinyNet, blobs
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.custom_scalar import layout_pb2
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -527,14 +528,43 @@ def test_two_monitors_write_their_numbers_under_their_own_tags(tmp_path):
         assert f"{prefix}betti/over_training" in tags["images"]
     assert "full/betti/logits/class_1/b0" in trainer.callback_metrics
     assert not any(tag.startswith("betti/body") for tag in tags["scalars"])  # the cheap one watches the logits only
+    # TensorBoard shows the charts layout written last alone: it holds both monitors' charts
+    layouts = EventAccumulator(str(tmp_path / "tb" / "version_0"), size_guidance={"tensors": 0})
+    layouts.Reload()
+    last = layout_pb2.Layout.FromString(layouts.Tensors("custom_scalars__config__")[-1].tensor_proto.string_val[0])
+    charts = {category.title: [c.multiline.tag[0] for c in category.chart] for category in last.category}
+    assert set(charts) == {"Betti numbers by layer", "Betti numbers by layer (full)"}
+    assert r"^full/betti/.*/class_0/b1$" in charts["Betti numbers by layer (full)"]
+
+
+def test_two_monitors_without_a_logger_keep_their_own_histories_without_a_prefix(tmp_path):
+    monitors = [BettiMonitor(probe_size=40, k=5), BettiMonitor(layers=["logits"], probe_size=40, k=6)]
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=monitors).fit(TinyNet(), DataLoader(blobs(), batch_size=64))
+    assert [set(m.history[0]["betti"]) for m in monitors] == [
+        {"input", "body.1", "body.3", "logits"},
+        {"input", "logits"},
+    ]
+
+
+def test_a_monitor_given_a_tag_prefix_resumes_the_state_its_checkpoint_saved_without_one(tmp_path):
+    loader = DataLoader(blobs(), batch_size=64)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
+    before = BettiMonitor(probe_size=40, k=5)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[before, checkpoint]).fit(
+        TinyNet(), loader
+    )
+    after = BettiMonitor(probe_size=40, k=5, tag_prefix="full")
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[after]).fit(TinyNet(), loader, ckpt_path=tmp_path / "last.ckpt")
+    assert [entry["epoch"] for entry in after.history] == [0, 1]
 
 
 def test_two_monitors_under_the_same_tags_fail_before_training_naming_the_fix(tmp_path):
     model = TinyNet()
     before = {name: value.clone() for name, value in model.state_dict().items()}
     monitors = [BettiMonitor(probe_size=40, k=5), BettiMonitor(probe_size=40, k=6)]
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=monitors, logger=TensorBoardLogger(tmp_path, name="tb"))
     with pytest.raises(ValueError, match=r"2 BettiMonitors in this Trainer have no tag_prefix, .* tag_prefix='full'"):
-        quiet_trainer(tmp_path, max_epochs=1, callbacks=monitors).fit(model, DataLoader(blobs(), batch_size=64))
+        trainer.fit(model, DataLoader(blobs(), batch_size=64))
     assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())  # nothing trained
     with pytest.raises(ValueError, match="tag_prefix must be None or a non-empty name such as 'full', got '/'"):
         BettiMonitor(tag_prefix="/")
