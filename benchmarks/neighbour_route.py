@@ -6,7 +6,7 @@ a cloud with duplicated rows and a dead layer (all rows zero).  Routes, each in 
 that the peak memory (the peak resident set above the resident set before the call, host only) is its own:
 
 - old:   ``np.unique(cloud, axis=0)`` + float64 brute-force k-NN (the code before the torch route);
-- numpy: ``numpy_neighbour_lists`` (rows hashed, first occurrences kept, centred Gram blocks);
+- numpy: ``numpy_neighbour_lists`` (rows hashed, first occurrences kept, Gram blocks of the cloud moved to its first point);
 - torch64 / torch32: ``neighbour_lists`` on the cloud's device (float64 / float32 arithmetic).
 
 Each prints its wall time (median of ``--repeats``) and whether its lists equal the old route's (the same

@@ -73,6 +73,15 @@ def _check_finite(clouds: torch.Tensor) -> None:
         raise nonfinite_error(int(bad[first]), clouds.shape[0])
 
 
+def _origins(block: torch.Tensor) -> torch.Tensor:
+    """Each filter's origin row (:func:`~lightning_topo.topology.neighbours.origin_row`) of ``(N, C, HW)`` maps, as
+    ``(C, HW)``: the first image's map in float64, the map nearest the filter's mean in float32."""
+    if block.dtype != torch.float32:
+        return block[0]
+    score = torch.einsum("ncp,ncp->nc", block, block) - 2.0 * torch.einsum("ncp,cp->nc", block, block.mean(dim=0))
+    return block[score.argmin(dim=0), torch.arange(block.shape[1], device=block.device)]
+
+
 def _batched_distances(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(C, N, N)`` squared distances and ``(C, N)`` squared norms (``None`` for direct differences)."""
     if block.shape[2] <= DIRECT_MAX_DIM:
@@ -118,7 +127,7 @@ def filter_neighbour_lists(
         for start in range(0, n_filters, step):
             block = clouds[:, start : start + step].to(dtype)
             if hw > DIRECT_MAX_DIM:
-                block = block - block[0]  # each filter's first image at the origin, as the numpy route
+                block = block - _origins(block)  # each filter's cloud moved to one of its points, as neighbour_lists
             d2, sq = _batched_distances(block)
             out.extend(_batch_lists(clouds[:, start : start + step], d2, sq, metric, k, scale, block_bytes))
     return out
