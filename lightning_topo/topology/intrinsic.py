@@ -84,8 +84,10 @@ def _distance_problems(n_nonfinite: int, n_negative: int, n_zero: int, n_swapped
         )
 
 
-# ratios within this of 1 (|log mu|) are ties that rounding split: equal distances computed along different sums
-_RATIO_TIE = 1e-9
+# ratios within this of 1 (|log mu|) are ties that rounding split: equal distances computed along different sums,
+# also float32 Gram distances (a 0.1-spaced grid 3 wide: 5e-5); all ratios that close would mean a dimension of ten
+# thousand or more, beyond what any probe could show
+_RATIO_TIE = 1e-4
 
 
 def _degenerate(method: str) -> ValueError:
@@ -128,7 +130,9 @@ def twonn_from_distances(r1: Any, r2: Any, discard_fraction: float = 0.1, method
     a, b = _same_shape(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False))
     n = len(a)
     finite = np.isfinite(a) & np.isfinite(b)
-    _distance_problems(int((~finite).sum()), int(((a < 0) | (b < 0)).sum()), int((a == 0).sum()), int((b < a).sum()), n)
+    swapped = int((b < a * (1 - _RATIO_TIE)).sum())  # r2 a hair below r1: a tie that rounding split, not a swap
+    _distance_problems(int((~finite).sum()), int(((a < 0) | (b < 0)).sum()), int((a == 0).sum()), swapped, n)
+    b = np.maximum(a, b)
     n_keep = _kept(n, discard_fraction, method)
     log_mu = np.sort(np.log(b / a))[:n_keep]
     if log_mu[-1] <= _RATIO_TIE:  # every kept ratio 1, up to rounding: the estimate would be 1/0 or 1/eps
@@ -162,10 +166,11 @@ def _twonn_torch(r1: Any, r2: Any, discard_fraction: float, method: str) -> floa
     a, b = _same_shape(a.to(device, torch.float64), b.to(device, torch.float64))
     n = len(a)
     finite = torch.isfinite(a) & torch.isfinite(b)
-    counts = torch.stack([(~finite).sum(), ((a < 0) | (b < 0)).sum(), (a == 0).sum(), (b < a).sum()])
+    swapped = (b < a * (1 - _RATIO_TIE)).sum()  # as the numpy route
+    counts = torch.stack([(~finite).sum(), ((a < 0) | (b < 0)).sum(), (a == 0).sum(), swapped])
     _distance_problems(*counts.tolist(), n)  # the one sync before the result
     n_keep = _kept(n, discard_fraction, method)
-    log_mu = torch.log(b / a).sort().values[:n_keep]
+    log_mu = torch.log(torch.maximum(a, b) / a).sort().values[:n_keep]
     if float(log_mu[-1]) <= _RATIO_TIE:  # as the numpy route
         raise _degenerate(method)
     if method == "mle":

@@ -17,6 +17,7 @@ from lightning_topo.topology.intrinsic import (
     two_nearest_distances,
     twonn_from_distances,
 )
+from lightning_topo.topology.neighbours import neighbour_lists
 
 LINE = np.array([[0.0], [1.0], [3.0], [6.0], [10.0], [1.0]])  # row 5 repeats row 1
 R1, R2 = [1.0, 1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 3.0, 4.0, 7.0]
@@ -160,5 +161,15 @@ def test_a_regular_grid_of_any_spacing_is_named_not_measured_as_a_huge_dimension
     t = np.linspace(0, 2 * np.pi, 100, endpoint=False)
     with pytest.raises(ValueError, match="every ratio mu"):
         intrinsic_dimension(to(np.stack([np.cos(t), np.sin(t)], axis=1)), method=method)
+    # in float32, and above 16 dimensions (Gram distances), equal distances round further apart; r2 a hair below r1
+    wide = np.concatenate([grid, np.zeros((len(grid), 20))], axis=1) + 3.0
+    for dtype in (torch.float32, torch.float64):
+        with pytest.raises(ValueError, match="every ratio mu"):
+            intrinsic_dimension(torch.tensor(wide, dtype=dtype), method=method)
+        lists = neighbour_lists(torch.from_numpy(wide), k=5, dtype=dtype)  # the monitor's distance_dtype
+        with pytest.raises(ValueError, match="every ratio mu"):
+            lists_intrinsic_dimension(lists, method=method)
     r1 = np.ones(10)
-    assert twonn_from_distances(to(r1), to(r1 + 1e-6), method=method) > 1e5  # a ratio 1e-6 from 1 is measured
+    with pytest.raises(ValueError, match="every ratio mu"):
+        twonn_from_distances(to(r1), to(r1 - 1e-7 * (np.arange(10) % 2)), method=method)
+    assert twonn_from_distances(to(r1), to(r1 + 1e-3), method=method) > 100  # a ratio 1e-3 from 1 is measured
