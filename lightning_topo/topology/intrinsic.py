@@ -114,7 +114,8 @@ def twonn_from_distances(r1: Any, r2: Any, discard_fraction: float = 0.1, method
 
     Raises:
         ValueError: fewer than 3 points, mismatched shapes, NaN/Inf, negative or zero ``r1`` (duplicates),
-            ``r2 < r1``, all ratios 1, or a bad option; the message names the problem and the fix.
+            ``r2 < r1`` (beyond a relative 1e-4: closer is a tie rounding split), all ratios 1 (within 1e-4), or a bad
+            option; the message names the problem and the fix.
 
     Example:
         >>> twonn_from_distances([1.0, 1.0, 1.0, 1.0], [2.0, 4.0, 1.0, 8.0], discard_fraction=0.25)
