@@ -25,6 +25,7 @@ __all__ = [
     "check_workers",
     "dtype_error",
     "no_features_error",
+    "no_filters_error",
     "nonfinite_error",
     "rank_error",
     "too_few_error",
@@ -166,6 +167,14 @@ def no_features_error(shape: tuple[int, ...]) -> ValueError:
     return ValueError(
         f"points have no coordinates: shape {tuple(shape)} gives each point 0 features; pass a cloud with at "
         f"least one feature per point (check the layer or the slice that produced it)"
+    )
+
+
+def no_filters_error(shape: tuple[int, ...]) -> ValueError:
+    """Feature maps of no filter (``(N, 0, H, W)``), on both filter routes."""
+    return ValueError(
+        f"feature_maps of shape {tuple(shape)} hold no filters; pass the maps of a layer with at least one "
+        f"filter (check the slice that produced them)"
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_topo.topology.checks import check_k, check_options, nonfinite_error
+from lightning_topo.topology.checks import check_k, check_options, no_filters_error, nonfinite_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM
 from lightning_topo.topology.lists import NeighbourLists
 from lightning_topo.topology.neighbours import (
@@ -51,10 +51,7 @@ def _as_maps(feature_maps: Any) -> torch.Tensor:
         raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(maps)}")
     n, n_filters, height, width = maps.shape
     if n_filters == 0:
-        raise ValueError(
-            f"feature_maps of shape {tuple(maps.shape)} hold no filters; pass the maps of a layer with at least one "
-            f"filter (check the slice that produced them)"
-        )
+        raise no_filters_error(maps.shape)
     if height * width == 0:
         raise ValueError(
             f"feature_maps of shape {tuple(maps.shape)} hold empty maps (height * width = 0), so each filter's points "

@@ -27,7 +27,7 @@ import gudhi
 import numpy as np
 
 from lightning_topo.topology.betti import _to_numpy, betti_from_neighbours, betti_numbers
-from lightning_topo.topology.checks import check_options
+from lightning_topo.topology.checks import check_options, no_filters_error
 
 __all__ = ["cubical_scores", "filter_betti_scores", "l1_scores"]
 
@@ -36,6 +36,8 @@ def _maps(feature_maps: Any) -> np.ndarray:
     array = _to_numpy(feature_maps)
     if array.ndim != 4:
         raise _rank_error(array.shape)
+    if array.shape[1] == 0:
+        raise no_filters_error(array.shape)
     return array.astype(np.float64, copy=False)
 
 

@@ -117,6 +117,11 @@ def test_maps_without_values_or_filters_are_named(route):
         call(torch.zeros(5, 0, 3, 3))
 
 
+def test_maps_without_filters_are_named_on_the_numpy_route_too():
+    with pytest.raises(ValueError, match=re.escape("feature_maps of shape (5, 0, 3, 3) hold no filters; pass")):
+        filter_betti_scores(np.zeros((5, 0, 3, 3)), k=2, route="numpy")
+
+
 # ---------------------------------------------------------------- calibrate_k: the smallest k, whatever the order
 RAND_T = np.random.default_rng(0).random(300) * 2 * np.pi
 RAND_CIRCLE = np.stack([np.cos(RAND_T), np.sin(RAND_T)], axis=1)  # (1, 1) at k=10 and k=11
