@@ -253,6 +253,8 @@ def _check_distinct(n_distinct: int, n: int) -> None:
 def _two_nearest_torch(points: Any, block_bytes: int) -> tuple[Any, Any]:
     import torch
 
+    from lightning_topo.topology.neighbours import _shifted
+
     x = points.detach()
     if x.dim() != 2:
         raise rank_error(tuple(x.shape))
@@ -273,7 +275,7 @@ def _two_nearest_torch(points: Any, block_bytes: int) -> tuple[Any, Any]:
         _check_distinct(len(first), len(x))
         distinct = x[first.sort().values] if len(first) < len(x) else x  # first occurrences, in order, as numpy's
         u = distinct.to(torch.float64) if distinct.device.type != "mps" else distinct.cpu().to(torch.float64)
-        u = u - u[0]  # as shifted_to_first
+        u = _shifted(distinct, u)  # the neighbour routes' working copy, in place where u is a copy
         sq = torch.einsum("ij,ij->i", u, u)
         n = len(u)
         step = max(1, block_bytes // (8 * n))

@@ -305,7 +305,7 @@ def neighbour_lists(
         return numpy_neighbour_lists(points, metric=metric, k=k, scale=scale, workers=workers)
     with torch.no_grad():
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
-            dist = _gram_distances(x, dtype)  # wide and few: no working copy of the cloud
+            dist = _gram_distances(x, dtype)  # wide and few: one Gram product gives every distance
             return lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
         u = _working_copy(x, dtype)  # the first point at the origin above 16 dimensions, as the numpy route
         if x.shape[1] <= DIRECT_MAX_DIM:
