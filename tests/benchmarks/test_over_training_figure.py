@@ -18,10 +18,13 @@ from lightning_topo.callbacks import BettiMonitor  # noqa: E402
 
 
 def _history() -> list[dict]:
-    """Two real measurements of a small network on two circles, with the intrinsic dimension."""
+    """Two real measurements of a small network on two circles, with the intrinsic dimension. The radii jitter by 1%:
+    evenly spaced points alone are a regular grid to TwoNN (every ratio 1, up to rounding), which it refuses."""
     torch.manual_seed(0)
     angles = torch.linspace(0, 6.28, 60)
-    x = torch.cat([torch.stack([angles.cos(), angles.sin()], 1), 3 * torch.stack([angles.cos(), angles.sin()], 1)])
+    ring = torch.stack([angles.cos(), angles.sin()], 1)
+    jitter = 1 + 0.01 * torch.randn(120, 1)
+    x = torch.cat([ring, 3 * ring]) * jitter
     y = torch.arange(120) // 60
     net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
     monitor = BettiMonitor(k=4, log_figure=False, intrinsic_dimension=True)
