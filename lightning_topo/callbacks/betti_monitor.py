@@ -371,9 +371,11 @@ class BettiMonitor(TopoCallback):
         self._resubmit_restored()
         self._trained_in_fit = True
         if not writes_anywhere(trainer.loggers):
+            spawned = runs_in_spawned_processes(trainer)  # the history stays in the spawned processes
+            kept = "trainer.callback_metrics" if spawned else "monitor.history and trainer.callback_metrics"
             rank_zero_info(
                 "BettiMonitor: the trainer has no logger (logger=False, barebones or fast_dev_run), so its numbers "
-                "are kept in monitor.history and trainer.callback_metrics only"
+                f"are kept in {kept} only"
             )
         labelled = self._probe[1][has_class(self._probe[1])]  # a negative label is no class (unlabelled, ignored)
         n_classes = len(classes_present(labelled))

@@ -49,4 +49,5 @@ def test_a_spawned_fit_refuses_pruning_before_training_and_says_where_the_monito
     assert "Use strategy='ddp'" in out
     assert "FIT RETURNED" in monitoring
     assert "the monitor you hold keeps no history, probe or watched layers after it" in out
+    assert "its numbers are kept in trainer.callback_metrics only" in out  # not "in monitor.history"
     assert result.stdout.count("CHANNELS 4") == 2  # neither fit changed the caller's model
