@@ -592,14 +592,15 @@ class BettiPruning(TopoCallback):
         batch (``limit_val_batches=0``), and when the loader is an endless stream with no ``limit_val_batches``.
         """
         loader, count = self._validation(trainer)
-        if count == 0 or _endless(count):
+        if _on_the_probe(count):
             return [self._probe]
         return (self._reader.split(batch) for batch in (loader if count is None else islice(loader, int(count))))
 
     def _accuracy_name(self, trainer: Any) -> str:
         """What the accuracy before and after pruning was measured on (:meth:`_accuracy_batches`), for the report."""
-        count = self._validation(trainer)[1]
-        return "probe accuracy (training images)" if count == 0 or _endless(count) else "validation accuracy"
+        return (
+            "probe accuracy (training images)" if _on_the_probe(self._validation(trainer)[1]) else "validation accuracy"
+        )
 
     def _warn_if_validation_unread(self, trainer: Any) -> None:
         """Say so when an endless validation stream with no bound leaves accuracy to the probe."""
@@ -701,6 +702,11 @@ def _lightning_info_silenced() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _on_the_probe(count: float | None) -> bool:
+    """Whether accuracy is measured on the probe: the fit's validation read no batch, or an endless stream."""
+    return count == 0 or _endless(count)
 
 
 def _endless(count: float | None) -> bool:
