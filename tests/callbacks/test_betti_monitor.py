@@ -547,14 +547,11 @@ def test_two_monitors_without_a_logger_keep_their_own_histories_without_a_prefix
 
 
 def test_a_monitor_given_a_tag_prefix_resumes_the_state_its_checkpoint_saved_without_one(tmp_path):
-    loader = DataLoader(blobs(), batch_size=64)
-    checkpoint = ModelCheckpoint(dirpath=tmp_path, filename="last")
-    before = BettiMonitor(probe_size=40, k=5)
-    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[before, checkpoint]).fit(
-        TinyNet(), loader
-    )
+    _checkpointed_run(tmp_path)  # a monitor with no tag_prefix
     after = BettiMonitor(probe_size=40, k=5, tag_prefix="full")
-    quiet_trainer(tmp_path, max_epochs=2, callbacks=[after]).fit(TinyNet(), loader, ckpt_path=tmp_path / "last.ckpt")
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[after]).fit(
+        TinyNet(), DataLoader(blobs(), batch_size=64), ckpt_path=tmp_path / "last.ckpt"
+    )
     assert [entry["epoch"] for entry in after.history] == [0, 1]
 
 
