@@ -1,8 +1,8 @@
 """Neighbour lists of every conv filter's point cloud at once, with torch on the feature maps' device.
 
 Filter ``c`` of maps ``(N, C, H, W)`` is a cloud of ``N`` points in ``H * W`` dimensions.  Instead of ``C``
-separate distance computations, each filter's maps are moved so that the first image's is the origin (as
-every route above 16 dimensions) and one batched product gives every
+separate distance computations, each filter's maps are moved so that one image's is the origin (its origin row,
+as every route above 16 dimensions) and one batched product gives every
 filter's squared distances, ``(N, C, HW) x (N, C, HW) -> (C, N, N)``; each filter's duplicates and k-NN
 lists then follow :func:`lightning_topo.topology.neighbour_lists` exactly (same arithmetic as the numpy
 route), so :func:`lightning_topo.topology.filter_betti_scores` gives the same scores either way.
@@ -31,6 +31,7 @@ from lightning_topo.topology.neighbours import (
     _two_nearest,
     duplicate_tolerance,
     lists_from_distances,
+    origin_row,
 )
 
 __all__ = ["filter_neighbour_lists"]
@@ -68,15 +69,6 @@ def _check_finite(clouds: torch.Tensor) -> None:
     if bool(bad.any()):
         first = int(torch.nonzero(bad).min())
         raise nonfinite_error(int(bad[first]), clouds.shape[0])
-
-
-def _origins(block: torch.Tensor) -> torch.Tensor:
-    """Each filter's origin row (:func:`~lightning_topo.topology.neighbours.origin_row`) of ``(N, C, HW)`` maps, as
-    ``(C, HW)``: the first image's map in float64, the map nearest the filter's mean in float32."""
-    if block.dtype != torch.float32:
-        return block[0]
-    score = torch.einsum("ncp,ncp->nc", block, block) - 2.0 * torch.einsum("ncp,cp->nc", block, block.mean(dim=0))
-    return block[score.argmin(dim=0), torch.arange(block.shape[1], device=block.device)]
 
 
 def _batched_distances(block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -124,7 +116,8 @@ def filter_neighbour_lists(
         for start in range(0, n_filters, step):
             block = clouds[:, start : start + step].to(dtype)
             if hw > DIRECT_MAX_DIM:
-                block = block - _origins(block)  # each filter's cloud moved to one of its points, as neighbour_lists
+                rows = origin_row(block.transpose(0, 1))[:, 0]  # each filter's, as neighbour_lists picks it
+                block = block - block[rows, torch.arange(block.shape[1], device=block.device)]
             d2, sq = _batched_distances(block)
             out.extend(_batch_lists(clouds[:, start : start + step], d2, sq, metric, k, scale, block_bytes))
     return out

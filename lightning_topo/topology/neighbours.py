@@ -9,8 +9,9 @@ exactly representable data both routes give identical lists:
   original rows; each row is compared with its first candidate, so a dead layer (all rows equal) costs
   ``n - 1`` row comparisons.  The first occurrence is kept, in original order;
 - squared distances: ``d <= 16``: direct differences, coordinate by coordinate; above, the cloud is moved
-  so that its first point is the origin (:func:`lightning_topo.topology.graph.shifted_to_first`) and
-  ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row blocks of at most ``block_bytes``;
+  so that one of its points is the origin (:func:`origin_row`: in float64 the first, as
+  :func:`lightning_topo.topology.graph.shifted_to_first`) and ``(|x|^2 + |y|^2) - 2 x.y`` is computed in row
+  blocks of at most ``block_bytes``;
 - k-NN: the point itself first, then by distance, ties broken by the lower index.
 
 Example:
@@ -69,7 +70,7 @@ def _check_finite(x: torch.Tensor, column_sums: torch.Tensor) -> None:
 
 
 def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``x`` in ``dtype``, its first point at the origin above 16 dimensions; never ``x`` itself changed in place."""
+    """``x`` in ``dtype``, moved to its origin row above 16 dimensions; never ``x`` itself changed in place."""
     u = x.to(dtype)
     _check_finite(x, u.sum(dim=0))
     return u if x.shape[1] <= DIRECT_MAX_DIM else _shifted(x, u)
@@ -78,12 +79,13 @@ def _working_copy(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def _shifted(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """``u`` (``x`` in the working dtype) with one of its rows subtracted from every row (:func:`origin_row`), in
     place where ``u`` is a copy of ``x``."""
-    origin = u.index_select(0, origin_row(u)).clone()  # (1, d)
+    origin = u.index_select(0, origin_row(u))  # (1, d), a copy
     return u - origin if u.data_ptr() == x.data_ptr() else u.sub_(origin)  # u is x where no conversion happened
 
 
 def origin_row(u: torch.Tensor) -> torch.Tensor:
-    """The row a wide cloud is moved to before its Gram product, as a 1-element index tensor (no device sync).
+    """The row a wide cloud is moved to before its Gram product, as a 1-element index tensor (no device sync); of
+    a ``(..., n, d)`` stack of clouds (a conv layer's filters), one per cloud, ``(..., 1)``.
 
     float64: the first row, as the numpy route's :func:`~lightning_topo.topology.graph.shifted_to_first`, so both
     routes do the same arithmetic. float32: the row nearest the mean (two passes), since float32's rounding, relative
@@ -97,9 +99,10 @@ def origin_row(u: torch.Tensor) -> torch.Tensor:
         ([0], [2])
     """
     if u.dtype != torch.float32:
-        return torch.zeros(1, dtype=torch.long, device=u.device)
-    score = torch.einsum("ij,ij->i", u, u) - 2.0 * (u @ u.mean(dim=0))  # |u_i - mean|^2 less a constant
-    return score.argmin().view(1)
+        return torch.zeros((*u.shape[:-2], 1), dtype=torch.long, device=u.device)
+    mean = u.mean(dim=-2, keepdim=True)
+    score = torch.einsum("...ij,...ij->...i", u, u) - 2.0 * (u @ mean.transpose(-1, -2)).squeeze(-1)  # |u_i - mean|^2
+    return score.argmin(dim=-1, keepdim=True)  # less a constant, the smallest
 
 
 def duplicate_tolerance(sq_sum: torch.Tensor, dim: int) -> torch.Tensor:
@@ -307,7 +310,7 @@ def neighbour_lists(
         if x.shape[1] > DIRECT_MAX_DIM and n * n * torch.finfo(dtype).bits // 8 <= block_bytes:
             dist = _gram_distances(x, dtype)  # wide and few: one Gram product gives every distance
             return lists_from_distances(x, dist, metric=metric, k=k, scale=scale, block_bytes=block_bytes)
-        u = _working_copy(x, dtype)  # the first point at the origin above 16 dimensions, as the numpy route
+        u = _working_copy(x, dtype)  # moved to its origin row above 16 dimensions, as the numpy route
         if x.shape[1] <= DIRECT_MAX_DIM:
             return lists_from_distances(x, None, metric=metric, k=k, scale=scale, block_bytes=block_bytes, u=u)
         return lists_from_distances(
@@ -317,7 +320,7 @@ def neighbour_lists(
 
 def _gram_distances(x: torch.Tensor, dtype: torch.dtype) -> _Distances:
     """All squared distances of a wide cloud with few points, from one Gram product: ``|x|^2 + |y|^2 - 2 x.y``
-    with the first point at the origin, as every route above 16 dimensions.
+    of the cloud moved to its origin row (:func:`origin_row`), as every route above 16 dimensions.
 
     The shift is one pass over the working copy, in place (no column means: no extra pass); without it, float32
     distances of ReLU activations (all positive, far from the origin) came out wrong in most rows.
@@ -426,7 +429,7 @@ def batched_neighbour_lists(
 
     Every cloud's squared distances come with the per-cloud route's own arithmetic: ``d <= 16``, direct differences,
     coordinate by coordinate, batched over the clouds (elementwise, so bit for bit); above, ``(|x|^2 + |y|^2) - 2 x.y``
-    with the first point at the origin, as :func:`_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
+    of the cloud moved to its origin row, as :func:`_gram_distances`, with one Gram product per cloud (the same ``mm`` call:
     ``bmm`` rounds differently, measured on the CPU) and the expansion batched.  One batched ``topk`` ranks them all, and only the rows with a tie at the
     ``k``-th distance are sorted fully (``_first_k``'s repair).  The lists depend only on the distances (value, then
     index), so they equal the per-cloud ones whenever the distances do.  A cloud that needs anything else is
