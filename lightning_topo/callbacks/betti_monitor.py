@@ -571,7 +571,7 @@ class BettiMonitor(TopoCallback):
         self._figures.flush(trainer.loggers, block=False, warn=rank_zero_warn)
         dropped = [m.epoch for m in self._pending]
         if dropped:
-            running = [f for m in self._pending for f in m.futures if f.running()]
+            running = any(f.running() for m in self._pending for f in m.futures)
             waits = (
                 "; the synchronous mode (num_workers=0) lets its running Betti computations finish first, since "
                 "gudhi cannot be interrupted (num_workers >= 1 stops at once)"

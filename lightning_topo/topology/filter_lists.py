@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lightning_topo.topology.checks import check_k, check_options, no_filters_error, nonfinite_error
+from lightning_topo.topology.checks import check_k, check_options, no_filters_error, nonfinite_error, too_few_error
 from lightning_topo.topology.graph import DIRECT_MAX_DIM
 from lightning_topo.topology.lists import NeighbourLists
 from lightning_topo.topology.neighbours import (
@@ -49,7 +49,7 @@ def _as_maps(feature_maps: Any) -> torch.Tensor:
     if maps.dtype == torch.bool or maps.is_complex():
         raise ValueError(f"feature_maps must be real numbers, got dtype {maps.dtype}")
     if len(maps) < 2:
-        raise ValueError(f"need at least 2 points to compute Betti numbers, got {len(maps)}")
+        raise too_few_error(len(maps))
     n, n_filters, height, width = maps.shape
     if n_filters == 0:
         raise no_filters_error(maps.shape)
